@@ -1,0 +1,112 @@
+//! The one error type of the core layer.
+//!
+//! Every fallible call in `muster-core` returns [`Error`]. Each variant says
+//! what went wrong in words a coordinator or an app developer can act on; the
+//! bindings and the relay map these onto their own, smaller error sets.
+
+use std::path::PathBuf;
+
+/// Why a core call failed. A call that returns an error has changed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A value given by the user breaks a rule of the record (an email with
+    /// no `@`, an empty name, a field over its size limit…).
+    #[error("invalid {field}: {reason}")]
+    Invalid {
+        /// The field, as the user knows it (`email`, `name`, `notes`…).
+        field: &'static str,
+        /// What is wrong with the value, in plain words.
+        reason: String,
+    },
+
+    /// No record of that kind has that id on this device.
+    #[error("no {kind} with id {id} on this device")]
+    NotFound {
+        /// The kind of record looked for (`contact`, `event`…).
+        kind: &'static str,
+        /// The id that was not found.
+        id: String,
+    },
+
+    /// The operation is not allowed in the record's current state (for
+    /// example checking in someone who never signed up).
+    #[error("{0}")]
+    NotAllowed(String),
+
+    /// The file exists but is not a SQLite database, or its pages are damaged.
+    #[error(
+        "the store at {path} is damaged or is not a database ({detail}); restore it from a backup or re-enroll the device"
+    )]
+    Corrupt {
+        /// The file that was opened.
+        path: PathBuf,
+        /// What SQLite reported.
+        detail: String,
+    },
+
+    /// The file is a SQLite database, but one written by another program.
+    #[error(
+        "the file at {path} is a database of another application, not a Muster store; choose another path"
+    )]
+    ForeignDatabase {
+        /// The file that was opened.
+        path: PathBuf,
+    },
+
+    /// The store was written by a newer Muster whose schema this build does
+    /// not know; opening it could damage it, so it is left untouched.
+    #[error(
+        "the store at {path} has schema version {found}, newer than the {supported} this build knows; update the app"
+    )]
+    NewerSchema {
+        /// The file that was opened.
+        path: PathBuf,
+        /// The schema version found in the file.
+        found: i64,
+        /// The newest schema version this build supports.
+        supported: i64,
+    },
+
+    /// Bytes that should hold an Automerge document or change do not.
+    #[error("document {doc_id} cannot be decoded: {detail}")]
+    BadDocument {
+        /// The document concerned.
+        doc_id: String,
+        /// What the decoder reported.
+        detail: String,
+    },
+
+    /// The database reported an error (disk full, file locked, I/O error…).
+    #[error("storage error: {0}")]
+    Storage(#[from] rusqlite::Error),
+
+    /// A schema migration failed.
+    #[error("schema migration failed: {0}")]
+    Migration(String),
+}
+
+/// Shorthand for results of core calls.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Error::Invalid {
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn not_found(kind: &'static str, id: impl Into<String>) -> Self {
+        Error::NotFound {
+            kind,
+            id: id.into(),
+        }
+    }
+
+    pub(crate) fn bad_document(doc_id: &str, detail: impl std::fmt::Display) -> Self {
+        Error::BadDocument {
+            doc_id: doc_id.to_owned(),
+            detail: detail.to_string(),
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! Muster's engine, shared by the relay, the phones and the office client.
+//!
+//! - [`model`]: the typed records (contacts, private ledgers, events with
+//!   sign-ups and shifts, feedback cases), each one Automerge document, and
+//!   the conflicting values of a field after a merge;
+//! - [`views`]: rules computed after merge, identically on every replica
+//!   (the roster with its waitlist, the check-in versus cancellation rule);
+//! - [`validate`]: what people may type, and size limits;
+//! - [`store`]: the device's durable SQLite store with its search indexes.
+//!
+//! The core never reads the clock: every call that records a time takes a
+//! `now` in milliseconds since the Unix epoch.
+//!
+//! ```
+//! use muster_core::{NewContact, NewEvent, Store, SignupStatus};
+//!
+//! let mut store = Store::open_in_memory()?;
+//! let now = 1_700_000_000_000;
+//! let ana = store.create_contact(&NewContact { name: "Ana Silva".into(), ..Default::default() }, now)?;
+//! let gala = store.create_event(
+//!     &NewEvent { title: "Gala".into(), starts_at: now, ends_at: None, place: "Hall".into(), capacity: Some(100) },
+//!     now,
+//! )?;
+//! store.sign_up(&gala, &ana, false, now)?;
+//! store.check_in(&gala, &ana, now + 60_000)?;
+//! assert_eq!(store.search_contacts("silv", 10)?[0].id, ana);
+//! assert_eq!(store.roster(&gala, None)?[0].status, SignupStatus::CheckedIn);
+//! # Ok::<(), muster_core::Error>(())
+//! ```
+
+pub mod error;
+pub mod model;
+pub mod store;
+pub mod validate;
+pub mod views;
+
+pub use error::{Error, Result};
+pub use model::{
+    Contact, ContactPrivate, DocKind, Donation, Event, FeedbackCase, Interaction, Millis,
+    NewContact, NewEvent, NewFeedback, Pledge, Shift,
+};
+pub use store::{ContactSummary, EventSummary, PendingChange, RosterLine, Store};
+pub use views::{RosterEntry, SignupStatus};

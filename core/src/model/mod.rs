@@ -1,0 +1,239 @@
+//! The typed records and their mapping onto Automerge documents.
+//!
+//! Every record is one Automerge document whose root map holds the record's
+//! fields (through autosurgeon's `Reconcile`/`Hydrate`) plus two bookkeeping
+//! keys: `kind` (what record this is) and `schema` (the record layout
+//! version). A document's id carries its kind as a prefix (`c_`, `p_`, `e_`,
+//! `f_`), so that a relay can route and scope documents without opening them.
+//!
+//! The layouts are chosen so that the CRDT's own merge gives the answer a
+//! person expects, and so that no two devices ever create the same container
+//! concurrently (which would hide one of them):
+//!
+//! - every nested map, list and text is created together with its document;
+//! - sets (roles, tags, interests, consent channels) are maps from the item to
+//!   `true`, so adding the same tag twice gives one tag;
+//! - an event's sign-ups are kept as one map per attribute, keyed by contact
+//!   id ([`event::SignUps`]), so a check-in on one desk and a registration of
+//!   the same person on another never compete for one object;
+//! - the one record two devices may both create, a contact's
+//!   [`private::ContactPrivate`], starts from a *genesis* change that is
+//!   byte-identical wherever it is made, so both creations share one root.
+//!
+//! Rules a CRDT cannot express (capacity, the check-in versus cancellation
+//! rule, a case's workflow status) are computed from the merged state by pure
+//! functions in [`crate::views`], identically on every replica.
+
+pub mod contact;
+pub mod event;
+pub mod feedback;
+pub mod private;
+
+use automerge::transaction::Transactable;
+use automerge::{ActorId, AutoCommit, ObjId, ObjType, ReadDoc, ScalarValue, Value};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+pub use contact::{Address, Consent, Contact, NewContact};
+pub use event::{Event, EventStatus, NewEvent, Shift, SignUps};
+pub use feedback::{FeedbackCase, FeedbackResponse, NewFeedback};
+pub use private::{ContactPrivate, Donation, Interaction, Pledge};
+
+/// Milliseconds since the Unix epoch, UTC. The core never reads the clock:
+/// every call that records a time takes it as an argument.
+pub type Millis = i64;
+
+/// The layout version written into every document's `schema` key.
+pub const RECORD_SCHEMA: i64 = 1;
+
+/// What kind of record a document holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DocKind {
+    /// A person: [`Contact`].
+    Contact,
+    /// What only coordinators may see of a person: [`ContactPrivate`].
+    ContactPrivate,
+    /// An event with its sign-ups and shifts: [`Event`].
+    Event,
+    /// A feedback or complaint case: [`FeedbackCase`].
+    Feedback,
+}
+
+impl DocKind {
+    /// Every kind, in a fixed order.
+    pub const ALL: [DocKind; 4] = [
+        DocKind::Contact,
+        DocKind::ContactPrivate,
+        DocKind::Event,
+        DocKind::Feedback,
+    ];
+
+    /// The name written in the document's `kind` key and in the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocKind::Contact => "contact",
+            DocKind::ContactPrivate => "contact_private",
+            DocKind::Event => "event",
+            DocKind::Feedback => "feedback",
+        }
+    }
+
+    /// The prefix of ids of documents of this kind.
+    pub fn id_prefix(self) -> &'static str {
+        match self {
+            DocKind::Contact => "c_",
+            DocKind::ContactPrivate => "p_",
+            DocKind::Event => "e_",
+            DocKind::Feedback => "f_",
+        }
+    }
+
+    /// Parses the name written by [`DocKind::as_str`].
+    pub fn parse(s: &str) -> Option<DocKind> {
+        DocKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// The kind a document id announces by its prefix, if it is well formed:
+    /// a known prefix followed by 32 lower-case hexadecimal digits.
+    pub fn of_id(id: &str) -> Option<DocKind> {
+        let kind = DocKind::ALL
+            .into_iter()
+            .find(|k| id.starts_with(k.id_prefix()))?;
+        let rest = &id[2..];
+        let well_formed = rest.len() == 32
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        well_formed.then_some(kind)
+    }
+}
+
+/// A fresh random id for a new document of `kind`.
+pub fn new_id(kind: DocKind) -> String {
+    format!("{}{}", kind.id_prefix(), uuid::Uuid::new_v4().simple())
+}
+
+/// The id of the private record of a contact: derived from the contact's
+/// id, so that every device finds (and creates) the same document.
+pub fn private_id_of(contact_id: &str) -> String {
+    format!("{}{}", DocKind::ContactPrivate.id_prefix(), &contact_id[2..])
+}
+
+/// Checks that `id` is a well-formed id of a `kind` document.
+pub fn check_id(kind: DocKind, id: &str) -> Result<()> {
+    if DocKind::of_id(id) == Some(kind) {
+        Ok(())
+    } else {
+        Err(Error::not_found(kind.as_str(), id))
+    }
+}
+
+/// The kind written in a document's root, if any.
+pub fn kind_of(doc: &AutoCommit) -> Option<DocKind> {
+    match doc.get(automerge::ROOT, "kind").ok().flatten() {
+        Some((Value::Scalar(s), _)) => match s.as_ref() {
+            ScalarValue::Str(s) => DocKind::parse(s),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A new, empty document that will be written by `actor`, holding `record`.
+pub(crate) fn create_doc<T: autosurgeon::Reconcile>(
+    actor: &ActorId,
+    kind: DocKind,
+    record: &T,
+) -> Result<AutoCommit> {
+    let mut doc = AutoCommit::new().with_actor(actor.clone());
+    write_header(&mut doc, kind)?;
+    autosurgeon::reconcile(&mut doc, record)
+        .map_err(|e| Error::bad_document(kind.as_str(), e))?;
+    Ok(doc)
+}
+
+pub(crate) fn write_header(doc: &mut AutoCommit, kind: DocKind) -> Result<()> {
+    doc.put(automerge::ROOT, "kind", kind.as_str())
+        .and_then(|_| doc.put(automerge::ROOT, "schema", RECORD_SCHEMA))
+        .map_err(|e| Error::bad_document(kind.as_str(), e))?;
+    Ok(())
+}
+
+/// Reads the typed record out of a document.
+pub fn hydrate<T: autosurgeon::Hydrate>(doc_id: &str, doc: &AutoCommit) -> Result<T> {
+    autosurgeon::hydrate(doc).map_err(|e| Error::bad_document(doc_id, e))
+}
+
+/// Writes the typed record into a document, touching only what changed.
+pub fn reconcile<T: autosurgeon::Reconcile>(
+    doc_id: &str,
+    doc: &mut AutoCommit,
+    record: &T,
+) -> Result<()> {
+    autosurgeon::reconcile(doc, record).map_err(|e| Error::bad_document(doc_id, e))
+}
+
+/// Every value a field holds after a merge, the deterministic winner first.
+///
+/// When two devices set the same field concurrently, Automerge keeps both
+/// values and picks the same winner on every replica (the one the record
+/// shows). This returns all of them, so that an app can show "two values were
+/// typed for this field" and let a person choose. A field that was never
+/// edited concurrently returns one value; a missing field returns none.
+///
+/// `path` walks maps by key from the root, e.g. `["address", "city"]`.
+pub fn conflicts(doc: &AutoCommit, path: &[&str]) -> Result<Vec<serde_json::Value>> {
+    let (last, parents) = match path.split_last() {
+        Some(split) => split,
+        None => return Err(Error::invalid("field", "the field path is empty")),
+    };
+    let mut obj = automerge::ROOT;
+    for key in parents {
+        obj = match doc.get(&obj, *key) {
+            Ok(Some((Value::Object(ObjType::Map), id))) => id,
+            _ => return Ok(Vec::new()),
+        };
+    }
+    let all = doc
+        .get_all(&obj, *last)
+        .map_err(|e| Error::invalid("field", e.to_string()))?;
+    // `get_all` lists values in operation order; the winner is the last.
+    let mut values: Vec<serde_json::Value> = all
+        .into_iter()
+        .map(|(value, id)| value_to_json(doc, &value, &id))
+        .collect();
+    values.reverse();
+    Ok(values)
+}
+
+fn value_to_json(doc: &AutoCommit, value: &Value<'_>, id: &ObjId) -> serde_json::Value {
+    use serde_json::Value as J;
+    match value {
+        Value::Scalar(s) => match s.as_ref() {
+            ScalarValue::Null => J::Null,
+            ScalarValue::Boolean(b) => J::Bool(*b),
+            ScalarValue::Int(i) | ScalarValue::Timestamp(i) => J::from(*i),
+            ScalarValue::Uint(u) => J::from(*u),
+            ScalarValue::F64(f) => J::from(*f),
+            ScalarValue::Counter(c) => J::from(i64::from(c)),
+            ScalarValue::Str(s) => J::String(s.to_string()),
+            ScalarValue::Bytes(_) | ScalarValue::Unknown { .. } => J::Null,
+        },
+        Value::Object(ObjType::Text) => J::String(doc.text(id).unwrap_or_default()),
+        Value::Object(ObjType::List) => J::Array(
+            doc.values(id)
+                .map(|(v, child)| value_to_json(doc, &v, &child))
+                .collect(),
+        ),
+        Value::Object(_) => J::Object(
+            doc.keys(id)
+                .filter_map(|key| {
+                    let (v, child) = doc.get(id, key.as_str()).ok().flatten()?;
+                    Some((key.clone(), value_to_json(doc, &v, &child)))
+                })
+                .collect(),
+        ),
+    }
+}

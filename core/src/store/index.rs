@@ -1,0 +1,309 @@
+//! The materialised index tables: rows derived from merged documents, for
+//! search and lists without opening documents.
+//!
+//! [`reindex`] is called inside the transaction that stores a change, so the
+//! index always agrees with the documents on disk.
+
+use std::collections::HashMap;
+
+use automerge::AutoCommit;
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::model::{self, Contact, DocKind, Event, FeedbackCase, Millis};
+use crate::validate;
+use crate::views::{self, SignupStatus};
+
+/// A contact as lists and search results show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactSummary {
+    /// The contact's id (`c_…`).
+    pub id: String,
+    /// Name to show.
+    pub name: String,
+    /// First phone number, if any.
+    pub phone: Option<String>,
+    /// First email address, if any.
+    pub email: Option<String>,
+    /// Roles held, in name order.
+    pub roles: Vec<String>,
+    /// Set when the contact was merged into another.
+    pub merged_into: Option<String>,
+}
+
+/// An event as lists show it, with its counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventSummary {
+    /// The event's id (`e_…`).
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Start time.
+    pub starts_at: Millis,
+    /// End time.
+    pub ends_at: Option<Millis>,
+    /// Place.
+    pub place: String,
+    /// Capacity, if limited.
+    pub capacity: Option<i64>,
+    /// `scheduled`, `cancelled` or `completed`.
+    pub status: String,
+    /// Sign-ups holding a seat (registered, no-show or checked in).
+    pub registered: i64,
+    /// Sign-ups waiting for a seat.
+    pub waitlisted: i64,
+    /// Sign-ups checked in.
+    pub checked_in: i64,
+}
+
+/// One line of an event's roster, with the contact's name when this device
+/// holds the contact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RosterLine {
+    /// The contact (`c_…`).
+    pub contact_id: String,
+    /// The contact's name, if this device holds the contact.
+    pub name: Option<String>,
+    /// Where the sign-up stands.
+    pub status: SignupStatus,
+    /// When the contact registered.
+    pub registered_at: Millis,
+    /// When the contact was checked in.
+    pub checked_in_at: Option<Millis>,
+    /// Registered at the door.
+    pub walk_in: bool,
+    /// Place on the waitlist, from 1.
+    pub waitlist_position: Option<u32>,
+}
+
+/// Brings the index rows of one document up to date with its merged state.
+///
+/// A document that cannot be read as its kind (possible only for changes
+/// received from a newer app) loses its index rows rather than keep stale
+/// ones; its changes are kept all the same.
+pub(crate) fn reindex(
+    tx: &Transaction<'_>,
+    kind: DocKind,
+    doc_id: &str,
+    doc: &AutoCommit,
+) -> Result<()> {
+    match kind {
+        DocKind::Contact => match model::hydrate::<Contact>(doc_id, doc) {
+            Ok(c) => index_contact(tx, &c),
+            Err(_) => remove_contact(tx, doc_id),
+        },
+        DocKind::Event => match model::hydrate::<Event>(doc_id, doc) {
+            Ok(e) => index_event(tx, &e),
+            Err(_) => remove_event(tx, doc_id),
+        },
+        DocKind::Feedback => match model::hydrate::<FeedbackCase>(doc_id, doc) {
+            Ok(f) => index_feedback(tx, &f),
+            Err(_) => {
+                tx.execute("DELETE FROM feedback WHERE id = ?1", [doc_id])?;
+                Ok(())
+            }
+        },
+        DocKind::ContactPrivate => Ok(()),
+    }
+}
+
+fn index_contact(tx: &Transaction<'_>, c: &Contact) -> Result<()> {
+    let roles = c.role_list().join(",");
+    let tags = c.tag_list().join(",");
+    let num: i64 = tx.query_row(
+        "INSERT INTO contacts (id, name, sort_name, phone, email, roles, tags, household,
+                               organisation, external_id, consent_given, merged_into,
+                               created_by, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+         ON CONFLICT (id) DO UPDATE SET
+            name = excluded.name, sort_name = excluded.sort_name, phone = excluded.phone,
+            email = excluded.email, roles = excluded.roles, tags = excluded.tags,
+            household = excluded.household, organisation = excluded.organisation,
+            external_id = excluded.external_id, consent_given = excluded.consent_given,
+            merged_into = excluded.merged_into
+         RETURNING num",
+        params![
+            c.id,
+            c.display_name(),
+            c.display_name().to_lowercase(),
+            c.phones.first(),
+            c.emails.first(),
+            roles,
+            tags,
+            c.household,
+            c.organisation,
+            c.external_id,
+            c.consent.given,
+            c.merged_into,
+            c.created_by,
+            c.created_at,
+        ],
+        |row| row.get(0),
+    )?;
+    let mut names = c.name.clone();
+    if let Some(p) = &c.preferred_name {
+        names.push(' ');
+        names.push_str(p);
+    }
+    let phones = c
+        .phones
+        .iter()
+        .flat_map(|p| [p.clone(), validate::phone_digits(p)])
+        .collect::<Vec<_>>()
+        .join(" ");
+    tx.execute("DELETE FROM contacts_fts WHERE rowid = ?1", [num])?;
+    tx.execute(
+        "INSERT INTO contacts_fts (rowid, name, phones, emails) VALUES (?1, ?2, ?3, ?4)",
+        params![num, names, phones, c.emails.join(" ")],
+    )?;
+    Ok(())
+}
+
+fn remove_contact(tx: &Transaction<'_>, id: &str) -> Result<()> {
+    let num: Option<i64> = tx
+        .query_row("DELETE FROM contacts WHERE id = ?1 RETURNING num", [id], |r| r.get(0))
+        .optional()?;
+    if let Some(num) = num {
+        tx.execute("DELETE FROM contacts_fts WHERE rowid = ?1", [num])?;
+    }
+    Ok(())
+}
+
+fn index_event(tx: &Transaction<'_>, e: &Event) -> Result<()> {
+    let roster = views::roster(e);
+    let count = |pred: fn(SignupStatus) -> bool| roster.iter().filter(|r| pred(r.status)).count() as i64;
+    let checked_in = count(|s| s == SignupStatus::CheckedIn);
+    let holding = count(|s| {
+        matches!(s, SignupStatus::Registered | SignupStatus::NoShow | SignupStatus::CheckedIn)
+    });
+    let waitlisted = count(|s| s == SignupStatus::Waitlisted);
+    let status = match e.status {
+        model::EventStatus::Scheduled => "scheduled",
+        model::EventStatus::Cancelled => "cancelled",
+        model::EventStatus::Completed => "completed",
+    };
+    tx.execute(
+        "INSERT OR REPLACE INTO events (id, title, starts_at, ends_at, place, capacity, status,
+                                        registered, waitlisted, checked_in)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            e.id, e.title, e.starts_at, e.ends_at, e.place, e.capacity, status, holding,
+            waitlisted, checked_in
+        ],
+    )?;
+
+    // Rewrite only the sign-up rows that changed: a check-in at a desk with
+    // thousands of sign-ups touches one or two rows, not all of them.
+    type Row = (String, i64, Option<i64>, bool, Option<u32>);
+    let mut existing: HashMap<String, Row> = HashMap::new();
+    {
+        let mut stmt = tx.prepare_cached(
+            "SELECT contact_id, status, registered_at, checked_in_at, walk_in, waitlist_position
+             FROM signups WHERE event_id = ?1",
+        )?;
+        let rows = stmt.query_map([&e.id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?),
+            ))
+        })?;
+        for row in rows {
+            let (contact, fields) = row?;
+            existing.insert(contact, fields);
+        }
+    }
+    {
+        let mut upsert = tx.prepare_cached(
+            "INSERT OR REPLACE INTO signups (event_id, contact_id, status, registered_at,
+                                             checked_in_at, walk_in, waitlist_position)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        for entry in &roster {
+            let row: Row = (
+                entry.status.as_str().to_owned(),
+                entry.registered_at,
+                entry.checked_in_at,
+                entry.walk_in,
+                entry.waitlist_position,
+            );
+            if existing.remove(&entry.contact_id).as_ref() != Some(&row) {
+                upsert.execute(params![
+                    e.id,
+                    entry.contact_id,
+                    row.0,
+                    row.1,
+                    row.2,
+                    row.3,
+                    row.4
+                ])?;
+            }
+        }
+        let mut delete =
+            tx.prepare_cached("DELETE FROM signups WHERE event_id = ?1 AND contact_id = ?2")?;
+        for gone in existing.keys() {
+            delete.execute(params![e.id, gone])?;
+        }
+    }
+
+    tx.execute("DELETE FROM shifts WHERE event_id = ?1", [&e.id])?;
+    let mut shift = tx.prepare_cached(
+        "INSERT INTO shifts (event_id, shift_id, contact_id, role, starts_at, ends_at, minutes_worked)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for (id, s) in &e.shifts {
+        shift.execute(params![e.id, id, s.contact_id, s.role, s.starts_at, s.ends_at, s.minutes_worked])?;
+    }
+    Ok(())
+}
+
+fn remove_event(tx: &Transaction<'_>, id: &str) -> Result<()> {
+    tx.execute("DELETE FROM events WHERE id = ?1", [id])?;
+    tx.execute("DELETE FROM signups WHERE event_id = ?1", [id])?;
+    tx.execute("DELETE FROM shifts WHERE event_id = ?1", [id])?;
+    Ok(())
+}
+
+fn index_feedback(tx: &Transaction<'_>, f: &FeedbackCase) -> Result<()> {
+    tx.execute(
+        "INSERT OR REPLACE INTO feedback (id, contact_id, status, channel, category, received_at,
+                                          first_response_at, resolved_at, assigned_to)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            f.id,
+            f.contact_id,
+            f.status().as_str(),
+            f.channel,
+            f.category,
+            f.received_at,
+            f.first_response_at(),
+            f.resolved_at,
+            f.assigned_to
+        ],
+    )?;
+    Ok(())
+}
+
+/// Builds the FTS5 query for what a person typed: every word of three or
+/// more characters must appear somewhere (as a substring) in the name, a
+/// phone or an email. Words that look like phone numbers also match their
+/// digits alone. Returns `None` when no word is long enough for the index.
+pub(crate) fn fts_query(text: &str) -> Option<String> {
+    let mut terms = Vec::new();
+    for word in text.split_whitespace() {
+        if word.chars().count() < 3 {
+            continue;
+        }
+        let quoted = format!("\"{}\"", word.replace('"', "\"\""));
+        let digits = validate::phone_digits(word);
+        let phoneish = word
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | '.' | '(' | ')'));
+        if phoneish && digits.trim_start_matches('+').len() >= 3 && digits != word {
+            terms.push(format!("({quoted} OR \"{digits}\")"));
+        } else {
+            terms.push(quoted);
+        }
+    }
+    (!terms.is_empty()).then(|| terms.join(" AND "))
+}

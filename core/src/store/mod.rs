@@ -1,0 +1,1053 @@
+//! The device store: every document of this device in one SQLite file.
+//!
+//! # What it promises
+//!
+//! - **Durable writes.** A call that records something returns only after
+//!   the change is committed to disk (WAL, `synchronous = FULL`): a kill or
+//!   a power cut after the return loses nothing.
+//! - **All or nothing.** A change, the document's compaction and the index
+//!   rows derived from it are written in one transaction. A call that
+//!   returns an error has changed nothing on disk.
+//! - **No change is lost before the relay has it.** Local changes stay in
+//!   the `changes` table, flagged unacknowledged, until
+//!   [`Store::acknowledge`]; compaction folds other changes into a snapshot
+//!   but keeps those.
+//! - **Fast open.** Opening reads two pragmas and a few meta rows; documents
+//!   are loaded one at a time when first used and a few are kept in memory.
+//!
+//! # Identity
+//!
+//! Each store has a random device id, created with it. Its 16 bytes are
+//! the Automerge actor id of every change this device makes, and its text
+//! form is recorded as `created_by`/`registered_by` in records. Document ids
+//! and the device id are the store's only use of randomness; the store never
+//! reads the clock: every call that records a time takes `now`.
+
+mod index;
+mod schema;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use automerge::transaction::CommitOptions;
+use automerge::{ActorId, AutoCommit, Change, ChangeHash};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use crate::error::{Error, Result};
+use crate::model::{
+    self, Contact, ContactPrivate, DocKind, Donation, Event, FeedbackCase, FeedbackResponse,
+    Interaction, Millis, NewContact, NewEvent, NewFeedback, Pledge, Shift,
+};
+use crate::views::SignupStatus;
+
+pub use index::{ContactSummary, EventSummary, RosterLine};
+pub use schema::{APPLICATION_ID, latest_version};
+
+/// After this many stored changes, a document is compacted into a snapshot.
+pub const COMPACT_AFTER: i64 = 64;
+/// How many documents are kept decoded in memory.
+const CACHE_DOCS: usize = 256;
+
+/// A local change that the relay has not yet acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingChange {
+    /// Order of the change on this device.
+    pub seq: i64,
+    /// The document it belongs to.
+    pub doc_id: String,
+    /// Its Automerge hash: the id under which it is acknowledged.
+    pub hash: ChangeHash,
+    /// The encoded change.
+    pub data: Vec<u8>,
+}
+
+/// What [`Store::apply_changes`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Changes new to this device, now stored.
+    pub new_changes: usize,
+    /// Changes this device already had.
+    pub duplicates: usize,
+}
+
+/// The device's database of documents. See the module documentation.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    device_id: String,
+    actor: ActorId,
+    cache: HashMap<String, AutoCommit>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .field("device_id", &self.device_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the store at `path`, creating it if the file does not exist.
+    ///
+    /// Refuses, leaving the file untouched: a file that is not a database or
+    /// is damaged ([`Error::Corrupt`]), another application's database
+    /// ([`Error::ForeignDatabase`]), a store from a newer Muster
+    /// ([`Error::NewerSchema`]).
+    pub fn open(path: impl AsRef<Path>) -> Result<Store> {
+        let path = path.as_ref().to_path_buf();
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| classify(&path, e))?;
+        Store::init(conn, path)
+    }
+
+    /// A store that lives in memory only, for tests and scratch work.
+    pub fn open_in_memory() -> Result<Store> {
+        Store::init(Connection::open_in_memory()?, PathBuf::from(":memory:"))
+    }
+
+    fn init(mut conn: Connection, path: PathBuf) -> Result<Store> {
+        // Read-only checks first: nothing is written until the file is known
+        // to be ours (or empty).
+        let (app_id, version, objects) = conn
+            .query_row(
+                "SELECT (SELECT application_id FROM pragma_application_id),
+                        (SELECT user_version FROM pragma_user_version),
+                        (SELECT count(*) FROM sqlite_schema)",
+                [],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)),
+            )
+            .map_err(|e| classify(&path, e))?;
+        let fresh = app_id == 0 && version == 0 && objects == 0;
+        if !fresh && app_id != APPLICATION_ID {
+            return Err(Error::ForeignDatabase { path });
+        }
+        if version > latest_version() {
+            return Err(Error::NewerSchema {
+                path,
+                found: version,
+                supported: latest_version(),
+            });
+        }
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| classify(&path, e))?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        if fresh {
+            conn.pragma_update(None, "application_id", APPLICATION_ID)?;
+        }
+        schema::migrations()
+            .to_latest(&mut conn)
+            .map_err(|e| Error::Migration(e.to_string()))?;
+
+        let device_id: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'device_id'", [], |r| r.get(0))
+            .optional()?;
+        let device_id = match device_id {
+            Some(id) => id,
+            None => {
+                let id = uuid::Uuid::new_v4().simple().to_string();
+                conn.execute("INSERT INTO meta (key, value) VALUES ('device_id', ?1)", [&id])?;
+                id
+            }
+        };
+        let actor = ActorId::from(
+            uuid::Uuid::parse_str(&device_id)
+                .map_err(|e| Error::Corrupt {
+                    path: path.clone(),
+                    detail: format!("device id {device_id:?}: {e}"),
+                })?
+                .as_bytes()
+                .as_slice(),
+        );
+        Ok(Store {
+            conn,
+            path,
+            device_id,
+            actor,
+            cache: HashMap::new(),
+        })
+    }
+
+    /// This device's id (32 hex digits), recorded as the author of its work.
+    pub fn device_id(&self) -> &str {
+        &self.device_id
+    }
+
+    /// The file this store lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs SQLite's full integrity check; `Ok(())` when the file is sound.
+    pub fn integrity_check(&self) -> Result<()> {
+        let result: String = self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        if result == "ok" {
+            Ok(())
+        } else {
+            Err(Error::Corrupt {
+                path: self.path.clone(),
+                detail: result,
+            })
+        }
+    }
+
+    // ----- contacts -------------------------------------------------------
+
+    /// Registers a new contact and returns its id.
+    pub fn create_contact(&mut self, new: &NewContact, now: Millis) -> Result<String> {
+        let id = model::new_id(DocKind::Contact);
+        let contact = Contact::new(id.clone(), new, &self.device_id, now)?;
+        let doc = model::create_doc(&self.actor, DocKind::Contact, &contact)?;
+        self.commit_new(&id, DocKind::Contact, doc, now)?;
+        Ok(id)
+    }
+
+    /// Registers many contacts in one transaction (imports, benchmarks):
+    /// all are stored or, on any error, none. Returns their ids in order.
+    pub fn create_contacts(&mut self, new: &[NewContact], now: Millis) -> Result<Vec<String>> {
+        let mut docs = Vec::with_capacity(new.len());
+        for n in new {
+            let id = model::new_id(DocKind::Contact);
+            let contact = Contact::new(id.clone(), n, &self.device_id, now)?;
+            let mut doc = model::create_doc(&self.actor, DocKind::Contact, &contact)?;
+            let change = commit_change(&mut doc, now);
+            docs.push((id, doc, change));
+        }
+        let tx = self.conn.transaction()?;
+        for (id, doc, change) in &docs {
+            if let Some(change) = change {
+                persist(&tx, id, DocKind::Contact, doc, std::slice::from_ref(change), true)?;
+            }
+        }
+        tx.commit()?;
+        Ok(docs.into_iter().map(|(id, _, _)| id).collect())
+    }
+
+    /// The contact with this id.
+    pub fn contact(&mut self, id: &str) -> Result<Contact> {
+        model::check_id(DocKind::Contact, id)?;
+        let doc = self.doc(id, DocKind::Contact)?;
+        model::hydrate(id, doc)
+    }
+
+    /// Edits a contact: `edit` changes the record, which is then validated
+    /// and written. Only the fields that changed become part of the change,
+    /// so concurrent edits of other fields on other devices are kept.
+    pub fn update_contact(
+        &mut self,
+        id: &str,
+        now: Millis,
+        edit: impl FnOnce(&mut Contact) -> Result<()>,
+    ) -> Result<()> {
+        model::check_id(DocKind::Contact, id)?;
+        self.edit_record(id, DocKind::Contact, now, |c: &mut Contact| {
+            let before_id = c.id.clone();
+            edit(c)?;
+            c.id = before_id;
+            c.normalise()
+        })
+    }
+
+    /// Edits a contact's notes as text: deletes `delete` characters at
+    /// `pos` and inserts `insert` there. Concurrent edits of the notes on
+    /// other devices are merged character by character.
+    pub fn splice_contact_notes(
+        &mut self,
+        id: &str,
+        pos: usize,
+        delete: usize,
+        insert: &str,
+        now: Millis,
+    ) -> Result<()> {
+        model::check_id(DocKind::Contact, id)?;
+        self.edit_record(id, DocKind::Contact, now, |c: &mut Contact| {
+            let len = c.notes.as_str().chars().count();
+            if pos > len || pos + delete > len {
+                return Err(Error::invalid(
+                    "notes",
+                    format!("edit at {pos}..{} is outside the {len} characters", pos + delete),
+                ));
+            }
+            c.notes.splice(pos, delete as isize, insert);
+            c.normalise()
+        })
+    }
+
+    /// Contacts whose name, phone or email contains every word of `text`
+    /// (case and accents ignored), merged duplicates left out, by name.
+    pub fn search_contacts(&self, text: &str, limit: usize) -> Result<Vec<ContactSummary>> {
+        let limit = limit as i64;
+        let rows = if let Some(query) = index::fts_query(text) {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT c.id, c.name, c.phone, c.email, c.roles, c.merged_into
+                 FROM contacts_fts JOIN contacts c ON c.num = contacts_fts.rowid
+                 WHERE contacts_fts MATCH ?1 AND c.merged_into IS NULL
+                 ORDER BY c.sort_name LIMIT ?2",
+            )?;
+            stmt.query_map(params![query, limit], summary_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?
+        } else {
+            // Too short for the trigram index: names starting with the text.
+            let prefix = text.trim().to_lowercase();
+            if prefix.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT id, name, phone, email, roles, merged_into FROM contacts
+                 WHERE sort_name >= ?1 AND sort_name < ?1 || char(1114111)
+                   AND merged_into IS NULL
+                 ORDER BY sort_name LIMIT ?2",
+            )?;
+            stmt.query_map(params![prefix, limit], summary_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?
+        };
+        Ok(rows)
+    }
+
+    /// Contacts by name, `limit` from `offset`, merged duplicates included.
+    pub fn list_contacts(&self, limit: usize, offset: usize) -> Result<Vec<ContactSummary>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, name, phone, email, roles, merged_into FROM contacts
+             ORDER BY sort_name, id LIMIT ?1 OFFSET ?2",
+        )?;
+        let rows = stmt
+            .query_map(params![limit as i64, offset as i64], summary_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// How many contacts this device holds.
+    pub fn contact_count(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("SELECT count(*) FROM contacts", [], |r| r.get(0))?)
+    }
+
+    // ----- a contact's private ledger ------------------------------------
+
+    /// The private ledger of a contact (empty if nothing was recorded yet).
+    pub fn contact_private(&mut self, contact_id: &str) -> Result<ContactPrivate> {
+        self.require(DocKind::Contact, contact_id)?;
+        let id = model::private_id_of(contact_id);
+        if !self.exists(&id)? {
+            return Ok(ContactPrivate::empty(contact_id));
+        }
+        let doc = self.doc(&id, DocKind::ContactPrivate)?;
+        model::hydrate(&id, doc)
+    }
+
+    /// Records a gift from a contact. `donation.id` is filled in. Returns it.
+    pub fn record_donation(
+        &mut self,
+        contact_id: &str,
+        mut donation: Donation,
+        now: Millis,
+    ) -> Result<String> {
+        donation.id = uuid::Uuid::new_v4().simple().to_string();
+        donation.recorded_by = self.device_id.clone();
+        donation.validate()?;
+        let entry_id = donation.id.clone();
+        self.edit_private(contact_id, now, |p| p.donations.push(donation))?;
+        Ok(entry_id)
+    }
+
+    /// Records a pledge from a contact. Returns its id.
+    pub fn record_pledge(&mut self, contact_id: &str, mut pledge: Pledge, now: Millis) -> Result<String> {
+        pledge.id = uuid::Uuid::new_v4().simple().to_string();
+        pledge.recorded_by = self.device_id.clone();
+        pledge.validate()?;
+        let entry_id = pledge.id.clone();
+        self.edit_private(contact_id, now, |p| p.pledges.push(pledge))?;
+        Ok(entry_id)
+    }
+
+    /// Logs a call, visit, email or meeting with a contact. Returns its id.
+    pub fn add_interaction(
+        &mut self,
+        contact_id: &str,
+        mut interaction: Interaction,
+        now: Millis,
+    ) -> Result<String> {
+        interaction.id = uuid::Uuid::new_v4().simple().to_string();
+        interaction.validate()?;
+        let entry_id = interaction.id.clone();
+        self.edit_private(contact_id, now, |p| p.interactions.push(interaction))?;
+        Ok(entry_id)
+    }
+
+    /// Appends to a contact's sensitive notes.
+    pub fn append_sensitive_note(&mut self, contact_id: &str, text: &str, now: Millis) -> Result<()> {
+        crate::validate::long_text("sensitive_notes", text)?;
+        self.edit_private(contact_id, now, |p| {
+            let end = p.sensitive_notes.as_str().chars().count();
+            p.sensitive_notes.splice(end, 0, text);
+        })
+    }
+
+    fn edit_private(
+        &mut self,
+        contact_id: &str,
+        now: Millis,
+        edit: impl FnOnce(&mut ContactPrivate),
+    ) -> Result<()> {
+        self.require(DocKind::Contact, contact_id)?;
+        let id = model::private_id_of(contact_id);
+        if !self.exists(&id)? {
+            // Every device creates the same genesis change for this id, so
+            // ledgers started offline on two devices share one root.
+            let genesis = genesis_private(contact_id)?;
+            self.commit_new(&id, DocKind::ContactPrivate, genesis, 0)?;
+        }
+        self.edit_record(&id, DocKind::ContactPrivate, now, |p: &mut ContactPrivate| {
+            edit(p);
+            let size: usize = p.interactions.iter().map(|i| i.summary.len()).sum::<usize>()
+                + p.sensitive_notes.as_str().len();
+            if size > 10 * crate::validate::MAX_TEXT_BYTES {
+                return Err(Error::invalid("private record", "is over 1 MB of text; archive old entries"));
+            }
+            Ok(())
+        })
+    }
+
+    // ----- events ---------------------------------------------------------
+
+    /// Creates an event and returns its id.
+    pub fn create_event(&mut self, new: &NewEvent, now: Millis) -> Result<String> {
+        let id = model::new_id(DocKind::Event);
+        let event = Event::new(id.clone(), new, &self.device_id, now)?;
+        let doc = model::create_doc(&self.actor, DocKind::Event, &event)?;
+        self.commit_new(&id, DocKind::Event, doc, now)?;
+        Ok(id)
+    }
+
+    /// The event with this id.
+    pub fn event(&mut self, id: &str) -> Result<Event> {
+        model::check_id(DocKind::Event, id)?;
+        let doc = self.doc(id, DocKind::Event)?;
+        model::hydrate(id, doc)
+    }
+
+    /// Edits an event's own fields (title, times, place, capacity, status).
+    /// Sign-ups and shifts have their own calls.
+    pub fn update_event(
+        &mut self,
+        id: &str,
+        now: Millis,
+        edit: impl FnOnce(&mut Event) -> Result<()>,
+    ) -> Result<()> {
+        model::check_id(DocKind::Event, id)?;
+        self.edit_record(id, DocKind::Event, now, |e: &mut Event| {
+            let (keep_id, keep_signups, keep_shifts) = (e.id.clone(), e.signups.clone(), e.shifts.clone());
+            edit(e)?;
+            e.id = keep_id;
+            e.signups = keep_signups;
+            e.shifts = keep_shifts;
+            e.normalise()
+        })
+    }
+
+    /// Events by start time.
+    pub fn list_events(&self) -> Result<Vec<EventSummary>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, title, starts_at, ends_at, place, capacity, status, registered, waitlisted, checked_in
+             FROM events ORDER BY starts_at, id",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(EventSummary {
+                    id: r.get(0)?,
+                    title: r.get(1)?,
+                    starts_at: r.get(2)?,
+                    ends_at: r.get(3)?,
+                    place: r.get(4)?,
+                    capacity: r.get(5)?,
+                    status: r.get(6)?,
+                    registered: r.get(7)?,
+                    waitlisted: r.get(8)?,
+                    checked_in: r.get(9)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Signs a contact up to an event (in advance, or at the door when
+    /// `walk_in`). Signing up someone already registered changes nothing.
+    pub fn sign_up(&mut self, event_id: &str, contact_id: &str, walk_in: bool, now: Millis) -> Result<()> {
+        self.require(DocKind::Contact, contact_id)?;
+        let by = self.device_id.clone();
+        self.edit_event(event_id, now, |e| {
+            e.sign_up(contact_id, &by, walk_in, now);
+            Ok(())
+        })
+    }
+
+    /// Checks a contact in; a contact not signed up becomes a walk-in.
+    pub fn check_in(&mut self, event_id: &str, contact_id: &str, now: Millis) -> Result<()> {
+        self.require(DocKind::Contact, contact_id)?;
+        let by = self.device_id.clone();
+        self.edit_event(event_id, now, |e| {
+            e.check_in(contact_id, &by, now);
+            Ok(())
+        })
+    }
+
+    /// Takes back a check-in made by mistake.
+    pub fn undo_check_in(&mut self, event_id: &str, contact_id: &str, now: Millis) -> Result<()> {
+        self.edit_event(event_id, now, |e| {
+            e.undo_check_in(contact_id);
+            Ok(())
+        })
+    }
+
+    /// Cancels a contact's sign-up.
+    pub fn cancel_signup(&mut self, event_id: &str, contact_id: &str, now: Millis) -> Result<()> {
+        self.edit_event(event_id, now, |e| e.cancel(contact_id, now))
+    }
+
+    /// Marks a registered contact as not having come.
+    pub fn mark_no_show(&mut self, event_id: &str, contact_id: &str, now: Millis) -> Result<()> {
+        self.edit_event(event_id, now, |e| e.mark_no_show(contact_id, now))
+    }
+
+    /// Adds a volunteer shift to an event. Returns the shift id.
+    pub fn add_shift(&mut self, event_id: &str, shift: Shift, now: Millis) -> Result<String> {
+        self.require(DocKind::Contact, &shift.contact_id)?;
+        let shift_id = uuid::Uuid::new_v4().simple().to_string();
+        let key = shift_id.clone();
+        self.edit_event(event_id, now, move |e| {
+            e.shifts.insert(key, shift);
+            Ok(())
+        })?;
+        Ok(shift_id)
+    }
+
+    /// Records the minutes a volunteer actually worked on a shift.
+    pub fn record_shift_minutes(
+        &mut self,
+        event_id: &str,
+        shift_id: &str,
+        minutes: i64,
+        now: Millis,
+    ) -> Result<()> {
+        self.edit_event(event_id, now, |e| {
+            let shift = e
+                .shifts
+                .get_mut(shift_id)
+                .ok_or_else(|| Error::not_found("shift", shift_id))?;
+            shift.minutes_worked = Some(minutes);
+            Ok(())
+        })
+    }
+
+    fn edit_event(
+        &mut self,
+        event_id: &str,
+        now: Millis,
+        edit: impl FnOnce(&mut Event) -> Result<()>,
+    ) -> Result<()> {
+        model::check_id(DocKind::Event, event_id)?;
+        self.edit_record(event_id, DocKind::Event, now, |e: &mut Event| {
+            edit(e)?;
+            e.normalise()
+        })
+    }
+
+    /// An event's roster in registration order, optionally only the
+    /// sign-ups in one status (for example the waitlist).
+    pub fn roster(&self, event_id: &str, status: Option<SignupStatus>) -> Result<Vec<RosterLine>> {
+        self.require(DocKind::Event, event_id)?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT s.contact_id, c.name, s.status, s.registered_at, s.checked_in_at, s.walk_in,
+                    s.waitlist_position
+             FROM signups s LEFT JOIN contacts c ON c.id = s.contact_id
+             WHERE s.event_id = ?1 AND (?2 IS NULL OR s.status = ?2)
+             ORDER BY s.registered_at, s.contact_id",
+        )?;
+        let rows = stmt
+            .query_map(params![event_id, status.map(SignupStatus::as_str)], |r| {
+                let status: String = r.get(2)?;
+                Ok(RosterLine {
+                    contact_id: r.get(0)?,
+                    name: r.get(1)?,
+                    status: SignupStatus::parse(&status).unwrap_or(SignupStatus::Registered),
+                    registered_at: r.get(3)?,
+                    checked_in_at: r.get(4)?,
+                    walk_in: r.get(5)?,
+                    waitlist_position: r.get(6)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    // ----- feedback -------------------------------------------------------
+
+    /// Opens a feedback case and returns its id.
+    pub fn create_feedback(&mut self, new: &NewFeedback, now: Millis) -> Result<String> {
+        if let Some(contact) = &new.contact_id {
+            self.require(DocKind::Contact, contact)?;
+        }
+        let id = model::new_id(DocKind::Feedback);
+        let case = FeedbackCase::new(id.clone(), new, &self.device_id, now)?;
+        let doc = model::create_doc(&self.actor, DocKind::Feedback, &case)?;
+        self.commit_new(&id, DocKind::Feedback, doc, now)?;
+        Ok(id)
+    }
+
+    /// The feedback case with this id.
+    pub fn feedback(&mut self, id: &str) -> Result<FeedbackCase> {
+        model::check_id(DocKind::Feedback, id)?;
+        let doc = self.doc(id, DocKind::Feedback)?;
+        model::hydrate(id, doc)
+    }
+
+    /// Assigns a case to someone.
+    pub fn assign_feedback(&mut self, id: &str, assignee: &str, now: Millis) -> Result<()> {
+        let assignee = crate::validate::name("assigned_to", assignee)?;
+        self.edit_feedback(id, now, |f| {
+            f.assigned_to = Some(assignee);
+            Ok(())
+        })
+    }
+
+    /// Records an answer given to the person.
+    pub fn respond_feedback(&mut self, id: &str, text: &str, now: Millis) -> Result<()> {
+        let by = self.device_id.clone();
+        self.edit_feedback(id, now, |f| {
+            f.responses.push(FeedbackResponse {
+                at: now,
+                by,
+                text: text.to_owned(),
+            });
+            Ok(())
+        })
+    }
+
+    /// Closes a case, with the person's satisfaction (1–5) if given.
+    pub fn resolve_feedback(&mut self, id: &str, satisfaction: Option<i64>, now: Millis) -> Result<()> {
+        self.edit_feedback(id, now, |f| {
+            f.resolved_at.get_or_insert(now);
+            if satisfaction.is_some() {
+                f.satisfaction = satisfaction;
+            }
+            Ok(())
+        })
+    }
+
+    fn edit_feedback(
+        &mut self,
+        id: &str,
+        now: Millis,
+        edit: impl FnOnce(&mut FeedbackCase) -> Result<()>,
+    ) -> Result<()> {
+        model::check_id(DocKind::Feedback, id)?;
+        self.edit_record(id, DocKind::Feedback, now, |f: &mut FeedbackCase| {
+            edit(f)?;
+            f.normalise()
+        })
+    }
+
+    // ----- documents, conflicts and sync support -------------------------
+
+    /// Every value a field of a record holds after a merge, the winner (the
+    /// value the record shows) first. See [`model::conflicts`].
+    pub fn field_conflicts(&mut self, doc_id: &str, path: &[&str]) -> Result<Vec<serde_json::Value>> {
+        let kind = DocKind::of_id(doc_id).ok_or_else(|| Error::not_found("record", doc_id))?;
+        let doc = self.doc(doc_id, kind)?;
+        model::conflicts(doc, path)
+    }
+
+    /// The ids of every document on this device, in id order.
+    pub fn doc_ids(&self) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached("SELECT doc_id FROM docs ORDER BY doc_id")?;
+        let ids = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(ids)
+    }
+
+    /// The current heads of a document.
+    pub fn heads(&mut self, doc_id: &str) -> Result<Vec<ChangeHash>> {
+        let kind = DocKind::of_id(doc_id).ok_or_else(|| Error::not_found("record", doc_id))?;
+        Ok(self.doc_mut(doc_id, kind)?.get_heads())
+    }
+
+    /// Every change of a document this device knows, encoded, in causal order.
+    pub fn changes_of(&mut self, doc_id: &str) -> Result<Vec<Vec<u8>>> {
+        let kind = DocKind::of_id(doc_id).ok_or_else(|| Error::not_found("record", doc_id))?;
+        let doc = self.doc_mut(doc_id, kind)?;
+        Ok(doc
+            .get_changes(&[])
+            .into_iter()
+            .map(|c| c.raw_bytes().to_vec())
+            .collect())
+    }
+
+    /// Stores changes of a document received from elsewhere (the relay, or
+    /// another device in tests), merges them and updates the indexes, all in
+    /// one transaction. Undecodable bytes, a malformed id, or changes that
+    /// would make the document another kind than its id says are refused
+    /// and change nothing. Changes already held are counted and skipped.
+    pub fn apply_changes(&mut self, doc_id: &str, changes: &[Vec<u8>]) -> Result<Applied> {
+        let kind = DocKind::of_id(doc_id).ok_or_else(|| Error::not_found("record", doc_id))?;
+        let mut parsed = Vec::with_capacity(changes.len());
+        for bytes in changes {
+            let change =
+                Change::from_bytes(bytes.clone()).map_err(|e| Error::bad_document(doc_id, e))?;
+            parsed.push(change);
+        }
+        let mut doc = match self.take_doc(doc_id)? {
+            Some(doc) => doc,
+            None => AutoCommit::new().with_actor(self.actor.clone()),
+        };
+        let mut fresh = Vec::new();
+        let mut applied = Applied::default();
+        for change in parsed {
+            if doc.get_change_by_hash(&change.hash()).is_some()
+                || fresh.iter().any(|c: &Change| c.hash() == change.hash())
+            {
+                applied.duplicates += 1;
+            } else {
+                fresh.push(change);
+            }
+        }
+        if fresh.is_empty() {
+            self.put_doc(doc_id, doc);
+            return Ok(applied);
+        }
+        doc.apply_changes(fresh.clone())
+            .map_err(|e| Error::bad_document(doc_id, e))?;
+        if let Some(found) = model::kind_of(&doc)
+            && found != kind
+        {
+            return Err(Error::bad_document(
+                doc_id,
+                format!("the changes make it a {} but its id says {}", found.as_str(), kind.as_str()),
+            ));
+        }
+        let tx = self.conn.transaction()?;
+        persist(&tx, doc_id, kind, &doc, &fresh, false)?;
+        tx.commit()?;
+        applied.new_changes = fresh.len();
+        self.put_doc(doc_id, doc);
+        Ok(applied)
+    }
+
+    /// Local changes the relay has not yet acknowledged, oldest first.
+    pub fn pending_changes(&self, limit: usize) -> Result<Vec<PendingChange>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, doc_id, hash, data FROM changes WHERE acked = 0 ORDER BY seq LIMIT ?1",
+        )?;
+        let rows = stmt
+            .query_map([limit as i64], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?, r.get(3)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(|(seq, doc_id, hash, data)| {
+                let hash = ChangeHash::try_from(hash.as_slice())
+                    .map_err(|e| Error::bad_document(&doc_id, e))?;
+                Ok(PendingChange { seq, doc_id, hash, data })
+            })
+            .collect()
+    }
+
+    /// How many local changes wait for the relay.
+    pub fn pending_count(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("SELECT count(*) FROM changes WHERE acked = 0", [], |r| r.get(0))?)
+    }
+
+    /// Marks changes as held by the relay, so that compaction may fold them.
+    /// `now` is recorded as the time of the last acknowledgement. Returns
+    /// how many were newly acknowledged.
+    pub fn acknowledge(&mut self, hashes: &[ChangeHash], now: Millis) -> Result<usize> {
+        let tx = self.conn.transaction()?;
+        let mut count = 0;
+        {
+            let mut stmt =
+                tx.prepare_cached("UPDATE changes SET acked = 1 WHERE hash = ?1 AND acked = 0")?;
+            for h in hashes {
+                count += stmt.execute([h.as_ref()])?;
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('last_ack_at', ?1)",
+                [now.to_string()],
+            )?;
+        }
+        tx.commit()?;
+        Ok(count)
+    }
+
+    /// When the relay last acknowledged changes of this device, if ever.
+    pub fn last_acknowledged_at(&self) -> Result<Option<Millis>> {
+        let value: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'last_ack_at'", [], |r| r.get(0))
+            .optional()?;
+        Ok(value.and_then(|v| v.parse().ok()))
+    }
+
+    /// Compacts a document now: its history is saved as one snapshot and
+    /// the stored changes the relay already holds are dropped. Changes not
+    /// yet acknowledged are kept for pushing. Returns the rows dropped.
+    pub fn compact(&mut self, doc_id: &str) -> Result<usize> {
+        let kind = DocKind::of_id(doc_id).ok_or_else(|| Error::not_found("record", doc_id))?;
+        let mut doc = self
+            .take_doc(doc_id)?
+            .ok_or_else(|| Error::not_found(kind.as_str(), doc_id))?;
+        let tx = self.conn.transaction()?;
+        let dropped = compact_doc(&tx, doc_id, &mut doc)?;
+        tx.commit()?;
+        self.put_doc(doc_id, doc);
+        Ok(dropped)
+    }
+
+    /// Stored change rows of a document (local unacknowledged ones included).
+    pub fn stored_change_count(&self, doc_id: &str) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM changes WHERE doc_id = ?1",
+                [doc_id],
+                |r| r.get(0),
+            )?)
+    }
+
+    /// Forgets the decoded documents kept in memory (they are reloaded from
+    /// disk when next used). For tests of the load path and for low memory.
+    pub fn clear_cache(&mut self) {
+        self.cache.clear();
+    }
+
+    // ----- internals ------------------------------------------------------
+
+    fn exists(&self, doc_id: &str) -> Result<bool> {
+        if self.cache.contains_key(doc_id) {
+            return Ok(true);
+        }
+        Ok(self
+            .conn
+            .query_row("SELECT 1 FROM docs WHERE doc_id = ?1", [doc_id], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    fn require(&self, kind: DocKind, id: &str) -> Result<()> {
+        model::check_id(kind, id)?;
+        if self.exists(id)? {
+            Ok(())
+        } else {
+            Err(Error::not_found(kind.as_str(), id))
+        }
+    }
+
+    /// Loads a document from disk (snapshot, then the changes stored after
+    /// it), or `None` if this device does not have it.
+    fn load(&self, doc_id: &str) -> Result<Option<AutoCommit>> {
+        let snapshot: Option<Option<Vec<u8>>> = self
+            .conn
+            .query_row("SELECT snapshot FROM docs WHERE doc_id = ?1", [doc_id], |r| r.get(0))
+            .optional()?;
+        let Some(snapshot) = snapshot else {
+            return Ok(None);
+        };
+        let mut doc = match snapshot {
+            Some(bytes) => AutoCommit::load(&bytes).map_err(|e| Error::bad_document(doc_id, e))?,
+            None => AutoCommit::new(),
+        };
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT data FROM changes WHERE doc_id = ?1 ORDER BY seq")?;
+        let mut changes = Vec::new();
+        for data in stmt.query_map([doc_id], |r| r.get::<_, Vec<u8>>(0))? {
+            changes.push(Change::from_bytes(data?).map_err(|e| Error::bad_document(doc_id, e))?);
+        }
+        doc.apply_changes(changes)
+            .map_err(|e| Error::bad_document(doc_id, e))?;
+        doc.set_actor(self.actor.clone());
+        Ok(Some(doc))
+    }
+
+    fn take_doc(&mut self, doc_id: &str) -> Result<Option<AutoCommit>> {
+        match self.cache.remove(doc_id) {
+            Some(doc) => Ok(Some(doc)),
+            None => self.load(doc_id),
+        }
+    }
+
+    fn put_doc(&mut self, doc_id: &str, doc: AutoCommit) {
+        if self.cache.len() >= CACHE_DOCS
+            && let Some(victim) = self.cache.keys().next().cloned()
+        {
+            self.cache.remove(&victim);
+        }
+        self.cache.insert(doc_id.to_owned(), doc);
+    }
+
+    fn doc_mut(&mut self, doc_id: &str, kind: DocKind) -> Result<&mut AutoCommit> {
+        if !self.cache.contains_key(doc_id) {
+            let doc = self
+                .load(doc_id)?
+                .ok_or_else(|| Error::not_found(kind.as_str(), doc_id))?;
+            self.put_doc(doc_id, doc);
+        }
+        Ok(self.cache.get_mut(doc_id).expect("inserted above"))
+    }
+
+    fn doc(&mut self, doc_id: &str, kind: DocKind) -> Result<&AutoCommit> {
+        Ok(&*self.doc_mut(doc_id, kind)?)
+    }
+
+    /// Stores the first change of a document created on this device.
+    fn commit_new(&mut self, doc_id: &str, kind: DocKind, mut doc: AutoCommit, now: Millis) -> Result<()> {
+        let change = commit_change(&mut doc, now)
+            .ok_or_else(|| Error::bad_document(doc_id, "a new document must hold a change"))?;
+        // A private ledger's genesis was made under a shared actor; the
+        // device's own edits continue under its own.
+        doc.set_actor(self.actor.clone());
+        let tx = self.conn.transaction()?;
+        persist(&tx, doc_id, kind, &doc, &[change], true)?;
+        tx.commit()?;
+        self.put_doc(doc_id, doc);
+        Ok(())
+    }
+
+    /// The one write path for edits: hydrate the record, let `edit` change
+    /// it, reconcile, commit, and persist change + index in one transaction.
+    /// On any error the in-memory document is dropped (it is reloaded from
+    /// disk next time), so memory never runs ahead of the disk.
+    fn edit_record<T>(
+        &mut self,
+        doc_id: &str,
+        kind: DocKind,
+        now: Millis,
+        edit: impl FnOnce(&mut T) -> Result<()>,
+    ) -> Result<()>
+    where
+        T: autosurgeon::Hydrate + autosurgeon::Reconcile,
+    {
+        let mut doc = self
+            .take_doc(doc_id)?
+            .ok_or_else(|| Error::not_found(kind.as_str(), doc_id))?;
+        let mut record: T = model::hydrate(doc_id, &doc)?;
+        edit(&mut record)?;
+        model::reconcile(doc_id, &mut doc, &record)?;
+        let Some(change) = commit_change(&mut doc, now) else {
+            self.put_doc(doc_id, doc);
+            return Ok(());
+        };
+        let tx = self.conn.transaction()?;
+        persist(&tx, doc_id, kind, &doc, &[change], true)?;
+        tx.commit()?;
+        self.put_doc(doc_id, doc);
+        Ok(())
+    }
+}
+
+/// Commits the pending operations of `doc` as one change stamped `now`.
+fn commit_change(doc: &mut AutoCommit, now: Millis) -> Option<Change> {
+    doc.commit_with(CommitOptions::default().with_time(now))?;
+    doc.get_last_local_change()
+}
+
+/// Writes changes of a document, compacts it when its history grew long,
+/// and refreshes its index rows. Runs inside the caller's transaction.
+fn persist(
+    tx: &rusqlite::Transaction<'_>,
+    doc_id: &str,
+    kind: DocKind,
+    doc: &AutoCommit,
+    changes: &[Change],
+    local: bool,
+) -> Result<()> {
+    tx.execute(
+        "INSERT INTO docs (doc_id, kind) VALUES (?1, ?2) ON CONFLICT (doc_id) DO NOTHING",
+        params![doc_id, kind.as_str()],
+    )?;
+    let mut inserted = 0;
+    {
+        let mut stmt = tx.prepare_cached(
+            "INSERT OR IGNORE INTO changes (doc_id, hash, data, local, acked) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        for change in changes {
+            inserted += stmt.execute(params![
+                doc_id,
+                change.hash().as_ref(),
+                change.raw_bytes(),
+                local,
+                !local
+            ])?;
+        }
+    }
+    let count: i64 = tx.query_row(
+        "UPDATE docs SET change_count = change_count + ?2 WHERE doc_id = ?1 RETURNING change_count",
+        params![doc_id, inserted as i64],
+        |r| r.get(0),
+    )?;
+    if count >= COMPACT_AFTER {
+        let mut doc = doc.clone();
+        compact_doc(tx, doc_id, &mut doc)?;
+    }
+    index::reindex(tx, kind, doc_id, doc)
+}
+
+/// Saves `doc` as the snapshot of `doc_id` and drops the stored changes the
+/// relay already holds; unacknowledged ones stay for pushing.
+fn compact_doc(tx: &rusqlite::Transaction<'_>, doc_id: &str, doc: &mut AutoCommit) -> Result<usize> {
+    let snapshot = doc.save();
+    let dropped = tx.execute("DELETE FROM changes WHERE doc_id = ?1 AND acked = 1", [doc_id])?;
+    tx.execute(
+        "UPDATE docs SET snapshot = ?2,
+                change_count = (SELECT count(*) FROM changes WHERE doc_id = ?1)
+         WHERE doc_id = ?1",
+        params![doc_id, snapshot],
+    )?;
+    Ok(dropped)
+}
+
+/// The genesis change of a contact's private ledger: written by an actor
+/// derived from the contact id, at time 0, so every device produces the
+/// same bytes and the same hash.
+fn genesis_private(contact_id: &str) -> Result<AutoCommit> {
+    let uuid = uuid::Uuid::parse_str(&contact_id[2..])
+        .map_err(|_| Error::not_found("contact", contact_id))?;
+    let actor = ActorId::from(uuid.as_bytes().as_slice());
+    model::create_doc(&actor, DocKind::ContactPrivate, &ContactPrivate::empty(contact_id))
+}
+
+fn summary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ContactSummary> {
+    let roles: String = r.get(4)?;
+    Ok(ContactSummary {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        phone: r.get(2)?,
+        email: r.get(3)?,
+        roles: roles.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+        merged_into: r.get(5)?,
+    })
+}
+
+/// Turns SQLite's "not a database" and "corrupt" into [`Error::Corrupt`].
+fn classify(path: &Path, e: rusqlite::Error) -> Error {
+    use rusqlite::ErrorCode;
+    match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => Error::Corrupt {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        },
+        _ => Error::Storage(e),
+    }
+}

@@ -1,0 +1,156 @@
+//! The store's SQLite schema and its migrations.
+//!
+//! Two groups of tables:
+//!
+//! - the *source of truth*: `docs` (one row per document: its kind and its
+//!   latest compacted snapshot) and `changes` (every Automerge change not yet
+//!   folded into a snapshot, plus every local change the relay has not yet
+//!   acknowledged, whether folded or not);
+//! - *materialised indexes* (`contacts`, `contacts_fts`, `events`,
+//!   `signups`, `shifts`, `feedback`), rewritten from the merged document in
+//!   the same transaction as each change, so they are never out of date.
+//!   They can always be rebuilt from the documents.
+//!
+//! Migrations are append-only: never edit one that has shipped, add a new one.
+
+use rusqlite_migration::{M, Migrations};
+
+/// `PRAGMA application_id` of a Muster store ("MUST"), so a foreign SQLite
+/// file is recognised and left alone.
+pub const APPLICATION_ID: i64 = 0x4D55_5354;
+
+/// The migrations, in order. The schema version of a store is the number of
+/// migrations applied (SQLite's `user_version`).
+pub fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(V1)])
+}
+
+/// The newest schema version this build knows.
+pub fn latest_version() -> i64 {
+    1
+}
+
+const V1: &str = r#"
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE docs (
+    doc_id       TEXT PRIMARY KEY,
+    kind         TEXT NOT NULL,
+    -- Automerge save() of the document at its last compaction, or NULL.
+    snapshot     BLOB,
+    -- Rows in `changes` for this document.
+    change_count INTEGER NOT NULL DEFAULT 0
+) STRICT;
+
+CREATE TABLE changes (
+    seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc_id TEXT NOT NULL REFERENCES docs(doc_id),
+    hash   BLOB NOT NULL,
+    data   BLOB NOT NULL,
+    -- 1 if the change was made on this device.
+    local  INTEGER NOT NULL,
+    -- 1 once the relay confirmed it holds the change (remote ones are born acked).
+    acked  INTEGER NOT NULL,
+    UNIQUE (doc_id, hash)
+) STRICT;
+CREATE INDEX changes_by_doc ON changes (doc_id, seq);
+CREATE INDEX changes_pending ON changes (seq) WHERE acked = 0;
+
+CREATE TABLE contacts (
+    num           INTEGER PRIMARY KEY,
+    id            TEXT NOT NULL UNIQUE,
+    name          TEXT NOT NULL,
+    sort_name     TEXT NOT NULL,
+    phone         TEXT,
+    email         TEXT,
+    roles         TEXT NOT NULL,
+    tags          TEXT NOT NULL,
+    household     TEXT,
+    organisation  TEXT,
+    external_id   TEXT,
+    consent_given INTEGER NOT NULL,
+    merged_into   TEXT,
+    created_by    TEXT NOT NULL,
+    created_at    INTEGER NOT NULL
+) STRICT;
+CREATE INDEX contacts_by_sort_name ON contacts (sort_name);
+CREATE INDEX contacts_by_external_id ON contacts (external_id) WHERE external_id IS NOT NULL;
+
+-- Substring search over names, phones and emails. Contentless: the text
+-- lives in `contacts`; rowid = contacts.num.
+CREATE VIRTUAL TABLE contacts_fts USING fts5 (
+    name, phones, emails,
+    tokenize = 'trigram remove_diacritics 1',
+    content = '',
+    contentless_delete = 1
+);
+
+CREATE TABLE events (
+    id         TEXT PRIMARY KEY,
+    title      TEXT NOT NULL,
+    starts_at  INTEGER NOT NULL,
+    ends_at    INTEGER,
+    place      TEXT NOT NULL,
+    capacity   INTEGER,
+    status     TEXT NOT NULL,
+    registered INTEGER NOT NULL,
+    waitlisted INTEGER NOT NULL,
+    checked_in INTEGER NOT NULL
+) STRICT;
+CREATE INDEX events_by_start ON events (starts_at);
+
+CREATE TABLE signups (
+    event_id          TEXT NOT NULL,
+    contact_id        TEXT NOT NULL,
+    status            TEXT NOT NULL,
+    registered_at     INTEGER NOT NULL,
+    checked_in_at     INTEGER,
+    walk_in           INTEGER NOT NULL,
+    waitlist_position INTEGER,
+    PRIMARY KEY (event_id, contact_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX signups_by_status ON signups (event_id, status, registered_at);
+CREATE INDEX signups_by_contact ON signups (contact_id);
+
+CREATE TABLE shifts (
+    event_id       TEXT NOT NULL,
+    shift_id       TEXT NOT NULL,
+    contact_id     TEXT NOT NULL,
+    role           TEXT NOT NULL,
+    starts_at      INTEGER NOT NULL,
+    ends_at        INTEGER NOT NULL,
+    minutes_worked INTEGER,
+    PRIMARY KEY (event_id, shift_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX shifts_by_contact ON shifts (contact_id);
+
+CREATE TABLE feedback (
+    id                TEXT PRIMARY KEY,
+    contact_id        TEXT,
+    status            TEXT NOT NULL,
+    channel           TEXT NOT NULL,
+    category          TEXT NOT NULL,
+    received_at       INTEGER NOT NULL,
+    first_response_at INTEGER,
+    resolved_at       INTEGER,
+    assigned_to       TEXT
+) STRICT;
+CREATE INDEX feedback_by_status ON feedback (status, received_at);
+"#;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn migrations_are_valid() {
+        super::migrations().validate().unwrap();
+        assert_eq!(
+            super::migrations()
+                .pending_migrations(&rusqlite::Connection::open_in_memory().unwrap())
+                .unwrap() as i64,
+            super::latest_version()
+        );
+    }
+}
