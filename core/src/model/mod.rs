@@ -175,6 +175,53 @@ pub fn reconcile<T: autosurgeon::Reconcile>(
     autosurgeon::reconcile(doc, record).map_err(|e| Error::bad_document(doc_id, e))
 }
 
+/// The text object under `key` at the root of a document.
+fn text_obj(doc: &AutoCommit, doc_id: &str, key: &str) -> Result<ObjId> {
+    match doc.get(automerge::ROOT, key) {
+        Ok(Some((Value::Object(ObjType::Text), id))) => Ok(id),
+        _ => Err(Error::bad_document(doc_id, format!("{key} is not text"))),
+    }
+}
+
+/// Length in characters (Unicode code points) of the text under `key`.
+pub(crate) fn text_len(doc: &AutoCommit, doc_id: &str, key: &str) -> Result<usize> {
+    Ok(doc.length(text_obj(doc, doc_id, key)?))
+}
+
+/// Edits the text under `key` in place: deletes `delete` characters at
+/// `pos` and inserts `insert`, positions in Unicode code points (the
+/// document's text encoding). Concurrent splices on other replicas merge
+/// character by character. The result must stay within the size limit.
+pub(crate) fn splice_text(
+    doc: &mut AutoCommit,
+    doc_id: &str,
+    key: &'static str,
+    pos: usize,
+    delete: usize,
+    insert: &str,
+) -> Result<()> {
+    let obj = text_obj(doc, doc_id, key)?;
+    let len = doc.length(&obj);
+    if pos > len || delete > len - pos {
+        return Err(Error::invalid(
+            key,
+            format!("edit at {pos}..{} is outside the {len} characters", pos + delete),
+        ));
+    }
+    let text = doc.text(&obj).map_err(|e| Error::bad_document(doc_id, e))?;
+    let removed: usize = text.chars().skip(pos).take(delete).map(char::len_utf8).sum();
+    let after = text.len() - removed + insert.len();
+    if after > crate::validate::MAX_TEXT_BYTES {
+        return Err(Error::invalid(
+            key,
+            format!("would be larger than {} bytes", crate::validate::MAX_TEXT_BYTES),
+        ));
+    }
+    doc.splice_text(&obj, pos, delete as isize, insert)
+        .map_err(|e| Error::bad_document(doc_id, e))?;
+    Ok(())
+}
+
 /// Every value a field holds after a merge, the deterministic winner first.
 ///
 /// When two devices set the same field concurrently, Automerge keeps both

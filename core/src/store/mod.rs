@@ -270,16 +270,8 @@ impl Store {
         now: Millis,
     ) -> Result<()> {
         model::check_id(DocKind::Contact, id)?;
-        self.edit_record(id, DocKind::Contact, now, |c: &mut Contact| {
-            let len = c.notes.as_str().chars().count();
-            if pos > len || pos + delete > len {
-                return Err(Error::invalid(
-                    "notes",
-                    format!("edit at {pos}..{} is outside the {len} characters", pos + delete),
-                ));
-            }
-            c.notes.splice(pos, delete as isize, insert);
-            c.normalise()
+        self.edit_doc(id, DocKind::Contact, now, |doc| {
+            model::splice_text(doc, id, "notes", pos, delete, insert)
         })
     }
 
@@ -388,10 +380,25 @@ impl Store {
     /// Appends to a contact's sensitive notes.
     pub fn append_sensitive_note(&mut self, contact_id: &str, text: &str, now: Millis) -> Result<()> {
         crate::validate::long_text("sensitive_notes", text)?;
-        self.edit_private(contact_id, now, |p| {
-            let end = p.sensitive_notes.as_str().chars().count();
-            p.sensitive_notes.splice(end, 0, text);
+        self.require(DocKind::Contact, contact_id)?;
+        let id = self.ensure_private(contact_id)?;
+        self.edit_doc(&id, DocKind::ContactPrivate, now, |doc| {
+            let end = model::text_len(doc, &id, "sensitive_notes")?;
+            model::splice_text(doc, &id, "sensitive_notes", end, 0, text)
         })
+    }
+
+    /// Creates the private ledger of a contact if this device has none yet,
+    /// and returns its id.
+    fn ensure_private(&mut self, contact_id: &str) -> Result<String> {
+        let id = model::private_id_of(contact_id);
+        if !self.exists(&id)? {
+            // Every device creates the same genesis change for this id, so
+            // ledgers started offline on two devices share one root.
+            let genesis = genesis_private(contact_id)?;
+            self.commit_new(&id, DocKind::ContactPrivate, genesis, 0)?;
+        }
+        Ok(id)
     }
 
     fn edit_private(
@@ -401,13 +408,7 @@ impl Store {
         edit: impl FnOnce(&mut ContactPrivate),
     ) -> Result<()> {
         self.require(DocKind::Contact, contact_id)?;
-        let id = model::private_id_of(contact_id);
-        if !self.exists(&id)? {
-            // Every device creates the same genesis change for this id, so
-            // ledgers started offline on two devices share one root.
-            let genesis = genesis_private(contact_id)?;
-            self.commit_new(&id, DocKind::ContactPrivate, genesis, 0)?;
-        }
+        let id = self.ensure_private(contact_id)?;
         self.edit_record(&id, DocKind::ContactPrivate, now, |p: &mut ContactPrivate| {
             edit(p);
             let size: usize = p.interactions.iter().map(|i| i.summary.len()).sum::<usize>()
@@ -925,10 +926,8 @@ impl Store {
         Ok(())
     }
 
-    /// The one write path for edits: hydrate the record, let `edit` change
-    /// it, reconcile, commit, and persist change + index in one transaction.
-    /// On any error the in-memory document is dropped (it is reloaded from
-    /// disk next time), so memory never runs ahead of the disk.
+    /// Edits a record through its typed form: hydrate, let `edit` change
+    /// it, and reconcile (only what changed becomes operations).
     fn edit_record<T>(
         &mut self,
         doc_id: &str,
@@ -939,12 +938,28 @@ impl Store {
     where
         T: autosurgeon::Hydrate + autosurgeon::Reconcile,
     {
+        self.edit_doc(doc_id, kind, now, |doc| {
+            let mut record: T = model::hydrate(doc_id, doc)?;
+            edit(&mut record)?;
+            model::reconcile(doc_id, doc, &record)
+        })
+    }
+
+    /// The one write path for edits: `edit` operates on the document, then
+    /// the change is committed and persisted with the index rows in one
+    /// transaction. On any error the in-memory document is dropped (it is
+    /// reloaded from disk next time), so memory never runs ahead of the disk.
+    fn edit_doc(
+        &mut self,
+        doc_id: &str,
+        kind: DocKind,
+        now: Millis,
+        edit: impl FnOnce(&mut AutoCommit) -> Result<()>,
+    ) -> Result<()> {
         let mut doc = self
             .take_doc(doc_id)?
             .ok_or_else(|| Error::not_found(kind.as_str(), doc_id))?;
-        let mut record: T = model::hydrate(doc_id, &doc)?;
-        edit(&mut record)?;
-        model::reconcile(doc_id, &mut doc, &record)?;
+        edit(&mut doc)?;
         let Some(change) = commit_change(&mut doc, now) else {
             self.put_doc(doc_id, doc);
             return Ok(());
