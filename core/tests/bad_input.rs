@@ -1,0 +1,289 @@
+//! Bad input gets a clear, typed error and changes nothing.
+
+mod support;
+
+use muster_core::validate::{MAX_NAME_CHARS, MAX_TEXT_BYTES};
+use muster_core::{Error, NewContact, NewEvent, Store};
+use support::*;
+
+/// Everything observable about a store, to prove a refused call changed nothing.
+fn state(s: &mut Store) -> (String, i64) {
+    (fingerprint(s), s.pending_count().unwrap())
+}
+
+fn named(name: &str) -> NewContact {
+    NewContact {
+        name: name.into(),
+        ..Default::default()
+    }
+}
+
+fn assert_invalid<T: std::fmt::Debug>(result: Result<T, Error>, field: &str) {
+    match result {
+        Err(e @ Error::Invalid { .. }) => {
+            let Error::Invalid { field: f, .. } = &e else { unreachable!() };
+            assert_eq!(*f, field, "{e}");
+            assert!(e.to_string().starts_with(&format!("invalid {field}: ")), "{e}");
+        }
+        other => panic!("expected invalid {field}, got {other:?}"),
+    }
+}
+
+#[test]
+fn invalid_values_are_refused_and_change_nothing() {
+    let mut s = Store::open_in_memory().unwrap();
+    let ana = contact(&mut s, "Ana Silva");
+    let before = state(&mut s);
+
+    assert_invalid(s.create_contact(&named("   "), T0), "name");
+    assert_invalid(s.create_contact(&named(&"x".repeat(MAX_NAME_CHARS + 1)), T0), "name");
+    let mut bad_email = named("Bo");
+    bad_email.emails = vec!["bo-at-example.org".into()];
+    assert_invalid(s.create_contact(&bad_email, T0), "email");
+    let mut bad_phone = named("Bo");
+    bad_phone.phones = vec!["call me maybe".into()];
+    assert_invalid(s.create_contact(&bad_phone, T0), "phone");
+    let mut bad_role = named("Bo");
+    bad_role.roles = vec!["superuser".into()];
+    assert_invalid(s.create_contact(&bad_role, T0), "role");
+    let mut many_tags = named("Bo");
+    many_tags.tags = (0..500).map(|i| format!("t{i}")).collect();
+    assert_invalid(s.create_contact(&many_tags, T0), "tags");
+
+    assert_invalid(
+        s.update_contact(&ana, T0, |c| {
+            c.emails.push("ana@".into());
+            Ok(())
+        }),
+        "email",
+    );
+    assert_invalid(
+        s.update_contact(&ana, T0, |c| {
+            c.address.city = "x".repeat(5_000);
+            Ok(())
+        }),
+        "city",
+    );
+    assert_invalid(
+        s.update_contact(&ana, T0, |c| {
+            c.custom.insert("k".into(), "v".repeat(5_000));
+            Ok(())
+        }),
+        "custom",
+    );
+    assert_invalid(
+        s.splice_contact_notes(&ana, 0, 0, &"n".repeat(MAX_TEXT_BYTES + 1), T0),
+        "notes",
+    );
+    assert_invalid(s.splice_contact_notes(&ana, 10, 0, "x", T0), "notes");
+    assert_invalid(
+        s.create_event(
+            &NewEvent {
+                title: "Late".into(),
+                starts_at: T0,
+                ends_at: Some(T0 - 1),
+                place: String::new(),
+                capacity: None,
+            },
+            T0,
+        ),
+        "ends_at",
+    );
+    assert_invalid(
+        s.create_feedback(
+            &muster_core::NewFeedback {
+                contact_id: None,
+                channel: "pigeon".into(),
+                category: "complaint".into(),
+                text: "x".into(),
+            },
+            T0,
+        ),
+        "channel",
+    );
+    assert_invalid(
+        s.record_donation(
+            &ana,
+            muster_core::Donation {
+                id: String::new(),
+                amount_minor: -5,
+                currency: "EUR".into(),
+                date: T0,
+                method: "cash".into(),
+                note: None,
+                recorded_by: String::new(),
+            },
+            T0,
+        ),
+        "amount",
+    );
+    // An edit that fails half-way leaves the record as it was, on disk and
+    // in memory.
+    let result = s.update_contact(&ana, T0, |c| {
+        c.name = "Changed".into();
+        Err(Error::NotAllowed("the app changed its mind".into()))
+    });
+    assert!(matches!(result, Err(Error::NotAllowed(_))));
+
+    assert_eq!(state(&mut s), before);
+    assert_eq!(s.contact(&ana).unwrap().name, "Ana Silva");
+}
+
+#[test]
+fn unknown_or_malformed_ids_are_not_found() {
+    let mut s = Store::open_in_memory().unwrap();
+    let ana = contact(&mut s, "Ana Silva");
+    let before = state(&mut s);
+    let missing_contact = "c_0123456789abcdef0123456789abcdef";
+    let missing_event = "e_0123456789abcdef0123456789abcdef";
+    for id in [missing_contact, "c_../../etc/passwd", "", "e_0123456789abcdef0123456789abcdef"] {
+        let e = s.contact(id).unwrap_err();
+        assert!(matches!(e, Error::NotFound { kind: "contact", .. }), "{id}: {e}");
+        assert!(e.to_string().contains("no contact with id"), "{e}");
+    }
+    assert!(matches!(s.event(missing_event), Err(Error::NotFound { kind: "event", .. })));
+    assert!(matches!(
+        s.sign_up(missing_event, &ana, false, T0),
+        Err(Error::NotFound { kind: "event", .. })
+    ));
+    let (mut r, event, _) = replicas_with_event(1, &[], None);
+    let r = &mut r[0];
+    assert!(matches!(
+        r.sign_up(&event, missing_contact, false, T0),
+        Err(Error::NotFound { kind: "contact", .. })
+    ));
+    assert!(matches!(
+        r.cancel_signup(&event, missing_contact, T0),
+        Err(Error::NotAllowed(_))
+    ));
+    assert!(matches!(
+        s.update_contact(missing_contact, T0, |_| Ok(())),
+        Err(Error::NotFound { .. })
+    ));
+    assert!(matches!(s.roster(missing_event, None), Err(Error::NotFound { .. })));
+    assert!(matches!(
+        s.field_conflicts(missing_contact, &["name"]),
+        Err(Error::NotFound { .. })
+    ));
+    assert_eq!(state(&mut s), before);
+}
+
+#[test]
+fn undecodable_or_mismatched_changes_are_refused() {
+    let mut a = Store::open_in_memory().unwrap();
+    let mut b = Store::open_in_memory().unwrap();
+    let ana = contact(&mut a, "Ana Silva");
+    let (mut r, event, _) = replicas_with_event(1, &[], None);
+    let event_changes = r[0].changes_of(&event).unwrap();
+    let before = state(&mut b);
+
+    let garbage = vec![vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3], b"hello".to_vec(), Vec::new()];
+    for bytes in garbage {
+        let e = b.apply_changes(&ana, &[bytes]).unwrap_err();
+        assert!(matches!(e, Error::BadDocument { .. }), "{e}");
+    }
+    // An event's changes sent under a contact's id.
+    let e = b.apply_changes(&ana, &event_changes).unwrap_err();
+    assert!(e.to_string().contains("its id says contact"), "{e}");
+    // A truncated change.
+    let mut good = a.changes_of(&ana).unwrap();
+    let cut = good[0].len() / 2;
+    good[0].truncate(cut);
+    assert!(matches!(b.apply_changes(&ana, &good), Err(Error::BadDocument { .. })));
+    assert!(matches!(
+        b.apply_changes("x_not-an-id", &[]),
+        Err(Error::NotFound { .. })
+    ));
+    assert_eq!(state(&mut b), before);
+}
+
+fn file_bytes(path: &std::path::Path) -> Vec<u8> {
+    std::fs::read(path).unwrap()
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.txt");
+    std::fs::write(&path, "Shopping list: rice, beans, coffee.\n".repeat(200)).unwrap();
+    let before = file_bytes(&path);
+    let e = Store::open(&path).unwrap_err();
+    assert!(matches!(e, Error::Corrupt { .. }), "{e}");
+    assert!(e.to_string().contains("damaged or is not a database"), "{e}");
+    assert_eq!(file_bytes(&path), before);
+    assert!(!dir.path().join("notes.txt-wal").exists());
+}
+
+#[test]
+fn another_applications_database_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("other.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE recipes (name TEXT); INSERT INTO recipes VALUES ('soup');")
+            .unwrap();
+    }
+    let before = file_bytes(&path);
+    let e = Store::open(&path).unwrap_err();
+    assert!(matches!(e, Error::ForeignDatabase { .. }), "{e}");
+    assert!(e.to_string().contains("not a Muster store"), "{e}");
+    assert_eq!(file_bytes(&path), before);
+}
+
+#[test]
+fn a_store_from_a_newer_version_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("device.muster");
+    {
+        let mut s = Store::open(&path).unwrap();
+        contact(&mut s, "Ana Silva");
+    }
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+    }
+    let before = file_bytes(&path);
+    let e = Store::open(&path).unwrap_err();
+    match &e {
+        Error::NewerSchema { found, supported, .. } => {
+            assert_eq!(*found, 99);
+            assert_eq!(*supported, muster_core::store::latest_version());
+        }
+        other => panic!("expected NewerSchema, got {other:?}"),
+    }
+    assert!(e.to_string().contains("update the app"), "{e}");
+    assert_eq!(file_bytes(&path), before);
+}
+
+#[test]
+fn a_store_with_damaged_pages_fails_its_integrity_check_without_panicking() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("device.muster");
+    {
+        let mut s = Store::open(&path).unwrap();
+        let new: Vec<NewContact> = (0..300).map(|i| named(&format!("Person {i}"))).collect();
+        s.create_contacts(&new, T0).unwrap();
+    }
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+    }
+    let mut bytes = file_bytes(&path);
+    assert!(bytes.len() > 16 * 4096, "the test needs a multi-page file");
+    // Scribble over pages after the first (which holds the schema).
+    for b in &mut bytes[4096 * 3..4096 * 12] {
+        *b = 0xA5;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    match Store::open(&path) {
+        Err(e) => assert!(matches!(e, Error::Corrupt { .. } | Error::Storage(_)), "{e}"),
+        Ok(s) => {
+            let e = s.integrity_check().unwrap_err();
+            assert!(matches!(e, Error::Corrupt { .. }), "{e}");
+            // Reads fail with an error, never a panic.
+            let _ = s.search_contacts("person", 10);
+            let _ = s.list_contacts(1_000, 0);
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! The device store: persistence across reopen, search, rosters by status,
+//! compaction that keeps what the relay has not acknowledged.
+
+mod support;
+
+use muster_core::store::COMPACT_AFTER;
+use muster_core::{NewContact, NewEvent, SignupStatus, Store};
+use support::*;
+
+fn person(name: &str, phone: Option<&str>, email: Option<&str>) -> NewContact {
+    NewContact {
+        name: name.into(),
+        phones: phone.into_iter().map(Into::into).collect(),
+        emails: email.into_iter().map(Into::into).collect(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn everything_written_is_there_after_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("device.muster");
+    let (ana, gala, device);
+    {
+        let mut s = Store::open(&path).unwrap();
+        device = s.device_id().to_owned();
+        ana = s
+            .create_contact(&person("Ana Silva", Some("+351 912 345 678"), None), T0)
+            .unwrap();
+        s.splice_contact_notes(&ana, 0, 0, "Zoë's friend 🙂", T0 + 1).unwrap();
+        s.splice_contact_notes(&ana, 6, 0, "best ", T0 + 2).unwrap();
+        gala = s
+            .create_event(
+                &NewEvent {
+                    title: "Gala".into(),
+                    starts_at: T0,
+                    ends_at: None,
+                    place: "Hall".into(),
+                    capacity: Some(1),
+                },
+                T0,
+            )
+            .unwrap();
+        s.check_in(&gala, &ana, T0 + 3).unwrap();
+    }
+    let mut s = Store::open(&path).unwrap();
+    assert_eq!(s.device_id(), device, "a store keeps its device id");
+    let c = s.contact(&ana).unwrap();
+    assert_eq!(c.name, "Ana Silva");
+    assert_eq!(c.notes.as_str(), "Zoë's best friend 🙂");
+    assert_eq!(c.created_by, device);
+    let roster = s.roster(&gala, None).unwrap();
+    assert_eq!(roster.len(), 1);
+    assert_eq!(roster[0].status, SignupStatus::CheckedIn);
+    assert!(roster[0].walk_in);
+    assert_eq!(s.search_contacts("912 345", 5).unwrap()[0].id, ana);
+    s.integrity_check().unwrap();
+}
+
+#[test]
+fn search_finds_any_part_of_a_name_phone_or_email() {
+    let mut s = Store::open_in_memory().unwrap();
+    let ana = s
+        .create_contact(&person("Ana Silva", Some("+351 912 345 678"), Some("ana.s@example.org")), T0)
+        .unwrap();
+    let jose = s
+        .create_contact(&person("José Núñez", Some("(555) 010-9999"), None), T0)
+        .unwrap();
+    let zoe = s.create_contact(&person("Zoë Müller", None, Some("zoe@muller.de")), T0).unwrap();
+    fn found(s: &Store, q: &str) -> Vec<String> {
+        let mut v: Vec<String> = s.search_contacts(q, 10).unwrap().into_iter().map(|c| c.id).collect();
+        v.sort();
+        v
+    }
+    let ids = |q: &str| found(&s, q);
+    assert_eq!(ids("silva"), [ana.clone()], "family name");
+    assert_eq!(ids("ilv"), [ana.clone()], "inside a word");
+    assert_eq!(ids("SILVA ana"), [ana.clone()], "all words, any order, any case");
+    assert_eq!(ids("nunez"), [jose.clone()], "accents ignored");
+    assert_eq!(ids("núñ"), [jose.clone()], "accents typed");
+    assert_eq!(ids("5550109999"), [jose.clone()], "phone digits without separators");
+    assert_eq!(ids("010-99"), [jose.clone()], "phone as typed");
+    assert_eq!(ids("345 678"), [ana.clone()], "phone fragments");
+    assert_eq!(ids("example.org"), [ana.clone()], "email domain");
+    assert_eq!(ids("mull"), [zoe.clone()], "umlaut folded");
+    assert_eq!(ids("zo"), [zoe.clone()], "two letters: name prefix");
+    assert!(ids("nobody").is_empty());
+    assert!(ids("").is_empty());
+    assert!(ids("\"; DROP TABLE contacts; --").is_empty(), "query syntax is quoted");
+    assert_eq!(s.contact_count().unwrap(), 3);
+
+    // Edits reach the index in the same write.
+    s.update_contact(&ana, T0 + 1, |c| {
+        c.name = "Ana Costa".into();
+        Ok(())
+    })
+    .unwrap();
+    assert!(found(&s, "silva").is_empty());
+    assert_eq!(found(&s, "costa"), [ana.clone()]);
+
+    // Merged duplicates drop out of search but stay listed.
+    s.update_contact(&jose, T0 + 2, |c| {
+        c.merged_into = Some(ana.clone());
+        Ok(())
+    })
+    .unwrap();
+    assert!(found(&s, "nunez").is_empty());
+    assert_eq!(s.list_contacts(10, 0).unwrap().len(), 3);
+}
+
+#[test]
+fn rosters_list_sign_ups_by_status() {
+    let (mut s, event, ids) = replicas_with_event(1, &["A", "B", "C", "D"], Some(2));
+    let s = &mut s[0];
+    for (i, id) in ids.iter().enumerate() {
+        s.sign_up(&event, id, false, T0 + i as i64).unwrap();
+    }
+    s.check_in(&event, &ids[1], T0 + 100).unwrap();
+    let status = |s: &Store, st| -> Vec<String> {
+        s.roster(&event, Some(st)).unwrap().into_iter().map(|r| r.contact_id).collect()
+    };
+    assert_eq!(status(s, SignupStatus::Registered), [ids[0].clone()]);
+    assert_eq!(status(s, SignupStatus::CheckedIn), [ids[1].clone()]);
+    assert_eq!(status(s, SignupStatus::Waitlisted), [ids[2].clone(), ids[3].clone()]);
+    let summary = &s.list_events().unwrap()[0];
+    assert_eq!((summary.registered, summary.waitlisted, summary.checked_in), (2, 2, 1));
+
+    s.cancel_signup(&event, &ids[0], T0 + 200).unwrap();
+    assert_eq!(status(s, SignupStatus::Cancelled), [ids[0].clone()]);
+    assert_eq!(status(s, SignupStatus::Registered), [ids[2].clone()]);
+    assert_eq!(status(s, SignupStatus::Waitlisted), [ids[3].clone()]);
+
+    // Signing up again after cancelling joins the back of the queue.
+    s.sign_up(&event, &ids[0], false, T0 + 300).unwrap();
+    assert_eq!(status(s, SignupStatus::Waitlisted), [ids[3].clone(), ids[0].clone()]);
+
+    // Raising capacity seats the waitlist.
+    s.update_event(&event, T0 + 400, |e| {
+        e.capacity = None;
+        Ok(())
+    })
+    .unwrap();
+    assert!(status(s, SignupStatus::Waitlisted).is_empty());
+    assert_eq!(s.roster(&event, None).unwrap().len(), 4);
+}
+
+#[test]
+fn compaction_keeps_changes_the_relay_has_not_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("device.muster");
+    let mut s = Store::open(&path).unwrap();
+    let ana = contact(&mut s, "Ana Silva");
+    // Acknowledge the creation, then make many more edits than the
+    // compaction threshold without any acknowledgement.
+    let first: Vec<_> = s.pending_changes(10).unwrap().iter().map(|p| p.hash).collect();
+    assert_eq!(s.acknowledge(&first, T0).unwrap(), 1);
+    let edits = COMPACT_AFTER as usize * 2 + 5;
+    for i in 0..edits {
+        s.update_contact(&ana, T0 + i as i64, |c| {
+            c.custom.insert("visits".into(), i.to_string());
+            Ok(())
+        })
+        .unwrap();
+    }
+    assert_eq!(s.pending_count().unwrap(), edits as i64, "every unacknowledged edit is kept");
+    // Acknowledge half; the next compaction drops exactly those.
+    let pending = s.pending_changes(1_000).unwrap();
+    let half: Vec<_> = pending[..edits / 2].iter().map(|p| p.hash).collect();
+    s.acknowledge(&half, T0 + 10_000).unwrap();
+    assert_eq!(s.last_acknowledged_at().unwrap(), Some(T0 + 10_000));
+    s.compact(&ana).unwrap();
+    let left = edits - edits / 2;
+    assert_eq!(s.stored_change_count(&ana).unwrap(), left as i64);
+    assert_eq!(s.pending_count().unwrap(), left as i64);
+    let still_pending: Vec<_> = s.pending_changes(1_000).unwrap().iter().map(|p| p.hash).collect();
+    assert_eq!(still_pending, pending[edits / 2..].iter().map(|p| p.hash).collect::<Vec<_>>());
+
+    // Reopened from snapshot + remaining changes, the record is whole, and
+    // another device that receives the pending changes after the
+    // acknowledged history converges with it.
+    drop(s);
+    let mut s = Store::open(&path).unwrap();
+    let heads = s.heads(&ana).unwrap();
+    assert_eq!(
+        s.contact(&ana).unwrap().custom.get("visits").map(String::as_str),
+        Some((edits - 1).to_string().as_str())
+    );
+    let mut other = Store::open_in_memory().unwrap();
+    push(&mut s, &mut other);
+    assert_eq!(other.heads(&ana).unwrap(), heads);
+    assert_eq!(other.contact(&ana).unwrap(), s.contact(&ana).unwrap());
+}
+
+#[test]
+fn long_histories_are_compacted_automatically() {
+    let mut s = Store::open_in_memory().unwrap();
+    let ana = contact(&mut s, "Ana Silva");
+    let mut other = Store::open_in_memory().unwrap();
+    // Changes received from elsewhere are born acknowledged, so they fold.
+    for i in 0..(COMPACT_AFTER * 3) {
+        s.update_contact(&ana, T0 + i, |c| {
+            c.custom.insert("n".into(), i.to_string());
+            Ok(())
+        })
+        .unwrap();
+    }
+    push(&mut s, &mut other);
+    assert!(
+        other.stored_change_count(&ana).unwrap() < COMPACT_AFTER,
+        "remote history was compacted"
+    );
+    other.clear_cache();
+    assert_eq!(other.contact(&ana).unwrap(), s.contact(&ana).unwrap());
+}
+
+#[test]
+fn changes_applied_twice_are_stored_once() {
+    let mut a = Store::open_in_memory().unwrap();
+    let mut b = Store::open_in_memory().unwrap();
+    let ana = contact(&mut a, "Ana Silva");
+    let changes = a.changes_of(&ana).unwrap();
+    let first = b.apply_changes(&ana, &changes).unwrap();
+    let again = b.apply_changes(&ana, &changes).unwrap();
+    assert_eq!((first.new_changes, first.duplicates), (1, 0));
+    assert_eq!((again.new_changes, again.duplicates), (0, 1));
+    assert_eq!(b.stored_change_count(&ana).unwrap(), 1);
+    assert_eq!(b.pending_count().unwrap(), 0, "remote changes are not pushed back");
+    assert_eq!(b.search_contacts("silva", 5).unwrap().len(), 1);
+}
+
+#[test]
+fn a_batch_of_contacts_is_one_pending_change_each() {
+    let mut a = Store::open_in_memory().unwrap();
+    let new: Vec<NewContact> = (0..500).map(|i| person(&format!("Person {i}"), None, None)).collect();
+    let ids = a.create_contacts(&new, T0).unwrap();
+    assert_eq!(ids.len(), 500);
+    let mut b = Store::open_in_memory().unwrap();
+    push(&mut a, &mut b);
+    assert_eq!(b.contact_count().unwrap(), 500);
+    assert_eq!(a.pending_count().unwrap(), 500);
+}
