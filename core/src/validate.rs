@@ -97,9 +97,7 @@ pub fn email(value: &str) -> Result<String> {
         ));
     }
     let bad = |why: &str| Error::invalid("email", format!("{trimmed:?} {why}"));
-    let (local, domain) = trimmed
-        .split_once('@')
-        .ok_or_else(|| bad("has no @"))?;
+    let (local, domain) = trimmed.split_once('@').ok_or_else(|| bad("has no @"))?;
     if local.is_empty() {
         return Err(bad("has nothing before the @"));
     }
@@ -127,11 +125,15 @@ pub fn phone(value: &str) -> Result<String> {
         .chars()
         .find(|c| !(c.is_ascii_digit() || matches!(c, ' ' | '-' | '.' | '(' | ')')))
     {
-        return Err(bad(format!("contains {c:?}; use digits, spaces and dashes")));
+        return Err(bad(format!(
+            "contains {c:?}; use digits, spaces and dashes"
+        )));
     }
     let digits = body.chars().filter(char::is_ascii_digit).count();
     if !(6..=15).contains(&digits) {
-        return Err(bad(format!("has {digits} digits; a phone number has 6 to 15")));
+        return Err(bad(format!(
+            "has {digits} digits; a phone number has 6 to 15"
+        )));
     }
     Ok(trimmed.to_owned())
 }
@@ -151,7 +153,16 @@ mod tests {
     #[test]
     fn emails() {
         assert_eq!(email(" Ana@Example.ORG ").unwrap(), "Ana@example.org");
-        for bad in ["", "ana", "@example.org", "ana@", "ana@example", "a b@x.org", "a@b@c.org", "ana@.org"] {
+        for bad in [
+            "",
+            "ana",
+            "@example.org",
+            "ana@",
+            "ana@example",
+            "a b@x.org",
+            "a@b@c.org",
+            "ana@.org",
+        ] {
             assert!(email(bad).is_err(), "{bad:?} accepted");
         }
     }
@@ -160,7 +171,13 @@ mod tests {
     fn phones() {
         assert_eq!(phone(" +44 20 7946-0958 ").unwrap(), "+44 20 7946-0958");
         assert_eq!(phone_digits("+44 (20) 7946-0958"), "+442079460958");
-        for bad in ["", "12345", "+1 555 CALL NOW", "1234567890123456", "++123456"] {
+        for bad in [
+            "",
+            "12345",
+            "+1 555 CALL NOW",
+            "1234567890123456",
+            "++123456",
+        ] {
             assert!(phone(bad).is_err(), "{bad:?} accepted");
         }
     }

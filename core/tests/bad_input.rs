@@ -21,9 +21,14 @@ fn named(name: &str) -> NewContact {
 fn assert_invalid<T: std::fmt::Debug>(result: Result<T, Error>, field: &str) {
     match result {
         Err(e @ Error::Invalid { .. }) => {
-            let Error::Invalid { field: f, .. } = &e else { unreachable!() };
+            let Error::Invalid { field: f, .. } = &e else {
+                unreachable!()
+            };
             assert_eq!(*f, field, "{e}");
-            assert!(e.to_string().starts_with(&format!("invalid {field}: ")), "{e}");
+            assert!(
+                e.to_string().starts_with(&format!("invalid {field}: ")),
+                "{e}"
+            );
         }
         other => panic!("expected invalid {field}, got {other:?}"),
     }
@@ -36,7 +41,10 @@ fn invalid_values_are_refused_and_change_nothing() {
     let before = state(&mut s);
 
     assert_invalid(s.create_contact(&named("   "), T0), "name");
-    assert_invalid(s.create_contact(&named(&"x".repeat(MAX_NAME_CHARS + 1)), T0), "name");
+    assert_invalid(
+        s.create_contact(&named(&"x".repeat(MAX_NAME_CHARS + 1)), T0),
+        "name",
+    );
     let mut bad_email = named("Bo");
     bad_email.emails = vec!["bo-at-example.org".into()];
     assert_invalid(s.create_contact(&bad_email, T0), "email");
@@ -136,12 +144,29 @@ fn unknown_or_malformed_ids_are_not_found() {
     let before = state(&mut s);
     let missing_contact = "c_0123456789abcdef0123456789abcdef";
     let missing_event = "e_0123456789abcdef0123456789abcdef";
-    for id in [missing_contact, "c_../../etc/passwd", "", "e_0123456789abcdef0123456789abcdef"] {
+    for id in [
+        missing_contact,
+        "c_../../etc/passwd",
+        "",
+        "e_0123456789abcdef0123456789abcdef",
+    ] {
         let e = s.contact(id).unwrap_err();
-        assert!(matches!(e, Error::NotFound { kind: "contact", .. }), "{id}: {e}");
+        assert!(
+            matches!(
+                e,
+                Error::NotFound {
+                    kind: "contact",
+                    ..
+                }
+            ),
+            "{id}: {e}"
+        );
         assert!(e.to_string().contains("no contact with id"), "{e}");
     }
-    assert!(matches!(s.event(missing_event), Err(Error::NotFound { kind: "event", .. })));
+    assert!(matches!(
+        s.event(missing_event),
+        Err(Error::NotFound { kind: "event", .. })
+    ));
     assert!(matches!(
         s.sign_up(missing_event, &ana, false, T0),
         Err(Error::NotFound { kind: "event", .. })
@@ -150,7 +175,10 @@ fn unknown_or_malformed_ids_are_not_found() {
     let r = &mut r[0];
     assert!(matches!(
         r.sign_up(&event, missing_contact, false, T0),
-        Err(Error::NotFound { kind: "contact", .. })
+        Err(Error::NotFound {
+            kind: "contact",
+            ..
+        })
     ));
     assert!(matches!(
         r.cancel_signup(&event, missing_contact, T0),
@@ -160,7 +188,10 @@ fn unknown_or_malformed_ids_are_not_found() {
         s.update_contact(missing_contact, T0, |_| Ok(())),
         Err(Error::NotFound { .. })
     ));
-    assert!(matches!(s.roster(missing_event, None), Err(Error::NotFound { .. })));
+    assert!(matches!(
+        s.roster(missing_event, None),
+        Err(Error::NotFound { .. })
+    ));
     assert!(matches!(
         s.field_conflicts(missing_contact, &["name"]),
         Err(Error::NotFound { .. })
@@ -177,7 +208,11 @@ fn undecodable_or_mismatched_changes_are_refused() {
     let event_changes = r[0].changes_of(&event).unwrap();
     let before = state(&mut b);
 
-    let garbage = vec![vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3], b"hello".to_vec(), Vec::new()];
+    let garbage = vec![
+        vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3],
+        b"hello".to_vec(),
+        Vec::new(),
+    ];
     for bytes in garbage {
         let e = b.apply_changes(&ana, &[bytes]).unwrap_err();
         assert!(matches!(e, Error::BadDocument { .. }), "{e}");
@@ -189,7 +224,10 @@ fn undecodable_or_mismatched_changes_are_refused() {
     let mut good = a.changes_of(&ana).unwrap();
     let cut = good[0].len() / 2;
     good[0].truncate(cut);
-    assert!(matches!(b.apply_changes(&ana, &good), Err(Error::BadDocument { .. })));
+    assert!(matches!(
+        b.apply_changes(&ana, &good),
+        Err(Error::BadDocument { .. })
+    ));
     assert!(matches!(
         b.apply_changes("x_not-an-id", &[]),
         Err(Error::NotFound { .. })
@@ -209,7 +247,10 @@ fn a_file_that_is_not_a_database_is_refused_untouched() {
     let before = file_bytes(&path);
     let e = Store::open(&path).unwrap_err();
     assert!(matches!(e, Error::Corrupt { .. }), "{e}");
-    assert!(e.to_string().contains("damaged or is not a database"), "{e}");
+    assert!(
+        e.to_string().contains("damaged or is not a database"),
+        "{e}"
+    );
     assert_eq!(file_bytes(&path), before);
     assert!(!dir.path().join("notes.txt-wal").exists());
 }
@@ -220,8 +261,10 @@ fn another_applications_database_is_refused_untouched() {
     let path = dir.path().join("other.db");
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch("CREATE TABLE recipes (name TEXT); INSERT INTO recipes VALUES ('soup');")
-            .unwrap();
+        conn.execute_batch(
+            "CREATE TABLE recipes (name TEXT); INSERT INTO recipes VALUES ('soup');",
+        )
+        .unwrap();
     }
     let before = file_bytes(&path);
     let e = Store::open(&path).unwrap_err();
@@ -241,12 +284,15 @@ fn a_store_from_a_newer_version_is_refused_untouched() {
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.pragma_update(None, "user_version", 99).unwrap();
-        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+            .unwrap();
     }
     let before = file_bytes(&path);
     let e = Store::open(&path).unwrap_err();
     match &e {
-        Error::NewerSchema { found, supported, .. } => {
+        Error::NewerSchema {
+            found, supported, ..
+        } => {
             assert_eq!(*found, 99);
             assert_eq!(*supported, muster_core::store::latest_version());
         }
@@ -267,7 +313,8 @@ fn a_store_with_damaged_pages_fails_its_integrity_check_without_panicking() {
     }
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+            .unwrap();
     }
     let mut bytes = file_bytes(&path);
     assert!(bytes.len() > 16 * 4096, "the test needs a multi-page file");
@@ -277,7 +324,10 @@ fn a_store_with_damaged_pages_fails_its_integrity_check_without_panicking() {
     }
     std::fs::write(&path, &bytes).unwrap();
     match Store::open(&path) {
-        Err(e) => assert!(matches!(e, Error::Corrupt { .. } | Error::Storage(_)), "{e}"),
+        Err(e) => assert!(
+            matches!(e, Error::Corrupt { .. } | Error::Storage(_)),
+            "{e}"
+        ),
         Ok(s) => {
             let e = s.integrity_check().unwrap_err();
             assert!(matches!(e, Error::Corrupt { .. }), "{e}");

@@ -13,26 +13,77 @@ use muster_core::{Donation, NewContact, Store};
 use proptest::prelude::*;
 use support::*;
 
-const NAMES: [&str; 6] = ["Ana Silva", "Bo Chen", "Chidi Okafor", "Zoë Müller", "José Núñez", "Nguyễn Thị Lan"];
+const NAMES: [&str; 6] = [
+    "Ana Silva",
+    "Bo Chen",
+    "Chidi Okafor",
+    "Zoë Müller",
+    "José Núñez",
+    "Nguyễn Thị Lan",
+];
 const PHONES: [&str; 3] = ["+44 7700 900123", "+351 912 345 678", "(555) 010-9999"];
 const TAGS: [&str; 4] = ["food-bank", "choir", "youth", "donor-2026"];
 const SNIPPETS: [&str; 4] = ["needs ramp", "vegetarian", "🙂", "calls after 6pm"];
 
 #[derive(Debug, Clone)]
 enum Op {
-    CreateContact { at: usize, name: usize },
-    Rename { at: usize, contact: usize, name: usize },
-    AddPhone { at: usize, contact: usize, phone: usize },
-    ClearPhones { at: usize, contact: usize },
-    Tag { at: usize, contact: usize, tag: usize, on: bool },
-    Notes { at: usize, contact: usize, pos: usize, del: usize, text: usize },
-    SignUp { at: usize, contact: usize },
-    CheckIn { at: usize, contact: usize },
-    Cancel { at: usize, contact: usize },
-    Capacity { at: usize, capacity: Option<i64> },
-    Donate { at: usize, contact: usize, amount: i64 },
+    CreateContact {
+        at: usize,
+        name: usize,
+    },
+    Rename {
+        at: usize,
+        contact: usize,
+        name: usize,
+    },
+    AddPhone {
+        at: usize,
+        contact: usize,
+        phone: usize,
+    },
+    ClearPhones {
+        at: usize,
+        contact: usize,
+    },
+    Tag {
+        at: usize,
+        contact: usize,
+        tag: usize,
+        on: bool,
+    },
+    Notes {
+        at: usize,
+        contact: usize,
+        pos: usize,
+        del: usize,
+        text: usize,
+    },
+    SignUp {
+        at: usize,
+        contact: usize,
+    },
+    CheckIn {
+        at: usize,
+        contact: usize,
+    },
+    Cancel {
+        at: usize,
+        contact: usize,
+    },
+    Capacity {
+        at: usize,
+        capacity: Option<i64>,
+    },
+    Donate {
+        at: usize,
+        contact: usize,
+        amount: i64,
+    },
     /// One-way partial merge: `to` receives everything `from` has.
-    Push { from: usize, to: usize },
+    Push {
+        from: usize,
+        to: usize,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -79,7 +130,13 @@ fn run(replicas: usize, ops: &[Op]) -> Result<(), TestCaseError> {
             Op::CreateContact { at, name } => {
                 let at = at % replicas;
                 s[at]
-                    .create_contact(&NewContact { name: NAMES[name].into(), ..Default::default() }, now)
+                    .create_contact(
+                        &NewContact {
+                            name: NAMES[name].into(),
+                            ..Default::default()
+                        },
+                        now,
+                    )
                     .map(drop)
             }
             Op::Rename { at, contact, name } => {
@@ -106,7 +163,12 @@ fn run(replicas: usize, ops: &[Op]) -> Result<(), TestCaseError> {
                     Ok(())
                 })
             }
-            Op::Tag { at, contact, tag, on } => {
+            Op::Tag {
+                at,
+                contact,
+                tag,
+                on,
+            } => {
                 let at = at % replicas;
                 let id = pick(&s[at], contact);
                 s[at].update_contact(&id, now, |c| {
@@ -118,7 +180,13 @@ fn run(replicas: usize, ops: &[Op]) -> Result<(), TestCaseError> {
                     Ok(())
                 })
             }
-            Op::Notes { at, contact, pos, del, text } => {
+            Op::Notes {
+                at,
+                contact,
+                pos,
+                del,
+                text,
+            } => {
                 let at = at % replicas;
                 let id = pick(&s[at], contact);
                 let len = s[at].contact(&id).unwrap().notes.as_str().chars().count();
@@ -151,7 +219,11 @@ fn run(replicas: usize, ops: &[Op]) -> Result<(), TestCaseError> {
                     Ok(())
                 })
             }
-            Op::Donate { at, contact, amount } => {
+            Op::Donate {
+                at,
+                contact,
+                amount,
+            } => {
                 let at = at % replicas;
                 let id = pick(&s[at], contact);
                 s[at]

@@ -58,7 +58,10 @@ fn writes_that_returned_survive_sigkill() {
         std::thread::sleep(Duration::from_millis(rng.random_range(5..250)));
         child.kill().unwrap(); // SIGKILL on Unix
         let status = child.wait().unwrap();
-        assert!(!status.success(), "round {round}: the writer stopped by itself: {status:?}");
+        assert!(
+            !status.success(),
+            "round {round}: the writer stopped by itself: {status:?}"
+        );
         let lines = reader.join().unwrap();
         total_lines += lines.len();
         for line in lines {
@@ -90,23 +93,34 @@ fn writes_that_returned_survive_sigkill() {
         for (id, n) in &latest_n {
             let c = store.contact(id).unwrap();
             let found: u64 = c.custom.get("n").and_then(|v| v.parse().ok()).unwrap_or(0);
-            assert!(found >= *n, "round {round} (seed {seed}): {id} n={found}, expected ≥ {n}");
+            assert!(
+                found >= *n,
+                "round {round} (seed {seed}): {id} n={found}, expected ≥ {n}"
+            );
         }
         for (event, id) in &signed {
             let roster = store.roster(event, None).unwrap();
             assert!(
-                roster.iter().any(|r| &r.contact_id == id && r.status != SignupStatus::Cancelled),
+                roster
+                    .iter()
+                    .any(|r| &r.contact_id == id && r.status != SignupStatus::Cancelled),
                 "round {round} (seed {seed}): sign-up of {id} lost"
             );
         }
         for (id, text) in &notes {
             let c = store.contact(id).unwrap();
-            assert!(c.notes.as_str().contains(text.as_str()), "round {round} (seed {seed}): note {text} of {id} lost");
+            assert!(
+                c.notes.as_str().contains(text.as_str()),
+                "round {round} (seed {seed}): note {text} of {id} lost"
+            );
         }
         // Every reported change is still waiting for the relay: none was
         // half-written or lost from the outbox.
         assert!(store.pending_count().unwrap() as usize >= created.len());
     }
-    assert!(total_lines > ROUNDS * 2, "the children wrote too little to prove anything ({total_lines} lines)");
+    assert!(
+        total_lines > ROUNDS * 2,
+        "the children wrote too little to prove anything ({total_lines} lines)"
+    );
     println!("{total_lines} writes reported across {ROUNDS} kills, all present");
 }

@@ -43,7 +43,13 @@ fn different_fields_edited_on_two_devices_are_both_kept() {
         assert_eq!(c.phones, ["+351 912 345 678"]);
         assert_eq!(c.emails, ["ana@example.org"]);
         assert_eq!(c.address.city, "Lisboa");
-        assert_eq!(store.field_conflicts(ana, &["address", "city"]).unwrap().len(), 1);
+        assert_eq!(
+            store
+                .field_conflicts(ana, &["address", "city"])
+                .unwrap()
+                .len(),
+            1
+        );
     }
 }
 
@@ -69,7 +75,10 @@ fn same_field_on_two_devices_has_one_winner_and_keeps_the_other_as_a_conflict() 
         let values = store.field_conflicts(ana, &["name"]).unwrap();
         assert_eq!(values.len(), 2, "{values:?}");
         assert_eq!(values[0], serde_json::json!(winner), "winner listed first");
-        let mut all: Vec<_> = values.iter().map(|v| v.as_str().unwrap().to_owned()).collect();
+        let mut all: Vec<_> = values
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect();
         all.sort();
         assert_eq!(all, ["Ana Sylva", "Anna Silva"]);
         // The search index shows the winner.
@@ -121,7 +130,10 @@ fn a_check_in_beats_a_concurrent_cancellation() {
     converge(&mut s);
     for store in &mut s {
         let roster = store.roster(&event, None).unwrap();
-        assert!(roster.iter().all(|r| r.status == SignupStatus::CheckedIn), "{roster:?}");
+        assert!(
+            roster.iter().all(|r| r.status == SignupStatus::CheckedIn),
+            "{roster:?}"
+        );
         assert_eq!(store.list_events().unwrap()[0].checked_in, 2);
     }
 }
@@ -155,7 +167,12 @@ fn sign_ups_past_capacity_made_offline_are_waitlisted_alike_everywhere() {
     s[2].sign_up(&event, &ids[6], false, T0 + 5).unwrap();
     // Before merging, each desk sees no waitlist of its own.
     for store in &s {
-        assert!(store.roster(&event, Some(SignupStatus::Waitlisted)).unwrap().is_empty());
+        assert!(
+            store
+                .roster(&event, Some(SignupStatus::Waitlisted))
+                .unwrap()
+                .is_empty()
+        );
     }
     converge(&mut s);
 
@@ -179,7 +196,9 @@ fn sign_ups_past_capacity_made_offline_are_waitlisted_alike_everywhere() {
             .map(|r| &r.contact_id)
             .collect();
         assert_eq!(registered, seated);
-        let waitlist = store.roster(&event, Some(SignupStatus::Waitlisted)).unwrap();
+        let waitlist = store
+            .roster(&event, Some(SignupStatus::Waitlisted))
+            .unwrap();
         let listed: Vec<&String> = waitlist.iter().map(|r| &r.contact_id).collect();
         assert_eq!(listed, waiting);
         let positions: Vec<_> = waitlist.iter().map(|r| r.waitlist_position).collect();
@@ -190,9 +209,17 @@ fn sign_ups_past_capacity_made_offline_are_waitlisted_alike_everywhere() {
     s[0].cancel_signup(&event, seated[0], T0 + 500).unwrap();
     converge(&mut s);
     for store in &mut s {
-        let registered = store.roster(&event, Some(SignupStatus::Registered)).unwrap();
+        let registered = store
+            .roster(&event, Some(SignupStatus::Registered))
+            .unwrap();
         assert!(registered.iter().any(|r| &r.contact_id == waiting[0]));
-        assert_eq!(store.roster(&event, Some(SignupStatus::Waitlisted)).unwrap().len(), 2);
+        assert_eq!(
+            store
+                .roster(&event, Some(SignupStatus::Waitlisted))
+                .unwrap()
+                .len(),
+            2
+        );
     }
 }
 
@@ -200,15 +227,22 @@ fn sign_ups_past_capacity_made_offline_are_waitlisted_alike_everywhere() {
 fn notes_typed_concurrently_keep_both_insertions() {
     let (mut s, _, ids) = replicas_with_event(3, &["Ana Silva"], None);
     let ana = &ids[0];
-    s[0].splice_contact_notes(ana, 0, 0, "Prefers Portuguese.", T0 + 1).unwrap();
+    s[0].splice_contact_notes(ana, 0, 0, "Prefers Portuguese.", T0 + 1)
+        .unwrap();
     sync_all(&mut s);
-    s[0].splice_contact_notes(ana, 0, 0, "Allergic to nuts. ", T0 + 2).unwrap();
-    s[1].splice_contact_notes(ana, 19, 0, " Volunteered in 2025.", T0 + 3).unwrap();
-    s[2].splice_contact_notes(ana, 8, 10, "Spanish", T0 + 4).unwrap();
+    s[0].splice_contact_notes(ana, 0, 0, "Allergic to nuts. ", T0 + 2)
+        .unwrap();
+    s[1].splice_contact_notes(ana, 19, 0, " Volunteered in 2025.", T0 + 3)
+        .unwrap();
+    s[2].splice_contact_notes(ana, 8, 10, "Spanish", T0 + 4)
+        .unwrap();
     converge(&mut s);
     for store in &mut s {
         let notes = store.contact(ana).unwrap().notes.as_str().to_owned();
-        assert_eq!(notes, "Allergic to nuts. Prefers Spanish. Volunteered in 2025.");
+        assert_eq!(
+            notes,
+            "Allergic to nuts. Prefers Spanish. Volunteered in 2025."
+        );
     }
 }
 
@@ -225,9 +259,12 @@ fn private_ledgers_started_offline_on_two_devices_keep_every_entry() {
         recorded_by: String::new(),
     };
     // Neither device has a ledger for Ana; both start one offline.
-    s[0].record_donation(&ids[0], gift(2_500, "cash"), T0 + 1).unwrap();
-    s[1].record_donation(&ids[0], gift(10_000, "card"), T0 + 2).unwrap();
-    s[1].append_sensitive_note(&ids[0], "Asked not to be phoned.", T0 + 3).unwrap();
+    s[0].record_donation(&ids[0], gift(2_500, "cash"), T0 + 1)
+        .unwrap();
+    s[1].record_donation(&ids[0], gift(10_000, "card"), T0 + 2)
+        .unwrap();
+    s[1].append_sensitive_note(&ids[0], "Asked not to be phoned.", T0 + 3)
+        .unwrap();
     converge(&mut s);
     for store in &mut s {
         let ledger = store.contact_private(&ids[0]).unwrap();
@@ -254,13 +291,19 @@ fn a_case_assigned_on_one_device_and_answered_on_another_is_responded() {
         )
         .unwrap();
     sync_all(&mut s);
-    s[0].assign_feedback(&case, "Marta (events lead)", T0 + 1_000).unwrap();
-    s[1].respond_feedback(&case, "Sorry — we are adding a second desk.", T0 + 5_000).unwrap();
-    s[0].respond_feedback(&case, "Called back to apologise.", T0 + 3_000).unwrap();
+    s[0].assign_feedback(&case, "Marta (events lead)", T0 + 1_000)
+        .unwrap();
+    s[1].respond_feedback(&case, "Sorry — we are adding a second desk.", T0 + 5_000)
+        .unwrap();
+    s[0].respond_feedback(&case, "Called back to apologise.", T0 + 3_000)
+        .unwrap();
     converge(&mut s);
     for store in &mut s {
         let f = store.feedback(&case).unwrap();
-        assert_eq!(f.status(), muster_core::model::feedback::FeedbackStatus::Responded);
+        assert_eq!(
+            f.status(),
+            muster_core::model::feedback::FeedbackStatus::Responded
+        );
         assert_eq!(f.first_response_at(), Some(T0 + 3_000));
         assert_eq!(f.responses.len(), 2);
         assert_eq!(f.assigned_to.as_deref(), Some("Marta (events lead)"));

@@ -11,7 +11,9 @@ use std::io::Write;
 use muster_core::{NewContact, NewEvent, Store};
 
 fn main() -> Result<(), muster_core::Error> {
-    let path = std::env::args().nth(1).expect("usage: muster-durability-writer STORE_PATH");
+    let path = std::env::args()
+        .nth(1)
+        .expect("usage: muster-durability-writer STORE_PATH");
     let mut store = Store::open(path)?;
     let mut out = std::io::stdout().lock();
     let now = 1_793_491_200_000;
@@ -36,7 +38,10 @@ fn main() -> Result<(), muster_core::Error> {
         let line = match (i % 4, &last) {
             (0, _) | (_, None) => {
                 let id = store.create_contact(
-                    &NewContact { name: format!("Person {i}"), ..Default::default() },
+                    &NewContact {
+                        name: format!("Person {i}"),
+                        ..Default::default()
+                    },
                     now + i as i64,
                 )?;
                 last = Some((id.clone(), 0));

@@ -147,7 +147,10 @@ impl Event {
             if shift.ends_at < shift.starts_at {
                 return Err(Error::invalid("shift", "ends before it starts"));
             }
-            if shift.minutes_worked.is_some_and(|m| !(0..=24 * 60).contains(&m)) {
+            if shift
+                .minutes_worked
+                .is_some_and(|m| !(0..=24 * 60).contains(&m))
+            {
                 return Err(Error::invalid(
                     "minutes_worked",
                     "must be between 0 and 1440 (one day)",

@@ -82,7 +82,15 @@ impl FeedbackStatus {
 }
 
 /// Channels accepted.
-pub const CHANNELS: [&str; 7] = ["in_person", "phone", "email", "sms", "web", "letter", "other"];
+pub const CHANNELS: [&str; 7] = [
+    "in_person",
+    "phone",
+    "email",
+    "sms",
+    "web",
+    "letter",
+    "other",
+];
 /// Categories accepted.
 pub const CATEGORIES: [&str; 5] = ["complaint", "suggestion", "praise", "question", "other"];
 

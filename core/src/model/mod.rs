@@ -118,7 +118,11 @@ pub fn new_id(kind: DocKind) -> String {
 /// The id of the private record of a contact: derived from the contact's
 /// id, so that every device finds (and creates) the same document.
 pub fn private_id_of(contact_id: &str) -> String {
-    format!("{}{}", DocKind::ContactPrivate.id_prefix(), &contact_id[2..])
+    format!(
+        "{}{}",
+        DocKind::ContactPrivate.id_prefix(),
+        &contact_id[2..]
+    )
 }
 
 /// Checks that `id` is a well-formed id of a `kind` document.
@@ -149,8 +153,7 @@ pub(crate) fn create_doc<T: autosurgeon::Reconcile>(
 ) -> Result<AutoCommit> {
     let mut doc = AutoCommit::new().with_actor(actor.clone());
     write_header(&mut doc, kind)?;
-    autosurgeon::reconcile(&mut doc, record)
-        .map_err(|e| Error::bad_document(kind.as_str(), e))?;
+    autosurgeon::reconcile(&mut doc, record).map_err(|e| Error::bad_document(kind.as_str(), e))?;
     Ok(doc)
 }
 
@@ -205,16 +208,27 @@ pub(crate) fn splice_text(
     if pos > len || delete > len - pos {
         return Err(Error::invalid(
             key,
-            format!("edit at {pos}..{} is outside the {len} characters", pos + delete),
+            format!(
+                "edit at {pos}..{} is outside the {len} characters",
+                pos + delete
+            ),
         ));
     }
     let text = doc.text(&obj).map_err(|e| Error::bad_document(doc_id, e))?;
-    let removed: usize = text.chars().skip(pos).take(delete).map(char::len_utf8).sum();
+    let removed: usize = text
+        .chars()
+        .skip(pos)
+        .take(delete)
+        .map(char::len_utf8)
+        .sum();
     let after = text.len() - removed + insert.len();
     if after > crate::validate::MAX_TEXT_BYTES {
         return Err(Error::invalid(
             key,
-            format!("would be larger than {} bytes", crate::validate::MAX_TEXT_BYTES),
+            format!(
+                "would be larger than {} bytes",
+                crate::validate::MAX_TEXT_BYTES
+            ),
         ));
     }
     doc.splice_text(&obj, pos, delete as isize, insert)

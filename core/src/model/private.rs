@@ -135,7 +135,11 @@ impl Pledge {
         if !FREQUENCIES.contains(&self.frequency.as_str()) {
             return Err(Error::invalid(
                 "frequency",
-                format!("{:?} is not one of {}", self.frequency, FREQUENCIES.join(", ")),
+                format!(
+                    "{:?} is not one of {}",
+                    self.frequency,
+                    FREQUENCIES.join(", ")
+                ),
             ));
         }
         if self.ends.is_some_and(|end| end < self.starts) {

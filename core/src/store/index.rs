@@ -162,7 +162,11 @@ fn index_contact(tx: &Transaction<'_>, c: &Contact) -> Result<()> {
 
 fn remove_contact(tx: &Transaction<'_>, id: &str) -> Result<()> {
     let num: Option<i64> = tx
-        .query_row("DELETE FROM contacts WHERE id = ?1 RETURNING num", [id], |r| r.get(0))
+        .query_row(
+            "DELETE FROM contacts WHERE id = ?1 RETURNING num",
+            [id],
+            |r| r.get(0),
+        )
         .optional()?;
     if let Some(num) = num {
         tx.execute("DELETE FROM contacts_fts WHERE rowid = ?1", [num])?;
@@ -172,10 +176,14 @@ fn remove_contact(tx: &Transaction<'_>, id: &str) -> Result<()> {
 
 fn index_event(tx: &Transaction<'_>, e: &Event) -> Result<()> {
     let roster = views::roster(e);
-    let count = |pred: fn(SignupStatus) -> bool| roster.iter().filter(|r| pred(r.status)).count() as i64;
+    let count =
+        |pred: fn(SignupStatus) -> bool| roster.iter().filter(|r| pred(r.status)).count() as i64;
     let checked_in = count(|s| s == SignupStatus::CheckedIn);
     let holding = count(|s| {
-        matches!(s, SignupStatus::Registered | SignupStatus::NoShow | SignupStatus::CheckedIn)
+        matches!(
+            s,
+            SignupStatus::Registered | SignupStatus::NoShow | SignupStatus::CheckedIn
+        )
     });
     let waitlisted = count(|s| s == SignupStatus::Waitlisted);
     let status = match e.status {
@@ -188,8 +196,16 @@ fn index_event(tx: &Transaction<'_>, e: &Event) -> Result<()> {
                                         registered, waitlisted, checked_in)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
-            e.id, e.title, e.starts_at, e.ends_at, e.place, e.capacity, status, holding,
-            waitlisted, checked_in
+            e.id,
+            e.title,
+            e.starts_at,
+            e.ends_at,
+            e.place,
+            e.capacity,
+            status,
+            holding,
+            waitlisted,
+            checked_in
         ],
     )?;
 
@@ -252,7 +268,15 @@ fn index_event(tx: &Transaction<'_>, e: &Event) -> Result<()> {
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
     for (id, s) in &e.shifts {
-        shift.execute(params![e.id, id, s.contact_id, s.role, s.starts_at, s.ends_at, s.minutes_worked])?;
+        shift.execute(params![
+            e.id,
+            id,
+            s.contact_id,
+            s.role,
+            s.starts_at,
+            s.ends_at,
+            s.minutes_worked
+        ])?;
     }
     Ok(())
 }

@@ -121,7 +121,13 @@ impl Store {
                         (SELECT user_version FROM pragma_user_version),
                         (SELECT count(*) FROM sqlite_schema)",
                 [],
-                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)),
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                },
             )
             .map_err(|e| classify(&path, e))?;
         let fresh = app_id == 0 && version == 0 && objects == 0;
@@ -148,13 +154,18 @@ impl Store {
             .map_err(|e| Error::Migration(e.to_string()))?;
 
         let device_id: Option<String> = conn
-            .query_row("SELECT value FROM meta WHERE key = 'device_id'", [], |r| r.get(0))
+            .query_row("SELECT value FROM meta WHERE key = 'device_id'", [], |r| {
+                r.get(0)
+            })
             .optional()?;
         let device_id = match device_id {
             Some(id) => id,
             None => {
                 let id = uuid::Uuid::new_v4().simple().to_string();
-                conn.execute("INSERT INTO meta (key, value) VALUES ('device_id', ?1)", [&id])?;
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('device_id', ?1)",
+                    [&id],
+                )?;
                 id
             }
         };
@@ -226,7 +237,14 @@ impl Store {
         let tx = self.conn.transaction()?;
         for (id, doc, change) in &docs {
             if let Some(change) = change {
-                persist(&tx, id, DocKind::Contact, doc, std::slice::from_ref(change), true)?;
+                persist(
+                    &tx,
+                    id,
+                    DocKind::Contact,
+                    doc,
+                    std::slice::from_ref(change),
+                    true,
+                )?;
             }
         }
         tx.commit()?;
@@ -354,7 +372,12 @@ impl Store {
     }
 
     /// Records a pledge from a contact. Returns its id.
-    pub fn record_pledge(&mut self, contact_id: &str, mut pledge: Pledge, now: Millis) -> Result<String> {
+    pub fn record_pledge(
+        &mut self,
+        contact_id: &str,
+        mut pledge: Pledge,
+        now: Millis,
+    ) -> Result<String> {
         pledge.id = uuid::Uuid::new_v4().simple().to_string();
         pledge.recorded_by = self.device_id.clone();
         pledge.validate()?;
@@ -378,7 +401,12 @@ impl Store {
     }
 
     /// Appends to a contact's sensitive notes.
-    pub fn append_sensitive_note(&mut self, contact_id: &str, text: &str, now: Millis) -> Result<()> {
+    pub fn append_sensitive_note(
+        &mut self,
+        contact_id: &str,
+        text: &str,
+        now: Millis,
+    ) -> Result<()> {
         crate::validate::long_text("sensitive_notes", text)?;
         self.require(DocKind::Contact, contact_id)?;
         let id = self.ensure_private(contact_id)?;
@@ -409,15 +437,27 @@ impl Store {
     ) -> Result<()> {
         self.require(DocKind::Contact, contact_id)?;
         let id = self.ensure_private(contact_id)?;
-        self.edit_record(&id, DocKind::ContactPrivate, now, |p: &mut ContactPrivate| {
-            edit(p);
-            let size: usize = p.interactions.iter().map(|i| i.summary.len()).sum::<usize>()
-                + p.sensitive_notes.as_str().len();
-            if size > 10 * crate::validate::MAX_TEXT_BYTES {
-                return Err(Error::invalid("private record", "is over 1 MB of text; archive old entries"));
-            }
-            Ok(())
-        })
+        self.edit_record(
+            &id,
+            DocKind::ContactPrivate,
+            now,
+            |p: &mut ContactPrivate| {
+                edit(p);
+                let size: usize = p
+                    .interactions
+                    .iter()
+                    .map(|i| i.summary.len())
+                    .sum::<usize>()
+                    + p.sensitive_notes.as_str().len();
+                if size > 10 * crate::validate::MAX_TEXT_BYTES {
+                    return Err(Error::invalid(
+                        "private record",
+                        "is over 1 MB of text; archive old entries",
+                    ));
+                }
+                Ok(())
+            },
+        )
     }
 
     // ----- events ---------------------------------------------------------
@@ -448,7 +488,8 @@ impl Store {
     ) -> Result<()> {
         model::check_id(DocKind::Event, id)?;
         self.edit_record(id, DocKind::Event, now, |e: &mut Event| {
-            let (keep_id, keep_signups, keep_shifts) = (e.id.clone(), e.signups.clone(), e.shifts.clone());
+            let (keep_id, keep_signups, keep_shifts) =
+                (e.id.clone(), e.signups.clone(), e.shifts.clone());
             edit(e)?;
             e.id = keep_id;
             e.signups = keep_signups;
@@ -484,7 +525,13 @@ impl Store {
 
     /// Signs a contact up to an event (in advance, or at the door when
     /// `walk_in`). Signing up someone already registered changes nothing.
-    pub fn sign_up(&mut self, event_id: &str, contact_id: &str, walk_in: bool, now: Millis) -> Result<()> {
+    pub fn sign_up(
+        &mut self,
+        event_id: &str,
+        contact_id: &str,
+        walk_in: bool,
+        now: Millis,
+    ) -> Result<()> {
         self.require(DocKind::Contact, contact_id)?;
         let by = self.device_id.clone();
         self.edit_event(event_id, now, |e| {
@@ -636,7 +683,12 @@ impl Store {
     }
 
     /// Closes a case, with the person's satisfaction (1–5) if given.
-    pub fn resolve_feedback(&mut self, id: &str, satisfaction: Option<i64>, now: Millis) -> Result<()> {
+    pub fn resolve_feedback(
+        &mut self,
+        id: &str,
+        satisfaction: Option<i64>,
+        now: Millis,
+    ) -> Result<()> {
         self.edit_feedback(id, now, |f| {
             f.resolved_at.get_or_insert(now);
             if satisfaction.is_some() {
@@ -663,7 +715,11 @@ impl Store {
 
     /// Every value a field of a record holds after a merge, the winner (the
     /// value the record shows) first. See [`model::conflicts`].
-    pub fn field_conflicts(&mut self, doc_id: &str, path: &[&str]) -> Result<Vec<serde_json::Value>> {
+    pub fn field_conflicts(
+        &mut self,
+        doc_id: &str,
+        path: &[&str],
+    ) -> Result<Vec<serde_json::Value>> {
         let kind = DocKind::of_id(doc_id).ok_or_else(|| Error::not_found("record", doc_id))?;
         let doc = self.doc(doc_id, kind)?;
         model::conflicts(doc, path)
@@ -671,7 +727,9 @@ impl Store {
 
     /// The ids of every document on this device, in id order.
     pub fn doc_ids(&self) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare_cached("SELECT doc_id FROM docs ORDER BY doc_id")?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT doc_id FROM docs ORDER BY doc_id")?;
         let ids = stmt
             .query_map([], |r| r.get(0))?
             .collect::<rusqlite::Result<Vec<String>>>()?;
@@ -734,7 +792,11 @@ impl Store {
         {
             return Err(Error::bad_document(
                 doc_id,
-                format!("the changes make it a {} but its id says {}", found.as_str(), kind.as_str()),
+                format!(
+                    "the changes make it a {} but its id says {}",
+                    found.as_str(),
+                    kind.as_str()
+                ),
             ));
         }
         let tx = self.conn.transaction()?;
@@ -752,14 +814,24 @@ impl Store {
         )?;
         let rows = stmt
             .query_map([limit as i64], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?, r.get(3)?))
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                    r.get(3)?,
+                ))
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         rows.into_iter()
             .map(|(seq, doc_id, hash, data)| {
                 let hash = ChangeHash::try_from(hash.as_slice())
                     .map_err(|e| Error::bad_document(&doc_id, e))?;
-                Ok(PendingChange { seq, doc_id, hash, data })
+                Ok(PendingChange {
+                    seq,
+                    doc_id,
+                    hash,
+                    data,
+                })
             })
             .collect()
     }
@@ -768,7 +840,9 @@ impl Store {
     pub fn pending_count(&self) -> Result<i64> {
         Ok(self
             .conn
-            .query_row("SELECT count(*) FROM changes WHERE acked = 0", [], |r| r.get(0))?)
+            .query_row("SELECT count(*) FROM changes WHERE acked = 0", [], |r| {
+                r.get(0)
+            })?)
     }
 
     /// Marks changes as held by the relay, so that compaction may fold them.
@@ -796,7 +870,11 @@ impl Store {
     pub fn last_acknowledged_at(&self) -> Result<Option<Millis>> {
         let value: Option<String> = self
             .conn
-            .query_row("SELECT value FROM meta WHERE key = 'last_ack_at'", [], |r| r.get(0))
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'last_ack_at'",
+                [],
+                |r| r.get(0),
+            )
             .optional()?;
         Ok(value.and_then(|v| v.parse().ok()))
     }
@@ -818,13 +896,11 @@ impl Store {
 
     /// Stored change rows of a document (local unacknowledged ones included).
     pub fn stored_change_count(&self, doc_id: &str) -> Result<i64> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT count(*) FROM changes WHERE doc_id = ?1",
-                [doc_id],
-                |r| r.get(0),
-            )?)
+        Ok(self.conn.query_row(
+            "SELECT count(*) FROM changes WHERE doc_id = ?1",
+            [doc_id],
+            |r| r.get(0),
+        )?)
     }
 
     /// Forgets the decoded documents kept in memory (they are reloaded from
@@ -860,7 +936,11 @@ impl Store {
     fn load(&self, doc_id: &str) -> Result<Option<AutoCommit>> {
         let snapshot: Option<Option<Vec<u8>>> = self
             .conn
-            .query_row("SELECT snapshot FROM docs WHERE doc_id = ?1", [doc_id], |r| r.get(0))
+            .query_row(
+                "SELECT snapshot FROM docs WHERE doc_id = ?1",
+                [doc_id],
+                |r| r.get(0),
+            )
             .optional()?;
         let Some(snapshot) = snapshot else {
             return Ok(None);
@@ -913,7 +993,13 @@ impl Store {
     }
 
     /// Stores the first change of a document created on this device.
-    fn commit_new(&mut self, doc_id: &str, kind: DocKind, mut doc: AutoCommit, now: Millis) -> Result<()> {
+    fn commit_new(
+        &mut self,
+        doc_id: &str,
+        kind: DocKind,
+        mut doc: AutoCommit,
+        now: Millis,
+    ) -> Result<()> {
         let change = commit_change(&mut doc, now)
             .ok_or_else(|| Error::bad_document(doc_id, "a new document must hold a change"))?;
         // A private ledger's genesis was made under a shared actor; the
@@ -1021,9 +1107,16 @@ fn persist(
 
 /// Saves `doc` as the snapshot of `doc_id` and drops the stored changes the
 /// relay already holds; unacknowledged ones stay for pushing.
-fn compact_doc(tx: &rusqlite::Transaction<'_>, doc_id: &str, doc: &mut AutoCommit) -> Result<usize> {
+fn compact_doc(
+    tx: &rusqlite::Transaction<'_>,
+    doc_id: &str,
+    doc: &mut AutoCommit,
+) -> Result<usize> {
     let snapshot = doc.save();
-    let dropped = tx.execute("DELETE FROM changes WHERE doc_id = ?1 AND acked = 1", [doc_id])?;
+    let dropped = tx.execute(
+        "DELETE FROM changes WHERE doc_id = ?1 AND acked = 1",
+        [doc_id],
+    )?;
     tx.execute(
         "UPDATE docs SET snapshot = ?2,
                 change_count = (SELECT count(*) FROM changes WHERE doc_id = ?1)
@@ -1040,7 +1133,11 @@ fn genesis_private(contact_id: &str) -> Result<AutoCommit> {
     let uuid = uuid::Uuid::parse_str(&contact_id[2..])
         .map_err(|_| Error::not_found("contact", contact_id))?;
     let actor = ActorId::from(uuid.as_bytes().as_slice());
-    model::create_doc(&actor, DocKind::ContactPrivate, &ContactPrivate::empty(contact_id))
+    model::create_doc(
+        &actor,
+        DocKind::ContactPrivate,
+        &ContactPrivate::empty(contact_id),
+    )
 }
 
 fn summary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ContactSummary> {
@@ -1050,7 +1147,11 @@ fn summary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ContactSummary> {
         name: r.get(1)?,
         phone: r.get(2)?,
         email: r.get(3)?,
-        roles: roles.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+        roles: roles
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
         merged_into: r.get(5)?,
     })
 }

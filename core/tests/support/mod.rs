@@ -108,7 +108,11 @@ pub fn permutations(n: usize) -> Vec<Vec<usize>> {
 
 /// `n` stores that share one event (capacity `capacity`) and the given
 /// contacts, created on the first and synced to all.
-pub fn replicas_with_event(n: usize, contacts: &[&str], capacity: Option<i64>) -> (Vec<Store>, String, Vec<String>) {
+pub fn replicas_with_event(
+    n: usize,
+    contacts: &[&str],
+    capacity: Option<i64>,
+) -> (Vec<Store>, String, Vec<String>) {
     let mut stores: Vec<Store> = (0..n).map(|_| Store::open_in_memory().unwrap()).collect();
     let event = stores[0]
         .create_event(
