@@ -308,3 +308,33 @@ fn a_batch_of_contacts_is_one_pending_change_each() {
     assert_eq!(b.contact_count().unwrap(), 500);
     assert_eq!(a.pending_count().unwrap(), 500);
 }
+
+#[test]
+fn changes_that_arrive_before_their_dependencies_survive_compaction() {
+    let mut a = Store::open_in_memory().unwrap();
+    let ana = contact(&mut a, "Ana Silva");
+    for i in 0..3 {
+        a.update_contact(&ana, T0 + i, |c| {
+            c.custom.insert("n".into(), i.to_string());
+            Ok(())
+        })
+        .unwrap();
+    }
+    let changes = a.changes_of(&ana).unwrap();
+    let mut b = Store::open_in_memory().unwrap();
+    // The last change arrives first, alone: it cannot be applied yet.
+    b.apply_changes(&ana, &changes[3..]).unwrap();
+    b.compact(&ana).unwrap();
+    assert_eq!(
+        b.stored_change_count(&ana).unwrap(),
+        1,
+        "the waiting change is kept"
+    );
+    b.clear_cache();
+    // The rest arrives; the record is whole.
+    b.apply_changes(&ana, &changes[..3]).unwrap();
+    b.clear_cache();
+    assert_eq!(b.contact(&ana).unwrap(), a.contact(&ana).unwrap());
+    assert_eq!(b.heads(&ana).unwrap(), a.heads(&ana).unwrap());
+    assert_eq!(b.search_contacts("silva", 5).unwrap().len(), 1);
+}

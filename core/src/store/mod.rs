@@ -1106,17 +1106,33 @@ fn persist(
 }
 
 /// Saves `doc` as the snapshot of `doc_id` and drops the stored changes the
-/// relay already holds; unacknowledged ones stay for pushing.
+/// snapshot holds and the relay already holds. Kept: unacknowledged local
+/// changes (to push) and changes still waiting for their dependencies
+/// (Automerge queues those outside the document, so no snapshot has them).
 fn compact_doc(
     tx: &rusqlite::Transaction<'_>,
     doc_id: &str,
     doc: &mut AutoCommit,
 ) -> Result<usize> {
     let snapshot = doc.save();
-    let dropped = tx.execute(
-        "DELETE FROM changes WHERE doc_id = ?1 AND acked = 1",
-        [doc_id],
-    )?;
+    let acked: Vec<(i64, Vec<u8>)> = {
+        let mut stmt =
+            tx.prepare_cached("SELECT seq, hash FROM changes WHERE doc_id = ?1 AND acked = 1")?;
+        stmt.query_map([doc_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?
+    };
+    let mut dropped = 0;
+    {
+        let mut delete = tx.prepare_cached("DELETE FROM changes WHERE seq = ?1")?;
+        for (seq, hash) in acked {
+            let in_snapshot = ChangeHash::try_from(hash.as_slice())
+                .ok()
+                .is_some_and(|h| doc.get_change_by_hash(&h).is_some());
+            if in_snapshot {
+                dropped += delete.execute([seq])?;
+            }
+        }
+    }
     tx.execute(
         "UPDATE docs SET snapshot = ?2,
                 change_count = (SELECT count(*) FROM changes WHERE doc_id = ?1)
