@@ -31,6 +31,7 @@
 pub mod error;
 pub mod model;
 pub mod store;
+pub mod sync;
 pub mod validate;
 pub mod views;
 

@@ -24,6 +24,7 @@
 //! reads the clock: every call that records a time takes `now`.
 
 mod index;
+mod remote;
 mod schema;
 
 use std::collections::HashMap;
@@ -41,6 +42,7 @@ use crate::model::{
 use crate::views::SignupStatus;
 
 pub use index::{ContactSummary, EventSummary, RosterLine};
+pub use remote::BatchOutcome;
 pub use schema::{APPLICATION_ID, latest_version};
 
 /// After this many stored changes, a document is compacted into a snapshot.
@@ -931,35 +933,8 @@ impl Store {
         }
     }
 
-    /// Loads a document from disk (snapshot, then the changes stored after
-    /// it), or `None` if this device does not have it.
     fn load(&self, doc_id: &str) -> Result<Option<AutoCommit>> {
-        let snapshot: Option<Option<Vec<u8>>> = self
-            .conn
-            .query_row(
-                "SELECT snapshot FROM docs WHERE doc_id = ?1",
-                [doc_id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let Some(snapshot) = snapshot else {
-            return Ok(None);
-        };
-        let mut doc = match snapshot {
-            Some(bytes) => AutoCommit::load(&bytes).map_err(|e| Error::bad_document(doc_id, e))?,
-            None => AutoCommit::new(),
-        };
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT data FROM changes WHERE doc_id = ?1 ORDER BY seq")?;
-        let mut changes = Vec::new();
-        for data in stmt.query_map([doc_id], |r| r.get::<_, Vec<u8>>(0))? {
-            changes.push(Change::from_bytes(data?).map_err(|e| Error::bad_document(doc_id, e))?);
-        }
-        doc.apply_changes(changes)
-            .map_err(|e| Error::bad_document(doc_id, e))?;
-        doc.set_actor(self.actor.clone());
-        Ok(Some(doc))
+        load_doc(&self.conn, doc_id, &self.actor)
     }
 
     fn take_doc(&mut self, doc_id: &str) -> Result<Option<AutoCommit>> {
@@ -1056,6 +1031,30 @@ impl Store {
         self.put_doc(doc_id, doc);
         Ok(())
     }
+}
+
+/// Loads a document from disk (snapshot, then the changes stored after it),
+/// or `None` if this device does not have it. Edits continue as `actor`.
+fn load_doc(conn: &Connection, doc_id: &str, actor: &ActorId) -> Result<Option<AutoCommit>> {
+    let snapshot: Option<Option<Vec<u8>>> = conn
+        .query_row("SELECT snapshot FROM docs WHERE doc_id = ?1", [doc_id], |r| r.get(0))
+        .optional()?;
+    let Some(snapshot) = snapshot else {
+        return Ok(None);
+    };
+    let mut doc = match snapshot {
+        Some(bytes) => AutoCommit::load(&bytes).map_err(|e| Error::bad_document(doc_id, e))?,
+        None => AutoCommit::new(),
+    };
+    let mut stmt = conn.prepare_cached("SELECT data FROM changes WHERE doc_id = ?1 ORDER BY seq")?;
+    let mut changes = Vec::new();
+    for data in stmt.query_map([doc_id], |r| r.get::<_, Vec<u8>>(0))? {
+        changes.push(Change::from_bytes(data?).map_err(|e| Error::bad_document(doc_id, e))?);
+    }
+    doc.apply_changes(changes)
+        .map_err(|e| Error::bad_document(doc_id, e))?;
+    doc.set_actor(actor.clone());
+    Ok(Some(doc))
 }
 
 /// Commits the pending operations of `doc` as one change stamped `now`.

@@ -1,0 +1,204 @@
+//! What the store does for sync: apply batches from the relay in one
+//! transaction with the cursor, hand out pending changes, remember refusals,
+//! and run Automerge's per-document sync for the fallback.
+
+use automerge::sync::{self, SyncDoc};
+use automerge::{AutoCommit, Change, ChangeHash};
+use rusqlite::{OptionalExtension, params};
+
+use super::{PendingChange, Store, load_doc, persist};
+use crate::error::{Error, Result};
+use crate::model::{self, DocKind};
+use crate::sync::wire::{Cursor, Entry, Form};
+
+/// What applying a batch did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// Documents that changed.
+    pub changed_docs: Vec<String>,
+    /// Entries that brought nothing new.
+    pub duplicates: usize,
+    /// Entries that could not be used (undecodable, malformed id, wrong
+    /// kind), with the reason. They are skipped so that one bad entry
+    /// cannot block sync forever; the rest of the batch is applied.
+    pub refused: Vec<(String, String)>,
+}
+
+impl Store {
+    /// Where this device stands in the relay's log, if it synced before.
+    pub fn sync_cursor(&self) -> Result<Option<Cursor>> {
+        let value: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'sync_cursor'", [], |r| r.get(0))
+            .optional()?;
+        match value {
+            None => Ok(None),
+            Some(v) => serde_json::from_str(&v).map(Some).map_err(|e| Error::Corrupt {
+                path: self.path.clone(),
+                detail: format!("stored sync cursor: {e}"),
+            }),
+        }
+    }
+
+    /// Forgets the sync cursor (the next sync starts from the beginning).
+    pub fn clear_sync_cursor(&mut self) -> Result<()> {
+        self.conn.execute("DELETE FROM meta WHERE key = 'sync_cursor'", [])?;
+        Ok(())
+    }
+
+    /// Applies entries received from the relay and records `cursor`, all in
+    /// one transaction: either the store holds all of it with the new
+    /// cursor, or none of it with the old one.
+    pub fn apply_entries(&mut self, entries: &[Entry], cursor: &Cursor) -> Result<BatchOutcome> {
+        let mut outcome = BatchOutcome::default();
+        let tx = self.conn.unchecked_transaction()?;
+        let mut touched: Vec<(String, AutoCommit)> = Vec::new();
+        for entry in entries {
+            let Some(kind) = DocKind::of_id(&entry.doc) else {
+                outcome.refused.push((entry.doc.clone(), "malformed document id".into()));
+                continue;
+            };
+            let pos = touched.iter().position(|(id, _)| id == &entry.doc);
+            let mut doc = match pos {
+                Some(i) => touched.swap_remove(i).1,
+                None => match self.cache.remove(&entry.doc) {
+                    Some(doc) => doc,
+                    None => load_doc(&tx, &entry.doc, &self.actor)?
+                        .unwrap_or_else(|| AutoCommit::new().with_actor(self.actor.clone())),
+                },
+            };
+            let before = doc.get_heads();
+            let is_new = before.is_empty();
+            let result = match entry.form {
+                Form::Change => Change::from_bytes(entry.data.to_vec())
+                    .map_err(|e| e.to_string())
+                    .and_then(|c| doc.apply_changes([c]).map_err(|e| e.to_string())),
+                Form::Snapshot => doc
+                    .load_incremental(&entry.data)
+                    .map(drop)
+                    .map_err(|e| e.to_string()),
+            };
+            let kind_ok = model::kind_of(&doc).is_none_or(|k| k == kind);
+            match (result, kind_ok) {
+                (Err(e), _) => {
+                    outcome.refused.push((entry.doc.clone(), e));
+                    // The document may be half-changed in memory: drop it.
+                    continue;
+                }
+                (Ok(()), false) => {
+                    outcome
+                        .refused
+                        .push((entry.doc.clone(), format!("its id says {}", kind.as_str())));
+                    continue;
+                }
+                (Ok(()), true) => {}
+            }
+            let after = doc.get_heads();
+            if after == before {
+                outcome.duplicates += 1;
+                touched.push((entry.doc.clone(), doc));
+                continue;
+            }
+            if is_new && entry.form == Form::Snapshot {
+                tx.execute(
+                    "INSERT INTO docs (doc_id, kind, snapshot) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (doc_id) DO UPDATE SET snapshot = excluded.snapshot",
+                    params![entry.doc, kind.as_str(), entry.data.as_slice()],
+                )?;
+                super::index::reindex(&tx, kind, &entry.doc, &doc)?;
+            } else {
+                let new = doc.get_changes(&before);
+                persist(&tx, &entry.doc, kind, &doc, &new, false)?;
+            }
+            if !outcome.changed_docs.contains(&entry.doc) {
+                outcome.changed_docs.push(entry.doc.clone());
+            }
+            touched.push((entry.doc.clone(), doc));
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('sync_cursor', ?1)",
+            [serde_json::to_string(cursor).map_err(|e| Error::Migration(e.to_string()))?],
+        )?;
+        tx.commit()?;
+        for (id, doc) in touched {
+            self.put_doc(&id, doc);
+        }
+        Ok(outcome)
+    }
+
+    /// Local changes not yet acknowledged with a local sequence number
+    /// after `after_seq`, oldest first: what a session has not pushed yet.
+    pub fn pending_after(&self, after_seq: i64, limit: usize) -> Result<Vec<PendingChange>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, doc_id, hash, data FROM changes
+             WHERE acked = 0 AND seq > ?1 ORDER BY seq LIMIT ?2",
+        )?;
+        let rows = stmt
+            .query_map(params![after_seq, limit as i64], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?, r.get(3)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(|(seq, doc_id, hash, data)| {
+                let hash = ChangeHash::try_from(hash.as_slice())
+                    .map_err(|e| Error::bad_document(&doc_id, e))?;
+                Ok(PendingChange { seq, doc_id, hash, data })
+            })
+            .collect()
+    }
+
+    /// Records that the relay refused a change for good: it is no longer
+    /// pushed (it stays in the local document; the reason is kept).
+    pub fn mark_rejected(&mut self, hash: &ChangeHash, reason: &str) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute("UPDATE changes SET acked = 2 WHERE hash = ?1 AND acked = 0", [hash.as_ref()])?;
+        tx.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('last_rejection', ?1)",
+            [reason],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Changes the relay refused for good.
+    pub fn rejected_count(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("SELECT count(*) FROM changes WHERE acked = 2", [], |r| r.get(0))?)
+    }
+
+    /// Fallback sync: the next Automerge sync message for `doc_id` towards
+    /// a peer whose state is `state`, or `None` when there is nothing to say.
+    pub fn doc_sync_message(&mut self, doc_id: &str, state: &mut sync::State) -> Result<Option<Vec<u8>>> {
+        let kind = DocKind::of_id(doc_id).ok_or_else(|| Error::not_found("record", doc_id))?;
+        let doc = self.doc_mut(doc_id, kind)?;
+        Ok(doc.sync().generate_sync_message(state).map(|m| m.encode()))
+    }
+
+    /// Fallback sync: applies an Automerge sync message from the relay for
+    /// `doc_id` (created if this device did not have it) and stores what it
+    /// brought, as changes the relay holds.
+    pub fn receive_doc_sync(&mut self, doc_id: &str, state: &mut sync::State, message: &[u8]) -> Result<()> {
+        let kind = DocKind::of_id(doc_id).ok_or_else(|| Error::not_found("record", doc_id))?;
+        let message = sync::Message::decode(message).map_err(|e| Error::bad_document(doc_id, e))?;
+        let mut doc = match self.take_doc(doc_id)? {
+            Some(doc) => doc,
+            None => AutoCommit::new().with_actor(self.actor.clone()),
+        };
+        let before = doc.get_heads();
+        doc.sync()
+            .receive_sync_message(state, message)
+            .map_err(|e| Error::bad_document(doc_id, e))?;
+        if model::kind_of(&doc).is_some_and(|k| k != kind) {
+            return Err(Error::bad_document(doc_id, format!("its id says {}", kind.as_str())));
+        }
+        let new = doc.get_changes(&before);
+        if !new.is_empty() {
+            let tx = self.conn.transaction()?;
+            persist(&tx, doc_id, kind, &doc, &new, false)?;
+            tx.commit()?;
+        }
+        self.put_doc(doc_id, doc);
+        Ok(())
+    }
+}
