@@ -80,6 +80,20 @@ pub enum Error {
     #[error("storage error: {0}")]
     Storage(#[from] rusqlite::Error),
 
+    /// The relay ended the session with an error (PROTOCOL.md §6).
+    #[error("the relay refused: {message} (code {code})")]
+    Relay {
+        /// The protocol error code.
+        code: u16,
+        /// The relay's words.
+        message: String,
+    },
+
+    /// The other side of a sync session broke the protocol (a malformed or
+    /// out-of-order message). The session must be closed and retried.
+    #[error("sync protocol error: {0}")]
+    Protocol(String),
+
     /// A schema migration failed.
     #[error("schema migration failed: {0}")]
     Migration(String),

@@ -1037,7 +1037,11 @@ impl Store {
 /// or `None` if this device does not have it. Edits continue as `actor`.
 fn load_doc(conn: &Connection, doc_id: &str, actor: &ActorId) -> Result<Option<AutoCommit>> {
     let snapshot: Option<Option<Vec<u8>>> = conn
-        .query_row("SELECT snapshot FROM docs WHERE doc_id = ?1", [doc_id], |r| r.get(0))
+        .query_row(
+            "SELECT snapshot FROM docs WHERE doc_id = ?1",
+            [doc_id],
+            |r| r.get(0),
+        )
         .optional()?;
     let Some(snapshot) = snapshot else {
         return Ok(None);
@@ -1046,7 +1050,8 @@ fn load_doc(conn: &Connection, doc_id: &str, actor: &ActorId) -> Result<Option<A
         Some(bytes) => AutoCommit::load(&bytes).map_err(|e| Error::bad_document(doc_id, e))?,
         None => AutoCommit::new(),
     };
-    let mut stmt = conn.prepare_cached("SELECT data FROM changes WHERE doc_id = ?1 ORDER BY seq")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT data FROM changes WHERE doc_id = ?1 ORDER BY seq")?;
     let mut changes = Vec::new();
     for data in stmt.query_map([doc_id], |r| r.get::<_, Vec<u8>>(0))? {
         changes.push(Change::from_bytes(data?).map_err(|e| Error::bad_document(doc_id, e))?);

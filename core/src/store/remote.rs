@@ -29,20 +29,83 @@ impl Store {
     pub fn sync_cursor(&self) -> Result<Option<Cursor>> {
         let value: Option<String> = self
             .conn
-            .query_row("SELECT value FROM meta WHERE key = 'sync_cursor'", [], |r| r.get(0))
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'sync_cursor'",
+                [],
+                |r| r.get(0),
+            )
             .optional()?;
         match value {
             None => Ok(None),
-            Some(v) => serde_json::from_str(&v).map(Some).map_err(|e| Error::Corrupt {
-                path: self.path.clone(),
-                detail: format!("stored sync cursor: {e}"),
-            }),
+            Some(v) => serde_json::from_str(&v)
+                .map(Some)
+                .map_err(|e| Error::Corrupt {
+                    path: self.path.clone(),
+                    detail: format!("stored sync cursor: {e}"),
+                }),
         }
+    }
+
+    /// The log position of this device's latest change the relay
+    /// acknowledged, if any.
+    pub fn ack_position(&self) -> Result<Option<Cursor>> {
+        let value: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'ack_position'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match value {
+            None => Ok(None),
+            Some(v) => serde_json::from_str(&v)
+                .map(Some)
+                .map_err(|e| Error::Corrupt {
+                    path: self.path.clone(),
+                    detail: format!("stored ack position: {e}"),
+                }),
+        }
+    }
+
+    /// Records the log position of the latest acknowledged change, if it
+    /// is later than the one recorded.
+    pub fn set_ack_position(&mut self, position: &Cursor) -> Result<()> {
+        if self
+            .ack_position()?
+            .is_some_and(|old| old.epoch == position.epoch && old.seq >= position.seq)
+        {
+            return Ok(());
+        }
+        self.conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('ack_position', ?1)",
+            [serde_json::to_string(position).map_err(|e| Error::Migration(e.to_string()))?],
+        )?;
+        Ok(())
+    }
+
+    /// Replaces the recorded ack position (after the fallback, positions
+    /// from before the relay's restore mean nothing).
+    pub fn replace_ack_position(&mut self, position: Option<&Cursor>) -> Result<()> {
+        match position {
+            None => {
+                self.conn
+                    .execute("DELETE FROM meta WHERE key = 'ack_position'", [])?;
+            }
+            Some(p) => {
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('ack_position', ?1)",
+                    [serde_json::to_string(p).map_err(|e| Error::Migration(e.to_string()))?],
+                )?;
+            }
+        }
+        Ok(())
     }
 
     /// Forgets the sync cursor (the next sync starts from the beginning).
     pub fn clear_sync_cursor(&mut self) -> Result<()> {
-        self.conn.execute("DELETE FROM meta WHERE key = 'sync_cursor'", [])?;
+        self.conn
+            .execute("DELETE FROM meta WHERE key = 'sync_cursor'", [])?;
         Ok(())
     }
 
@@ -55,7 +118,9 @@ impl Store {
         let mut touched: Vec<(String, AutoCommit)> = Vec::new();
         for entry in entries {
             let Some(kind) = DocKind::of_id(&entry.doc) else {
-                outcome.refused.push((entry.doc.clone(), "malformed document id".into()));
+                outcome
+                    .refused
+                    .push((entry.doc.clone(), "malformed document id".into()));
                 continue;
             };
             let pos = touched.iter().position(|(id, _)| id == &entry.doc);
@@ -135,14 +200,24 @@ impl Store {
         )?;
         let rows = stmt
             .query_map(params![after_seq, limit as i64], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?, r.get(3)?))
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                    r.get(3)?,
+                ))
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         rows.into_iter()
             .map(|(seq, doc_id, hash, data)| {
                 let hash = ChangeHash::try_from(hash.as_slice())
                     .map_err(|e| Error::bad_document(&doc_id, e))?;
-                Ok(PendingChange { seq, doc_id, hash, data })
+                Ok(PendingChange {
+                    seq,
+                    doc_id,
+                    hash,
+                    data,
+                })
             })
             .collect()
     }
@@ -151,7 +226,10 @@ impl Store {
     /// pushed (it stays in the local document; the reason is kept).
     pub fn mark_rejected(&mut self, hash: &ChangeHash, reason: &str) -> Result<()> {
         let tx = self.conn.transaction()?;
-        tx.execute("UPDATE changes SET acked = 2 WHERE hash = ?1 AND acked = 0", [hash.as_ref()])?;
+        tx.execute(
+            "UPDATE changes SET acked = 2 WHERE hash = ?1 AND acked = 0",
+            [hash.as_ref()],
+        )?;
         tx.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('last_rejection', ?1)",
             [reason],
@@ -164,12 +242,18 @@ impl Store {
     pub fn rejected_count(&self) -> Result<i64> {
         Ok(self
             .conn
-            .query_row("SELECT count(*) FROM changes WHERE acked = 2", [], |r| r.get(0))?)
+            .query_row("SELECT count(*) FROM changes WHERE acked = 2", [], |r| {
+                r.get(0)
+            })?)
     }
 
     /// Fallback sync: the next Automerge sync message for `doc_id` towards
     /// a peer whose state is `state`, or `None` when there is nothing to say.
-    pub fn doc_sync_message(&mut self, doc_id: &str, state: &mut sync::State) -> Result<Option<Vec<u8>>> {
+    pub fn doc_sync_message(
+        &mut self,
+        doc_id: &str,
+        state: &mut sync::State,
+    ) -> Result<Option<Vec<u8>>> {
         let kind = DocKind::of_id(doc_id).ok_or_else(|| Error::not_found("record", doc_id))?;
         let doc = self.doc_mut(doc_id, kind)?;
         Ok(doc.sync().generate_sync_message(state).map(|m| m.encode()))
@@ -178,7 +262,12 @@ impl Store {
     /// Fallback sync: applies an Automerge sync message from the relay for
     /// `doc_id` (created if this device did not have it) and stores what it
     /// brought, as changes the relay holds.
-    pub fn receive_doc_sync(&mut self, doc_id: &str, state: &mut sync::State, message: &[u8]) -> Result<()> {
+    pub fn receive_doc_sync(
+        &mut self,
+        doc_id: &str,
+        state: &mut sync::State,
+        message: &[u8],
+    ) -> Result<()> {
         let kind = DocKind::of_id(doc_id).ok_or_else(|| Error::not_found("record", doc_id))?;
         let message = sync::Message::decode(message).map_err(|e| Error::bad_document(doc_id, e))?;
         let mut doc = match self.take_doc(doc_id)? {
@@ -190,7 +279,10 @@ impl Store {
             .receive_sync_message(state, message)
             .map_err(|e| Error::bad_document(doc_id, e))?;
         if model::kind_of(&doc).is_some_and(|k| k != kind) {
-            return Err(Error::bad_document(doc_id, format!("its id says {}", kind.as_str())));
+            return Err(Error::bad_document(
+                doc_id,
+                format!("its id says {}", kind.as_str()),
+            ));
         }
         let new = doc.get_changes(&before);
         if !new.is_empty() {

@@ -1,4 +1,17 @@
-//! Sync between devices and a relay, without I/O: bytes in, bytes out.
+//! Sync between devices and a relay, without I/O: bytes in, bytes out, the
+//! clock passed in. PROTOCOL.md is the specification.
 //!
-//! - [`wire`]: the messages of PROTOCOL.md and their CBOR encoding.
+//! - [`wire`]: the messages and their CBOR encoding;
+//! - [`client`]: the device's side of a session, over the device [`Store`];
+//! - [`relay`]: the relay's side of a session, over a [`relay::RelayStorage`];
+//! - [`memory`]: an in-memory relay storage for simulations and tests.
+//!
+//! The drivers that own sockets and timers live elsewhere: the tokio client
+//! (feature `client`) and the `muster-server` crate.
+//!
+//! [`Store`]: crate::store::Store
+
+pub mod client;
+pub mod memory;
+pub mod relay;
 pub mod wire;

@@ -81,6 +81,11 @@ pub enum Message {
         /// Where the device stands in the log, if it synced before.
         #[serde(default)]
         cursor: Option<Cursor>,
+        /// The log position of the device's latest acknowledged change, if
+        /// any: lets the relay notice that it lost changes it had
+        /// acknowledged (restored from a backup) even when `cursor` is older.
+        #[serde(default)]
+        acked: Option<Cursor>,
     },
     /// Client → relay: local changes to store.
     Push {
@@ -134,6 +139,8 @@ pub enum Message {
     Ack {
         /// Their hashes.
         hashes: Vec<ByteBuf>,
+        /// The log position of the last of them.
+        upto: Cursor,
     },
     /// Relay → client: one pushed change was refused.
     Rejected {
@@ -259,12 +266,14 @@ mod tests {
             token: "t".into(),
             device: "d".into(),
             cursor: Some(cursor.clone()),
+            acked: Some(cursor.clone()),
         });
         roundtrip(Message::Hello {
             protocol: 1,
             token: "t".into(),
             device: "d".into(),
             cursor: None,
+            acked: None,
         });
         roundtrip(Message::Push {
             changes: vec![PushChange {
@@ -302,6 +311,7 @@ mod tests {
         });
         roundtrip(Message::Ack {
             hashes: vec![ByteBuf::from(vec![1; 32])],
+            upto: start_cursor("ep"),
         });
         roundtrip(Message::Rejected {
             doc: "c_1".into(),
@@ -337,7 +347,14 @@ mod tests {
             &mut bytes,
         )
         .unwrap();
-        assert!(matches!(decode(&bytes).unwrap(), Message::Hello { cursor: None, .. }));
+        assert!(matches!(
+            decode(&bytes).unwrap(),
+            Message::Hello {
+                cursor: None,
+                acked: None,
+                ..
+            }
+        ));
 
         let mut bytes = Vec::new();
         ciborium::into_writer(&serde_json::json!({"type": "teleport"}), &mut bytes).unwrap();

@@ -1,0 +1,185 @@
+//! A relay storage that lives in memory: the reference implementation of
+//! [`RelayStorage`], used by the deterministic simulation tests. It can be
+//! "restored from a backup" ([`MemoryRelay::truncate`]) to exercise the
+//! fallback.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use automerge::{AutoCommit, Change};
+
+use super::relay::{Auth, Grant, LogEntry, NewChange, RelayStorage};
+use crate::error::{Error, Result};
+use crate::model::Millis;
+
+#[derive(Debug, Default)]
+struct State {
+    log: Vec<LogEntry>,
+    seen: HashMap<(String, [u8; 32]), u64>,
+    tokens: HashMap<String, (Grant, bool)>,
+}
+
+/// In-memory relay storage. See the module documentation.
+#[derive(Debug)]
+pub struct MemoryRelay {
+    epoch: String,
+    state: Mutex<State>,
+}
+
+impl MemoryRelay {
+    /// An empty relay with this epoch.
+    pub fn new(epoch: &str) -> MemoryRelay {
+        MemoryRelay {
+            epoch: epoch.to_owned(),
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// Issues a token with a role.
+    pub fn add_token(&self, token: &str, role: &str) {
+        let grant = Grant {
+            token_id: format!("tok-{}", token.len()),
+            role: role.to_owned(),
+            label: token.to_owned(),
+        };
+        self.lock().tokens.insert(token.to_owned(), (grant, false));
+    }
+
+    /// Revokes a token.
+    pub fn revoke(&self, token: &str) {
+        if let Some(t) = self.lock().tokens.get_mut(token) {
+            t.1 = true;
+        }
+    }
+
+    /// Keeps only the first `len` log entries, as if restored from an older
+    /// backup.
+    pub fn truncate(&self, len: usize) {
+        let mut s = self.lock();
+        s.log.truncate(len);
+        let kept: HashMap<_, _> = s
+            .log
+            .iter()
+            .map(|e| ((e.doc.clone(), e.hash), e.seq))
+            .collect();
+        s.seen = kept;
+    }
+
+    /// Number of log entries.
+    pub fn len(&self) -> usize {
+        self.lock().log.len()
+    }
+
+    /// Whether the log is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock only happens in a failing test.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl RelayStorage for MemoryRelay {
+    fn epoch(&self) -> Result<String> {
+        Ok(self.epoch.clone())
+    }
+
+    fn authenticate(&self, token: &str, _device: &str, _now: Millis) -> Result<Auth> {
+        Ok(match self.lock().tokens.get(token) {
+            None => Auth::Unknown,
+            Some((_, true)) => Auth::Revoked,
+            Some((g, false)) => Auth::Granted(g.clone()),
+        })
+    }
+
+    fn head(&self) -> Result<(u64, [u8; 32])> {
+        Ok(self
+            .lock()
+            .log
+            .last()
+            .map_or((0, [0; 32]), |e| (e.seq, e.hash)))
+    }
+
+    fn hash_at(&self, seq: u64) -> Result<Option<[u8; 32]>> {
+        let s = self.lock();
+        Ok(seq
+            .checked_sub(1)
+            .and_then(|i| s.log.get(i as usize))
+            .map(|e| e.hash))
+    }
+
+    fn entries_after(
+        &self,
+        after: u64,
+        upto: u64,
+        max_entries: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<LogEntry>> {
+        let s = self.lock();
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        for e in s.log.iter().skip(after as usize) {
+            if e.seq > upto || out.len() >= max_entries || (bytes >= max_bytes && !out.is_empty()) {
+                break;
+            }
+            bytes += e.data.len();
+            out.push(e.clone());
+        }
+        Ok(out)
+    }
+
+    fn first_seq(&self, doc: &str) -> Result<Option<u64>> {
+        Ok(self.lock().log.iter().find(|e| e.doc == doc).map(|e| e.seq))
+    }
+
+    fn snapshot(&self, doc: &str) -> Result<Vec<u8>> {
+        Ok(self
+            .load_doc(doc)?
+            .map(|mut d| d.save())
+            .unwrap_or_default())
+    }
+
+    fn load_doc(&self, doc: &str) -> Result<Option<AutoCommit>> {
+        let changes: Vec<Change> = self
+            .lock()
+            .log
+            .iter()
+            .filter(|e| e.doc == doc)
+            .map(|e| {
+                Change::from_bytes(e.data.clone()).map_err(|err| Error::bad_document(doc, err))
+            })
+            .collect::<Result<_>>()?;
+        if changes.is_empty() {
+            return Ok(None);
+        }
+        let mut d = AutoCommit::new();
+        d.apply_changes(changes)
+            .map_err(|e| Error::bad_document(doc, e))?;
+        Ok(Some(d))
+    }
+
+    fn append(&self, device: &str, changes: &[NewChange], _now: Millis) -> Result<Vec<u64>> {
+        let mut s = self.lock();
+        let mut positions = Vec::with_capacity(changes.len());
+        for c in changes {
+            let key = (c.doc.clone(), c.hash);
+            if let Some(seq) = s.seen.get(&key) {
+                positions.push(*seq);
+                continue;
+            }
+            let seq = s.log.len() as u64 + 1;
+            s.seen.insert(key, seq);
+            s.log.push(LogEntry {
+                seq,
+                doc: c.doc.clone(),
+                hash: c.hash,
+                data: c.data.clone(),
+                device: device.to_owned(),
+            });
+            positions.push(seq);
+        }
+        Ok(positions)
+    }
+}
