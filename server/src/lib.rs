@@ -2,17 +2,44 @@
 //! without a socket), [`run`] serves it on a listener until `shutdown`
 //! resolves (testable on port 0).
 //!
-//! Today the relay answers `/healthz` only; the sync endpoint, the durable
-//! change log, device tokens and metrics arrive with the sync issue (#3).
+//! Routes: `GET /v1/sync` (the WebSocket of PROTOCOL.md), `GET /healthz`,
+//! `GET /metrics` (Prometheus text format).
+//!
+//! Each WebSocket connection runs one [`RelaySession`] from muster-core: this
+//! crate only moves frames between the socket and the session, wakes live
+//! sessions when the log grows, and counts. Storage calls are short SQLite
+//! operations made with `block_in_place` on the multi-threaded runtime.
+
+pub mod storage;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use futures_util::{SinkExt, StreamExt};
+use muster_core::sync::relay::{RelaySession, RelayStorage};
+use muster_core::sync::wire::{self, code};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use storage::SqliteRelay;
+
+/// How long a device has to send `hello`.
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long shutdown waits for sessions to say goodbye.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Why the relay could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -25,9 +52,29 @@ pub enum ServerError {
         /// What the operating system said.
         source: std::io::Error,
     },
+    /// The relay's database failed.
+    #[error("relay storage: {0}")]
+    Storage(String),
+    /// A command was given a value it cannot use.
+    #[error("{0}")]
+    BadRequest(String),
     /// Serving failed (the listener broke).
     #[error("serving failed: {0}")]
     Serve(#[source] std::io::Error),
+}
+
+/// The relay's counters, exported at `/metrics`.
+#[derive(Debug, Default)]
+struct Metrics {
+    connections: Gauge,
+    connections_total: Counter,
+    changes_in: Counter,
+    changes_out: Counter,
+    bytes_in: Counter,
+    bytes_out: Counter,
+    rejected_sessions: Counter,
+    catch_up_seconds: Option<Histogram>,
+    log_entries: Gauge,
 }
 
 /// What every request handler can reach.
@@ -39,18 +86,57 @@ pub struct AppState {
 #[derive(Debug)]
 struct Inner {
     data_dir: PathBuf,
+    storage: SqliteRelay,
+    head: watch::Sender<u64>,
+    stop: watch::Sender<bool>,
+    active: AtomicI64,
+    metrics: Metrics,
+    registry: Registry,
 }
 
 impl AppState {
     /// Opens (creating if needed) the relay's data directory.
     pub fn open(data_dir: &Path) -> Result<AppState, ServerError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| ServerError::DataDir {
-            path: data_dir.to_path_buf(),
-            source,
-        })?;
+        let storage = SqliteRelay::open(data_dir)?;
+        let (head_seq, _) = storage
+            .head()
+            .map_err(|e| ServerError::Storage(e.to_string()))?;
+        let metrics = Metrics {
+            catch_up_seconds: Some(Histogram::new(
+                [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0].into_iter(),
+            )),
+            ..Metrics::default()
+        };
+        metrics.log_entries.set(head_seq as i64);
+        let mut registry = Registry::with_prefix("muster");
+        registry.register("connections", "Open device connections", metrics.connections.clone());
+        registry.register("connections", "Device connections accepted", metrics.connections_total.clone());
+        registry.register("changes_in", "Changes appended to the log", metrics.changes_in.clone());
+        registry.register("changes_out", "Log entries sent to devices", metrics.changes_out.clone());
+        registry.register("bytes_in", "Bytes received from devices", metrics.bytes_in.clone());
+        registry.register("bytes_out", "Bytes sent to devices", metrics.bytes_out.clone());
+        registry.register(
+            "sessions_refused",
+            "Sessions ended by an error sent to the device",
+            metrics.rejected_sessions.clone(),
+        );
+        registry.register("log_entries", "Entries in the change log", metrics.log_entries.clone());
+        if let Some(h) = &metrics.catch_up_seconds {
+            registry.register(
+                "sync_duration_seconds",
+                "Time from hello to caught_up",
+                h.clone(),
+            );
+        }
         Ok(AppState {
             inner: Arc::new(Inner {
                 data_dir: data_dir.to_path_buf(),
+                storage,
+                head: watch::channel(head_seq).0,
+                stop: watch::channel(false).0,
+                active: AtomicI64::new(0),
+                metrics,
+                registry,
             }),
         })
     }
@@ -59,28 +145,200 @@ impl AppState {
     pub fn data_dir(&self) -> &Path {
         &self.inner.data_dir
     }
+
+    /// The relay's storage.
+    pub fn storage(&self) -> &SqliteRelay {
+        &self.inner.storage
+    }
 }
 
 /// The relay's routes.
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/v1/sync", get(sync_ws))
         .with_state(state)
 }
 
-async fn healthz(State(_state): State<AppState>) -> &'static str {
-    "ok\n"
+async fn healthz(State(state): State<AppState>) -> Response {
+    match tokio::task::block_in_place(|| state.inner.storage.head()) {
+        Ok(_) => "ok\n".into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("storage: {e}\n")).into_response(),
+    }
 }
 
-/// Serves the relay on `listener` until `shutdown` resolves, then finishes
-/// the requests in flight and returns.
+async fn metrics(State(state): State<AppState>) -> Response {
+    let mut body = String::new();
+    if prometheus_client::encoding::text::encode(&mut body, &state.inner.registry).is_err() {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+async fn sync_ws(
+    ws: WebSocketUpgrade,
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+) -> Response {
+    ws.max_message_size(wire::MAX_FRAME_BYTES)
+        .max_frame_size(wire::MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| async move {
+            let inner = state.inner.clone();
+            inner.active.fetch_add(1, Ordering::SeqCst);
+            inner.metrics.connections.inc();
+            inner.metrics.connections_total.inc();
+            serve_device(socket, &state, addr).await;
+            inner.metrics.connections.dec();
+            inner.active.fetch_sub(1, Ordering::SeqCst);
+        })
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Runs one device connection to its end.
+async fn serve_device(socket: WebSocket, state: &AppState, addr: std::net::SocketAddr) {
+    let inner = &state.inner;
+    let storage = &inner.storage;
+    let m = &inner.metrics;
+    let (mut sink, mut stream) = socket.split();
+    let mut session = RelaySession::new();
+    let mut head_rx = inner.head.subscribe();
+    let mut stop_rx = inner.stop.subscribe();
+    let hello_deadline = tokio::time::Instant::now() + HELLO_TIMEOUT;
+    let opened = Instant::now();
+    let mut caught_up_reported = false;
+    if *stop_rx.borrow() {
+        session.close_with(code::UNAVAILABLE, "the relay is shutting down; try again shortly");
+    }
+
+    loop {
+        if session.is_closed() && !session.wants_transmit() {
+            m.rejected_sessions.inc();
+            let _ = sink.send(WsMessage::Close(None)).await;
+            break;
+        }
+        if !caught_up_reported && session.is_live() {
+            caught_up_reported = true;
+            if let Some(h) = &m.catch_up_seconds {
+                h.observe(opened.elapsed().as_secs_f64());
+            }
+            tracing::debug!(%addr, device = session.device(), "caught up");
+        }
+        tokio::select! {
+            biased;
+            incoming = stream.next() => {
+                let frame = match incoming {
+                    Some(Ok(WsMessage::Binary(b))) => b,
+                    Some(Ok(WsMessage::Text(_))) => {
+                        session.close_with(code::MALFORMED, "binary frames only (PROTOCOL.md §2)");
+                        continue;
+                    }
+                    Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => continue,
+                    Some(Ok(WsMessage::Close(_))) | None => break,
+                    Some(Err(e)) => {
+                        // Oversized frames and broken framing end up here.
+                        tracing::info!(%addr, error = %e, "connection error");
+                        let msg = e.to_string();
+                        if msg.contains("too long") || msg.contains("too big") || msg.contains("size") {
+                            session.close_with(code::TOO_LARGE, format!("frame refused: {msg}"));
+                            continue;
+                        }
+                        break;
+                    }
+                };
+                m.bytes_in.inc_by(frame.len() as u64);
+                let result = tokio::task::block_in_place(|| session.handle_frame(storage, &frame, now_ms()));
+                match result {
+                    Ok(handled) if handled.appended > 0 => {
+                        m.changes_in.inc_by(handled.appended as u64);
+                        if let Ok((head, _)) = tokio::task::block_in_place(|| storage.head()) {
+                            m.log_entries.set(head as i64);
+                            inner.head.send_replace(head);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::error!(%addr, error = %e, "storage failed during a session");
+                        session.close_with(code::UNAVAILABLE, "the relay cannot reach its storage; try again later");
+                    }
+                }
+                if session.is_closed() {
+                    tracing::info!(%addr, device = session.device(), "session refused or ended by protocol error");
+                }
+            }
+            changed = head_rx.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                if let Err(e) = tokio::task::block_in_place(|| session.handle_log_advanced(storage)) {
+                    tracing::error!(%addr, error = %e, "storage failed during fan-out");
+                    session.close_with(code::UNAVAILABLE, "the relay cannot reach its storage; try again later");
+                }
+            }
+            _ = stop_rx.changed() => {
+                session.close_with(code::UNAVAILABLE, "the relay is shutting down; try again shortly");
+            }
+            _ = tokio::time::sleep_until(hello_deadline), if session.grant().is_none() && !session.is_closed() => {
+                session.close_with(code::HANDSHAKE_TIMEOUT, "no hello within 10 seconds");
+            }
+            _ = std::future::ready(()), if session.wants_transmit() => {
+                match tokio::task::block_in_place(|| session.poll_transmit(storage)) {
+                    Ok(Some(frame)) => {
+                        m.bytes_out.inc_by(frame.len() as u64);
+                        m.changes_out.inc_by(session.take_sent_entries());
+                        if sink.send(WsMessage::Binary(frame.into())).await.is_err() {
+                            break;
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::error!(%addr, error = %e, "storage failed during catch-up");
+                        session.close_with(code::UNAVAILABLE, "the relay cannot reach its storage; try again later");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Serves the relay on `listener` until `shutdown` resolves; then tells
+/// every connected device the relay is going away, waits (up to
+/// [`SHUTDOWN_GRACE`]) for their sessions to end, and returns. Every
+/// acknowledged change is already on disk; unacknowledged ones are re-sent
+/// by devices when they reconnect.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(ServerError::Serve)
+    let inner = state.inner.clone();
+    let stop = inner.stop.clone();
+    let signal = async move {
+        shutdown.await;
+        stop.send_replace(true);
+    };
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(signal)
+    .await
+    .map_err(ServerError::Serve)?;
+    let deadline = Instant::now() + SHUTDOWN_GRACE;
+    while inner.active.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
 }

@@ -140,6 +140,8 @@ pub struct RelaySession {
     /// Last log position this device has been sent (or told about).
     cursor: (u64, [u8; 32]),
     fallback: HashMap<String, DocSyncState>,
+    /// Entries queued for the device since last asked (for metrics).
+    sent_entries: u64,
 }
 
 impl Default for RelaySession {
@@ -159,7 +161,13 @@ impl RelaySession {
             epoch: String::new(),
             cursor: (0, [0; 32]),
             fallback: HashMap::new(),
+            sent_entries: 0,
         }
+    }
+
+    /// Entries queued for the device since the last call (for metrics).
+    pub fn take_sent_entries(&mut self) -> u64 {
+        std::mem::take(&mut self.sent_entries)
     }
 
     /// The device's grant, once authenticated.
@@ -180,6 +188,11 @@ impl RelaySession {
     /// Whether the device has been caught up and now gets live entries.
     pub fn is_live(&self) -> bool {
         matches!(self.phase, Phase::Live)
+    }
+
+    /// Whether [`RelaySession::poll_transmit`] has (or can produce) a frame.
+    pub fn wants_transmit(&self) -> bool {
+        !self.transmit.is_empty() || matches!(self.phase, Phase::CatchingUp { .. })
     }
 
     /// Ends the session with a fatal error for the device.
@@ -273,6 +286,7 @@ impl RelaySession {
                 })
                 .collect();
             if !out.is_empty() {
+                self.sent_entries += out.len() as u64;
                 let cursor = self.wire_cursor();
                 self.transmit.push_back(wire::encode(&Message::Live {
                     entries: out,
@@ -423,6 +437,7 @@ impl RelaySession {
             }
         }
         *next_after = last_seq;
+        self.sent_entries += entries.len() as u64;
         let remaining = upto.saturating_sub(last_seq);
         self.cursor = (last_seq, last_hash);
         let cursor = self.wire_cursor();
