@@ -94,6 +94,10 @@ pub enum Error {
     #[error("sync protocol error: {0}")]
     Protocol(String),
 
+    /// The relay could not be reached, or the connection broke.
+    #[error("cannot reach the relay: {0}")]
+    Network(String),
+
     /// A schema migration failed.
     #[error("schema migration failed: {0}")]
     Migration(String),

@@ -28,6 +28,8 @@
 //! # Ok::<(), muster_core::Error>(())
 //! ```
 
+#[cfg(feature = "client")]
+pub mod client;
 pub mod error;
 pub mod model;
 pub mod store;

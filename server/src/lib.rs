@@ -109,18 +109,46 @@ impl AppState {
         };
         metrics.log_entries.set(head_seq as i64);
         let mut registry = Registry::with_prefix("muster");
-        registry.register("connections", "Open device connections", metrics.connections.clone());
-        registry.register("connections", "Device connections accepted", metrics.connections_total.clone());
-        registry.register("changes_in", "Changes appended to the log", metrics.changes_in.clone());
-        registry.register("changes_out", "Log entries sent to devices", metrics.changes_out.clone());
-        registry.register("bytes_in", "Bytes received from devices", metrics.bytes_in.clone());
-        registry.register("bytes_out", "Bytes sent to devices", metrics.bytes_out.clone());
+        registry.register(
+            "connections",
+            "Open device connections",
+            metrics.connections.clone(),
+        );
+        registry.register(
+            "connections",
+            "Device connections accepted",
+            metrics.connections_total.clone(),
+        );
+        registry.register(
+            "changes_in",
+            "Changes appended to the log",
+            metrics.changes_in.clone(),
+        );
+        registry.register(
+            "changes_out",
+            "Log entries sent to devices",
+            metrics.changes_out.clone(),
+        );
+        registry.register(
+            "bytes_in",
+            "Bytes received from devices",
+            metrics.bytes_in.clone(),
+        );
+        registry.register(
+            "bytes_out",
+            "Bytes sent to devices",
+            metrics.bytes_out.clone(),
+        );
         registry.register(
             "sessions_refused",
             "Sessions ended by an error sent to the device",
             metrics.rejected_sessions.clone(),
         );
-        registry.register("log_entries", "Entries in the change log", metrics.log_entries.clone());
+        registry.register(
+            "log_entries",
+            "Entries in the change log",
+            metrics.log_entries.clone(),
+        );
         if let Some(h) = &metrics.catch_up_seconds {
             registry.register(
                 "sync_duration_seconds",
@@ -220,7 +248,10 @@ async fn serve_device(socket: WebSocket, state: &AppState, addr: std::net::Socke
     let opened = Instant::now();
     let mut caught_up_reported = false;
     if *stop_rx.borrow() {
-        session.close_with(code::UNAVAILABLE, "the relay is shutting down; try again shortly");
+        session.close_with(
+            code::UNAVAILABLE,
+            "the relay is shutting down; try again shortly",
+        );
     }
 
     loop {

@@ -64,8 +64,7 @@ fn now_ms() -> i64 {
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -80,7 +79,10 @@ fn main() -> anyhow::Result<()> {
             }
             TokenCommand::List { data } => {
                 let storage = muster_server::SqliteRelay::open(&data)?;
-                println!("{:<14} {:<12} {:<20} {:<14} {:<14} revoked", "id", "role", "label", "created", "last seen");
+                println!(
+                    "{:<14} {:<12} {:<20} {:<14} {:<14} revoked",
+                    "id", "role", "label", "created", "last seen"
+                );
                 for t in storage.list_tokens()? {
                     println!(
                         "{:<14} {:<12} {:<20} {:<14} {:<14} {}",
@@ -99,7 +101,9 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn serve(data: PathBuf, listen: SocketAddr) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let state = muster_server::AppState::open(&data)?;
         let listener = tokio::net::TcpListener::bind(listen)

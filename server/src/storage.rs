@@ -100,12 +100,17 @@ impl SqliteRelay {
         let path = data_dir.join("relay.sqlite3");
         let db = |e: rusqlite::Error| ServerError::Storage(format!("{}: {e}", path.display()));
         let conn = Connection::open(&path).map_err(db)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(db)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(db)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(db)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
         let epoch: Option<String> = conn
-            .query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |r| r.get(0))
+            .query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(db)?;
         let epoch = match epoch {
@@ -137,7 +142,12 @@ impl SqliteRelay {
 
     /// Creates a token and returns `(id, secret)`. Only the secret's
     /// SHA-256 is stored; the secret is shown once.
-    pub fn create_token(&self, role: &str, label: &str, now: Millis) -> Result<(String, String), ServerError> {
+    pub fn create_token(
+        &self,
+        role: &str,
+        label: &str,
+        now: Millis,
+    ) -> Result<(String, String), ServerError> {
         if !ROLES.contains(&role) {
             return Err(ServerError::BadRequest(format!(
                 "role {role:?} is not one of {}",
@@ -186,7 +196,10 @@ impl SqliteRelay {
         let Some(mut d) = load(conn, doc)? else {
             return Ok(());
         };
-        let upto: i64 = conn.query_row("SELECT max(seq) FROM log WHERE doc_id = ?1", [doc], |r| r.get(0))?;
+        let upto: i64 =
+            conn.query_row("SELECT max(seq) FROM log WHERE doc_id = ?1", [doc], |r| {
+                r.get(0)
+            })?;
         conn.execute(
             "UPDATE docs SET snapshot = ?2, snapshot_upto = ?3, since_snapshot = 0 WHERE doc_id = ?1",
             params![doc, d.save(), upto],
@@ -209,7 +222,8 @@ fn snapshot_bytes(conn: &Connection, doc: &str) -> SResult<Vec<u8>> {
         return Ok(Vec::new());
     };
     let mut out = snapshot.unwrap_or_default();
-    let mut stmt = conn.prepare_cached("SELECT data FROM log WHERE doc_id = ?1 AND seq > ?2 ORDER BY seq")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT data FROM log WHERE doc_id = ?1 AND seq > ?2 ORDER BY seq")?;
     for data in stmt.query_map(params![doc, upto], |r| r.get::<_, Vec<u8>>(0))? {
         out.extend_from_slice(&data?);
     }
@@ -249,7 +263,10 @@ impl RelayStorage for SqliteRelay {
         };
         // The lookup was by hash; compare again in constant time so that
         // no timing depends on how much of a guess was right.
-        if !bool::from(subtle::ConstantTimeEq::ct_eq(stored.as_slice(), hash.as_slice())) {
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(
+            stored.as_slice(),
+            hash.as_slice(),
+        )) {
             return Ok(Auth::Unknown);
         }
         if revoked.is_some() {
@@ -269,9 +286,11 @@ impl RelayStorage for SqliteRelay {
     fn head(&self) -> SResult<(u64, [u8; 32])> {
         let row: Option<(i64, Vec<u8>)> = self
             .lock()
-            .query_row("SELECT seq, hash FROM log ORDER BY seq DESC LIMIT 1", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .query_row(
+                "SELECT seq, hash FROM log ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()?;
         Ok(match row {
             None => (0, [0; 32]),
@@ -282,12 +301,20 @@ impl RelayStorage for SqliteRelay {
     fn hash_at(&self, seq: u64) -> SResult<Option<[u8; 32]>> {
         let hash: Option<Vec<u8>> = self
             .lock()
-            .query_row("SELECT hash FROM log WHERE seq = ?1", [seq as i64], |r| r.get(0))
+            .query_row("SELECT hash FROM log WHERE seq = ?1", [seq as i64], |r| {
+                r.get(0)
+            })
             .optional()?;
         Ok(hash.map(|h| to_hash(&h)))
     }
 
-    fn entries_after(&self, after: u64, upto: u64, max_entries: usize, max_bytes: usize) -> SResult<Vec<LogEntry>> {
+    fn entries_after(
+        &self,
+        after: u64,
+        upto: u64,
+        max_entries: usize,
+        max_bytes: usize,
+    ) -> SResult<Vec<LogEntry>> {
         let conn = self.lock();
         let mut stmt = conn.prepare_cached(
             "SELECT seq, doc_id, hash, data, device FROM log WHERE seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3",
@@ -317,7 +344,9 @@ impl RelayStorage for SqliteRelay {
     fn first_seq(&self, doc: &str) -> SResult<Option<u64>> {
         let seq: Option<i64> = self
             .lock()
-            .query_row("SELECT first_seq FROM docs WHERE doc_id = ?1", [doc], |r| r.get(0))
+            .query_row("SELECT first_seq FROM docs WHERE doc_id = ?1", [doc], |r| {
+                r.get(0)
+            })
             .optional()?;
         Ok(seq.map(|s| s as u64))
     }
@@ -336,7 +365,8 @@ impl RelayStorage for SqliteRelay {
         let mut positions = Vec::with_capacity(changes.len());
         let mut grown: Vec<String> = Vec::new();
         {
-            let mut existing = tx.prepare_cached("SELECT seq FROM log WHERE doc_id = ?1 AND hash = ?2")?;
+            let mut existing =
+                tx.prepare_cached("SELECT seq FROM log WHERE doc_id = ?1 AND hash = ?2")?;
             let mut insert = tx.prepare_cached(
                 "INSERT INTO log (doc_id, hash, data, device, token_id, received_at) VALUES (?1, ?2, ?3, ?4, '', ?5)",
             )?;

@@ -1,0 +1,280 @@
+//! The tokio + tokio-tungstenite driver of sync sessions (feature `client`).
+//!
+//! [`sync_once`] connects, catches up, pushes everything pending, waits for
+//! the acknowledgements and returns: what `muster sync` and a phone's
+//! background task need. [`sync_live`] stays connected, reconnecting with
+//! exponential backoff and full jitter, until told to stop.
+//!
+//! The protocol logic is all in [`crate::sync::client::ClientSession`]; this
+//! module only moves frames, keeps time and retries.
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use rand::RngExt;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+use crate::error::{Error, Result};
+use crate::model::Millis;
+use crate::store::Store;
+use crate::sync::client::{ClientSession, SyncEvent};
+use crate::sync::wire::{self, code};
+
+/// How long to wait for the relay before calling a connection dead.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// First retry delay; doubles per failure up to [`MAX_BACKOFF`].
+pub const MIN_BACKOFF: Duration = Duration::from_millis(500);
+/// Longest retry delay.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// What a sync is doing, for a status line or a phone's sync indicator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// Opening a connection (attempt number from 1).
+    Connecting {
+        /// Attempt number.
+        attempt: u32,
+    },
+    /// Receiving: `done` of `total` log entries.
+    Pulling {
+        /// Entries covered.
+        done: u64,
+        /// Entries to cover.
+        total: u64,
+    },
+    /// Sending local changes.
+    Pushing {
+        /// Changes sent in the last message.
+        changes: usize,
+    },
+    /// Everything the relay had has arrived; live changes follow.
+    CaughtUp,
+    /// Records changed because of the relay.
+    Changed {
+        /// Their ids.
+        docs: Vec<String>,
+    },
+    /// Not connected; the next attempt is in `retry_in`.
+    Offline {
+        /// Why the last attempt ended.
+        reason: String,
+        /// Delay before the next attempt.
+        retry_in: Duration,
+    },
+    /// The relay refused a local change, or an entry could not be used.
+    Warning(String),
+}
+
+/// What one sync moved.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Records that changed on this device.
+    pub changed_docs: usize,
+    /// Local changes sent.
+    pub pushed: usize,
+    /// Local changes the relay confirmed.
+    pub acknowledged: usize,
+    /// Local changes the relay refused for good.
+    pub rejected: usize,
+    /// Entries from the relay that could not be used.
+    pub skipped: usize,
+    /// Whether the relay could not trust the cursor (fallback ran).
+    pub resynced: bool,
+    /// Frames received.
+    pub frames_in: usize,
+    /// Frames sent.
+    pub frames_out: usize,
+    /// Bytes received.
+    pub bytes_in: usize,
+    /// Bytes sent.
+    pub bytes_out: usize,
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(url: &str) -> Result<Socket> {
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(wire::MAX_FRAME_BYTES))
+        .max_frame_size(Some(wire::MAX_FRAME_BYTES));
+    let (socket, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
+        .await
+        .map_err(|e| Error::Network(format!("{url}: {e}")))?;
+    Ok(socket)
+}
+
+/// Where to sync, as whom, and the clock to stamp acknowledgements with.
+struct Endpoint<'a> {
+    url: &'a str,
+    token: &'a str,
+    clock: &'a dyn Fn() -> Millis,
+}
+
+/// One connection's work. `settle_and_return` ends it once settled (one
+/// shot); otherwise it runs until `stop` resolves or the connection fails.
+async fn run_session(
+    store: &mut Store,
+    at: &Endpoint<'_>,
+    on_status: &mut dyn FnMut(Status),
+    report: &mut SyncReport,
+    settle_and_return: bool,
+    stop: &mut (dyn Future<Output = ()> + Unpin + Send),
+) -> Result<()> {
+    let mut socket = connect(at.url).await?;
+    let mut session = ClientSession::new(store, at.token)?;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        while let Some(frame) = session.poll_transmit() {
+            report.frames_out += 1;
+            report.bytes_out += frame.len();
+            socket
+                .send(WsMessage::Binary(frame.into()))
+                .await
+                .map_err(|e| Error::Network(e.to_string()))?;
+        }
+        while let Some(event) = session.poll_event() {
+            match event {
+                SyncEvent::Welcomed { cursor_trusted, .. } => report.resynced |= !cursor_trusted,
+                SyncEvent::Pulling { done, total } => on_status(Status::Pulling { done, total }),
+                SyncEvent::Changed { docs } => {
+                    report.changed_docs += docs.len();
+                    on_status(Status::Changed { docs });
+                }
+                SyncEvent::Pushing { changes } => {
+                    report.pushed += changes;
+                    on_status(Status::Pushing { changes });
+                }
+                SyncEvent::Acknowledged { changes } => report.acknowledged += changes,
+                SyncEvent::Rejected { doc, reason } => {
+                    report.rejected += 1;
+                    on_status(Status::Warning(format!(
+                        "the relay refused a change to {doc}: {reason}"
+                    )));
+                }
+                SyncEvent::Skipped { doc, reason } => {
+                    report.skipped += 1;
+                    on_status(Status::Warning(format!(
+                        "skipped an entry of {doc}: {reason}"
+                    )));
+                }
+                SyncEvent::CaughtUp => on_status(Status::CaughtUp),
+            }
+        }
+        if settle_and_return && session.is_settled(store)? {
+            let _ = socket.close(None).await;
+            return Ok(());
+        }
+        tokio::select! {
+            incoming = tokio::time::timeout(READ_TIMEOUT, socket.next()) => {
+                let frame = match incoming {
+                    Err(_) => return Err(Error::Network(format!("no answer from the relay in {}s", READ_TIMEOUT.as_secs()))),
+                    Ok(None) => return Err(Error::Network("the relay closed the connection".into())),
+                    Ok(Some(Err(e))) => return Err(Error::Network(e.to_string())),
+                    Ok(Some(Ok(WsMessage::Binary(b)))) => b,
+                    Ok(Some(Ok(WsMessage::Close(_)))) => return Err(Error::Network("the relay closed the connection".into())),
+                    Ok(Some(Ok(_))) => continue,
+                };
+                report.frames_in += 1;
+                report.bytes_in += frame.len();
+                session.handle_frame(store, &frame, (at.clock)())?;
+            }
+            _ = tick.tick() => {
+                // Local writes made meanwhile (by this or another process).
+                session.push_pending(store)?;
+            }
+            _ = &mut *stop => {
+                let _ = socket.close(None).await;
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Syncs once: pulls everything new, pushes everything pending, returns when
+/// the relay has acknowledged it all.
+pub async fn sync_once(
+    store: &mut Store,
+    url: &str,
+    token: &str,
+    clock: &dyn Fn() -> Millis,
+    on_status: &mut dyn FnMut(Status),
+) -> Result<SyncReport> {
+    let mut report = SyncReport::default();
+    on_status(Status::Connecting { attempt: 1 });
+    let never = std::future::pending::<()>();
+    let mut never = std::pin::pin!(never);
+    let at = Endpoint { url, token, clock };
+    run_session(store, &at, on_status, &mut report, true, &mut never).await?;
+    Ok(report)
+}
+
+/// Whether an error means retrying cannot help (the user must act).
+pub fn is_permanent(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Relay { code, .. }
+            if [code::UNAUTHORIZED, code::REVOKED, code::UNSUPPORTED_PROTOCOL].contains(code)
+    )
+}
+
+/// The delay before retry number `attempt` (from 1): exponential from
+/// [`MIN_BACKOFF`] to [`MAX_BACKOFF`], with full jitter.
+pub fn backoff(attempt: u32) -> Duration {
+    let cap = MIN_BACKOFF
+        .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+        .min(MAX_BACKOFF);
+    let ms = rand::rng().random_range(0..=cap.as_millis() as u64);
+    Duration::from_millis(ms.max(50))
+}
+
+/// Stays in sync until `stop` resolves: live changes arrive as they land,
+/// local changes are pushed within a second, and a lost connection is
+/// retried with backoff. Returns early only on a permanent error (unknown
+/// or revoked token, unsupported protocol).
+pub async fn sync_live(
+    store: &mut Store,
+    url: &str,
+    token: &str,
+    clock: &dyn Fn() -> Millis,
+    on_status: &mut dyn FnMut(Status),
+    stop: impl Future<Output = ()> + Send,
+) -> Result<()> {
+    let mut stop = std::pin::pin!(stop);
+    let at = Endpoint { url, token, clock };
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        on_status(Status::Connecting { attempt });
+        let mut report = SyncReport::default();
+        let mut caught_up = false;
+        let mut status = |s: Status| {
+            if s == Status::CaughtUp {
+                caught_up = true;
+            }
+            on_status(s);
+        };
+        let result = run_session(store, &at, &mut status, &mut report, false, &mut stop).await;
+        drop(status);
+        match result {
+            Ok(()) => return Ok(()),
+            Err(e) if is_permanent(&e) => return Err(e),
+            Err(e) => {
+                if caught_up {
+                    attempt = 1;
+                }
+                let retry_in = backoff(attempt);
+                on_status(Status::Offline {
+                    reason: e.to_string(),
+                    retry_in,
+                });
+                tokio::select! {
+                    _ = tokio::time::sleep(retry_in) => {}
+                    _ = &mut stop => return Ok(()),
+                }
+            }
+        }
+    }
+}

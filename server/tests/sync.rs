@@ -1,0 +1,171 @@
+//! The relay in-process on 127.0.0.1 and port 0, devices syncing through it
+//! with the core's tokio client.
+
+use muster_core::client::{Status, sync_once};
+use muster_core::{NewContact, NewEvent, SignupStatus, Store};
+use muster_server::AppState;
+
+const T0: i64 = 1_793_491_200_000;
+
+struct Relay {
+    url: String,
+    state: AppState,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+async fn start_relay() -> Relay {
+    let dir = tempfile::tempdir().unwrap();
+    let state = AppState::open(dir.path()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/v1/sync", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let s = state.clone();
+    let task = tokio::spawn(async move {
+        muster_server::run(listener, s, async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    Relay {
+        url,
+        state,
+        stop: Some(tx),
+        task,
+        _dir: dir,
+    }
+}
+
+impl Relay {
+    fn token(&self, role: &str) -> String {
+        self.state
+            .storage()
+            .create_token(role, "test", T0)
+            .unwrap()
+            .1
+    }
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.await.unwrap();
+    }
+}
+
+fn clock() -> i64 {
+    T0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_desks_offline_then_sync_end_identical() {
+    let relay = start_relay().await;
+    let token = relay.token("coordinator");
+    let mut a = Store::open_in_memory().unwrap();
+    let mut b = Store::open_in_memory().unwrap();
+
+    // The office prepares the event and one attendee, syncs.
+    let ana = a
+        .create_contact(
+            &NewContact {
+                name: "Ana Silva".into(),
+                ..Default::default()
+            },
+            T0,
+        )
+        .unwrap();
+    let event = a
+        .create_event(
+            &NewEvent {
+                title: "Coat drive".into(),
+                starts_at: T0,
+                ends_at: None,
+                place: "Hall".into(),
+                capacity: Some(2),
+            },
+            T0,
+        )
+        .unwrap();
+    let report = sync_once(&mut a, &relay.url, &token, &clock, &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(report.acknowledged, 2);
+    assert_eq!(a.pending_count().unwrap(), 0);
+    let mut statuses = Vec::new();
+    sync_once(&mut b, &relay.url, &token, &clock, &mut |s| {
+        statuses.push(s)
+    })
+    .await
+    .unwrap();
+    assert!(statuses.contains(&Status::CaughtUp));
+    assert_eq!(b.contact(&ana).unwrap().name, "Ana Silva");
+
+    // Offline at two desks: the same person, walk-ins, a check-in.
+    a.sign_up(&event, &ana, false, T0 + 10).unwrap();
+    b.check_in(&event, &ana, T0 + 20).unwrap();
+    let bo = b
+        .create_contact(
+            &NewContact {
+                name: "Bo Chen".into(),
+                ..Default::default()
+            },
+            T0,
+        )
+        .unwrap();
+    b.sign_up(&event, &bo, true, T0 + 30).unwrap();
+    let cy = a
+        .create_contact(
+            &NewContact {
+                name: "Cy Diaz".into(),
+                ..Default::default()
+            },
+            T0,
+        )
+        .unwrap();
+    a.sign_up(&event, &cy, false, T0 + 40).unwrap();
+
+    for _ in 0..2 {
+        sync_once(&mut a, &relay.url, &token, &clock, &mut |_| {})
+            .await
+            .unwrap();
+        sync_once(&mut b, &relay.url, &token, &clock, &mut |_| {})
+            .await
+            .unwrap();
+    }
+    for s in [&mut a, &mut b] {
+        let roster = s.roster(&event, None).unwrap();
+        let status: Vec<_> = roster
+            .iter()
+            .map(|r| (r.contact_id.clone(), r.status))
+            .collect();
+        assert_eq!(
+            status,
+            vec![
+                (ana.clone(), SignupStatus::CheckedIn),
+                (bo.clone(), SignupStatus::Registered),
+                (cy.clone(), SignupStatus::Waitlisted)
+            ]
+        );
+    }
+    assert_eq!(a.heads(&event).unwrap(), b.heads(&event).unwrap());
+    assert_eq!(a.pending_count().unwrap() + b.pending_count().unwrap(), 0);
+
+    // Reconnecting with nothing new: one round trip, well under 1 KB.
+    let report = sync_once(&mut b, &relay.url, &token, &clock, &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!((report.frames_out, report.frames_in), (1, 2), "{report:?}");
+    assert!(report.bytes_in + report.bytes_out < 1_024, "{report:?}");
+    relay.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_token_is_refused_with_a_clear_error() {
+    let relay = start_relay().await;
+    let mut a = Store::open_in_memory().unwrap();
+    let err = sync_once(&mut a, &relay.url, "mst_nope", &clock, &mut |_| {})
+        .await
+        .unwrap_err();
+    assert!(muster_core::client::is_permanent(&err), "{err}");
+    assert!(err.to_string().contains("unknown token"), "{err}");
+    relay.stop().await;
+}
