@@ -109,7 +109,7 @@ async fn connect(url: &str) -> Result<Socket> {
 struct Endpoint<'a> {
     url: &'a str,
     token: &'a str,
-    clock: &'a dyn Fn() -> Millis,
+    clock: &'a (dyn Fn() -> Millis + Sync),
 }
 
 /// One connection's work. `settle_and_return` ends it once settled (one
@@ -117,7 +117,7 @@ struct Endpoint<'a> {
 async fn run_session(
     store: &mut Store,
     at: &Endpoint<'_>,
-    on_status: &mut dyn FnMut(Status),
+    on_status: &mut (dyn FnMut(Status) + Send),
     report: &mut SyncReport,
     settle_and_return: bool,
     stop: &mut (dyn Future<Output = ()> + Unpin + Send),
@@ -199,8 +199,8 @@ pub async fn sync_once(
     store: &mut Store,
     url: &str,
     token: &str,
-    clock: &dyn Fn() -> Millis,
-    on_status: &mut dyn FnMut(Status),
+    clock: &(dyn Fn() -> Millis + Sync),
+    on_status: &mut (dyn FnMut(Status) + Send),
 ) -> Result<SyncReport> {
     let mut report = SyncReport::default();
     on_status(Status::Connecting { attempt: 1 });
@@ -238,8 +238,8 @@ pub async fn sync_live(
     store: &mut Store,
     url: &str,
     token: &str,
-    clock: &dyn Fn() -> Millis,
-    on_status: &mut dyn FnMut(Status),
+    clock: &(dyn Fn() -> Millis + Sync),
+    on_status: &mut (dyn FnMut(Status) + Send),
     stop: impl Future<Output = ()> + Send,
 ) -> Result<()> {
     let mut stop = std::pin::pin!(stop);
@@ -257,7 +257,6 @@ pub async fn sync_live(
             on_status(s);
         };
         let result = run_session(store, &at, &mut status, &mut report, false, &mut stop).await;
-        drop(status);
         match result {
             Ok(()) => return Ok(()),
             Err(e) if is_permanent(&e) => return Err(e),

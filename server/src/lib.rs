@@ -102,9 +102,9 @@ impl AppState {
             .head()
             .map_err(|e| ServerError::Storage(e.to_string()))?;
         let metrics = Metrics {
-            catch_up_seconds: Some(Histogram::new(
-                [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0].into_iter(),
-            )),
+            catch_up_seconds: Some(Histogram::new([
+                0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ])),
             ..Metrics::default()
         };
         metrics.log_entries.set(head_seq as i64);

@@ -251,7 +251,8 @@ impl RelayStorage for SqliteRelay {
     fn authenticate(&self, token: &str, device: &str, now: Millis) -> SResult<Auth> {
         let hash = secret_hash(token);
         let conn = self.lock();
-        let row: Option<(String, Vec<u8>, String, String, Option<i64>)> = conn
+        type TokenRow = (String, Vec<u8>, String, String, Option<i64>);
+        let row: Option<TokenRow> = conn
             .query_row(
                 "SELECT id, secret_hash, role, label, revoked_at FROM tokens WHERE secret_hash = ?1",
                 [hash.as_slice()],

@@ -238,6 +238,20 @@ impl Store {
         Ok(())
     }
 
+    /// Whether this device holds the change `hash` of document `doc_id`.
+    pub fn has_change(&mut self, doc_id: &str, hash: &ChangeHash) -> Result<bool> {
+        let Some(kind) = DocKind::of_id(doc_id) else {
+            return Ok(false);
+        };
+        if !self.exists(doc_id)? {
+            return Ok(false);
+        }
+        Ok(self
+            .doc_mut(doc_id, kind)?
+            .get_change_by_hash(hash)
+            .is_some())
+    }
+
     /// Changes the relay refused for good.
     pub fn rejected_count(&self) -> Result<i64> {
         Ok(self

@@ -1,0 +1,7 @@
+//! End-to-end scenarios: a real `muster-server` process on 127.0.0.1 and
+//! devices syncing through it. One binary, several modules.
+
+mod bad_clients;
+mod convergence;
+mod faults;
+mod harness;
