@@ -169,3 +169,46 @@ async fn an_unknown_token_is_refused_with_a_clear_error() {
     assert!(err.to_string().contains("unknown token"), "{err}");
     relay.stop().await;
 }
+
+async fn http_get(addr: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_connections_changes_and_bytes() {
+    let relay = start_relay().await;
+    let token = relay.token("coordinator");
+    let mut a = Store::open_in_memory().unwrap();
+    let mut b = Store::open_in_memory().unwrap();
+    for i in 0..3 {
+        a.create_contact(&NewContact { name: format!("P{i}"), ..Default::default() }, T0).unwrap();
+    }
+    sync_once(&mut a, &relay.url, &token, &clock, &mut |_| {}).await.unwrap();
+    sync_once(&mut b, &relay.url, &token, &clock, &mut |_| {}).await.unwrap();
+    let addr = relay.url.trim_start_matches("ws://").trim_end_matches("/v1/sync").to_owned();
+    let body = http_get(&addr, "/metrics").await;
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    let value = |name: &str| -> f64 {
+        body.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing in {body}"))
+    };
+    assert_eq!(value("muster_changes_in_total"), 3.0);
+    assert_eq!(value("muster_changes_out_total"), 3.0);
+    assert_eq!(value("muster_connections_total"), 2.0);
+    assert_eq!(value("muster_log_entries"), 3.0);
+    assert!(value("muster_bytes_in_total") > 0.0);
+    assert!(value("muster_bytes_out_total") > 0.0);
+    assert_eq!(value("muster_sync_duration_seconds_count"), 2.0);
+    assert!(http_get(&addr, "/healthz").await.ends_with("ok\n"));
+    relay.stop().await;
+}
