@@ -102,6 +102,23 @@ impl Store {
         Ok(())
     }
 
+    /// A device setting (relay URL, token…), if set.
+    pub fn setting(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [format!("setting.{key}")], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Sets a device setting, durably.
+    pub fn set_setting(&mut self, key: &str, value: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+            params![format!("setting.{key}"), value],
+        )?;
+        Ok(())
+    }
+
     /// Forgets the sync cursor (the next sync starts from the beginning).
     pub fn clear_sync_cursor(&mut self) -> Result<()> {
         self.conn
