@@ -9,10 +9,12 @@
 //! module only moves frames, keeps time and retries.
 
 use std::future::Future;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use rand::RngExt;
+use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
@@ -105,17 +107,36 @@ async fn connect(url: &str) -> Result<Socket> {
     Ok(socket)
 }
 
+/// Access to the device store for the length of one call: exclusive for a
+/// one-shot sync, shared with the app (which writes meanwhile) for live sync.
+trait StoreAccess: Sync {
+    fn with<R>(&self, f: impl FnOnce(&mut Store) -> R) -> R;
+}
+
+impl StoreAccess for Mutex<Store> {
+    fn with<R>(&self, f: impl FnOnce(&mut Store) -> R) -> R {
+        f(&mut self.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl StoreAccess for Mutex<&mut Store> {
+    fn with<R>(&self, f: impl FnOnce(&mut Store) -> R) -> R {
+        f(&mut self.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
 /// Where to sync, as whom, and the clock to stamp acknowledgements with.
 struct Endpoint<'a> {
     url: &'a str,
     token: &'a str,
     clock: &'a (dyn Fn() -> Millis + Sync),
+    wake: Option<&'a Notify>,
 }
 
 /// One connection's work. `settle_and_return` ends it once settled (one
 /// shot); otherwise it runs until `stop` resolves or the connection fails.
 async fn run_session(
-    store: &mut Store,
+    store: &impl StoreAccess,
     at: &Endpoint<'_>,
     on_status: &mut (dyn FnMut(Status) + Send),
     report: &mut SyncReport,
@@ -123,7 +144,7 @@ async fn run_session(
     stop: &mut (dyn Future<Output = ()> + Unpin + Send),
 ) -> Result<()> {
     let mut socket = connect(at.url).await?;
-    let mut session = ClientSession::new(store, at.token)?;
+    let mut session = store.with(|s| ClientSession::new(s, at.token))?;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -163,7 +184,7 @@ async fn run_session(
                 SyncEvent::CaughtUp => on_status(Status::CaughtUp),
             }
         }
-        if settle_and_return && session.is_settled(store)? {
+        if settle_and_return && store.with(|s| session.is_settled(s))? {
             let _ = socket.close(None).await;
             return Ok(());
         }
@@ -179,11 +200,20 @@ async fn run_session(
                 };
                 report.frames_in += 1;
                 report.bytes_in += frame.len();
-                session.handle_frame(store, &frame, (at.clock)())?;
+                store.with(|s| session.handle_frame(s, &frame, (at.clock)()))?;
             }
             _ = tick.tick() => {
                 // Local writes made meanwhile (by this or another process).
-                session.push_pending(store)?;
+                store.with(|s| session.push_pending(s))?;
+            }
+            _ = async {
+                match at.wake {
+                    Some(w) => w.notified().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                // The app just wrote: push now rather than at the next tick.
+                store.with(|s| session.push_pending(s))?;
             }
             _ = &mut *stop => {
                 let _ = socket.close(None).await;
@@ -206,8 +236,14 @@ pub async fn sync_once(
     on_status(Status::Connecting { attempt: 1 });
     let never = std::future::pending::<()>();
     let mut never = std::pin::pin!(never);
-    let at = Endpoint { url, token, clock };
-    run_session(store, &at, on_status, &mut report, true, &mut never).await?;
+    let at = Endpoint {
+        url,
+        token,
+        clock,
+        wake: None,
+    };
+    let store = Mutex::new(store);
+    run_session(&store, &at, on_status, &mut report, true, &mut never).await?;
     Ok(report)
 }
 
@@ -231,19 +267,28 @@ pub fn backoff(attempt: u32) -> Duration {
 }
 
 /// Stays in sync until `stop` resolves: live changes arrive as they land,
-/// local changes are pushed within a second, and a lost connection is
-/// retried with backoff. Returns early only on a permanent error (unknown
-/// or revoked token, unsupported protocol).
+/// local changes are pushed as soon as `wake` is notified (and within a
+/// second in any case, which also picks up writes by other processes), and a
+/// lost connection is retried with backoff. The store stays usable by the
+/// app meanwhile: it is locked only for each short step. Returns early only
+/// on a permanent error (unknown or revoked token, unsupported protocol).
+#[allow(clippy::too_many_arguments)]
 pub async fn sync_live(
-    store: &mut Store,
+    store: &Mutex<Store>,
     url: &str,
     token: &str,
     clock: &(dyn Fn() -> Millis + Sync),
     on_status: &mut (dyn FnMut(Status) + Send),
+    wake: Option<&Notify>,
     stop: impl Future<Output = ()> + Send,
 ) -> Result<()> {
     let mut stop = std::pin::pin!(stop);
-    let at = Endpoint { url, token, clock };
+    let at = Endpoint {
+        url,
+        token,
+        clock,
+        wake,
+    };
     let mut attempt = 0u32;
     loop {
         attempt += 1;

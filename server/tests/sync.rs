@@ -173,9 +173,11 @@ async fn an_unknown_token_is_refused_with_a_clear_error() {
 async fn http_get(addr: &str, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).await.unwrap();
     out
@@ -188,11 +190,26 @@ async fn metrics_count_connections_changes_and_bytes() {
     let mut a = Store::open_in_memory().unwrap();
     let mut b = Store::open_in_memory().unwrap();
     for i in 0..3 {
-        a.create_contact(&NewContact { name: format!("P{i}"), ..Default::default() }, T0).unwrap();
+        a.create_contact(
+            &NewContact {
+                name: format!("P{i}"),
+                ..Default::default()
+            },
+            T0,
+        )
+        .unwrap();
     }
-    sync_once(&mut a, &relay.url, &token, &clock, &mut |_| {}).await.unwrap();
-    sync_once(&mut b, &relay.url, &token, &clock, &mut |_| {}).await.unwrap();
-    let addr = relay.url.trim_start_matches("ws://").trim_end_matches("/v1/sync").to_owned();
+    sync_once(&mut a, &relay.url, &token, &clock, &mut |_| {})
+        .await
+        .unwrap();
+    sync_once(&mut b, &relay.url, &token, &clock, &mut |_| {})
+        .await
+        .unwrap();
+    let addr = relay
+        .url
+        .trim_start_matches("ws://")
+        .trim_end_matches("/v1/sync")
+        .to_owned();
     let body = http_get(&addr, "/metrics").await;
     assert!(body.starts_with("HTTP/1.1 200"), "{body}");
     let value = |name: &str| -> f64 {
@@ -210,5 +227,75 @@ async fn metrics_count_connections_changes_and_bytes() {
     assert!(value("muster_bytes_out_total") > 0.0);
     assert_eq!(value("muster_sync_duration_seconds_count"), 2.0);
     assert!(http_get(&addr, "/healthz").await.ends_with("ok\n"));
+    relay.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_devices_see_each_others_writes_without_polling() {
+    use std::sync::{Arc, Mutex};
+    use tokio::sync::Notify;
+    let relay = start_relay().await;
+    let token = relay.token("coordinator");
+    let a = Arc::new(Mutex::new(Store::open_in_memory().unwrap()));
+    let b = Arc::new(Mutex::new(Store::open_in_memory().unwrap()));
+    let wake_a = Arc::new(Notify::new());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (changed_tx, mut changed_rx) = tokio::sync::mpsc::unbounded_channel::<Vec<String>>();
+    let mut tasks = Vec::new();
+    for (store, wake, tx) in [
+        (a.clone(), Some(wake_a.clone()), None),
+        (b.clone(), None, Some(changed_tx)),
+    ] {
+        let (url, token) = (relay.url.clone(), token.clone());
+        let mut stop = stop_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut on_status = move |s: Status| {
+                if let (Status::Changed { docs }, Some(tx)) = (s, &tx) {
+                    let _ = tx.send(docs);
+                }
+            };
+            muster_core::client::sync_live(
+                &store,
+                &url,
+                &token,
+                &clock,
+                &mut on_status,
+                wake.as_deref(),
+                async move {
+                    let _ = stop.wait_for(|v| *v).await;
+                },
+            )
+            .await
+            .unwrap();
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    for i in 0..5 {
+        let id = a
+            .lock()
+            .unwrap()
+            .create_contact(
+                &NewContact {
+                    name: format!("Live {i}"),
+                    ..Default::default()
+                },
+                T0,
+            )
+            .unwrap();
+        wake_a.notify_one();
+        let docs = tokio::time::timeout(std::time::Duration::from_secs(5), changed_rx.recv())
+            .await
+            .expect("the write reached the other device")
+            .unwrap();
+        assert_eq!(docs, vec![id.clone()]);
+        assert_eq!(
+            b.lock().unwrap().contact(&id).unwrap().name,
+            format!("Live {i}")
+        );
+    }
+    stop_tx.send_replace(true);
+    for t in tasks {
+        t.await.unwrap();
+    }
     relay.stop().await;
 }
