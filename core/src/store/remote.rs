@@ -2,6 +2,8 @@
 //! transaction with the cursor, hand out pending changes, remember refusals,
 //! and run Automerge's per-document sync for the fallback.
 
+use std::collections::{HashMap, HashSet};
+
 use automerge::sync::{self, SyncDoc};
 use automerge::{AutoCommit, Change, ChangeHash};
 use rusqlite::{OptionalExtension, params};
@@ -135,8 +137,9 @@ impl Store {
     /// cursor, or none of it with the old one.
     pub fn apply_entries(&mut self, entries: &[Entry], cursor: &Cursor) -> Result<BatchOutcome> {
         let mut outcome = BatchOutcome::default();
+        let mut changed: HashSet<String> = HashSet::new();
         let tx = self.conn.unchecked_transaction()?;
-        let mut touched: Vec<(String, AutoCommit)> = Vec::new();
+        let mut touched: HashMap<String, AutoCommit> = HashMap::new();
         for entry in entries {
             let Some(kind) = DocKind::of_id(&entry.doc) else {
                 outcome
@@ -144,9 +147,8 @@ impl Store {
                     .push((entry.doc.clone(), "malformed document id".into()));
                 continue;
             };
-            let pos = touched.iter().position(|(id, _)| id == &entry.doc);
-            let mut doc = match pos {
-                Some(i) => touched.swap_remove(i).1,
+            let mut doc = match touched.remove(&entry.doc) {
+                Some(doc) => doc,
                 None => match self.cache.remove(&entry.doc) {
                     Some(doc) => doc,
                     None => load_doc(&tx, &entry.doc, &self.actor)?
@@ -182,7 +184,7 @@ impl Store {
             let after = doc.get_heads();
             if after == before {
                 outcome.duplicates += 1;
-                touched.push((entry.doc.clone(), doc));
+                touched.insert(entry.doc.clone(), doc);
                 continue;
             }
             if is_new && entry.form == Form::Snapshot {
@@ -196,10 +198,10 @@ impl Store {
                 let new = doc.get_changes(&before);
                 persist(&tx, &entry.doc, kind, &doc, &new, false)?;
             }
-            if !outcome.changed_docs.contains(&entry.doc) {
+            if changed.insert(entry.doc.clone()) {
                 outcome.changed_docs.push(entry.doc.clone());
             }
-            touched.push((entry.doc.clone(), doc));
+            touched.insert(entry.doc.clone(), doc);
         }
         tx.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('sync_cursor', ?1)",
