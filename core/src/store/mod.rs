@@ -811,31 +811,7 @@ impl Store {
 
     /// Local changes the relay has not yet acknowledged, oldest first.
     pub fn pending_changes(&self, limit: usize) -> Result<Vec<PendingChange>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT seq, doc_id, hash, data FROM changes WHERE acked = 0 ORDER BY seq LIMIT ?1",
-        )?;
-        let rows = stmt
-            .query_map([limit as i64], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Vec<u8>>(2)?,
-                    r.get(3)?,
-                ))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        rows.into_iter()
-            .map(|(seq, doc_id, hash, data)| {
-                let hash = ChangeHash::try_from(hash.as_slice())
-                    .map_err(|e| Error::bad_document(&doc_id, e))?;
-                Ok(PendingChange {
-                    seq,
-                    doc_id,
-                    hash,
-                    data,
-                })
-            })
-            .collect()
+        self.pending_after(0, limit)
     }
 
     /// How many local changes wait for the relay.

@@ -29,45 +29,13 @@ pub struct BatchOutcome {
 impl Store {
     /// Where this device stands in the relay's log, if it synced before.
     pub fn sync_cursor(&self) -> Result<Option<Cursor>> {
-        let value: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT value FROM meta WHERE key = 'sync_cursor'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?;
-        match value {
-            None => Ok(None),
-            Some(v) => serde_json::from_str(&v)
-                .map(Some)
-                .map_err(|e| Error::Corrupt {
-                    path: self.path.clone(),
-                    detail: format!("stored sync cursor: {e}"),
-                }),
-        }
+        self.meta_json("sync_cursor")
     }
 
     /// The log position of this device's latest change the relay
     /// acknowledged, if any.
     pub fn ack_position(&self) -> Result<Option<Cursor>> {
-        let value: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT value FROM meta WHERE key = 'ack_position'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?;
-        match value {
-            None => Ok(None),
-            Some(v) => serde_json::from_str(&v)
-                .map(Some)
-                .map_err(|e| Error::Corrupt {
-                    path: self.path.clone(),
-                    detail: format!("stored ack position: {e}"),
-                }),
-        }
+        self.meta_json("ack_position")
     }
 
     /// Records the log position of the latest acknowledged change, if it
@@ -79,29 +47,13 @@ impl Store {
         {
             return Ok(());
         }
-        self.conn.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES ('ack_position', ?1)",
-            [serde_json::to_string(position).map_err(|e| Error::Migration(e.to_string()))?],
-        )?;
-        Ok(())
+        self.set_meta_json("ack_position", Some(position))
     }
 
     /// Replaces the recorded ack position (after the fallback, positions
     /// from before the relay's restore mean nothing).
     pub fn replace_ack_position(&mut self, position: Option<&Cursor>) -> Result<()> {
-        match position {
-            None => {
-                self.conn
-                    .execute("DELETE FROM meta WHERE key = 'ack_position'", [])?;
-            }
-            Some(p) => {
-                self.conn.execute(
-                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('ack_position', ?1)",
-                    [serde_json::to_string(p).map_err(|e| Error::Migration(e.to_string()))?],
-                )?;
-            }
-        }
-        Ok(())
+        self.set_meta_json("ack_position", position)
     }
 
     /// A device setting (relay URL, token…), if set.
@@ -122,6 +74,39 @@ impl Store {
             "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
             params![format!("setting.{key}"), value],
         )?;
+        Ok(())
+    }
+
+    fn meta_json<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        let value: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?;
+        match value {
+            None => Ok(None),
+            Some(v) => serde_json::from_str(&v)
+                .map(Some)
+                .map_err(|e| Error::Corrupt {
+                    path: self.path.clone(),
+                    detail: format!("stored {key}: {e}"),
+                }),
+        }
+    }
+
+    fn set_meta_json<T: serde::Serialize>(&self, key: &str, value: Option<&T>) -> Result<()> {
+        match value {
+            None => {
+                self.conn
+                    .execute("DELETE FROM meta WHERE key = ?1", [key])?;
+            }
+            Some(v) => {
+                let json = serde_json::to_string(v).map_err(|e| Error::Migration(e.to_string()))?;
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                    params![key, json],
+                )?;
+            }
+        }
         Ok(())
     }
 
@@ -203,10 +188,8 @@ impl Store {
             }
             touched.insert(entry.doc.clone(), doc);
         }
-        tx.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES ('sync_cursor', ?1)",
-            [serde_json::to_string(cursor).map_err(|e| Error::Migration(e.to_string()))?],
-        )?;
+        // Same connection, so this is part of the transaction.
+        self.set_meta_json("sync_cursor", Some(cursor))?;
         tx.commit()?;
         for (id, doc) in touched {
             self.put_doc(&id, doc);
