@@ -1,7 +1,461 @@
-//! `muster`, the office command line. Its commands arrive with the sync
-//! issue (#3); until then it says so instead of pretending.
+//! `muster`, the office command line: the same core and store as a phone,
+//! for coordinators and for scripts. Every command but `login` and `sync`
+//! works offline, on the local store. `--json` output is a contract
+//! (cli/JSON.md).
+
+mod json;
+mod sync_cmd;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use muster_core::{NewContact, NewEvent, SignupStatus, Store};
+
+#[derive(Parser)]
+#[command(name = "muster", version, about = "Muster, the office command line")]
+struct Cli {
+    /// The device store (created if missing).
+    #[arg(
+        long,
+        global = true,
+        env = "MUSTER_STORE",
+        default_value = "muster.store"
+    )]
+    store: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Enroll this store with a relay: checks the token and saves both.
+    Login {
+        /// The relay, e.g. ws://127.0.0.1:7878 or wss://relay.example.org.
+        url: String,
+        /// The token printed by `muster-server token create`.
+        token: String,
+    },
+    /// Push local work and pull everyone else's, once; or stay live.
+    Sync {
+        /// Stay connected and print what happens until Ctrl-C.
+        #[arg(long)]
+        watch: bool,
+        /// Print what moved as JSON.
+        #[arg(long, conflicts_with = "watch")]
+        json: bool,
+    },
+    /// Contacts.
+    #[command(subcommand)]
+    Contact(ContactCommand),
+    /// Events.
+    #[command(subcommand)]
+    Event(EventCommand),
+    /// Sign a contact up to an event.
+    Signup {
+        event: String,
+        contact: String,
+        /// Registered at the door.
+        #[arg(long)]
+        walk_in: bool,
+    },
+    /// Check a contact in (a contact not signed up becomes a walk-in).
+    Checkin { event: String, contact: String },
+    /// Cancel a contact's sign-up.
+    Cancel { event: String, contact: String },
+    /// An event's sign-ups with their status, waitlist included.
+    Roster {
+        event: String,
+        /// Only this status: registered, waitlisted, checked_in, cancelled, no_show.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every value a field holds after concurrent edits, the winner first
+    /// (one JSON value per line). FIELD may name a nested field: address.city.
+    Conflicts { id: String, field: String },
+}
+
+#[derive(Subcommand)]
+enum ContactCommand {
+    /// Register a contact; prints its id.
+    Add {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        phone: Vec<String>,
+        #[arg(long)]
+        email: Vec<String>,
+        /// donor, volunteer, beneficiary, staff or other.
+        #[arg(long)]
+        role: Vec<String>,
+        #[arg(long)]
+        tag: Vec<String>,
+    },
+    /// Contacts by name.
+    List {
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
+    },
+    /// Contacts whose name, phone or email contains the text.
+    Search {
+        text: String,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// One contact, every field.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change fields of a contact.
+    Edit(Box<EditArgs>),
+}
+
+#[derive(Args)]
+struct EditArgs {
+    id: String,
+    #[arg(long)]
+    name: Option<String>,
+    #[arg(long)]
+    preferred_name: Option<String>,
+    /// Replaces every phone with these.
+    #[arg(long)]
+    phone: Vec<String>,
+    #[arg(long)]
+    add_phone: Vec<String>,
+    /// Replaces every email with these.
+    #[arg(long)]
+    email: Vec<String>,
+    #[arg(long)]
+    add_email: Vec<String>,
+    #[arg(long)]
+    street: Option<String>,
+    #[arg(long)]
+    city: Option<String>,
+    #[arg(long)]
+    postal_code: Option<String>,
+    #[arg(long)]
+    country: Option<String>,
+    #[arg(long)]
+    language: Option<String>,
+    #[arg(long)]
+    household: Option<String>,
+    #[arg(long)]
+    organisation: Option<String>,
+    #[arg(long)]
+    external_id: Option<String>,
+    #[arg(long)]
+    add_tag: Vec<String>,
+    #[arg(long)]
+    remove_tag: Vec<String>,
+    #[arg(long)]
+    add_role: Vec<String>,
+    #[arg(long)]
+    remove_role: Vec<String>,
+    /// KEY=VALUE; repeatable.
+    #[arg(long)]
+    custom: Vec<String>,
+    /// yes or no.
+    #[arg(long)]
+    consent: Option<String>,
+    #[arg(long)]
+    consent_channel: Vec<String>,
+    #[arg(long)]
+    consent_method: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum EventCommand {
+    /// Create an event; prints its id.
+    Add {
+        #[arg(long)]
+        title: String,
+        /// RFC 3339, e.g. 2026-12-01T18:00:00Z.
+        #[arg(long)]
+        starts: String,
+        #[arg(long)]
+        ends: Option<String>,
+        #[arg(long, default_value = "")]
+        place: String,
+        #[arg(long)]
+        capacity: Option<i64>,
+    },
+    /// Events by start time, with counts.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn now() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
 
 fn main() {
-    eprintln!("muster: the office command line is not built yet (see issue 3 in the tracker)");
-    std::process::exit(2);
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("muster: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let mut store = Store::open(&cli.store)
+        .with_context(|| format!("cannot open the store {}", cli.store.display()))?;
+    match cli.command {
+        Command::Login { url, token } => sync_cmd::login(&mut store, &url, &token),
+        Command::Sync { watch: true, .. } => sync_cmd::sync_watch(store),
+        Command::Sync { json, .. } => sync_cmd::sync_once(&mut store, json),
+        Command::Contact(c) => contact(&mut store, c),
+        Command::Event(e) => event(&mut store, e),
+        Command::Signup {
+            event,
+            contact,
+            walk_in,
+        } => Ok(store.sign_up(&event, &contact, walk_in, now())?),
+        Command::Checkin { event, contact } => Ok(store.check_in(&event, &contact, now())?),
+        Command::Cancel { event, contact } => Ok(store.cancel_signup(&event, &contact, now())?),
+        Command::Roster {
+            event,
+            status,
+            json,
+        } => roster(&store, &event, status.as_deref(), json),
+        Command::Conflicts { id, field } => {
+            let path: Vec<&str> = field.split('.').collect();
+            for value in store.field_conflicts(&id, &path)? {
+                println!("{value}");
+            }
+            Ok(())
+        }
+    }
+}
+
+fn contact(store: &mut Store, command: ContactCommand) -> Result<()> {
+    match command {
+        ContactCommand::Add {
+            name,
+            phone,
+            email,
+            role,
+            tag,
+        } => {
+            let id = store.create_contact(
+                &NewContact {
+                    name,
+                    phones: phone,
+                    emails: email,
+                    roles: role,
+                    tags: tag,
+                    ..Default::default()
+                },
+                now(),
+            )?;
+            println!("{id}");
+        }
+        ContactCommand::List {
+            json,
+            limit,
+            offset,
+        } => {
+            list_contacts(store.list_contacts(limit, offset)?, json)?;
+        }
+        ContactCommand::Search { text, json, limit } => {
+            list_contacts(store.search_contacts(&text, limit)?, json)?;
+        }
+        ContactCommand::Show { id, json } => {
+            let detail = json::ContactDetail::from(store.contact(&id)?);
+            if json {
+                print_json(&detail)?;
+            } else {
+                let text = serde_json::to_value(&detail)?;
+                if let serde_json::Value::Object(fields) = text {
+                    for (k, v) in fields {
+                        println!("{k:<20} {v}");
+                    }
+                }
+            }
+        }
+        ContactCommand::Edit(args) => edit(store, *args)?,
+    }
+    Ok(())
+}
+
+fn list_contacts(rows: Vec<muster_core::ContactSummary>, json: bool) -> Result<()> {
+    let rows: Vec<json::ContactLine> = rows.into_iter().map(Into::into).collect();
+    if json {
+        return print_json(&rows);
+    }
+    for c in rows {
+        println!(
+            "{}  {:<30} {:<18} {}",
+            c.id,
+            c.name,
+            c.phone.unwrap_or_default(),
+            c.email.unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+fn edit(store: &mut Store, a: EditArgs) -> Result<()> {
+    let mut custom = Vec::new();
+    for kv in &a.custom {
+        let (k, v) = kv
+            .split_once('=')
+            .with_context(|| format!("--custom {kv:?}: write KEY=VALUE"))?;
+        custom.push((k.to_owned(), v.to_owned()));
+    }
+    let consent = match a.consent.as_deref() {
+        None => None,
+        Some("yes") => Some(true),
+        Some("no") => Some(false),
+        Some(other) => bail!("--consent {other:?}: write yes or no"),
+    };
+    let at = now();
+    store.update_contact(&a.id, at, |c| {
+        if let Some(v) = a.name {
+            c.name = v;
+        }
+        if let Some(v) = a.preferred_name {
+            c.preferred_name = Some(v);
+        }
+        if !a.phone.is_empty() {
+            c.phones = a.phone;
+        }
+        c.phones.extend(a.add_phone);
+        if !a.email.is_empty() {
+            c.emails = a.email;
+        }
+        c.emails.extend(a.add_email);
+        for (field, value) in [
+            (&mut c.address.street, a.street),
+            (&mut c.address.city, a.city),
+            (&mut c.address.postal_code, a.postal_code),
+            (&mut c.address.country, a.country),
+        ] {
+            if let Some(v) = value {
+                *field = v;
+            }
+        }
+        for (field, value) in [
+            (&mut c.preferred_language, a.language),
+            (&mut c.household, a.household),
+            (&mut c.organisation, a.organisation),
+            (&mut c.external_id, a.external_id),
+        ] {
+            if let Some(v) = value {
+                *field = Some(v);
+            }
+        }
+        for t in a.add_tag {
+            c.tags.insert(t, true);
+        }
+        for t in a.remove_tag {
+            c.tags.remove(&t);
+        }
+        for r in a.add_role {
+            c.roles.insert(r, true);
+        }
+        for r in a.remove_role {
+            c.roles.remove(&r);
+        }
+        c.custom.extend(custom);
+        if let Some(given) = consent {
+            c.consent.given = given;
+            c.consent.recorded_at = Some(at);
+            c.consent.method = a.consent_method.clone();
+            c.consent.channels = a
+                .consent_channel
+                .iter()
+                .map(|ch| (ch.clone(), true))
+                .collect();
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+fn event(store: &mut Store, command: EventCommand) -> Result<()> {
+    match command {
+        EventCommand::Add {
+            title,
+            starts,
+            ends,
+            place,
+            capacity,
+        } => {
+            let id = store.create_event(
+                &NewEvent {
+                    title,
+                    starts_at: json::parse_time(&starts)?,
+                    ends_at: ends.as_deref().map(json::parse_time).transpose()?,
+                    place,
+                    capacity,
+                },
+                now(),
+            )?;
+            println!("{id}");
+        }
+        EventCommand::List { json } => {
+            let rows: Vec<json::EventLine> =
+                store.list_events()?.into_iter().map(Into::into).collect();
+            if json {
+                return print_json(&rows);
+            }
+            for e in rows {
+                let cap = e.capacity.map_or("no limit".to_owned(), |c| c.to_string());
+                println!(
+                    "{}  {}  {:<30} {} registered, {} waitlisted, {} checked in (capacity {cap})",
+                    e.id, e.starts_at, e.title, e.registered, e.waitlisted, e.checked_in
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn roster(store: &Store, event: &str, status: Option<&str>, json: bool) -> Result<()> {
+    let status = match status {
+        None => None,
+        Some(s) => Some(SignupStatus::parse(s).with_context(|| {
+            format!("--status {s:?}: one of registered, waitlisted, checked_in, cancelled, no_show")
+        })?),
+    };
+    let rows: Vec<json::RosterJson> = store
+        .roster(event, status)?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    if json {
+        return print_json(&rows);
+    }
+    println!(
+        "{:<34} {:<26} {:<11} {:<25} waitlist",
+        "contact", "name", "status", "registered"
+    );
+    for r in rows {
+        println!(
+            "{:<34} {:<26} {:<11} {:<25} {}",
+            r.contact_id,
+            r.name.unwrap_or_else(|| "(not on this device)".into()),
+            r.status,
+            r.registered_at,
+            r.waitlist_position.map_or(String::new(), |p| p.to_string())
+        );
+    }
+    Ok(())
 }

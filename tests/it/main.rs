@@ -2,6 +2,7 @@
 //! devices syncing through it. One binary, several modules.
 
 mod bad_clients;
+mod cli;
 mod convergence;
 mod faults;
 mod harness;

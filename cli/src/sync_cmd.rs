@@ -1,0 +1,210 @@
+//! `muster login` and `muster sync`: the office client's connection to the
+//! relay, on the core's tokio client.
+
+use std::io::Write;
+
+use anyhow::{Context, bail};
+use muster_core::Store;
+use muster_core::client::{self, Status, SyncReport};
+use serde::Serialize;
+
+/// Where the relay URL and the token are kept in the store.
+const URL_KEY: &str = "relay_url";
+const TOKEN_KEY: &str = "relay_token";
+
+fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+/// Accepts `ws://`, `wss://`, `http://` or `https://`, with or without the
+/// `/v1/sync` path, and returns the WebSocket URL of the sync endpoint.
+pub fn sync_url(url: &str) -> anyhow::Result<String> {
+    let url = url.trim().trim_end_matches('/');
+    let (scheme, rest) = url
+        .split_once("://")
+        .with_context(|| format!("{url:?} is not a URL; use ws://HOST:PORT or wss://HOST"))?;
+    let scheme = match scheme {
+        "ws" | "http" => "ws",
+        "wss" | "https" => "wss",
+        other => bail!("unsupported scheme {other:?}; use ws://, wss://, http:// or https://"),
+    };
+    if rest.is_empty() {
+        bail!("{url:?} has no host");
+    }
+    let rest = rest.strip_suffix("/v1/sync").unwrap_or(rest);
+    Ok(format!("{scheme}://{rest}/v1/sync"))
+}
+
+fn credentials(store: &Store) -> anyhow::Result<(String, String)> {
+    match (store.setting(URL_KEY)?, store.setting(TOKEN_KEY)?) {
+        (Some(url), Some(token)) => Ok((url, token)),
+        _ => bail!("this store is not enrolled with a relay: run `muster login URL TOKEN` first"),
+    }
+}
+
+/// `muster login URL TOKEN`: checks the token with the relay (one sync) and
+/// saves both in the store. If the relay cannot be reached the credentials
+/// are saved anyway and the next `muster sync` uses them.
+pub fn login(store: &mut Store, url: &str, token: &str) -> anyhow::Result<()> {
+    let url = sync_url(url)?;
+    let token = token.trim();
+    if token.is_empty() {
+        bail!("the token is empty");
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(client::sync_once(store, &url, token, &now_ms, &mut |_| {}));
+    match result {
+        Ok(report) => {
+            store.set_setting(URL_KEY, &url)?;
+            store.set_setting(TOKEN_KEY, token)?;
+            println!(
+                "logged in to {url}; {} records received, {} changes sent",
+                report.changed_docs, report.acknowledged
+            );
+            Ok(())
+        }
+        Err(e) if client::is_permanent(&e) => Err(e).context("the relay refused this token"),
+        Err(e) => {
+            store.set_setting(URL_KEY, &url)?;
+            store.set_setting(TOKEN_KEY, token)?;
+            eprintln!(
+                "muster: saved, but the relay is not reachable now ({e}); `muster sync` will retry"
+            );
+            Ok(())
+        }
+    }
+}
+
+/// The stable JSON of `muster sync --json` (documented in cli/JSON.md).
+#[derive(Debug, Serialize)]
+struct SyncJson {
+    changed_records: usize,
+    pushed: usize,
+    acknowledged: usize,
+    rejected: usize,
+    skipped: usize,
+    resynced: bool,
+    pending: i64,
+    bytes_in: usize,
+    bytes_out: usize,
+}
+
+/// `muster sync`: one-shot, prints what moved.
+pub fn sync_once(store: &mut Store, json: bool) -> anyhow::Result<()> {
+    let (url, token) = credentials(store)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut progress = |s: Status| {
+        if !json && let Status::Pulling { done, total } = s {
+            eprint!("\rpulling {done}/{total}");
+            let _ = std::io::stderr().flush();
+        }
+    };
+    let report: SyncReport = runtime
+        .block_on(client::sync_once(
+            store,
+            &url,
+            &token,
+            &now_ms,
+            &mut progress,
+        ))
+        .with_context(|| format!("sync with {url} failed"))?;
+    let pending = store.pending_count()?;
+    if json {
+        let out = SyncJson {
+            changed_records: report.changed_docs,
+            pushed: report.pushed,
+            acknowledged: report.acknowledged,
+            rejected: report.rejected,
+            skipped: report.skipped,
+            resynced: report.resynced,
+            pending,
+            bytes_in: report.bytes_in,
+            bytes_out: report.bytes_out,
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        if report.frames_in > 2 {
+            eprintln!();
+        }
+        println!(
+            "received changes to {} records; sent {} changes, {} acknowledged{}; {} waiting",
+            report.changed_docs,
+            report.pushed,
+            report.acknowledged,
+            if report.rejected > 0 {
+                format!(", {} refused", report.rejected)
+            } else {
+                String::new()
+            },
+            pending
+        );
+        if report.resynced {
+            println!(
+                "the relay could not use this device's position (restored from a backup?); a full resync ran"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `muster sync --watch`: stays connected until Ctrl-C, one line per event.
+/// Writes made meanwhile by other `muster` commands on the same store are
+/// pushed within a second.
+pub fn sync_watch(store: Store) -> anyhow::Result<()> {
+    let (url, token) = credentials(&store)?;
+    let store = std::sync::Mutex::new(store);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut print = |s: Status| {
+        let line = match s {
+            Status::Connecting { attempt } => format!("connecting to {url} (attempt {attempt})"),
+            Status::Pulling { done, total } => format!("pulling {done}/{total}"),
+            Status::Pushing { changes } => format!("pushing {changes} changes"),
+            Status::CaughtUp => "caught up; live".to_owned(),
+            Status::Changed { docs } => format!("{} records changed", docs.len()),
+            Status::Offline { reason, retry_in } => {
+                format!(
+                    "offline: {reason}; retrying in {:.1}s",
+                    retry_in.as_secs_f64()
+                )
+            }
+            Status::Warning(w) => format!("warning: {w}"),
+        };
+        println!("{line}");
+        let _ = std::io::stdout().flush();
+    };
+    let stop = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    runtime
+        .block_on(client::sync_live(
+            &store, &url, &token, &now_ms, &mut print, None, stop,
+        ))
+        .context("live sync stopped")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sync_url;
+
+    #[test]
+    fn relay_urls_are_normalised() {
+        assert_eq!(
+            sync_url("http://127.0.0.1:7878").unwrap(),
+            "ws://127.0.0.1:7878/v1/sync"
+        );
+        assert_eq!(
+            sync_url("wss://relay.example.org/").unwrap(),
+            "wss://relay.example.org/v1/sync"
+        );
+        assert_eq!(sync_url("ws://h:1/v1/sync").unwrap(), "ws://h:1/v1/sync");
+        assert!(sync_url("relay.example.org").is_err());
+        assert!(sync_url("ftp://x").is_err());
+    }
+}

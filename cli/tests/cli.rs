@@ -1,0 +1,207 @@
+//! The `muster` binary on a store in a temporary directory, offline.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+struct Muster {
+    dir: tempfile::TempDir,
+}
+
+impl Muster {
+    fn new() -> Muster {
+        Muster {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_muster"))
+            .arg("--store")
+            .arg(self.dir.path().join("office.store"))
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Runs a command that must succeed; returns its stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "muster {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        serde_json::from_str(&self.ok(args)).unwrap()
+    }
+
+    /// Runs a command that must fail with exit 1; returns its stderr.
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_eq!(out.status.code(), Some(1), "muster {args:?} should fail");
+        assert!(out.stdout.is_empty());
+        String::from_utf8(out.stderr).unwrap()
+    }
+}
+
+#[test]
+fn an_office_day_offline() {
+    let m = Muster::new();
+    let ana = m.ok(&[
+        "contact",
+        "add",
+        "--name",
+        "Ana Silva",
+        "--phone",
+        "+351 912 345 678",
+        "--email",
+        "ana@example.org",
+        "--role",
+        "volunteer",
+    ]);
+    assert_eq!(
+        ana.lines().count(),
+        1,
+        "contact add prints exactly the id: {ana:?}"
+    );
+    let ana = ana.trim().to_owned();
+    assert!(ana.starts_with("c_") && ana.len() == 34, "{ana}");
+    let bo = m
+        .ok(&["contact", "add", "--name", "Bo Chen"])
+        .trim()
+        .to_owned();
+    let cy = m
+        .ok(&["contact", "add", "--name", "Cy Diaz"])
+        .trim()
+        .to_owned();
+
+    let found = m.json(&["contact", "search", "silv", "--json"]);
+    assert_eq!(found.as_array().unwrap().len(), 1);
+    assert_eq!(found[0]["id"], ana);
+    assert_eq!(found[0]["name"], "Ana Silva");
+    assert_eq!(found[0]["phone"], "+351 912 345 678");
+    assert_eq!(found[0]["roles"], serde_json::json!(["volunteer"]));
+    assert_eq!(
+        m.json(&["contact", "search", "912345", "--json"])[0]["id"],
+        ana,
+        "phone digits"
+    );
+    assert_eq!(
+        m.json(&["contact", "list", "--json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+
+    m.ok(&[
+        "contact",
+        "edit",
+        &ana,
+        "--city",
+        "Lisboa",
+        "--add-tag",
+        "choir",
+        "--custom",
+        "shirt=M",
+        "--consent",
+        "yes",
+        "--consent-channel",
+        "email",
+    ]);
+    let shown = m.json(&["contact", "show", &ana, "--json"]);
+    assert_eq!(shown["address"]["city"], "Lisboa");
+    assert_eq!(shown["tags"], serde_json::json!(["choir"]));
+    assert_eq!(shown["custom"]["shirt"], "M");
+    assert_eq!(shown["consent"]["given"], true);
+    assert_eq!(shown["consent"]["channels"], serde_json::json!(["email"]));
+    assert!(shown["created_at"].as_str().unwrap().ends_with('Z'));
+
+    let event = m.ok(&[
+        "event",
+        "add",
+        "--title",
+        "Choir night",
+        "--starts",
+        "2026-12-01T18:00:00Z",
+        "--capacity",
+        "2",
+    ]);
+    let event = event.trim().to_owned();
+    assert!(event.starts_with("e_"));
+    for c in [&ana, &bo, &cy] {
+        m.ok(&["signup", &event, c]);
+    }
+    m.ok(&["checkin", &event, &bo]);
+    let roster = m.json(&["roster", &event, "--json"]);
+    let statuses: Vec<(&str, &str)> = roster
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["contact_id"].as_str().unwrap(),
+                r["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![
+            (ana.as_str(), "registered"),
+            (bo.as_str(), "checked_in"),
+            (cy.as_str(), "waitlisted")
+        ]
+    );
+    assert_eq!(roster[2]["waitlist_position"], 1);
+    assert_eq!(roster[1]["name"], "Bo Chen");
+    let waitlist = m.json(&["roster", &event, "--status", "waitlisted", "--json"]);
+    assert_eq!(waitlist.as_array().unwrap().len(), 1);
+
+    let events = m.json(&["event", "list", "--json"]);
+    assert_eq!(events[0]["starts_at"], "2026-12-01T18:00:00.000Z");
+    assert_eq!(
+        (
+            events[0]["registered"].as_i64(),
+            events[0]["waitlisted"].as_i64(),
+            events[0]["checked_in"].as_i64()
+        ),
+        (Some(2), Some(1), Some(1))
+    );
+    assert_eq!(events[0]["capacity"], 2);
+
+    // The human table names everyone.
+    let table = m.ok(&["roster", &event]);
+    assert!(
+        table.contains("Cy Diaz") && table.contains("waitlisted"),
+        "{table}"
+    );
+}
+
+#[test]
+fn bad_input_is_a_clear_error_with_exit_1() {
+    let m = Muster::new();
+    let err = m.fails(&["contact", "add", "--name", "Bo", "--email", "bo-at-example"]);
+    assert!(err.contains("invalid email"), "{err}");
+    let err = m.fails(&["contact", "add", "--name", "  "]);
+    assert!(err.contains("invalid name"), "{err}");
+    let err = m.fails(&["contact", "show", "c_0123456789abcdef0123456789abcdef"]);
+    assert!(err.contains("no contact with id"), "{err}");
+    let err = m.fails(&["event", "add", "--title", "X", "--starts", "next tuesday"]);
+    assert!(err.contains("RFC 3339"), "{err}");
+    let err = m.fails(&["sync"]);
+    assert!(err.contains("muster login"), "{err}");
+    assert!(
+        m.json(&["contact", "list", "--json"])
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "nothing was stored"
+    );
+    // Usage errors are clap's: exit 2.
+    assert_eq!(m.run(&["contact", "frobnicate"]).status.code(), Some(2));
+}

@@ -1,0 +1,93 @@
+//! Two office laptops using the `muster` command line against a real relay.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::harness::*;
+
+fn muster(store: &Path, args: &[&str]) -> String {
+    let out = Command::new(bin("muster"))
+        .arg("--store")
+        .arg(store)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "muster {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn json(store: &Path, args: &[&str]) -> serde_json::Value {
+    serde_json::from_str(&muster(store, args)).unwrap()
+}
+
+#[test]
+fn two_laptops_with_the_cli_end_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = RelayProcess::start(dir.path());
+    let token = relay.token("coordinator");
+    let url = format!("ws://{}", relay.addr);
+    let a: PathBuf = dir.path().join("a.store");
+    let b: PathBuf = dir.path().join("b.store");
+    assert!(muster(&a, &["login", &url, &token]).starts_with("logged in"));
+    muster(&b, &["login", &url, &token]);
+
+    let event = muster(
+        &a,
+        &[
+            "event",
+            "add",
+            "--title",
+            "Gala",
+            "--starts",
+            "2026-12-01T18:00:00Z",
+            "--capacity",
+            "2",
+        ],
+    );
+    let event = event.trim();
+    let ana = muster(&a, &["contact", "add", "--name", "Ana Silva"])
+        .trim()
+        .to_owned();
+    let sync_a = json(&a, &["sync", "--json"]);
+    assert_eq!(sync_a["acknowledged"], 2);
+    assert_eq!(sync_a["pending"], 0);
+    muster(&b, &["sync"]);
+
+    // Offline at both laptops.
+    muster(&a, &["signup", event, &ana]);
+    muster(&b, &["checkin", event, &ana]);
+    let bo = muster(&b, &["contact", "add", "--name", "Bo Chen"])
+        .trim()
+        .to_owned();
+    muster(&b, &["signup", event, &bo, "--walk-in"]);
+    let cy = muster(&a, &["contact", "add", "--name", "Cy Diaz"])
+        .trim()
+        .to_owned();
+    muster(&a, &["signup", event, &cy]);
+
+    for _ in 0..2 {
+        let line = muster(&a, &["sync"]);
+        assert!(line.contains("acknowledged"), "{line}");
+        muster(&b, &["sync"]);
+    }
+    for args in [
+        vec!["contact", "list", "--json"],
+        vec!["roster", event, "--json"],
+        vec!["event", "list", "--json"],
+    ] {
+        assert_eq!(json(&a, &args), json(&b, &args), "{args:?}");
+    }
+    let roster = json(&a, &["roster", event, "--json"]);
+    let status: Vec<&str> = roster
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(status, ["checked_in", "registered", "waitlisted"]);
+    assert_eq!(roster[2]["contact_id"], cy);
+}
