@@ -1,0 +1,310 @@
+//! Sync figures: a relay process (this binary, `__relay DATA`) on 127.0.0.1
+//! and devices driven by the core's tokio client in this process.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use muster_core::client::{Status, SyncReport, sync_live, sync_once};
+use muster_core::{NewContact, Store};
+use tokio::sync::Notify;
+
+/// One measured figure: name, value, unit, target.
+pub struct Figure {
+    pub name: String,
+    pub value: String,
+    pub unit: &'static str,
+    pub target: &'static str,
+}
+
+fn fig(name: impl Into<String>, value: impl Into<String>, unit: &'static str, target: &'static str) -> Figure {
+    Figure {
+        name: name.into(),
+        value: value.into(),
+        unit,
+        target,
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// `muster-bench __relay DATA`: serves a relay on 127.0.0.1:0 and prints
+/// `LISTENING <addr>` then, for `TOKEN`, a coordinator token.
+pub fn relay_main(data: &Path) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let state = muster_server::AppState::open(data)?;
+        let (_, token) = state.storage().create_token("coordinator", "bench", now_ms())?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        println!("LISTENING {} {}", listener.local_addr()?, token);
+        muster_server::run(listener, state, std::future::pending()).await?;
+        Ok(())
+    })
+}
+
+/// A relay child process.
+pub struct Relay {
+    child: Child,
+    pub url: String,
+    pub token: String,
+}
+
+impl Relay {
+    pub fn start(data: &Path) -> Result<Relay> {
+        let mut child = Command::new(std::env::current_exe()?)
+            .arg("__relay")
+            .arg(data)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().context("relay stdout")?).read_line(&mut line)?;
+        let mut parts = line.split_whitespace().skip(1);
+        let (Some(addr), Some(token)) = (parts.next(), parts.next()) else {
+            bail!("the relay did not start: {line:?}");
+        };
+        Ok(Relay {
+            url: format!("ws://{addr}/v1/sync"),
+            token: token.to_owned(),
+            child,
+        })
+    }
+
+    /// Peak and current resident memory of the relay process, in MB.
+    pub fn memory_mb(&self) -> (f64, f64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        let kb = |key: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(key))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        (kb("VmHWM:") / 1024.0, kb("VmRSS:") / 1024.0)
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn once(store: &mut Store, relay: &Relay) -> Result<SyncReport> {
+    Ok(sync_once(store, &relay.url, &relay.token, &now_ms, &mut |_| {}).await?)
+}
+
+fn contacts(n: usize, tag: &str) -> Vec<NewContact> {
+    (0..n)
+        .map(|i| NewContact {
+            name: format!("{tag} Person {i}"),
+            phones: vec![format!("+44 7700 {:06}", i % 1_000_000)],
+            emails: vec![format!("person{i}@{tag}.example.org")],
+            ..Default::default()
+        })
+        .collect()
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Runs every sync figure; `sizes` are the organisation sizes for first sync.
+pub fn run(dir: &Path, sizes: &[usize], devices: usize, quick: bool) -> Result<Vec<Figure>> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(run_async(dir.to_path_buf(), sizes.to_vec(), devices, quick))
+}
+
+async fn run_async(dir: PathBuf, sizes: Vec<usize>, devices: usize, quick: bool) -> Result<Vec<Figure>> {
+    let mut out = Vec::new();
+    let relay = Relay::start(&dir.join("relay"))?;
+
+    // Fill the organisation through one office device, in steps.
+    let mut office = Store::open(dir.join("office.muster"))?;
+    let mut have = 0;
+    let largest = sizes.iter().copied().max().unwrap_or(0);
+    for &size in &sizes {
+        eprintln!("sync: filling the organisation to {size} contacts");
+        let t = Instant::now();
+        let mut pushed = 0;
+        while have < size {
+            let n = (size - have).min(5_000);
+            office.create_contacts(&contacts(n, "org"), now_ms())?;
+            have += n;
+            pushed += n;
+        }
+        once(&mut office, &relay).await?;
+        let secs = t.elapsed().as_secs_f64();
+        if size == largest {
+            out.push(fig(
+                format!("office push of {pushed} new contacts (one device)"),
+                format!("{:.0}", pushed as f64 / secs),
+                "changes/s",
+                "",
+            ));
+        }
+        eprintln!("sync: first sync of a fresh device at {size} contacts");
+        let mut fresh = Store::open(dir.join(format!("fresh{size}.muster")))?;
+        let t = Instant::now();
+        let report = once(&mut fresh, &relay).await?;
+        let secs = t.elapsed().as_secs_f64();
+        out.push(fig(format!("first sync, {size} contacts: time"), format!("{secs:.2}"), "s", if size >= 100_000 { "< 10" } else { "" }));
+        out.push(fig(
+            format!("first sync, {size} contacts: bytes received"),
+            format!("{:.1}", report.bytes_in as f64 / 1e6),
+            "MB",
+            "",
+        ));
+        if size == largest {
+            // Reconnect with nothing new.
+            let report = once(&mut fresh, &relay).await?;
+            out.push(fig(
+                format!("reconnect, nothing changed ({size} contacts): messages"),
+                format!("{} up, {} down", report.frames_out, report.frames_in),
+                "frames",
+                "1 round trip",
+            ));
+            out.push(fig(
+                format!("reconnect, nothing changed ({size} contacts): bytes"),
+                format!("{}", report.bytes_in + report.bytes_out),
+                "B",
+                "< 1024",
+            ));
+            // Catch-up after 100 edits over 100 documents.
+            let ids: Vec<String> = office.list_contacts(100, 0)?.into_iter().map(|c| c.id).collect();
+            for (i, id) in ids.iter().enumerate() {
+                office.update_contact(id, now_ms(), |c| {
+                    c.custom.insert("bench".into(), i.to_string());
+                    Ok(())
+                })?;
+            }
+            once(&mut office, &relay).await?;
+            let t = Instant::now();
+            let report = once(&mut fresh, &relay).await?;
+            let secs = t.elapsed().as_secs_f64();
+            out.push(fig(
+                format!("catch-up after 100 edits in {size} contacts: time"),
+                format!("{:.1}", secs * 1000.0),
+                "ms",
+                "< 200",
+            ));
+            out.push(fig(
+                format!("catch-up after 100 edits in {size} contacts: bytes"),
+                format!("{:.1}", (report.bytes_in + report.bytes_out) as f64 / 1e3),
+                "KB",
+                "",
+            ));
+            let (peak, rss) = relay.memory_mb();
+            out.push(fig(
+                format!("relay memory holding {size} contacts (peak / now)"),
+                format!("{peak:.0} / {rss:.0}"),
+                "MB",
+                "< 300",
+            ));
+        }
+    }
+
+    let (peak, _) = relay.memory_mb();
+    out.push(fig("relay peak memory, organisation figures", format!("{peak:.0}"), "MB", "< 300"));
+    drop(relay);
+
+    // Latency and ingest on a fresh relay: they do not depend on the
+    // organisation's size, and fresh devices would first download it all.
+    let relay = Relay::start(&dir.join("relay2"))?;
+
+    // Propagation latency device → relay → device, both live.
+    eprintln!("sync: propagation latency");
+    let samples = if quick { 50 } else { 200 };
+    let a = Arc::new(Mutex::new(Store::open(dir.join("live-a.muster"))?));
+    let b = Arc::new(Mutex::new(Store::open(dir.join("live-b.muster"))?));
+    let wake = Arc::new(Notify::new());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, Vec<String>)>();
+    let mut tasks = Vec::new();
+    for (store, w, tx) in [(a.clone(), Some(wake.clone()), None), (b.clone(), None, Some(tx))] {
+        let (url, token) = (relay.url.clone(), relay.token.clone());
+        let mut stop = stop_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut on = move |s: Status| {
+                if let (Status::Changed { docs }, Some(tx)) = (s, &tx) {
+                    let _ = tx.send((Instant::now(), docs));
+                }
+            };
+            let _ = sync_live(&store, &url, &token, &now_ms, &mut on, w.as_deref(), async move {
+                let _ = stop.wait_for(|v| *v).await;
+            })
+            .await;
+        }));
+    }
+    // Wait until B has caught up (its first Changed events are the org).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    while tokio::time::timeout(Duration::from_millis(2_000), rx.recv()).await.is_ok() {}
+    let mut lat = Vec::new();
+    for i in 0..samples {
+        let start = Instant::now();
+        let id = a
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .create_contact(&NewContact { name: format!("Latency {i}"), ..Default::default() }, now_ms())?;
+        wake.notify_one();
+        loop {
+            let (at, docs) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .context("a write never reached the other device")?
+                .context("closed")?;
+            if docs.contains(&id) {
+                lat.push((at - start).as_secs_f64() * 1000.0);
+                break;
+            }
+        }
+    }
+    stop_tx.send_replace(true);
+    for t in tasks {
+        let _ = t.await;
+    }
+    lat.sort_by(f64::total_cmp);
+    out.push(fig("propagation device → relay → device p50", format!("{:.2}", pct(&lat, 0.5)), "ms", ""));
+    out.push(fig("propagation device → relay → device p99", format!("{:.2}", pct(&lat, 0.99)), "ms", "< 20"));
+
+    // Ingest from many devices pushing at once.
+    eprintln!("sync: ingest from {devices} concurrent devices");
+    let per_device = if quick { 20 } else { 100 };
+    let mut stores = Vec::new();
+    for d in 0..devices {
+        let mut s = Store::open(dir.join(format!("ingest{d}.muster")))?;
+        s.create_contacts(&contacts(per_device, &format!("dev{d}")), now_ms())?;
+        stores.push(s);
+    }
+    let t = Instant::now();
+    let mut handles = Vec::new();
+    for mut s in stores {
+        let (url, token) = (relay.url.clone(), relay.token.clone());
+        handles.push(tokio::spawn(async move {
+            sync_once(&mut s, &url, &token, &now_ms, &mut |_| {}).await.map(|r| r.acknowledged)
+        }));
+    }
+    let mut acked = 0;
+    for h in handles {
+        acked += h.await??;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    out.push(fig(
+        format!("relay ingest, {devices} devices × {per_device} changes"),
+        format!("{:.0}", acked as f64 / secs),
+        "changes/s",
+        "≥ 5000",
+    ));
+    Ok(out)
+}
