@@ -488,15 +488,12 @@ impl Store {
         now: Millis,
         edit: impl FnOnce(&mut Event) -> Result<()>,
     ) -> Result<()> {
-        model::check_id(DocKind::Event, id)?;
-        self.edit_record(id, DocKind::Event, now, |e: &mut Event| {
-            let (keep_id, keep_signups, keep_shifts) =
-                (e.id.clone(), e.signups.clone(), e.shifts.clone());
+        self.edit_event(id, now, |e: &mut Event| {
+            let (keep_signups, keep_shifts) = (e.signups.clone(), e.shifts.clone());
             edit(e)?;
-            e.id = keep_id;
             e.signups = keep_signups;
             e.shifts = keep_shifts;
-            e.normalise()
+            Ok(())
         })
     }
 
@@ -536,9 +533,8 @@ impl Store {
     ) -> Result<()> {
         self.require(DocKind::Contact, contact_id)?;
         let by = self.device_id.clone();
-        self.edit_event(event_id, now, |e| {
-            e.sign_up(contact_id, &by, walk_in, now);
-            Ok(())
+        self.edit_signups(event_id, now, |doc| {
+            model::event::ops::sign_up(doc, event_id, contact_id, &by, walk_in, now)
         })
     }
 
@@ -546,28 +542,30 @@ impl Store {
     pub fn check_in(&mut self, event_id: &str, contact_id: &str, now: Millis) -> Result<()> {
         self.require(DocKind::Contact, contact_id)?;
         let by = self.device_id.clone();
-        self.edit_event(event_id, now, |e| {
-            e.check_in(contact_id, &by, now);
-            Ok(())
+        self.edit_signups(event_id, now, |doc| {
+            model::event::ops::check_in(doc, event_id, contact_id, &by, now)
         })
     }
 
     /// Takes back a check-in made by mistake.
     pub fn undo_check_in(&mut self, event_id: &str, contact_id: &str, now: Millis) -> Result<()> {
-        self.edit_event(event_id, now, |e| {
-            e.undo_check_in(contact_id);
-            Ok(())
+        self.edit_signups(event_id, now, |doc| {
+            model::event::ops::undo_check_in(doc, event_id, contact_id)
         })
     }
 
     /// Cancels a contact's sign-up.
     pub fn cancel_signup(&mut self, event_id: &str, contact_id: &str, now: Millis) -> Result<()> {
-        self.edit_event(event_id, now, |e| e.cancel(contact_id, now))
+        self.edit_signups(event_id, now, |doc| {
+            model::event::ops::cancel(doc, event_id, contact_id, now)
+        })
     }
 
     /// Marks a registered contact as not having come.
     pub fn mark_no_show(&mut self, event_id: &str, contact_id: &str, now: Millis) -> Result<()> {
-        self.edit_event(event_id, now, |e| e.mark_no_show(contact_id, now))
+        self.edit_signups(event_id, now, |doc| {
+            model::event::ops::mark_no_show(doc, event_id, contact_id, now)
+        })
     }
 
     /// Adds a volunteer shift to an event. Returns the shift id.
@@ -600,6 +598,16 @@ impl Store {
         })
     }
 
+    fn edit_signups(
+        &mut self,
+        event_id: &str,
+        now: Millis,
+        edit: impl FnOnce(&mut AutoCommit) -> Result<()>,
+    ) -> Result<()> {
+        model::check_id(DocKind::Event, event_id)?;
+        self.edit_doc(event_id, DocKind::Event, now, edit)
+    }
+
     fn edit_event(
         &mut self,
         event_id: &str,
@@ -607,9 +615,13 @@ impl Store {
         edit: impl FnOnce(&mut Event) -> Result<()>,
     ) -> Result<()> {
         model::check_id(DocKind::Event, event_id)?;
-        self.edit_record(event_id, DocKind::Event, now, |e: &mut Event| {
-            edit(e)?;
-            e.normalise()
+        self.edit_doc(event_id, DocKind::Event, now, |doc| {
+            let mut e: Event = model::hydrate(event_id, doc)?;
+            edit(&mut e)?;
+            e.normalise()?;
+            // Sign-ups change only through `model::event::ops`; reconciling
+            // them here would cost time in proportion to the event's size.
+            e.reconcile_fields(event_id, doc)
         })
     }
 
