@@ -45,7 +45,8 @@ pub use index::{ContactSummary, EventSummary, RosterLine};
 pub use remote::BatchOutcome;
 pub use schema::{APPLICATION_ID, latest_version};
 
-/// After this many stored changes, a document is compacted into a snapshot.
+/// When a document has this many stored changes that the relay already
+/// holds, they are folded into its snapshot.
 pub const COMPACT_AFTER: i64 = 64;
 /// How many documents are kept decoded in memory.
 const CACHE_DOCS: usize = 256;
@@ -1090,9 +1091,18 @@ fn persist(
         params![doc_id, inserted as i64],
         |r| r.get(0),
     )?;
+    // Compact only when it frees rows: changes the relay has not
+    // acknowledged stay whatever happens, so a snapshot alone saves nothing.
     if count >= COMPACT_AFTER {
-        let mut doc = doc.clone();
-        compact_doc(tx, doc_id, &mut doc)?;
+        let droppable: i64 = tx.query_row(
+            "SELECT count(*) FROM changes WHERE doc_id = ?1 AND acked = 1",
+            [doc_id],
+            |r| r.get(0),
+        )?;
+        if droppable >= COMPACT_AFTER {
+            let mut doc = doc.clone();
+            compact_doc(tx, doc_id, &mut doc)?;
+        }
     }
     index::reindex(tx, kind, doc_id, doc)
 }
