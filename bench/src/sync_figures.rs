@@ -20,7 +20,12 @@ pub struct Figure {
     pub target: &'static str,
 }
 
-fn fig(name: impl Into<String>, value: impl Into<String>, unit: &'static str, target: &'static str) -> Figure {
+fn fig(
+    name: impl Into<String>,
+    value: impl Into<String>,
+    unit: &'static str,
+    target: &'static str,
+) -> Figure {
     Figure {
         name: name.into(),
         value: value.into(),
@@ -38,10 +43,14 @@ fn now_ms() -> i64 {
 /// `muster-bench __relay DATA`: serves a relay on 127.0.0.1:0 and prints
 /// `LISTENING <addr>` then, for `TOKEN`, a coordinator token.
 pub fn relay_main(data: &Path) -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let state = muster_server::AppState::open(data)?;
-        let (_, token) = state.storage().create_token("coordinator", "bench", now_ms())?;
+        let (_, token) = state
+            .storage()
+            .create_token("coordinator", "bench", now_ms())?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         println!("LISTENING {} {}", listener.local_addr()?, token);
         muster_server::run(listener, state, std::future::pending()).await?;
@@ -79,7 +88,8 @@ impl Relay {
 
     /// Peak and current resident memory of the relay process, in MB.
     pub fn memory_mb(&self) -> (f64, f64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
         let kb = |key: &str| {
             status
                 .lines()
@@ -123,11 +133,18 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 
 /// Runs every sync figure; `sizes` are the organisation sizes for first sync.
 pub fn run(dir: &Path, sizes: &[usize], devices: usize, quick: bool) -> Result<Vec<Figure>> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(run_async(dir.to_path_buf(), sizes.to_vec(), devices, quick))
 }
 
-async fn run_async(dir: PathBuf, sizes: Vec<usize>, devices: usize, quick: bool) -> Result<Vec<Figure>> {
+async fn run_async(
+    dir: PathBuf,
+    sizes: Vec<usize>,
+    devices: usize,
+    quick: bool,
+) -> Result<Vec<Figure>> {
     let mut out = Vec::new();
     let relay = Relay::start(&dir.join("relay"))?;
 
@@ -160,7 +177,12 @@ async fn run_async(dir: PathBuf, sizes: Vec<usize>, devices: usize, quick: bool)
         let t = Instant::now();
         let report = once(&mut fresh, &relay).await?;
         let secs = t.elapsed().as_secs_f64();
-        out.push(fig(format!("first sync, {size} contacts: time"), format!("{secs:.2}"), "s", if size >= 100_000 { "< 10" } else { "" }));
+        out.push(fig(
+            format!("first sync, {size} contacts: time"),
+            format!("{secs:.2}"),
+            "s",
+            if size >= 100_000 { "< 10" } else { "" },
+        ));
         out.push(fig(
             format!("first sync, {size} contacts: bytes received"),
             format!("{:.1}", report.bytes_in as f64 / 1e6),
@@ -183,7 +205,11 @@ async fn run_async(dir: PathBuf, sizes: Vec<usize>, devices: usize, quick: bool)
                 "< 1024",
             ));
             // Catch-up after 100 edits over 100 documents.
-            let ids: Vec<String> = office.list_contacts(100, 0)?.into_iter().map(|c| c.id).collect();
+            let ids: Vec<String> = office
+                .list_contacts(100, 0)?
+                .into_iter()
+                .map(|c| c.id)
+                .collect();
             for (i, id) in ids.iter().enumerate() {
                 office.update_contact(id, now_ms(), |c| {
                     c.custom.insert("bench".into(), i.to_string());
@@ -217,7 +243,12 @@ async fn run_async(dir: PathBuf, sizes: Vec<usize>, devices: usize, quick: bool)
     }
 
     let (peak, _) = relay.memory_mb();
-    out.push(fig("relay peak memory, organisation figures", format!("{peak:.0}"), "MB", "< 300"));
+    out.push(fig(
+        "relay peak memory, organisation figures",
+        format!("{peak:.0}"),
+        "MB",
+        "< 300",
+    ));
     drop(relay);
 
     // Latency and ingest on a fresh relay: they do not depend on the
@@ -233,7 +264,10 @@ async fn run_async(dir: PathBuf, sizes: Vec<usize>, devices: usize, quick: bool)
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, Vec<String>)>();
     let mut tasks = Vec::new();
-    for (store, w, tx) in [(a.clone(), Some(wake.clone()), None), (b.clone(), None, Some(tx))] {
+    for (store, w, tx) in [
+        (a.clone(), Some(wake.clone()), None),
+        (b.clone(), None, Some(tx)),
+    ] {
         let (url, token) = (relay.url.clone(), relay.token.clone());
         let mut stop = stop_rx.clone();
         tasks.push(tokio::spawn(async move {
@@ -242,22 +276,39 @@ async fn run_async(dir: PathBuf, sizes: Vec<usize>, devices: usize, quick: bool)
                     let _ = tx.send((Instant::now(), docs));
                 }
             };
-            let _ = sync_live(&store, &url, &token, &now_ms, &mut on, w.as_deref(), async move {
-                let _ = stop.wait_for(|v| *v).await;
-            })
+            let _ = sync_live(
+                &store,
+                &url,
+                &token,
+                &now_ms,
+                &mut on,
+                w.as_deref(),
+                async move {
+                    let _ = stop.wait_for(|v| *v).await;
+                },
+            )
             .await;
         }));
     }
     // Wait until B has caught up (its first Changed events are the org).
     tokio::time::sleep(Duration::from_millis(500)).await;
-    while tokio::time::timeout(Duration::from_millis(2_000), rx.recv()).await.is_ok() {}
+    while tokio::time::timeout(Duration::from_millis(2_000), rx.recv())
+        .await
+        .is_ok()
+    {}
     let mut lat = Vec::new();
     for i in 0..samples {
         let start = Instant::now();
         let id = a
             .lock()
             .map_err(|_| anyhow::anyhow!("poisoned"))?
-            .create_contact(&NewContact { name: format!("Latency {i}"), ..Default::default() }, now_ms())?;
+            .create_contact(
+                &NewContact {
+                    name: format!("Latency {i}"),
+                    ..Default::default()
+                },
+                now_ms(),
+            )?;
         wake.notify_one();
         loop {
             let (at, docs) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
@@ -275,8 +326,18 @@ async fn run_async(dir: PathBuf, sizes: Vec<usize>, devices: usize, quick: bool)
         let _ = t.await;
     }
     lat.sort_by(f64::total_cmp);
-    out.push(fig("propagation device → relay → device p50", format!("{:.2}", pct(&lat, 0.5)), "ms", ""));
-    out.push(fig("propagation device → relay → device p99", format!("{:.2}", pct(&lat, 0.99)), "ms", "< 20"));
+    out.push(fig(
+        "propagation device → relay → device p50",
+        format!("{:.2}", pct(&lat, 0.5)),
+        "ms",
+        "",
+    ));
+    out.push(fig(
+        "propagation device → relay → device p99",
+        format!("{:.2}", pct(&lat, 0.99)),
+        "ms",
+        "< 20",
+    ));
 
     // Ingest from many devices pushing at once.
     eprintln!("sync: ingest from {devices} concurrent devices");
@@ -292,7 +353,9 @@ async fn run_async(dir: PathBuf, sizes: Vec<usize>, devices: usize, quick: bool)
     for mut s in stores {
         let (url, token) = (relay.url.clone(), relay.token.clone());
         handles.push(tokio::spawn(async move {
-            sync_once(&mut s, &url, &token, &now_ms, &mut |_| {}).await.map(|r| r.acknowledged)
+            sync_once(&mut s, &url, &token, &now_ms, &mut |_| {})
+                .await
+                .map(|r| r.acknowledged)
         }));
     }
     let mut acked = 0;

@@ -186,6 +186,7 @@ async fn run_session(
         }
         if settle_and_return && store.with(|s| session.is_settled(s))? {
             let _ = socket.close(None).await;
+            store.with(|s| s.checkpoint())?;
             return Ok(());
         }
         tokio::select! {
