@@ -50,9 +50,11 @@ async fn relay_killed_while_devices_push_loses_nothing_acknowledged() {
     // Four devices write and sync in a loop; after each successful sync,
     // everything they hold has been acknowledged: remember it.
     let mut tasks = Vec::new();
+    let synced_once = Arc::new(AtomicUsize::new(0));
     for i in 0..4 {
         let (url, token) = (url.clone(), token.clone());
         let path = dir.path().join(format!("d{i}.muster"));
+        let synced_once = synced_once.clone();
         tasks.push(tokio::spawn(async move {
             let mut store = Store::open(&path).unwrap();
             let mut acked = HashMap::new();
@@ -63,6 +65,9 @@ async fn relay_killed_while_devices_push_loses_nothing_acknowledged() {
                 {
                     Ok(Ok(_)) => {
                         assert_eq!(store.pending_count().unwrap(), 0);
+                        if acked.is_empty() {
+                            synced_once.fetch_add(1, Ordering::SeqCst);
+                        }
                         acked = heads_of(&mut store);
                     }
                     _ => break, // the relay is gone
@@ -71,7 +76,17 @@ async fn relay_killed_while_devices_push_loses_nothing_acknowledged() {
             (path, acked)
         }));
     }
-    tokio::time::sleep(Duration::from_millis(rand::rng().random_range(300..900))).await;
+    // Once every device has had changes acknowledged, kill at a random
+    // moment while they keep pushing.
+    let waited = std::time::Instant::now();
+    while synced_once.load(Ordering::SeqCst) < 4 {
+        assert!(
+            waited.elapsed() < Duration::from_secs(60),
+            "devices never synced"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(rand::rng().random_range(50..500))).await;
     relay.kill9();
     let mut results = Vec::new();
     for t in tasks {
@@ -198,13 +213,15 @@ async fn hostile_proxy(upstream: String, seed: u64, cuts: Arc<AtomicUsize>) -> S
                     return;
                 };
                 let mut rng = StdRng::seed_from_u64(seed.wrapping_mul(31).wrapping_add(n));
-                // Half the connections die after a random number of bytes
-                // (a batch can be larger than any cut-short connection, so
-                // some must live for progress to be possible at all).
-                let budget = if rng.random_bool(0.5) {
-                    usize::MAX
+                // Every other connection dies after a few hundred to a few
+                // thousand bytes: in the middle of a frame, usually of the
+                // first push or batch. The others live (a batch can be
+                // larger than any cut-short connection, so some must live
+                // for progress to be possible at all).
+                let budget = if n % 2 == 1 {
+                    rng.random_range(100..3_000usize)
                 } else {
-                    rng.random_range(200..200_000usize)
+                    usize::MAX
                 };
                 let (cr, cw) = client.into_split();
                 let (sr, sw) = server.into_split();
