@@ -51,8 +51,11 @@ impl Sim {
         Sim {
             relay,
             devices: (0..devices)
-                .map(|_| Device {
-                    store: Store::open_in_memory().unwrap(),
+                .map(|i| Device {
+                    store: Store::open_in_memory_seeded(
+                        seed.wrapping_mul(1_000).wrapping_add(i as u64),
+                    )
+                    .unwrap(),
                     conn: None,
                 })
                 .collect(),

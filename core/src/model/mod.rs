@@ -110,11 +110,6 @@ impl DocKind {
     }
 }
 
-/// A fresh random id for a new document of `kind`.
-pub fn new_id(kind: DocKind) -> String {
-    format!("{}{}", kind.id_prefix(), uuid::Uuid::new_v4().simple())
-}
-
 /// The id of the private record of a contact: derived from the contact's
 /// id, so that every device finds (and creates) the same document.
 pub fn private_id_of(contact_id: &str) -> String {

@@ -82,6 +82,8 @@ pub struct Store {
     device_id: String,
     actor: ActorId,
     cache: HashMap<String, AutoCommit>,
+    /// When set, ids come from this deterministic stream (simulations).
+    id_seed: Option<u64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -194,7 +196,56 @@ impl Store {
             device_id,
             actor,
             cache: HashMap::new(),
+            id_seed: None,
         })
+    }
+
+    /// An in-memory store whose device id and every id it creates come from
+    /// `seed`, so that a simulation run can be replayed exactly from its
+    /// seed. Not for real devices: ids from two stores with the same seed
+    /// collide.
+    pub fn open_in_memory_seeded(seed: u64) -> Result<Store> {
+        let mut store = Store::open_in_memory()?;
+        store.id_seed = Some(seed);
+        let device = store.next_hex();
+        store.conn.execute(
+            "UPDATE meta SET value = ?1 WHERE key = 'device_id'",
+            [&device],
+        )?;
+        store.actor = ActorId::from(
+            uuid::Uuid::parse_str(&device)
+                .map_err(|e| Error::Migration(e.to_string()))?
+                .as_bytes()
+                .as_slice(),
+        );
+        store.device_id = device;
+        Ok(store)
+    }
+
+    /// 32 hex digits: random, or the next of the seeded stream.
+    fn next_hex(&mut self) -> String {
+        match &mut self.id_seed {
+            None => uuid::Uuid::new_v4().simple().to_string(),
+            Some(state) => {
+                // splitmix64, twice.
+                let mut next = || {
+                    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                    let mut z = *state;
+                    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                    z ^ (z >> 31)
+                };
+                format!("{:016x}{:016x}", next(), next())
+            }
+        }
+    }
+
+    fn new_doc_id(&mut self, kind: DocKind) -> String {
+        format!("{}{}", kind.id_prefix(), self.next_hex())
+    }
+
+    fn new_entry_id(&mut self) -> String {
+        self.next_hex()
     }
 
     /// This device's id (32 hex digits), recorded as the author of its work.
@@ -235,7 +286,7 @@ impl Store {
 
     /// Registers a new contact and returns its id.
     pub fn create_contact(&mut self, new: &NewContact, now: Millis) -> Result<String> {
-        let id = model::new_id(DocKind::Contact);
+        let id = self.new_doc_id(DocKind::Contact);
         let contact = Contact::new(id.clone(), new, &self.device_id, now)?;
         let doc = model::create_doc(&self.actor, DocKind::Contact, &contact)?;
         self.commit_new(&id, DocKind::Contact, doc, now)?;
@@ -247,7 +298,7 @@ impl Store {
     pub fn create_contacts(&mut self, new: &[NewContact], now: Millis) -> Result<Vec<String>> {
         let mut docs = Vec::with_capacity(new.len());
         for n in new {
-            let id = model::new_id(DocKind::Contact);
+            let id = self.new_doc_id(DocKind::Contact);
             let contact = Contact::new(id.clone(), n, &self.device_id, now)?;
             let mut doc = model::create_doc(&self.actor, DocKind::Contact, &contact)?;
             let change = commit_change(&mut doc, now);
@@ -382,7 +433,7 @@ impl Store {
         mut donation: Donation,
         now: Millis,
     ) -> Result<String> {
-        donation.id = uuid::Uuid::new_v4().simple().to_string();
+        donation.id = self.new_entry_id();
         donation.recorded_by = self.device_id.clone();
         donation.validate()?;
         let entry_id = donation.id.clone();
@@ -397,7 +448,7 @@ impl Store {
         mut pledge: Pledge,
         now: Millis,
     ) -> Result<String> {
-        pledge.id = uuid::Uuid::new_v4().simple().to_string();
+        pledge.id = self.new_entry_id();
         pledge.recorded_by = self.device_id.clone();
         pledge.validate()?;
         let entry_id = pledge.id.clone();
@@ -412,7 +463,7 @@ impl Store {
         mut interaction: Interaction,
         now: Millis,
     ) -> Result<String> {
-        interaction.id = uuid::Uuid::new_v4().simple().to_string();
+        interaction.id = self.new_entry_id();
         interaction.validate()?;
         let entry_id = interaction.id.clone();
         self.edit_private(contact_id, now, |p| p.interactions.push(interaction))?;
@@ -483,7 +534,7 @@ impl Store {
 
     /// Creates an event and returns its id.
     pub fn create_event(&mut self, new: &NewEvent, now: Millis) -> Result<String> {
-        let id = model::new_id(DocKind::Event);
+        let id = self.new_doc_id(DocKind::Event);
         let event = Event::new(id.clone(), new, &self.device_id, now)?;
         let doc = model::create_doc(&self.actor, DocKind::Event, &event)?;
         self.commit_new(&id, DocKind::Event, doc, now)?;
@@ -588,7 +639,7 @@ impl Store {
     /// Adds a volunteer shift to an event. Returns the shift id.
     pub fn add_shift(&mut self, event_id: &str, shift: Shift, now: Millis) -> Result<String> {
         self.require(DocKind::Contact, &shift.contact_id)?;
-        let shift_id = uuid::Uuid::new_v4().simple().to_string();
+        let shift_id = self.new_entry_id();
         let key = shift_id.clone();
         self.edit_event(event_id, now, move |e| {
             e.shifts.insert(key, shift);
@@ -677,7 +728,7 @@ impl Store {
         if let Some(contact) = &new.contact_id {
             self.require(DocKind::Contact, contact)?;
         }
-        let id = model::new_id(DocKind::Feedback);
+        let id = self.new_doc_id(DocKind::Feedback);
         let case = FeedbackCase::new(id.clone(), new, &self.device_id, now)?;
         let doc = model::create_doc(&self.actor, DocKind::Feedback, &case)?;
         self.commit_new(&id, DocKind::Feedback, doc, now)?;
