@@ -1,77 +1,77 @@
-//! `cargo run --release -p muster-bench [-- --quick] [--markdown FILE]`:
-//! measures what users feel and prints one table (figure, Muster, unit,
-//! target). Data comes from a fixed seed. Only loopback is used.
+//! `cargo run --release -p muster-bench [-- --quick] [--markdown FILE]
+//! [--only core|sync]`: measures what users feel and prints one table
+//! (figure, Muster, automerge-repo, ratio, unit, target) to stdout, progress
+//! to stderr. Every store lives in a fresh temporary directory; data comes
+//! from a fixed seed (ChaCha8, 42) and fixed clock values, so two runs
+//! measure the same work. Only loopback is used.
+//!
+//! Hidden subcommands (this binary spawns itself):
+//! - `__open-probe PATH`: open the store cold, search, print
+//!   `OPEN <open µs> <first search µs> <peak RSS MB>`;
+//! - `__relay DATA`: a relay for the sync figures;
+//! - `__create N`: create N contacts in a scratch store (for profiling).
 
 mod sync_figures;
 
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use muster_core::{NewContact, NewEvent, Store};
-use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use sync_figures::Figure;
 
-const GIVEN: &[&str] = &[
-    "Ana", "José", "Zoë", "Mohammed", "Li", "Sofia", "Olumide", "Ingrid", "Mateo", "Aisha",
-    "Chloé", "Nguyễn", "Priya", "Tomasz", "Fatima", "Kwame", "Élodie", "Hiroshi", "Amara", "Björn",
-    "Lucía", "Dmitri", "Noor", "Siobhán", "Rafael", "Yuki", "Grace", "Omar", "Leila", "Pedro",
-    "Hannah", "Kofi", "Marta", "Jonas", "Ayesha", "Carlos", "Emily", "Tariq", "Nadia", "Luca",
-    "Isabel", "Samuel", "Mei", "Diego", "Rosa", "Ahmed", "Clara", "Felix", "Ines", "Victor",
-];
-const FAMILY: &[&str] = &[
-    "Silva",
-    "Núñez",
-    "Müller",
-    "Okafor",
-    "Chen",
-    "García",
-    "Nowak",
-    "Haddad",
-    "Andersen",
-    "Rossi",
-    "Dubois",
-    "Thị Lan",
-    "Patel",
-    "Kowalski",
-    "Mensah",
-    "Tanaka",
-    "O'Brien",
-    "Fernández",
-    "Ivanov",
-    "Khan",
-    "Schmidt",
-    "Costa",
-    "Yilmaz",
-    "Smith",
-    "Jones",
-    "Nguyen",
-    "Kim",
-    "Santos",
-    "Pereira",
-    "Martin",
-    "Bernard",
-    "López",
-    "Gonzalez",
-    "Wilson",
-    "Taylor",
-    "Brown",
-    "Moreau",
-    "Lefèvre",
-    "Almeida",
-    "Sørensen",
-    "Virtanen",
-    "Horváth",
-    "Popescu",
-    "Papadopoulos",
-    "Cohen",
-    "Mwangi",
-    "Abebe",
-    "Ramírez",
-    "Sato",
-    "Wójcik",
-];
+/// Given names, comma separated (some with accents, as people type them).
+const GIVEN: &str = "
+    Ana, José, Zoë, Mohammed, Li, Sofia, Olumide, Ingrid, Mateo, Aisha,
+    Chloé, Priya, Tomasz, Fatima, Kwame, Élodie, Hiroshi, Amara, Björn, Lucía,
+    Dmitri, Noor, Siobhán, Rafael, Yuki, Grace, Omar, Leila, Pedro, Hannah,
+    Kofi, Marta, Jonas, Ayesha, Carlos, Emily, Tariq, Nadia, Luca, Isabel,
+    Samuel, Mei, Diego, Rosa, Ahmed, Clara, Felix, Inês, Victor, Renée,
+    François, Søren, Åsa, Jürgen, Małgorzata, Łukasz, Zoltán, Ágnes, Ilyas, Ngozi,
+    Chidi, Adaeze, Thảo, Minh, Hương, Linh, Anh, Bảo, Wei, Xiu,
+    Jia, Hao, Min-jun, Ji-woo, Seo-yeon, Haruto, Sakura, Aiko, Kenji, Ravi,
+    Anjali, Arjun, Deepa, Sanjay, Lakshmi, Farah, Hassan, Yusuf, Zainab, Mariam,
+    Khalid, Layla, Salma, Karim, Youssef, Amir, Reza, Shirin, Dariush, Esther,
+    David, Sarah, Miriam, Eitan, Noa, Yael, Thomas, James, Oliver, Charlotte,
+    Amelia, George, Jack, Harry, Olivia, Isla, Freya, Ewan, Callum, Niamh,
+    Seán, Aoife, Ciarán, Eilidh, Rhys, Dafydd, Gwen, Bethan, Maëlle, Gaëlle,
+    Loïc, Hélène, Jérôme, Stéphane, Cécile, Benoît, Agnès, Mathéo, Léa, Inès,
+    Raphaël, Noémie, Maria, Juan, Sebastián, Valentina, Camila, Martín, Joaquín, Ximena,
+    Andrés, Nicolás, Tomás, João, Conceição, Gonçalo, Leonor, Francisca, Margarida, Giulia,
+    Matteo, Lorenzo, Chiara, Niccolò, Federica, Anouk, Sem, Daan, Fleur, Lars,
+    Astrid, Sigrid, Magnus, Eirik, Maja, Oskar, Ilse, Lukas, Leonie, Käthe,
+    Jörg, Uwe, Dagmar, Olga, Natalia, Sergei, Anastasia, Yevgenia, Bogdan, Ionuț,
+    Ștefan, Dragoș, Zeynep, Emre, Ayşe, Çağla, Mehmet, Efua, Abena, Kwabena,
+    Thandiwe, Sipho, Lindiwe, Tendai, Wanjiru, Njeri, Amani, Zawadi, Tigist, Selam";
+
+/// Family names, comma separated.
+const FAMILY: &str = "
+    Silva, Núñez, Müller, Okafor, Chen, García, Nowak, Haddad, Andersen, Rossi,
+    Dubois, Nguyễn, Patel, Kowalski, Mensah, Tanaka, O'Brien, Fernández, Ivanov, Khan,
+    Schmidt, Costa, Yılmaz, Smith, Jones, Nguyen, Kim, Santos, Pereira, Martin,
+    Bernard, López, González, Wilson, Taylor, Brown, Moreau, Lefèvre, Almeida, Sørensen,
+    Virtanen, Horváth, Popescu, Papadopoulos, Cohen, Mwangi, Abebe, Ramírez, Sato, Wójcik,
+    Trần, Lê, Phạm, Hoàng, Huỳnh, Võ, Đặng, Bùi, Đỗ, Ngô,
+    Wang, Zhang, Liu, Huang, Zhao, Wu, Zhou, Xu, Sun, Ma,
+    Park, Lee, Choi, Jung, Kang, Suzuki, Takahashi, Watanabe, Itō, Yamamoto,
+    Sharma, Singh, Kumar, Gupta, Reddy, Iyer, Chatterjee, Das, Joshi, Mehta,
+    Ahmed, Hussain, Ali, Rahman, Hossain, Mahmoud, Ibrahim, Hassan, Abdullah, Al-Farsi,
+    Karimi, Hosseini, Mohammadi, Rezaei, Levi, Friedman, Katz, Shapiro, Adeyemi, Okonkwo,
+    Adebayo, Eze, Nwosu, Boateng, Owusu, Asante, Dlamini, Nkosi, Ndlovu, Kamau,
+    Otieno, Wanjiku, Haile, Tesfaye, Girma, Diallo, Traoré, Koné, Ndiaye, Sow,
+    Williams, Davies, Evans, Thomas, Roberts, Hughes, Murphy, Kelly, O'Sullivan, Walsh,
+    MacDonald, Campbell, Stewart, Fraser, Ó Ceallaigh, Mac Giolla Bhríde, Durand, Lefebvre, Girard, Fournier,
+    Rousseau, Bonnet, Faure, Chevalier, Weiß, Schäfer, Köhler, Groß, Hoffmann, Fischer,
+    Wagner, Bauer, Öztürk, Şahin, Çelik, Doğan, Kaya, Demir, Arslan, Rodríguez,
+    Martínez, Sánchez, Pérez, Gómez, Díaz, Jiménez, Álvarez, Muñoz, Romero, Gonçalves,
+    Magalhães, Simões, Gaspar, Ferrari, Esposito, Bianchi, Romano, Colombo, De Luca, Bruno,
+    van den Berg, de Vries, Jansen, Bakker, Visser, Jensen, Nielsen, Hansen, Johansson, Karlsson,
+    Lindqvist, Åberg, Nyström, Korhonen, Mäkinen, Kovács, Szabó, Tóth, Novák, Dvořák,
+    Černý, Svoboda, Kowalczyk, Wiśniewski, Zieliński, Łęcki, Petrov, Smirnov, Kuznetsova, Popova,
+    Shevchenko, Kovalenko, Bondarenko, Georgiou, Dimitriou, Nikolaidis";
+
 const TAGS: &[&str] = &[
     "food-bank",
     "choir",
@@ -81,28 +81,217 @@ const TAGS: &[&str] = &[
     "driver",
     "translator",
     "board",
+    "first-aid",
+    "gift-aid",
+    "wheelchair",
+    "school-run",
+];
+const ROLES: &[&str] = &["volunteer", "donor", "beneficiary", "staff"];
+const DOMAINS: &[&str] = &[
+    "example.org",
+    "example.com",
+    "mail.example.net",
+    "post.example.co.uk",
 ];
 
-fn person(rng: &mut StdRng, i: usize) -> NewContact {
-    let given = GIVEN[rng.random_range(0..GIVEN.len())];
-    let family = FAMILY[rng.random_range(0..FAMILY.len())];
-    let ascii: String = format!("{given}.{family}")
-        .to_lowercase()
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '.')
-        .collect();
-    let tags = (0..rng.random_range(0..3))
-        .map(|_| TAGS[rng.random_range(0..TAGS.len())].to_owned())
-        .collect();
-    NewContact {
-        name: format!("{given} {family}"),
-        phones: vec![format!("+44 7700 {:06}", rng.random_range(0..1_000_000))],
-        emails: vec![format!("{ascii}{i}@example.org")],
-        tags,
-        ..Default::default()
+/// First clock value; every recorded time is this plus a counter.
+const EPOCH_MS: i64 = 1_750_000_000_000;
+
+/// The fixed clock: each call is one millisecond later.
+struct Clock(i64);
+
+impl Clock {
+    fn tick(&mut self) -> i64 {
+        self.0 += 1;
+        self.0
     }
 }
 
+fn split_list(list: &'static str) -> Vec<&'static str> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// Latin letters without their accents, lower case, for email addresses
+/// and for queries typed without accents. Other characters are dropped
+/// unless ASCII.
+fn fold(s: &str) -> String {
+    const GROUPS: &[(&str, &str)] = &[
+        ("áàâäãåāăąạảấầẩẫậắằẳẵặ", "a"),
+        ("çćč", "c"),
+        ("đď", "d"),
+        ("éèêëēęěẹẻẽếềểễệ", "e"),
+        ("ğ", "g"),
+        ("íìîïīıịỉĩ", "i"),
+        ("łľ", "l"),
+        ("ñńň", "n"),
+        ("óòôöõøōőọỏốồổỗộơớờởỡợ", "o"),
+        ("ř", "r"),
+        ("śšşș", "s"),
+        ("ț", "t"),
+        ("úùûüūůưụủũứừửữự", "u"),
+        ("ýÿỳỷỹỵ", "y"),
+        ("źżž", "z"),
+        ("ß", "ss"),
+        ("æ", "ae"),
+        ("œ", "oe"),
+    ];
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii() {
+            out.push(c);
+        } else if let Some((_, plain)) = GROUPS.iter().find(|(g, _)| g.contains(c)) {
+            out.push_str(plain);
+        }
+    }
+    out
+}
+
+fn pick<'a>(rng: &mut ChaCha8Rng, list: &[&'a str]) -> &'a str {
+    list[rng.random_range(0..list.len())]
+}
+
+/// A random run of 3–6 characters of `text` (fewer if it is shorter),
+/// from its start or from anywhere.
+fn run(rng: &mut ChaCha8Rng, text: &str, from_start: bool) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let len = rng.random_range(3..=6).min(chars.len());
+    let start = if from_start {
+        0
+    } else {
+        rng.random_range(0..=chars.len() - len)
+    };
+    chars[start..start + len].iter().collect()
+}
+
+/// Realistic contacts from a fixed seed.
+struct People {
+    rng: ChaCha8Rng,
+    given: Vec<&'static str>,
+    family: Vec<&'static str>,
+}
+
+/// What a searcher may remember of a contact.
+struct Remembered {
+    name: String,
+    /// The six digits after `+44 7700 `, if the contact has a phone.
+    phone_tail: Option<String>,
+    /// The part before the `@`, if the contact has an email.
+    email_local: Option<String>,
+}
+
+impl People {
+    fn new(seed: u64) -> People {
+        People {
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            given: split_list(GIVEN),
+            family: split_list(FAMILY),
+        }
+    }
+
+    /// The `i`th person: a name, usually a UK mobile number (`+44 7700
+    /// 900123`) and an email derived from the name, 0–3 tags, maybe a role.
+    fn person(&mut self, i: usize) -> (NewContact, Remembered) {
+        let given = pick(&mut self.rng, &self.given);
+        let mut family = pick(&mut self.rng, &self.family).to_owned();
+        if self.rng.random_bool(0.08) {
+            // Two family names, as in "García López".
+            family = format!("{family} {}", pick(&mut self.rng, &self.family));
+        }
+        let name = format!("{given} {family}");
+
+        let tail = format!("{:06}", self.rng.random_range(0..1_000_000));
+        let phones = if self.rng.random_bool(0.9) {
+            vec![format!("+44 7700 {tail}")]
+        } else {
+            Vec::new()
+        };
+
+        let (g, f) = (fold(given), fold(&family));
+        let f: String = f.chars().filter(char::is_ascii_alphanumeric).collect();
+        let g: String = g.chars().filter(char::is_ascii_alphanumeric).collect();
+        let local = match self.rng.random_range(0..4) {
+            0 => format!("{g}.{f}"),
+            1 => format!("{g}{f}{}", i % 100),
+            2 => format!("{}{f}", g.chars().next().unwrap_or('x')),
+            _ => format!("{g}.{f}{}", i % 1000),
+        };
+        let emails = if self.rng.random_bool(0.8) {
+            vec![format!("{local}@{}", pick(&mut self.rng, DOMAINS))]
+        } else {
+            Vec::new()
+        };
+
+        let mut tags: Vec<String> = Vec::new();
+        for _ in 0..self.rng.random_range(0..=3) {
+            let tag = pick(&mut self.rng, TAGS);
+            if !tags.iter().any(|t| t == tag) {
+                tags.push(tag.to_owned());
+            }
+        }
+        let roles = if self.rng.random_bool(0.5) {
+            vec![pick(&mut self.rng, ROLES).to_owned()]
+        } else {
+            Vec::new()
+        };
+
+        let remembered = Remembered {
+            name: name.clone(),
+            phone_tail: (!phones.is_empty()).then_some(tail),
+            email_local: (!emails.is_empty()).then_some(local),
+        };
+        let contact = NewContact {
+            name,
+            phones,
+            emails,
+            roles,
+            tags,
+            ..Default::default()
+        };
+        (contact, remembered)
+    }
+
+    /// A search a person at a desk would type to find `who`: 3–6 characters
+    /// of the family name's start, of the inside of a name, of the phone
+    /// number's digits or of the email address.
+    fn query(&mut self, who: &Remembered) -> String {
+        let kind = self.rng.random_range(0..10);
+        match (kind, &who.phone_tail, &who.email_local) {
+            (6 | 7, Some(tail), _) => return run(&mut self.rng, tail, false),
+            (8 | 9, _, Some(local)) if local.chars().count() >= 3 => {
+                return run(&mut self.rng, local, false);
+            }
+            _ => {}
+        }
+        // Name words long enough for the index; the first is the given name.
+        let words: Vec<&str> = who
+            .name
+            .split_whitespace()
+            .filter(|w| w.chars().count() >= 3)
+            .collect();
+        let q = match words.as_slice() {
+            [] => who.name.clone(),
+            // Start of the family name (or of the only long word).
+            [only] => run(&mut self.rng, only, true),
+            [_, family, ..] if kind < 3 => run(&mut self.rng, family, true),
+            // Inside a name word: "osé", "ürge", "afo".
+            _ => {
+                let word = words[self.rng.random_range(0..words.len())];
+                run(&mut self.rng, word, false)
+            }
+        };
+        // Many people type without accents.
+        if self.rng.random_bool(0.4) {
+            fold(&q)
+        } else {
+            q.to_lowercase()
+        }
+    }
+}
+
+/// The `p` quantile (0..=1) of sorted samples, nearest rank.
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -110,13 +299,16 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-fn timed_ms(samples: &mut Vec<f64>, f: impl FnOnce() -> Result<()>) -> Result<()> {
-    let t = Instant::now();
-    f()?;
-    samples.push(t.elapsed().as_secs_f64() * 1000.0);
-    Ok(())
+fn ms_since(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
 }
 
+fn sorted(mut v: Vec<f64>) -> Vec<f64> {
+    v.sort_by(f64::total_cmp);
+    v
+}
+
+/// This process's peak resident memory (VmHWM), in MB.
 fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -129,280 +321,503 @@ fn peak_rss_mb() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
-fn now() -> i64 {
-    1_793_491_200_000
+/// `12345` → `12,345`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
-/// `__open-probe PATH`: open the store cold in a fresh process, run 100
-/// searches, print `OPEN <µs> <peak RSS MB>`.
+/// Size on disk of the store file and of its write-ahead log, in bytes.
+fn store_bytes(path: &Path) -> (u64, u64) {
+    let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    (size(path), size(Path::new(&wal)))
+}
+
+const PROBE_QUERIES: &[&str] = &[
+    "silv",
+    "müll",
+    "jose",
+    "7700 9",
+    "okafor",
+    "chen",
+    "lucía",
+    "gonz",
+    "tanak",
+    "rossi",
+    "nguy",
+    "zoe",
+    "ürge",
+    "0012",
+    "example.c",
+    "anders",
+    "élod",
+    "haddad",
+    "smit",
+    "kowal",
+];
+
+/// `__open-probe PATH`: opens the store in this fresh process, runs one
+/// search, then 99 more, and prints
+/// `OPEN <open µs> <first search µs> <peak RSS MB>`.
 fn open_probe(path: &Path) -> Result<()> {
     let t = Instant::now();
     let store = Store::open(path)?;
     let open_us = t.elapsed().as_micros();
-    for q in [
-        "silv", "müll", "ana", "7700 1", "okafor", "chen", "lucía", "gonz", "tanak", "rossi",
-    ]
-    .iter()
-    .cycle()
-    .take(100)
-    {
+    let t = Instant::now();
+    store.search_contacts(PROBE_QUERIES[0], 20)?;
+    let first_us = t.elapsed().as_micros();
+    for q in PROBE_QUERIES.iter().cycle().skip(1).take(99) {
         store.search_contacts(q, 20)?;
     }
-    println!("OPEN {open_us} {:.1}", peak_rss_mb());
+    println!("OPEN {open_us} {first_us} {:.1}", peak_rss_mb());
     Ok(())
 }
 
-fn core_figures(dir: &Path, n: usize, quick: bool) -> Result<Vec<Figure>> {
-    let mut out = Vec::new();
-    let mut fig = |name: String, value: String, unit: &'static str, target: &'static str| {
-        out.push(Figure {
-            name,
+/// Runs `__open-probe` in a child process; returns (open ms, first search
+/// ms, peak RSS MB).
+fn run_probe(path: &Path) -> Result<(f64, f64, f64)> {
+    let probe = std::process::Command::new(std::env::current_exe()?)
+        .arg("__open-probe")
+        .arg(path)
+        .output()?;
+    let out = String::from_utf8_lossy(&probe.stdout);
+    if !probe.status.success() {
+        bail!(
+            "open probe failed ({}): {out}{}",
+            probe.status,
+            String::from_utf8_lossy(&probe.stderr)
+        );
+    }
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("OPEN "))
+        .with_context(|| format!("open probe printed {out:?}"))?;
+    let nums: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("open probe printed {line:?}"))?;
+    let [open_us, first_us, rss] = nums[..] else {
+        bail!("open probe printed {line:?}");
+    };
+    Ok((open_us / 1000.0, first_us / 1000.0, rss))
+}
+
+/// Collects figures as rows of the table.
+#[derive(Default)]
+struct Figures(Vec<Figure>);
+
+impl Figures {
+    fn add(&mut self, name: impl Into<String>, value: String, unit: &'static str) {
+        self.target(name, value, unit, "");
+    }
+
+    fn target(
+        &mut self,
+        name: impl Into<String>,
+        value: String,
+        unit: &'static str,
+        target: &'static str,
+    ) {
+        self.0.push(Figure {
+            name: name.into(),
             value,
             unit,
             target,
-        })
-    };
+        });
+    }
+}
+
+fn core_figures(dir: &Path, n: usize, quick: bool) -> Result<Vec<Figure>> {
+    let mut figs = Figures::default();
+    let nn = thousands(n);
     let path = dir.join("device.muster");
     let mut store = Store::open(&path)?;
-    let mut rng = StdRng::seed_from_u64(42);
+    let mut people = People::new(42);
+    let mut clock = Clock(EPOCH_MS);
+    // Every 50th person, to search for later.
+    let mut remembered = Vec::new();
 
-    eprintln!("core: creating {n} contacts");
-    let t = Instant::now();
+    // 1. Bulk creation.
+    eprintln!("core: creating {nn} contacts in batches of 1,000");
     let mut made = 0;
+    let mut busy = 0.0;
     while made < n {
-        let batch: Vec<NewContact> = (made..(made + 1_000).min(n))
-            .map(|i| person(&mut rng, i))
-            .collect();
+        let mut batch = Vec::with_capacity(1_000);
+        for i in made..(made + 1_000).min(n) {
+            let (contact, who) = people.person(i);
+            if i % 50 == 0 {
+                remembered.push(who);
+            }
+            batch.push(contact);
+        }
         made += batch.len();
-        store.create_contacts(&batch, now())?;
+        let t = Instant::now();
+        store.create_contacts(&batch, clock.tick())?;
+        busy += t.elapsed().as_secs_f64();
+        if made % 20_000 == 0 {
+            eprintln!("  {} contacts, {busy:.1} s", thousands(made));
+        }
     }
-    let secs = t.elapsed().as_secs_f64();
-    fig(
-        format!("create {n} contacts (batches of 1,000)"),
-        format!("{secs:.1}"),
+    figs.add(
+        format!("create {nn} contacts (batched, 1,000 per transaction)"),
+        format!("{busy:.1}"),
         "s",
-        "",
     );
-    fig(
-        "  rate".into(),
-        format!("{:.0}", n as f64 / secs),
-        "contacts/s",
-        "",
+    figs.add("  rate", format!("{:.0}", n as f64 / busy), "contacts/s");
+    let (db, wal) = store_bytes(&path);
+    figs.add(
+        format!("store size after creating {nn} (db + wal)"),
+        format!("{:.1}", (db + wal) as f64 / 1e6),
+        "MB",
+    );
+    figs.add("  of which wal", format!("{:.1}", wal as f64 / 1e6), "MB");
+    figs.add(
+        "  per contact",
+        format!("{:.2}", (db + wal) as f64 / 1e3 / n as f64),
+        "kB",
     );
 
-    eprintln!("core: single durable writes");
+    // 2. Single durable writes: one transaction, fsync'd, each.
     store.checkpoint()?; // as an app does when idle
     let writes = if quick { 300 } else { 1_000 };
-    let mut lat = Vec::new();
+    eprintln!(
+        "core: {} single durable writes (create_contact)",
+        thousands(writes)
+    );
+    let mut lat = Vec::with_capacity(writes);
     for i in 0..writes {
-        let p = person(&mut rng, n + i);
-        timed_ms(&mut lat, || {
-            Ok(store.create_contact(&p, now()).map(drop)?)
-        })?;
+        let (contact, _) = people.person(n + i);
+        let now = clock.tick();
+        let t = Instant::now();
+        store.create_contact(&contact, now)?;
+        lat.push(ms_since(t));
     }
-    lat.sort_by(f64::total_cmp);
-    fig(
-        "durable write (new contact) p50".into(),
+    let lat = sorted(lat);
+    figs.add(
+        "single durable write (create_contact) p50",
         format!("{:.2}", percentile(&lat, 0.5)),
         "ms",
-        "",
     );
-    fig(
-        "durable write (new contact) p99".into(),
+    figs.target(
+        "single durable write (create_contact) p99",
         format!("{:.2}", percentile(&lat, 0.99)),
         "ms",
         "< 2",
     );
-    fig(
-        "durable write (new contact) max".into(),
+    figs.add(
+        "single durable write (create_contact) max",
         format!("{:.2}", percentile(&lat, 1.0)),
         "ms",
-        "",
     );
 
-    eprintln!("core: check-ins on an event with 2,000 sign-ups");
+    let signups = 2_000;
+    let checkins = 1_000;
+    eprintln!(
+        "core: {} sign-ups to one event, then {} check-ins",
+        thousands(signups),
+        thousands(checkins)
+    );
+    let starts = clock.tick() + 86_400_000;
     let event = store.create_event(
         &NewEvent {
             title: "Bench gala".into(),
-            starts_at: now(),
-            ends_at: None,
-            place: "Hall".into(),
-            capacity: Some(1_500),
+            starts_at: starts,
+            ends_at: Some(starts + 4 * 3_600_000),
+            place: "Town hall".into(),
+            capacity: Some(2_500),
         },
-        now(),
+        clock.tick(),
     )?;
     let ids: Vec<String> = store
-        .list_contacts(2_000, 0)?
+        .list_contacts(signups, 0)?
         .into_iter()
         .map(|c| c.id)
         .collect();
+    let mut lat = Vec::with_capacity(signups);
     for id in &ids {
-        store.sign_up(&event, id, false, now())?;
+        let now = clock.tick();
+        let t = Instant::now();
+        store.sign_up(&event, id, false, now)?;
+        lat.push(ms_since(t));
     }
-    let mut lat = Vec::new();
-    for id in ids.iter().take(writes) {
-        timed_ms(&mut lat, || Ok(store.check_in(&event, id, now() + 1)?))?;
-    }
-    lat.sort_by(f64::total_cmp);
-    fig(
-        "check-in, event with 2,000 sign-ups p50".into(),
+    let lat = sorted(lat);
+    figs.add(
+        format!("sign-up, event growing to {} p50", thousands(signups)),
         format!("{:.2}", percentile(&lat, 0.5)),
         "ms",
-        "",
     );
-    fig(
-        "check-in, event with 2,000 sign-ups p99".into(),
+    figs.add(
+        format!("sign-up, event growing to {} p99", thousands(signups)),
         format!("{:.2}", percentile(&lat, 0.99)),
         "ms",
-        "",
+    );
+    // People arrive in any order.
+    let mut order: Vec<usize> = (0..ids.len()).collect();
+    for i in (1..order.len()).rev() {
+        order.swap(i, people.rng.random_range(0..=i));
+    }
+    let mut lat = Vec::with_capacity(checkins);
+    for &k in order.iter().take(checkins) {
+        let now = clock.tick();
+        let t = Instant::now();
+        store.check_in(&event, &ids[k], now)?;
+        lat.push(ms_since(t));
+    }
+    let lat = sorted(lat);
+    figs.add(
+        format!("check-in, event with {} sign-ups p50", thousands(signups)),
+        format!("{:.2}", percentile(&lat, 0.5)),
+        "ms",
+    );
+    figs.add(
+        format!("check-in, event with {} sign-ups p99", thousands(signups)),
+        format!("{:.2}", percentile(&lat, 0.99)),
+        "ms",
     );
 
-    eprintln!("core: searches");
-    let mut queries = Vec::new();
-    for _ in 0..1_000 {
-        let q = match rng.random_range(0..4) {
-            0 => FAMILY[rng.random_range(0..FAMILY.len())]
-                .chars()
-                .take(rng.random_range(3..6))
-                .collect::<String>(),
-            1 => {
-                let g = GIVEN[rng.random_range(0..GIVEN.len())];
-                let chars: Vec<char> = g.chars().collect();
-                let start = rng.random_range(0..chars.len().saturating_sub(2).max(1));
-                chars[start..(start + 3).min(chars.len())].iter().collect()
-            }
-            2 => format!("{:04}", rng.random_range(0..10_000)),
-            _ => format!(
-                "{}.",
-                GIVEN[rng.random_range(0..GIVEN.len())].to_lowercase()
-            ),
-        };
-        queries.push(q);
-    }
-    let mut lat = Vec::new();
-    let mut hits = Vec::new();
+    // 4. Search.
+    let searches = 1_000;
+    eprintln!("core: {} searches", thousands(searches));
+    let queries: Vec<String> = (0..searches)
+        .map(|_| {
+            let who = &remembered[people.rng.random_range(0..remembered.len())];
+            people.query(who)
+        })
+        .collect();
+    let mut lat = Vec::with_capacity(searches);
+    let mut hits = Vec::with_capacity(searches);
+    let mut slowest: Vec<(f64, &str, usize)> = Vec::new();
     for q in &queries {
         let t = Instant::now();
         let found = store.search_contacts(q, 20)?;
-        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+        let ms = ms_since(t);
+        lat.push(ms);
         hits.push(found.len() as f64);
+        slowest.push((ms, q, found.len()));
     }
-    lat.sort_by(f64::total_cmp);
-    hits.sort_by(f64::total_cmp);
-    fig(
-        format!("search among {n} contacts p50"),
+    slowest.sort_by(|a, b| b.0.total_cmp(&a.0));
+    eprintln!(
+        "  slowest: {}",
+        slowest
+            .iter()
+            .take(5)
+            .map(|(ms, q, k)| format!("{q:?} {ms:.2} ms ({k} results)"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    eprintln!(
+        "  sample queries: {}",
+        queries
+            .iter()
+            .take(12)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    let lat = sorted(lat);
+    let hits = sorted(hits);
+    figs.add(
+        format!("name search among {nn} contacts p50"),
         format!("{:.2}", percentile(&lat, 0.5)),
         "ms",
-        "",
     );
-    fig(
-        format!("search among {n} contacts p99"),
+    figs.target(
+        format!("name search among {nn} contacts p99"),
         format!("{:.2}", percentile(&lat, 0.99)),
         "ms",
         "< 5",
     );
-    fig(
-        "  median results per search (limit 20)".into(),
+    figs.add(
+        "  median results per search (limit 20)",
         format!("{:.0}", percentile(&hits, 0.5)),
         "",
-        "",
     );
+    figs.add(
+        "  searches with no result",
+        format!("{}", hits.iter().filter(|h| **h == 0.0).count()),
+        "of 1,000",
+    );
+
+    // 3. Size once closed: the last connection checkpoints the WAL away.
     drop(store);
-
-    let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
-    let wal = path.with_file_name("device.muster-wal");
-    let total = size(&path) + size(&wal);
-    fig(
-        format!("store size, {n} contacts"),
-        format!("{:.1}", total as f64 / 1e6),
+    let (db, wal) = store_bytes(&path);
+    figs.add(
+        "store size after close (db + wal, checkpointed)",
+        format!("{:.1}", (db + wal) as f64 / 1e6),
         "MB",
-        "",
     );
 
-    eprintln!("core: cold open in a fresh process");
-    let probe = std::process::Command::new(std::env::current_exe()?)
-        .arg("__open-probe")
-        .arg(&path)
-        .output()?;
-    let line = String::from_utf8_lossy(&probe.stdout).to_string();
-    let mut parts = line.split_whitespace().skip(1);
-    let open_us: f64 = parts
-        .next()
-        .and_then(|v| v.parse().ok())
-        .context("open probe")?;
-    let rss: f64 = parts
-        .next()
-        .and_then(|v| v.parse().ok())
-        .context("open probe")?;
-    fig(
-        "store open (fresh process)".into(),
-        format!("{:.1}", open_us / 1000.0),
+    // 5. Cold open in a fresh process (file in the page cache).
+    let probes = 5;
+    eprintln!("core: open in a fresh process, {probes} times");
+    let mut opens = Vec::new();
+    let mut firsts = Vec::new();
+    let mut rss: f64 = 0.0;
+    for _ in 0..probes {
+        let (open, first, peak) = run_probe(&path)?;
+        opens.push(open);
+        firsts.push(first);
+        rss = rss.max(peak);
+    }
+    let opens = sorted(opens);
+    let firsts = sorted(firsts);
+    figs.target(
+        format!("open cold (fresh process, median of {probes})"),
+        format!("{:.1}", percentile(&opens, 0.5)),
         "ms",
         "< 200",
     );
-    fig(
-        format!("device memory: open + 100 searches, {n} contacts"),
-        format!("{rss:.0}"),
-        "MB (peak RSS)",
-        "",
+    figs.add(
+        "  first search after open",
+        format!("{:.1}", percentile(&firsts, 0.5)),
+        "ms",
     );
-    fig(
-        "bench process peak memory so far".into(),
+    figs.add(
+        format!("memory at {nn} contacts (open + 100 searches, peak RSS)"),
+        format!("{rss:.0}"),
+        "MB",
+    );
+
+    // The first check-in after the app starts loads the event from disk.
+    let mut store = Store::open(&path)?;
+    let changes = store.stored_change_count(&event)?;
+    let now = clock.tick();
+    let t = Instant::now();
+    store.check_in(&event, &ids[order[checkins]], now)?;
+    let first = ms_since(t);
+    eprintln!("  first check-in after reopen: {first:.1} ms ({changes} stored changes)");
+    figs.add(
+        format!(
+            "first check-in after reopen (event of {} stored changes)",
+            thousands(changes as usize)
+        ),
+        format!("{first:.1}"),
+        "ms",
+    );
+    drop(store);
+
+    // 6.
+    figs.add(
+        "bench process peak RSS (after the above)",
         format!("{:.0}", peak_rss_mb()),
         "MB",
-        "",
     );
-    Ok(out)
+    Ok(figs.0)
 }
 
+/// The table as Markdown, columns padded so that it also reads as text.
 fn table(figures: &[Figure]) -> String {
-    let mut s = String::new();
-    s +=
-        "| figure | Muster | automerge-repo | ratio | unit | target |\n|---|---|---|---|---|---|\n";
-    for f in figures {
-        s += &format!(
-            "| {} | {} | - | - | {} | {} |\n",
-            f.name, f.value, f.unit, f.target
-        );
+    let header = [
+        "figure",
+        "Muster",
+        "automerge-repo",
+        "ratio",
+        "unit",
+        "target",
+    ];
+    let rows: Vec<[&str; 6]> = figures
+        .iter()
+        .map(|f| [f.name.as_str(), &f.value, "-", "-", f.unit, f.target])
+        .collect();
+    let mut width = header.map(|h| h.chars().count());
+    for row in &rows {
+        for (w, cell) in width.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; 6]| {
+        let mut s = String::from("|");
+        for (i, (cell, w)) in cells.iter().zip(width).enumerate() {
+            let pad = " ".repeat(w - cell.chars().count());
+            // Numbers to the right, text to the left.
+            if i == 1 || i == 2 || i == 3 {
+                s += &format!(" {pad}{cell} |");
+            } else {
+                s += &format!(" {cell}{pad} |");
+            }
+        }
+        s + "\n"
+    };
+    let mut s = line(header);
+    s += "|";
+    for (i, w) in width.iter().enumerate() {
+        let dashes = "-".repeat(*w);
+        s += &if (1..=3).contains(&i) {
+            format!(" {dashes}:|")
+        } else {
+            format!(" {dashes} |")
+        };
+    }
+    s += "\n";
+    for row in rows {
+        s += &line(row);
     }
     s
 }
 
+fn flag_value(args: &[String], flag: &str) -> Result<Option<String>> {
+    match args.iter().position(|a| a == flag) {
+        None => Ok(None),
+        Some(i) => Ok(Some(
+            args.get(i + 1)
+                .with_context(|| format!("{flag} needs a value"))?
+                .clone(),
+        )),
+    }
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("__open-probe") {
-        return open_probe(Path::new(args.get(1).context("path")?));
-    }
-    if args.first().map(String::as_str) == Some("__create") {
-        // For profiling: create N contacts in a scratch store.
-        let n: usize = args.get(1).and_then(|v| v.parse().ok()).unwrap_or(20_000);
-        let dir = tempfile::tempdir()?;
-        let mut store = Store::open(dir.path().join("p.muster"))?;
-        let mut rng = StdRng::seed_from_u64(42);
-        let t = Instant::now();
-        for chunk in 0..n.div_ceil(1_000) {
-            let batch: Vec<NewContact> = (0..1_000)
-                .map(|i| person(&mut rng, chunk * 1_000 + i))
-                .collect();
-            store.create_contacts(&batch, now())?;
+    match args.first().map(String::as_str) {
+        Some("__open-probe") => return open_probe(Path::new(args.get(1).context("path")?)),
+        Some("__relay") => {
+            return sync_figures::relay_main(Path::new(args.get(1).context("path")?));
         }
-        println!("{n} contacts in {:.2} s", t.elapsed().as_secs_f64());
-        return Ok(());
+        Some("__create") => {
+            let n: usize = match args.get(1) {
+                Some(v) => v.parse().context("__create N")?,
+                None => 20_000,
+            };
+            let dir = tempfile::tempdir()?;
+            let mut store = Store::open(dir.path().join("p.muster"))?;
+            let mut people = People::new(42);
+            let t = Instant::now();
+            for chunk in 0..n.div_ceil(1_000) {
+                let batch: Vec<NewContact> = (chunk * 1_000..((chunk + 1) * 1_000).min(n))
+                    .map(|i| people.person(i).0)
+                    .collect();
+                store.create_contacts(&batch, EPOCH_MS + chunk as i64)?;
+            }
+            println!("{n} contacts in {:.2} s", t.elapsed().as_secs_f64());
+            return Ok(());
+        }
+        _ => {}
     }
-    if args.first().map(String::as_str) == Some("__relay") {
-        return sync_figures::relay_main(Path::new(args.get(1).context("path")?));
+    for a in &args {
+        if a.starts_with("--") && !["--quick", "--markdown", "--only"].contains(&a.as_str()) {
+            bail!("unknown option {a}; use --quick, --markdown FILE, --only core|sync");
+        }
     }
     let quick = args.iter().any(|a| a == "--quick");
-    let markdown = args
-        .iter()
-        .position(|a| a == "--markdown")
-        .and_then(|i| args.get(i + 1))
-        .cloned();
-    let only = args
-        .iter()
-        .position(|a| a == "--only")
-        .and_then(|i| args.get(i + 1))
-        .cloned();
+    let markdown = flag_value(&args, "--markdown")?;
+    let only = flag_value(&args, "--only")?;
+    if let Some(o) = only.as_deref()
+        && o != "core"
+        && o != "sync"
+    {
+        bail!("--only takes core or sync, not {o:?}");
+    }
     let dir = tempfile::tempdir()?;
     let started = Instant::now();
     let mut figures = Vec::new();
