@@ -6,7 +6,8 @@
 //! and the relay must hold every document at the same heads.
 //!
 //! Each run prints its seed on failure; `MUSTER_SIM_SEED=<seed>` replays one
-//! run, `MUSTER_SIM_RUNS` sets how many seeds are tried (default 60).
+//! run, `MUSTER_SIM_RUNS` sets how many random seeds are tried (default 60), after
+//! the seeds in `REGRESSIONS`.
 
 mod support;
 
@@ -321,8 +322,20 @@ fn seeds() -> Vec<u64> {
         .and_then(|s| s.parse().ok())
         .unwrap_or(60);
     let base: u64 = rand::random();
-    (0..runs).map(|i| base.wrapping_add(i)).collect()
+    REGRESSIONS
+        .iter()
+        .copied()
+        .chain((0..runs).map(|i| base.wrapping_add(i)))
+        .collect()
 }
+
+/// Seeds that once failed, replayed on every run. 3210013360899917768: a
+/// restored relay got the change a device's cursor named re-pushed to the
+/// same seq with other entries before it (cursors now carry a chained log
+/// hash). 16105652825493211450: a fallback change whose dependency came in
+/// a later message was dropped by the relay, and the device never sent it
+/// again (the relay now holds such documents for the session).
+const REGRESSIONS: &[u64] = &[3_210_013_360_899_917_768, 16_105_652_825_493_211_450];
 
 fn run_each(name: &str, f: impl Fn(u64)) {
     for seed in seeds() {

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use automerge::AutoCommit;
 use muster_core::Millis;
 use muster_core::model::DocKind;
-use muster_core::sync::relay::{Auth, Grant, LogEntry, NewChange, RelayStorage};
+use muster_core::sync::relay::{Auth, Grant, LogEntry, NewChange, RelayStorage, chain_hash};
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
@@ -35,6 +35,7 @@ CREATE TABLE IF NOT EXISTS log (
     data        BLOB NOT NULL,
     device      TEXT NOT NULL,
     token_id    TEXT NOT NULL,
+    chain       BLOB NOT NULL,
     received_at INTEGER NOT NULL,
     UNIQUE (doc_id, hash)
 ) STRICT;
@@ -196,6 +197,12 @@ impl SqliteRelay {
         let Some(mut d) = load(conn, doc)? else {
             return Ok(());
         };
+        // A change whose dependencies are not logged yet (re-pushed after a
+        // restore, say) is held outside the document, and `save` would
+        // drop it: keep the old snapshot and the log until it applies.
+        if !d.get_missing_deps(&[]).is_empty() {
+            return Ok(());
+        }
         let upto: i64 =
             conn.query_row("SELECT max(seq) FROM log WHERE doc_id = ?1", [doc], |r| {
                 r.get(0)
@@ -288,7 +295,7 @@ impl RelayStorage for SqliteRelay {
         let row: Option<(i64, Vec<u8>)> = self
             .lock()
             .query_row(
-                "SELECT seq, hash FROM log ORDER BY seq DESC LIMIT 1",
+                "SELECT seq, chain FROM log ORDER BY seq DESC LIMIT 1",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
@@ -302,7 +309,7 @@ impl RelayStorage for SqliteRelay {
     fn hash_at(&self, seq: u64) -> SResult<Option<[u8; 32]>> {
         let hash: Option<Vec<u8>> = self
             .lock()
-            .query_row("SELECT hash FROM log WHERE seq = ?1", [seq as i64], |r| {
+            .query_row("SELECT chain FROM log WHERE seq = ?1", [seq as i64], |r| {
                 r.get(0)
             })
             .optional()?;
@@ -318,7 +325,7 @@ impl RelayStorage for SqliteRelay {
     ) -> SResult<Vec<LogEntry>> {
         let conn = self.lock();
         let mut stmt = conn.prepare_cached(
-            "SELECT seq, doc_id, hash, data, device FROM log WHERE seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3",
+            "SELECT seq, doc_id, hash, data, device, chain FROM log WHERE seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3",
         )?;
         let upto = i64::try_from(upto).unwrap_or(i64::MAX);
         let mut rows = stmt.query(params![after as i64, upto, max_entries as i64])?;
@@ -331,12 +338,14 @@ impl RelayStorage for SqliteRelay {
             let data: Vec<u8> = r.get(3)?;
             bytes += data.len();
             let hash: Vec<u8> = r.get(2)?;
+            let chain: Vec<u8> = r.get(5)?;
             out.push(LogEntry {
                 seq: r.get::<_, i64>(0)? as u64,
                 doc: r.get(1)?,
                 hash: to_hash(&hash),
                 data,
                 device: r.get(4)?,
+                chain: to_hash(&chain),
             });
         }
         Ok(out)
@@ -365,11 +374,17 @@ impl RelayStorage for SqliteRelay {
         let tx = conn.transaction()?;
         let mut positions = Vec::with_capacity(changes.len());
         let mut grown: Vec<String> = Vec::new();
+        let mut chain = tx
+            .query_row("SELECT chain FROM log ORDER BY seq DESC LIMIT 1", [], |r| {
+                r.get::<_, Vec<u8>>(0)
+            })
+            .optional()?
+            .map_or([0; 32], |c| to_hash(&c));
         {
             let mut existing =
                 tx.prepare_cached("SELECT seq FROM log WHERE doc_id = ?1 AND hash = ?2")?;
             let mut insert = tx.prepare_cached(
-                "INSERT INTO log (doc_id, hash, data, device, token_id, received_at) VALUES (?1, ?2, ?3, ?4, '', ?5)",
+                "INSERT INTO log (doc_id, hash, data, device, token_id, received_at, chain) VALUES (?1, ?2, ?3, ?4, '', ?5, ?6)",
             )?;
             let mut doc_row = tx.prepare_cached(
                 "INSERT INTO docs (doc_id, kind, first_seq, since_snapshot) VALUES (?1, ?2, ?3, 1)
@@ -384,7 +399,15 @@ impl RelayStorage for SqliteRelay {
                     positions.push(seq as u64);
                     continue;
                 }
-                insert.execute(params![c.doc, c.hash.as_slice(), c.data, device, now])?;
+                chain = chain_hash(&chain, &c.hash);
+                insert.execute(params![
+                    c.doc,
+                    c.hash.as_slice(),
+                    c.data,
+                    device,
+                    now,
+                    chain.as_slice()
+                ])?;
                 let seq = tx.last_insert_rowid();
                 let kind = DocKind::of_id(&c.doc).map_or("unknown", DocKind::as_str);
                 let since: i64 = doc_row.query_row(params![c.doc, kind, seq], |r| r.get(0))?;

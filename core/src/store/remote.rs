@@ -142,10 +142,20 @@ impl Store {
             };
             let before = doc.get_heads();
             let is_new = before.is_empty();
+            // A change whose dependencies are not here yet is queued by
+            // Automerge outside the document: the heads do not move, but it
+            // is new and must be stored, or it is lost once the cursor has
+            // passed it.
+            let mut held_back = None;
             let result = match entry.form {
                 Form::Change => Change::from_bytes(entry.data.to_vec())
                     .map_err(|e| e.to_string())
-                    .and_then(|c| doc.apply_changes([c]).map_err(|e| e.to_string())),
+                    .and_then(|c| {
+                        if doc.get_change_by_hash(&c.hash()).is_none() {
+                            held_back = Some(c.clone());
+                        }
+                        doc.apply_changes([c]).map_err(|e| e.to_string())
+                    }),
                 Form::Snapshot => doc
                     .load_incremental(&entry.data)
                     .map(drop)
@@ -168,7 +178,10 @@ impl Store {
             }
             let after = doc.get_heads();
             if after == before {
-                outcome.duplicates += 1;
+                match held_back {
+                    Some(change) => persist(&tx, &entry.doc, kind, &doc, &[change], false)?,
+                    None => outcome.duplicates += 1,
+                }
                 touched.insert(entry.doc.clone(), doc);
                 continue;
             }

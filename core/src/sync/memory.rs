@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use automerge::{AutoCommit, Change};
 
-use super::relay::{Auth, Grant, LogEntry, NewChange, RelayStorage};
+use super::relay::{Auth, Grant, LogEntry, NewChange, RelayStorage, chain_hash};
 use crate::error::{Error, Result};
 use crate::model::Millis;
 
@@ -99,7 +99,7 @@ impl RelayStorage for MemoryRelay {
             .lock()
             .log
             .last()
-            .map_or((0, [0; 32]), |e| (e.seq, e.hash)))
+            .map_or((0, [0; 32]), |e| (e.seq, e.chain)))
     }
 
     fn hash_at(&self, seq: u64) -> Result<Option<[u8; 32]>> {
@@ -107,7 +107,7 @@ impl RelayStorage for MemoryRelay {
         Ok(seq
             .checked_sub(1)
             .and_then(|i| s.log.get(i as usize))
-            .map(|e| e.hash))
+            .map(|e| e.chain))
     }
 
     fn entries_after(
@@ -135,10 +135,21 @@ impl RelayStorage for MemoryRelay {
     }
 
     fn snapshot(&self, doc: &str) -> Result<Vec<u8>> {
+        let Some(mut d) = self.load_doc(doc)? else {
+            return Ok(Vec::new());
+        };
+        if d.get_missing_deps(&[]).is_empty() {
+            return Ok(d.save());
+        }
+        // `save` would drop changes still waiting for their dependencies:
+        // send every change instead (what `load` also accepts).
         Ok(self
-            .load_doc(doc)?
-            .map(|mut d| d.save())
-            .unwrap_or_default())
+            .lock()
+            .log
+            .iter()
+            .filter(|e| e.doc == doc)
+            .flat_map(|e| e.data.iter().copied())
+            .collect())
     }
 
     fn load_doc(&self, doc: &str) -> Result<Option<AutoCommit>> {
@@ -170,6 +181,7 @@ impl RelayStorage for MemoryRelay {
                 continue;
             }
             let seq = s.log.len() as u64 + 1;
+            let prev = s.log.last().map_or([0; 32], |e| e.chain);
             s.seen.insert(key, seq);
             s.log.push(LogEntry {
                 seq,
@@ -177,6 +189,7 @@ impl RelayStorage for MemoryRelay {
                 hash: c.hash,
                 data: c.data.clone(),
                 device: device.to_owned(),
+                chain: chain_hash(&prev, &c.hash),
             });
             positions.push(seq);
         }

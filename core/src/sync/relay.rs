@@ -57,6 +57,25 @@ pub struct LogEntry {
     pub data: Vec<u8>,
     /// The device that pushed it.
     pub device: String,
+    /// The log's hash up to and including this entry (see [`chain_hash`]):
+    /// what cursors carry.
+    pub chain: [u8; 32],
+}
+
+/// The log's hash after appending the change `change` to a log whose hash
+/// was `prev` (32 zero bytes for the empty log): SHA-256 of `prev`
+/// followed by the change's hash.
+///
+/// Cursors carry this, not the change's own hash, so that a cursor names
+/// the whole prefix of the log it covers. A relay restored from a backup
+/// may later hold, at the same `seq`, the same change the device saw there
+/// but different entries before it; only a chained hash tells.
+pub fn chain_hash(prev: &[u8; 32], change: &[u8; 32]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(prev);
+    h.update(change);
+    h.finalize().into()
 }
 
 /// A change the session has checked and wants stored.
@@ -78,9 +97,11 @@ pub trait RelayStorage {
     fn epoch(&self) -> Result<String>;
     /// Checks a token presented by `device` and records that it was seen.
     fn authenticate(&self, token: &str, device: &str, now: Millis) -> Result<Auth>;
-    /// The last entry's `seq` and hash (`0` and zeros for an empty log).
+    /// The last entry's `seq` and chained log hash (`0` and zeros for an
+    /// empty log).
     fn head(&self) -> Result<(u64, [u8; 32])>;
-    /// The hash of the entry at `seq`, if there is one.
+    /// The chained log hash at `seq` ([`LogEntry::chain`]), if there is an
+    /// entry there.
     fn hash_at(&self, seq: u64) -> Result<Option<[u8; 32]>>;
     /// Entries with `after < seq <= upto`, in order, at most `max_entries`
     /// and about `max_bytes` (at least one entry if any).
@@ -99,7 +120,7 @@ pub trait RelayStorage {
     /// The document as the relay has it (for the per-document fallback).
     fn load_doc(&self, doc: &str) -> Result<Option<AutoCommit>>;
     /// Appends changes pushed by `device`, skipping those already in the
-    /// log, durably. Returns the log position of each change (new or
+    /// log, durably, each with its [`chain_hash`]. Returns the log position of each change (new or
     /// already there), in order.
     fn append(&self, device: &str, changes: &[NewChange], now: Millis) -> Result<Vec<u64>>;
 }
@@ -140,6 +161,11 @@ pub struct RelaySession {
     /// Last log position this device has been sent (or told about).
     cursor: (u64, [u8; 32]),
     fallback: HashMap<String, DocSyncState>,
+    /// Fallback documents holding changes whose dependencies have not
+    /// arrived yet. Automerge keeps such changes outside the document, so
+    /// they cannot be logged (or reloaded) until they apply; the device will
+    /// not send them twice, so they wait here.
+    held: HashMap<String, AutoCommit>,
     /// Entries queued for the device since last asked (for metrics).
     sent_entries: u64,
 }
@@ -161,6 +187,7 @@ impl RelaySession {
             epoch: String::new(),
             cursor: (0, [0; 32]),
             fallback: HashMap::new(),
+            held: HashMap::new(),
             sent_entries: 0,
         }
     }
@@ -247,6 +274,7 @@ impl RelaySession {
             (Phase::Fallback, Message::ResyncDone) => {
                 let (head, _) = storage.head()?;
                 self.fallback.clear();
+                self.held.clear();
                 self.start_catch_up(0, head);
                 Ok(Handled::default())
             }
@@ -275,7 +303,7 @@ impl RelaySession {
             let Some(last) = entries.last() else {
                 return Ok(());
             };
-            self.cursor = (last.seq, last.hash);
+            self.cursor = (last.seq, last.chain);
             let out: Vec<Entry> = entries
                 .into_iter()
                 .filter(|e| e.device != self.device)
@@ -413,28 +441,37 @@ impl RelaySession {
             // Entries appended during catch-up are sent right away.
             return self.handle_log_advanced(storage);
         };
-        let (last_seq, last_hash) = (last.seq, last.hash);
+        let (mut last_seq, mut last_hash) = (last.seq, last.chain);
         let mut entries = Vec::with_capacity(log.len());
+        // Snapshots can be much larger than the log entries they replace:
+        // the batch ends once its bytes reach the target, wherever that is.
+        let mut bytes = 0;
         for e in log {
+            if bytes >= wire::BATCH_BYTES {
+                break;
+            }
+            (last_seq, last_hash) = (e.seq, e.chain);
             if sent_whole.contains(&e.doc) || (e.device == self.device && *base > 0) {
                 continue;
             }
             let new_to_device = *base == 0 || storage.first_seq(&e.doc)?.is_some_and(|f| f > *base);
-            if new_to_device {
+            let entry = if new_to_device {
                 let data = storage.snapshot(&e.doc)?;
                 sent_whole.insert(e.doc.clone());
-                entries.push(Entry {
+                Entry {
                     doc: e.doc,
                     form: Form::Snapshot,
                     data: ByteBuf::from(data),
-                });
+                }
             } else {
-                entries.push(Entry {
+                Entry {
                     doc: e.doc,
                     form: Form::Change,
                     data: ByteBuf::from(e.data),
-                });
-            }
+                }
+            };
+            bytes += entry.data.len();
+            entries.push(entry);
         }
         *next_after = last_seq;
         self.sent_entries += entries.len() as u64;
@@ -521,7 +558,10 @@ impl RelaySession {
             self.close_with(code::MALFORMED, format!("{doc_id:?} is not a document id"));
             return Ok(Handled::default());
         }
-        let mut doc = storage.load_doc(&doc_id)?.unwrap_or_default();
+        let mut doc = match self.held.remove(&doc_id) {
+            Some(doc) => doc,
+            None => storage.load_doc(&doc_id)?.unwrap_or_default(),
+        };
         let state = self.fallback.entry(doc_id.clone()).or_default();
         let before = doc.get_heads();
         let mut appended = 0;
@@ -553,6 +593,9 @@ impl RelaySession {
             }
         }
         let reply = doc.sync().generate_sync_message(state).map(|m| m.encode());
+        if !doc.get_missing_deps(&[]).is_empty() {
+            self.held.insert(doc_id.clone(), doc);
+        }
         self.transmit.push_back(wire::encode(&Message::DocSync {
             doc: doc_id,
             message: ByteBuf::from(reply.unwrap_or_default()),
@@ -573,19 +616,22 @@ impl RelaySession {
 /// limit, decodable. Returns its hash, or the hash (zeros if unknown) and
 /// the reason for refusing it.
 fn check_change(doc: &str, data: &[u8]) -> std::result::Result<[u8; 32], ([u8; 32], String)> {
+    // Decoded first, so that every refusal of a real change names its hash
+    // and the device can stop waiting for it.
+    let hash = match Change::from_bytes(data.to_vec()) {
+        Ok(change) => change.hash().0,
+        Err(e) => return Err(([0; 32], format!("not an Automerge change: {e}"))),
+    };
     if DocKind::of_id(doc).is_none() {
-        return Err(([0; 32], format!("{doc:?} is not a document id")));
+        return Err((hash, format!("{doc:?} is not a document id")));
     }
     if data.len() > wire::MAX_CHANGE_BYTES {
         return Err((
-            [0; 32],
+            hash,
             format!("a change may hold at most {} bytes", wire::MAX_CHANGE_BYTES),
         ));
     }
-    match Change::from_bytes(data.to_vec()) {
-        Ok(change) => Ok(change.hash().0),
-        Err(e) => Err(([0; 32], format!("not an Automerge change: {e}"))),
-    }
+    Ok(hash)
 }
 
 fn message_name(m: &Message) -> &'static str {
