@@ -174,6 +174,7 @@ pub fn sync_watch(store: Store) -> anyhow::Result<()> {
                 )
             }
             Status::Warning(w) => format!("warning: {w}"),
+            Status::Error { message, .. } => format!("error: {message}"),
         };
         println!("{line}");
         let _ = std::io::stdout().flush();

@@ -26,6 +26,10 @@ use crate::sync::wire::{self, code};
 
 /// How long to wait for the relay before calling a connection dead.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// After this long without hearing from the relay, the client pings it, so
+/// that an idle live connection proves itself alive before
+/// [`READ_TIMEOUT`] (the relay answers pings, and pings every 30 s itself).
+pub const PING_AFTER: Duration = Duration::from_secs(20);
 /// First retry delay; doubles per failure up to [`MAX_BACKOFF`].
 pub const MIN_BACKOFF: Duration = Duration::from_millis(500);
 /// Longest retry delay.
@@ -67,6 +71,24 @@ pub enum Status {
     },
     /// The relay refused a local change, or an entry could not be used.
     Warning(String),
+    /// The sync stopped on an error. `permanent` errors (an unknown or
+    /// revoked token, an unsupported protocol) need the user; live sync
+    /// retries the others and reports [`Status::Offline`] next.
+    Error {
+        /// What went wrong, for a person.
+        message: String,
+        /// Whether retrying cannot help.
+        permanent: bool,
+    },
+}
+
+impl Status {
+    fn error(e: &Error) -> Status {
+        Status::Error {
+            message: e.to_string(),
+            permanent: is_permanent(e),
+        }
+    }
 }
 
 /// What one sync moved.
@@ -147,6 +169,8 @@ async fn run_session(
     let mut session = store.with(|s| ClientSession::new(s, at.token))?;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_heard = tokio::time::Instant::now();
+    let mut pinged = false;
     loop {
         while let Some(frame) = session.poll_transmit() {
             report.frames_out += 1;
@@ -190,20 +214,36 @@ async fn run_session(
             return Ok(());
         }
         tokio::select! {
-            incoming = tokio::time::timeout(READ_TIMEOUT, socket.next()) => {
+            incoming = socket.next() => {
+                last_heard = tokio::time::Instant::now();
+                pinged = false;
                 let frame = match incoming {
-                    Err(_) => return Err(Error::Network(format!("no answer from the relay in {}s", READ_TIMEOUT.as_secs()))),
-                    Ok(None) => return Err(Error::Network("the relay closed the connection".into())),
-                    Ok(Some(Err(e))) => return Err(Error::Network(e.to_string())),
-                    Ok(Some(Ok(WsMessage::Binary(b)))) => b,
-                    Ok(Some(Ok(WsMessage::Close(_)))) => return Err(Error::Network("the relay closed the connection".into())),
-                    Ok(Some(Ok(_))) => continue,
+                    None => return Err(Error::Network("the relay closed the connection".into())),
+                    Some(Err(e)) => return Err(Error::Network(e.to_string())),
+                    Some(Ok(WsMessage::Binary(b))) => b,
+                    Some(Ok(WsMessage::Close(_))) => return Err(Error::Network("the relay closed the connection".into())),
+                    // Pings are answered by tungstenite; pongs only count
+                    // as a sign of life.
+                    Some(Ok(_)) => continue,
                 };
                 report.frames_in += 1;
                 report.bytes_in += frame.len();
                 store.with(|s| session.handle_frame(s, &frame, (at.clock)()))?;
             }
+            _ = tokio::time::sleep_until(last_heard + READ_TIMEOUT) => {
+                return Err(Error::Network(format!(
+                    "no answer from the relay in {} s",
+                    READ_TIMEOUT.as_secs()
+                )));
+            }
             _ = tick.tick() => {
+                if !pinged && last_heard.elapsed() >= PING_AFTER {
+                    pinged = true;
+                    socket
+                        .send(WsMessage::Ping(Vec::new().into()))
+                        .await
+                        .map_err(|e| Error::Network(e.to_string()))?;
+                }
                 // Local writes made meanwhile (by this or another process).
                 store.with(|s| session.push_pending(s))?;
             }
@@ -244,8 +284,13 @@ pub async fn sync_once(
         wake: None,
     };
     let store = Mutex::new(store);
-    run_session(&store, &at, on_status, &mut report, true, &mut never).await?;
-    Ok(report)
+    match run_session(&store, &at, on_status, &mut report, true, &mut never).await {
+        Ok(()) => Ok(report),
+        Err(e) => {
+            on_status(Status::error(&e));
+            Err(e)
+        }
+    }
 }
 
 /// Whether an error means retrying cannot help (the user must act).
@@ -303,6 +348,9 @@ pub async fn sync_live(
             on_status(s);
         };
         let result = run_session(store, &at, &mut status, &mut report, false, &mut stop).await;
+        if let Err(e) = &result {
+            on_status(Status::error(e));
+        }
         match result {
             Ok(()) => return Ok(()),
             Err(e) if is_permanent(&e) => return Err(e),

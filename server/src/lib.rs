@@ -38,6 +38,14 @@ pub use storage::SqliteRelay;
 
 /// How long a device has to send `hello`.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// How far past [`wire::MAX_FRAME_BYTES`] the socket still reads a frame
+/// (to answer it with a clear `too_large` error rather than a cut).
+pub const FRAME_SLACK: usize = 1 << 20;
+/// The relay pings each device this often (PROTOCOL.md §2)...
+pub const PING_EVERY: Duration = Duration::from_secs(30);
+/// ...and closes a connection it has heard nothing from for this long, so
+/// that a phone that vanished does not hold a session forever.
+pub const SILENCE_LIMIT: Duration = Duration::from_secs(90);
 /// How long shutdown waits for sessions to say goodbye.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -110,7 +118,7 @@ impl AppState {
         metrics.log_entries.set(head_seq as i64);
         let mut registry = Registry::with_prefix("muster");
         registry.register(
-            "connections",
+            "connections_open",
             "Open device connections",
             metrics.connections.clone(),
         );
@@ -216,8 +224,11 @@ async fn sync_ws(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
 ) -> Response {
-    ws.max_message_size(wire::MAX_FRAME_BYTES)
-        .max_frame_size(wire::MAX_FRAME_BYTES)
+    // The socket reads a little past the protocol's limit, so that a
+    // frame just over it reaches the session and gets a `too_large` error
+    // the device can read; beyond the slack the connection is cut.
+    ws.max_message_size(wire::MAX_FRAME_BYTES + FRAME_SLACK)
+        .max_frame_size(wire::MAX_FRAME_BYTES + FRAME_SLACK)
         .on_upgrade(move |socket| async move {
             let inner = state.inner.clone();
             inner.active.fetch_add(1, Ordering::SeqCst);
@@ -247,6 +258,8 @@ async fn serve_device(socket: WebSocket, state: &AppState, addr: std::net::Socke
     let hello_deadline = tokio::time::Instant::now() + HELLO_TIMEOUT;
     let opened = Instant::now();
     let mut caught_up_reported = false;
+    let mut last_heard = tokio::time::Instant::now();
+    let mut ping = tokio::time::interval_at(last_heard + PING_EVERY, PING_EVERY);
     if *stop_rx.borrow() {
         session.close_with(
             code::UNAVAILABLE,
@@ -270,6 +283,7 @@ async fn serve_device(socket: WebSocket, state: &AppState, addr: std::net::Socke
         tokio::select! {
             biased;
             incoming = stream.next() => {
+                last_heard = tokio::time::Instant::now();
                 let frame = match incoming {
                     Some(Ok(WsMessage::Binary(b))) => b,
                     Some(Ok(WsMessage::Text(_))) => {
@@ -317,6 +331,15 @@ async fn serve_device(socket: WebSocket, state: &AppState, addr: std::net::Socke
                     tracing::error!(%addr, error = %e, "storage failed during fan-out");
                     session.close_with(code::UNAVAILABLE, "the relay cannot reach its storage; try again later");
                 }
+            }
+            _ = ping.tick() => {
+                if sink.send(WsMessage::Ping(Vec::new().into())).await.is_err() {
+                    break;
+                }
+            }
+            _ = tokio::time::sleep_until(last_heard + SILENCE_LIMIT) => {
+                tracing::info!(%addr, device = session.device(), "closing a silent connection");
+                break;
             }
             _ = stop_rx.changed() => {
                 session.close_with(code::UNAVAILABLE, "the relay is shutting down; try again shortly");

@@ -222,6 +222,31 @@ async fn metrics_count_connections_changes_and_bytes() {
     assert_eq!(value("muster_changes_in_total"), 3.0);
     assert_eq!(value("muster_changes_out_total"), 3.0);
     assert_eq!(value("muster_connections_total"), 2.0);
+    // Both devices have hung up; the relay notices within moments.
+    let mut open = value("muster_connections_open");
+    for _ in 0..50 {
+        if open == 0.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let again = http_get(&addr, "/metrics").await;
+        open = again
+            .lines()
+            .find_map(|l| l.strip_prefix("muster_connections_open "))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(f64::NAN);
+    }
+    assert_eq!(open, 0.0, "open connections after both devices left");
+    // Every metric family is declared once (a valid exposition).
+    let mut families: Vec<&str> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    let declared = families.len();
+    families.sort_unstable();
+    families.dedup();
+    assert_eq!(families.len(), declared, "a family declared twice: {body}");
     assert_eq!(value("muster_log_entries"), 3.0);
     assert!(value("muster_bytes_in_total") > 0.0);
     assert!(value("muster_bytes_out_total") > 0.0);
