@@ -92,7 +92,8 @@ pub fn roster(event: &Event) -> Vec<RosterEntry> {
     let mut order: Vec<(&String, Millis)> = s.registered_at.iter().map(|(c, t)| (c, *t)).collect();
     order.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(b.0)));
 
-    let mut seats_left = event.capacity.unwrap_or(i64::MAX);
+    // Merged data is not validated: a capacity below zero means no seats.
+    let mut seats_left = event.capacity.unwrap_or(i64::MAX).max(0);
     let mut waitlist = 0u32;
     order
         .into_iter()
@@ -100,7 +101,7 @@ pub fn roster(event: &Event) -> Vec<RosterEntry> {
             let checked_in_at = s.checked_in_at.get(contact_id).copied();
             let mut waitlist_position = None;
             let status = if checked_in_at.is_some() {
-                seats_left -= 1;
+                seats_left = seats_left.saturating_sub(1);
                 SignupStatus::CheckedIn
             } else if s.cancelled_at.contains_key(contact_id) {
                 SignupStatus::Cancelled

@@ -58,9 +58,21 @@ fn writes_that_returned_survive_sigkill() {
         std::thread::sleep(Duration::from_millis(rng.random_range(5..250)));
         child.kill().unwrap(); // SIGKILL on Unix
         let status = child.wait().unwrap();
-        assert!(
-            !status.success(),
-            "round {round}: the writer stopped by itself: {status:?}"
+        // Killed, not failed: a writer that exited on an error would look
+        // the same to a bare "not success" check.
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(9),
+            "round {round}: the writer was not killed but stopped: {status:?}, stderr: {}",
+            child
+                .stderr
+                .take()
+                .map(|mut e| {
+                    let mut s = String::new();
+                    let _ = std::io::Read::read_to_string(&mut e, &mut s);
+                    s
+                })
+                .unwrap_or_default()
         );
         let lines = reader.join().unwrap();
         total_lines += lines.len();

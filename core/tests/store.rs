@@ -338,3 +338,153 @@ fn changes_that_arrive_before_their_dependencies_survive_compaction() {
     assert_eq!(b.heads(&ana).unwrap(), a.heads(&ana).unwrap());
     assert_eq!(b.search_contacts("silva", 5).unwrap().len(), 1);
 }
+
+#[test]
+fn the_ledger_shifts_and_the_feedback_workflow_survive_reopening() {
+    use muster_core::model::feedback::FeedbackStatus;
+    use muster_core::{Interaction, NewFeedback, Pledge, Shift};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("device.muster");
+    let (ana, gala, shift, case);
+    {
+        let mut s = Store::open(&path).unwrap();
+        ana = s
+            .create_contact(&person("Ana Silva", None, None), T0)
+            .unwrap();
+        s.update_contact(&ana, T0 + 1, |c| {
+            c.household = Some("Silva family".into());
+            c.consent.given = true;
+            c.consent.channels.insert("sms".into(), true);
+            c.consent.recorded_at = Some(T0 + 1);
+            c.consent.method = Some("paper form".into());
+            Ok(())
+        })
+        .unwrap();
+        s.record_pledge(
+            &ana,
+            Pledge {
+                id: String::new(),
+                amount_minor: 1_000,
+                currency: "EUR".into(),
+                frequency: "monthly".into(),
+                starts: T0,
+                ends: None,
+                recorded_by: String::new(),
+            },
+            T0 + 2,
+        )
+        .unwrap();
+        s.add_interaction(
+            &ana,
+            Interaction {
+                id: String::new(),
+                channel: "call".into(),
+                at: T0 + 3,
+                by: "Bo".into(),
+                summary: "Thanked her for the pledge".into(),
+            },
+            T0 + 3,
+        )
+        .unwrap();
+        s.append_sensitive_note(&ana, "Prefers no photos", T0 + 4)
+            .unwrap();
+
+        gala = s
+            .create_event(
+                &NewEvent {
+                    title: "Gala".into(),
+                    starts_at: T0,
+                    ends_at: None,
+                    place: "Hall".into(),
+                    capacity: Some(10),
+                },
+                T0,
+            )
+            .unwrap();
+        s.sign_up(&gala, &ana, false, T0 + 5).unwrap();
+        s.check_in(&gala, &ana, T0 + 6).unwrap();
+        s.undo_check_in(&gala, &ana, T0 + 7).unwrap();
+        shift = s
+            .add_shift(
+                &gala,
+                Shift {
+                    contact_id: ana.clone(),
+                    role: "registration desk".into(),
+                    starts_at: T0,
+                    ends_at: T0 + 3 * 3_600_000,
+                    minutes_worked: None,
+                },
+                T0 + 8,
+            )
+            .unwrap();
+        s.record_shift_minutes(&gala, &shift, 170, T0 + 9).unwrap();
+        assert!(
+            s.record_shift_minutes(&gala, "no-such-shift", 1, T0 + 9)
+                .is_err(),
+            "an unknown shift is an error"
+        );
+
+        case = s
+            .create_feedback(
+                &NewFeedback {
+                    contact_id: Some(ana.clone()),
+                    channel: "phone".into(),
+                    category: "complaint".into(),
+                    text: "The queue was long".into(),
+                },
+                T0 + 10,
+            )
+            .unwrap();
+        assert_eq!(
+            s.feedback(&case).unwrap().status(),
+            FeedbackStatus::Received
+        );
+        s.assign_feedback(&case, "Bo", T0 + 11).unwrap();
+        assert_eq!(
+            s.feedback(&case).unwrap().status(),
+            FeedbackStatus::Assigned
+        );
+        s.respond_feedback(&case, "Sorry: two desks next time", T0 + 12)
+            .unwrap();
+        assert_eq!(
+            s.feedback(&case).unwrap().status(),
+            FeedbackStatus::Responded
+        );
+        s.resolve_feedback(&case, Some(4), T0 + 13).unwrap();
+    }
+    let mut s = Store::open(&path).unwrap();
+    s.integrity_check().unwrap();
+
+    let c = s.contact(&ana).unwrap();
+    assert_eq!(c.household.as_deref(), Some("Silva family"));
+    assert!(c.consent.given);
+    assert_eq!(c.consent.channels.get("sms"), Some(&true));
+    assert_eq!(c.consent.method.as_deref(), Some("paper form"));
+
+    let p = s.contact_private(&ana).unwrap();
+    assert_eq!(p.pledges.len(), 1);
+    assert_eq!(p.pledges[0].frequency, "monthly");
+    assert!(!p.pledges[0].id.is_empty(), "the store gives entries ids");
+    assert_eq!(p.interactions.len(), 1);
+    assert_eq!(p.interactions[0].summary, "Thanked her for the pledge");
+    assert!(p.sensitive_notes.as_str().contains("Prefers no photos"));
+
+    let e = s.event(&gala).unwrap();
+    assert_eq!(e.shifts[&shift].minutes_worked, Some(170));
+    let roster = s.roster(&gala, None).unwrap();
+    assert_eq!(roster.len(), 1);
+    assert_eq!(
+        roster[0].status,
+        SignupStatus::Registered,
+        "check-in undone"
+    );
+    assert_eq!(roster[0].checked_in_at, None);
+
+    let f = s.feedback(&case).unwrap();
+    assert_eq!(f.status(), FeedbackStatus::Resolved);
+    assert_eq!(f.first_response_at(), Some(T0 + 12));
+    assert_eq!(f.resolved_at, Some(T0 + 13));
+    assert_eq!(f.satisfaction, Some(4));
+    assert!(!f.is_overdue(T0 + 10 * 86_400_000), "answered within 24 h");
+}

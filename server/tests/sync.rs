@@ -162,11 +162,22 @@ async fn two_desks_offline_then_sync_end_identical() {
 async fn an_unknown_token_is_refused_with_a_clear_error() {
     let relay = start_relay().await;
     let mut a = Store::open_in_memory().unwrap();
-    let err = sync_once(&mut a, &relay.url, "mst_nope", &clock, &mut |_| {})
-        .await
-        .unwrap_err();
+    let mut statuses = Vec::new();
+    let err = sync_once(&mut a, &relay.url, "mst_nope", &clock, &mut |s| {
+        statuses.push(s)
+    })
+    .await
+    .unwrap_err();
     assert!(muster_core::client::is_permanent(&err), "{err}");
     assert!(err.to_string().contains("unknown token"), "{err}");
+    // The app's status line hears it too, as permanent.
+    assert!(
+        matches!(
+            statuses.last(),
+            Some(Status::Error { message, permanent: true }) if message.contains("unknown token")
+        ),
+        "{statuses:?}"
+    );
     relay.stop().await;
 }
 

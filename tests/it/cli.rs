@@ -91,3 +91,65 @@ fn two_laptops_with_the_cli_end_identical() {
     assert_eq!(status, ["checked_in", "registered", "waitlisted"]);
     assert_eq!(roster[2]["contact_id"], cy);
 }
+
+/// `muster sync --watch` stays connected: work synced by another laptop
+/// arrives without running anything, and the watcher says so.
+#[test]
+fn sync_watch_receives_other_laptops_work_live() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let relay = RelayProcess::start(dir.path());
+    let token = relay.token("coordinator");
+    let url = format!("ws://{}", relay.addr);
+    let a: PathBuf = dir.path().join("a.store");
+    let b: PathBuf = dir.path().join("b.store");
+    muster(&a, &["login", &url, &token]);
+    muster(&b, &["login", &url, &token]);
+
+    let mut watch = Command::new(bin("muster"))
+        .arg("--store")
+        .arg(&a)
+        .args(["sync", "--watch"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stdout = watch.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let wait_for = |what: &str| -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut seen = Vec::new();
+        while Instant::now() < deadline {
+            if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+                let done = line.contains(what);
+                seen.push(line);
+                if done {
+                    return seen;
+                }
+            }
+        }
+        panic!("`sync --watch` never printed {what:?}; it printed {seen:?}");
+    };
+    wait_for("caught up");
+
+    let bo = muster(&b, &["contact", "add", "--name", "Bo Chen"])
+        .trim()
+        .to_owned();
+    muster(&b, &["sync"]);
+    wait_for("records changed");
+    let _ = watch.kill();
+    let _ = watch.wait();
+
+    let shown = json(&a, &["contact", "show", &bo, "--json"]);
+    assert_eq!(shown["name"], "Bo Chen");
+}

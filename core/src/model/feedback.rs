@@ -165,7 +165,7 @@ impl FeedbackCase {
     /// Whether the first response came (or is still due) later than 24 h
     /// after receipt, as of `now`.
     pub fn is_overdue(&self, now: Millis) -> bool {
-        let due = self.received_at + FIRST_RESPONSE_TARGET;
+        let due = self.received_at.saturating_add(FIRST_RESPONSE_TARGET);
         match self.first_response_at() {
             Some(first) => first > due,
             None => self.resolved_at.is_none() && now > due,

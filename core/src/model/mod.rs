@@ -112,12 +112,14 @@ impl DocKind {
 
 /// The id of the private record of a contact: derived from the contact's
 /// id, so that every device finds (and creates) the same document.
+///
+/// `contact_id` should be a contact id (check it with [`check_id`]); for
+/// any other string the result is simply not an id of anything.
 pub fn private_id_of(contact_id: &str) -> String {
-    format!(
-        "{}{}",
-        DocKind::ContactPrivate.id_prefix(),
-        &contact_id[2..]
-    )
+    let rest = contact_id
+        .strip_prefix(DocKind::Contact.id_prefix())
+        .unwrap_or(contact_id);
+    format!("{}{rest}", DocKind::ContactPrivate.id_prefix())
 }
 
 /// Checks that `id` is a well-formed id of a `kind` document.
@@ -205,7 +207,7 @@ pub(crate) fn splice_text(
             key,
             format!(
                 "edit at {pos}..{} is outside the {len} characters",
-                pos + delete
+                pos.saturating_add(delete)
             ),
         ));
     }
