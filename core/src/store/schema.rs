@@ -22,13 +22,20 @@ pub const APPLICATION_ID: i64 = 0x4D55_5354;
 /// The migrations, in order. The schema version of a store is the number of
 /// migrations applied (SQLite's `user_version`).
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1)])
+    Migrations::new(vec![M::up(V1), M::up(V2)])
 }
 
 /// The newest schema version this build knows.
 pub fn latest_version() -> i64 {
-    1
+    2
 }
+
+/// v2: acknowledgements name changes by hash alone; without this index
+/// each one scanned every stored change (an office pushing 90,000 new
+/// contacts spent minutes there). Partial, so it holds only what waits.
+const V2: &str = r#"
+CREATE INDEX changes_pending_by_hash ON changes (hash) WHERE acked = 0;
+"#;
 
 const V1: &str = r#"
 CREATE TABLE meta (
@@ -143,6 +150,90 @@ CREATE INDEX feedback_by_status ON feedback (status, received_at);
 
 #[cfg(test)]
 mod tests {
+    use rusqlite::Connection;
+
+    /// `type name tbl_name sql` of every schema object, sorted.
+    fn schema_of(conn: &Connection) -> Vec<String> {
+        let mut stmt = conn
+            .prepare("SELECT type, name, tbl_name, ifnull(sql, '') FROM sqlite_schema ORDER BY type, name")
+            .unwrap();
+        stmt.query_map([], |r| {
+            Ok(format!(
+                "{} {} {} {}",
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?
+            ))
+        })
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+    }
+
+    #[test]
+    fn a_store_upgraded_from_v1_equals_a_fresh_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("v1.muster");
+        {
+            // A store as the first release wrote it.
+            let mut conn = Connection::open(&old).unwrap();
+            conn.pragma_update(None, "application_id", super::APPLICATION_ID)
+                .unwrap();
+            rusqlite_migration::Migrations::new(vec![rusqlite_migration::M::up(super::V1)])
+                .to_latest(&mut conn)
+                .unwrap();
+            let version: i64 = conn
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(version, 1);
+        }
+        let mut upgraded = crate::Store::open(&old).unwrap();
+        let ana = upgraded
+            .create_contact(
+                &crate::NewContact {
+                    name: "Ana Silva".into(),
+                    ..Default::default()
+                },
+                1,
+            )
+            .unwrap();
+        assert_eq!(upgraded.contact(&ana).unwrap().name, "Ana Silva");
+        drop(upgraded);
+        let fresh_path = dir.path().join("fresh.muster");
+        drop(crate::Store::open(&fresh_path).unwrap());
+
+        let a = Connection::open(&old).unwrap();
+        let b = Connection::open(&fresh_path).unwrap();
+        assert_eq!(schema_of(&a), schema_of(&b));
+        let version = |c: &Connection| -> i64 {
+            c.query_row("PRAGMA user_version", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(version(&a), super::latest_version());
+        assert_eq!(version(&b), super::latest_version());
+    }
+
+    #[test]
+    fn acknowledging_by_hash_uses_an_index() {
+        let conn = Connection::open_in_memory().unwrap();
+        let mut conn = conn;
+        super::migrations().to_latest(&mut conn).unwrap();
+        let plan: Vec<String> = conn
+            .prepare(
+                "EXPLAIN QUERY PLAN UPDATE changes SET acked = 1 WHERE hash = ?1 AND acked = 0",
+            )
+            .unwrap()
+            .query_map([b"x".as_slice()], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(
+            plan.iter().any(|p| p.contains("changes_pending_by_hash")),
+            "{plan:?}"
+        );
+    }
+
     #[test]
     fn migrations_are_valid() {
         super::migrations().validate().unwrap();
