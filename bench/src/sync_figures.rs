@@ -50,7 +50,7 @@ pub fn relay_main(data: &Path) -> Result<()> {
         let state = muster_server::AppState::open(data)?;
         let (_, token) = state
             .storage()
-            .create_token("coordinator", "bench", now_ms())?;
+            .create_token("coordinator", "bench", &[], now_ms())?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         println!("LISTENING {} {}", listener.local_addr()?, token);
         muster_server::run(listener, state, std::future::pending()).await?;

@@ -10,13 +10,18 @@ fn bytes(max: usize) -> impl Strategy<Value = ByteBuf> {
 }
 
 fn cursor() -> impl Strategy<Value = Cursor> {
-    (any::<u64>(), bytes(40), ".{0,20}").prop_map(|(seq, hash, epoch)| Cursor { seq, hash, epoch })
+    (any::<u64>(), bytes(40), ".{0,20}", any::<u64>()).prop_map(|(seq, hash, epoch, vis)| Cursor {
+        seq,
+        hash,
+        epoch,
+        vis,
+    })
 }
 
 fn entry() -> impl Strategy<Value = Entry> {
     (
         ".{0,40}",
-        prop_oneof![Just(Form::Change), Just(Form::Snapshot)],
+        prop_oneof![Just(Form::Change), Just(Form::Snapshot), Just(Form::Forget)],
         bytes(200),
     )
         .prop_map(|(doc, form, data)| Entry { doc, form, data })
@@ -45,6 +50,8 @@ fn message() -> impl Strategy<Value = Message> {
         .prop_map(|changes| Message::Push { changes }),
         (".{0,40}", bytes(100)).prop_map(|(doc, message)| Message::DocSync { doc, message }),
         Just(Message::ResyncDone),
+        ".{0,40}".prop_map(|doc| Message::Erase { doc }),
+        ".{0,40}".prop_map(|doc| Message::Erased { doc }),
         (
             any::<u64>(),
             ".{0,20}",

@@ -46,6 +46,15 @@ pub const PING_EVERY: Duration = Duration::from_secs(30);
 /// ...and closes a connection it has heard nothing from for this long, so
 /// that a phone that vanished does not hold a session forever.
 pub const SILENCE_LIMIT: Duration = Duration::from_secs(90);
+/// Failed logins (unknown or revoked tokens) allowed per address within
+/// [`LOGIN_WINDOW`]; past that, the address is refused with `rate_limited`
+/// until the window ends, good token or not.
+pub const MAX_FAILED_LOGINS: u32 = 10;
+/// See [`MAX_FAILED_LOGINS`].
+pub const LOGIN_WINDOW: Duration = Duration::from_secs(60);
+/// How often the relay looks for tokens changed by `muster-server token`
+/// (another process): a revoked device is cut off within this.
+pub const TOKEN_POLL: Duration = Duration::from_millis(500);
 /// How long shutdown waits for sessions to say goodbye.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -96,6 +105,10 @@ struct Inner {
     data_dir: PathBuf,
     storage: SqliteRelay,
     head: watch::Sender<u64>,
+    /// Bumped when tokens changed in the database.
+    tokens: watch::Sender<u64>,
+    /// Failed logins per address: (count, start of the window).
+    failed_logins: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, (u32, Instant)>>,
     stop: watch::Sender<bool>,
     active: AtomicI64,
     metrics: Metrics,
@@ -169,6 +182,8 @@ impl AppState {
                 data_dir: data_dir.to_path_buf(),
                 storage,
                 head: watch::channel(head_seq).0,
+                tokens: watch::channel(0).0,
+                failed_logins: std::sync::Mutex::new(std::collections::HashMap::new()),
                 stop: watch::channel(false).0,
                 active: AtomicI64::new(0),
                 metrics,
@@ -185,6 +200,36 @@ impl AppState {
     /// The relay's storage.
     pub fn storage(&self) -> &SqliteRelay {
         &self.inner.storage
+    }
+
+    /// Whether `addr` has used up its failed logins for now.
+    fn rate_limited(&self, addr: std::net::IpAddr) -> bool {
+        let mut map = self
+            .inner
+            .failed_logins
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match map.get(&addr) {
+            Some((_, since)) if since.elapsed() >= LOGIN_WINDOW => {
+                map.remove(&addr);
+                false
+            }
+            Some((count, _)) => *count >= MAX_FAILED_LOGINS,
+            None => false,
+        }
+    }
+
+    fn record_failed_login(&self, addr: std::net::IpAddr) {
+        let mut map = self
+            .inner
+            .failed_logins
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let entry = map.entry(addr).or_insert((0, Instant::now()));
+        if entry.1.elapsed() >= LOGIN_WINDOW {
+            *entry = (0, Instant::now());
+        }
+        entry.0 += 1;
     }
 }
 
@@ -254,7 +299,9 @@ async fn serve_device(socket: WebSocket, state: &AppState, addr: std::net::Socke
     let (mut sink, mut stream) = socket.split();
     let mut session = RelaySession::new();
     let mut head_rx = inner.head.subscribe();
+    let mut tokens_rx = inner.tokens.subscribe();
     let mut stop_rx = inner.stop.subscribe();
+    let mut login_counted = false;
     let hello_deadline = tokio::time::Instant::now() + HELLO_TIMEOUT;
     let opened = Instant::now();
     let mut caught_up_reported = false;
@@ -264,6 +311,12 @@ async fn serve_device(socket: WebSocket, state: &AppState, addr: std::net::Socke
         session.close_with(
             code::UNAVAILABLE,
             "the relay is shutting down; try again shortly",
+        );
+    } else if state.rate_limited(addr.ip()) {
+        tracing::warn!(%addr, "refusing an address with too many failed logins");
+        session.close_with(
+            code::RATE_LIMITED,
+            "too many failed logins from this address; try again in a minute",
         );
     }
 
@@ -305,11 +358,17 @@ async fn serve_device(socket: WebSocket, state: &AppState, addr: std::net::Socke
                 };
                 m.bytes_in.inc_by(frame.len() as u64);
                 let result = tokio::task::block_in_place(|| session.handle_frame(storage, &frame, now_ms()));
+                if !login_counted && session.login_refused() {
+                    login_counted = true;
+                    state.record_failed_login(addr.ip());
+                }
                 match result {
-                    Ok(handled) if handled.appended > 0 => {
+                    Ok(handled) if handled.appended > 0 || handled.visibility_changed => {
                         m.changes_in.inc_by(handled.appended as u64);
                         if let Ok((head, _)) = tokio::task::block_in_place(|| storage.head()) {
                             m.log_entries.set(head as i64);
+                            // Wakes every live session, also when only what
+                            // devices may see changed (an erasure).
                             inner.head.send_replace(head);
                         }
                     }
@@ -330,6 +389,18 @@ async fn serve_device(socket: WebSocket, state: &AppState, addr: std::net::Socke
                 if let Err(e) = tokio::task::block_in_place(|| session.handle_log_advanced(storage)) {
                     tracing::error!(%addr, error = %e, "storage failed during fan-out");
                     session.close_with(code::UNAVAILABLE, "the relay cannot reach its storage; try again later");
+                }
+            }
+            changed = tokens_rx.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                if let Err(e) = tokio::task::block_in_place(|| session.handle_tokens_changed(storage)) {
+                    tracing::error!(%addr, error = %e, "storage failed while checking a token");
+                    session.close_with(code::UNAVAILABLE, "the relay cannot reach its storage; try again later");
+                }
+                if session.is_closed() {
+                    tracing::info!(%addr, device = session.device(), "token revoked: device disconnected");
                 }
             }
             _ = ping.tick() => {
@@ -383,6 +454,27 @@ pub async fn run(
         shutdown.await;
         stop.send_replace(true);
     };
+    // Tokens are managed by `muster-server token …`, another process: watch
+    // the database for its commits and have live sessions check again.
+    let watcher = {
+        let state = state.clone();
+        let mut stop_rx = inner.stop.subscribe();
+        tokio::spawn(async move {
+            let mut seen = state.storage().data_version().ok();
+            let mut tick = tokio::time::interval(TOKEN_POLL);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stop_rx.changed() => return,
+                }
+                let now = tokio::task::block_in_place(|| state.storage().data_version()).ok();
+                if now.is_some() && now != seen {
+                    seen = now;
+                    state.inner.tokens.send_modify(|v| *v += 1);
+                }
+            }
+        })
+    };
     axum::serve(
         listener,
         app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
@@ -390,6 +482,7 @@ pub async fn run(
     .with_graceful_shutdown(signal)
     .await
     .map_err(ServerError::Serve)?;
+    watcher.abort();
     let deadline = Instant::now() + SHUTDOWN_GRACE;
     while inner.active.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -30,6 +30,29 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Who entered what: every log entry (or one record's) with the device
+    /// and token that pushed it.
+    Audit {
+        /// Only this record.
+        #[arg(long)]
+        doc: Option<String>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+        /// The relay's data directory.
+        #[arg(long, default_value = "./muster-data")]
+        data: PathBuf,
+    },
+    /// Erase a contact and its private ledger (right to be forgotten):
+    /// devices delete it at their next sync. Coordinators can also do this
+    /// from `muster erase`.
+    Erase {
+        /// The contact's id (`c_…`).
+        contact: String,
+        /// The relay's data directory.
+        #[arg(long, default_value = "./muster-data")]
+        data: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -43,12 +66,39 @@ enum TokenCommand {
         /// A label to recognise the device by ("desk 2", "Ana's phone").
         #[arg(long, default_value = "")]
         name: String,
+        /// For a volunteer token: an event it covers (repeat for several).
+        #[arg(long = "event")]
+        events: Vec<String>,
         /// The relay's data directory.
         #[arg(long, default_value = "./muster-data")]
         data: PathBuf,
     },
-    /// List tokens (never their secrets).
+    /// List tokens: id, role, label, events, created, last seen (never
+    /// their secrets).
     List {
+        /// One JSON object per token.
+        #[arg(long)]
+        json: bool,
+        /// The relay's data directory.
+        #[arg(long, default_value = "./muster-data")]
+        data: PathBuf,
+    },
+    /// Revoke a token (a lost phone): its devices are cut off at once and
+    /// refused from then on.
+    Revoke {
+        /// The token's id (`tok_…`, from `token list`).
+        id: String,
+        /// The relay's data directory.
+        #[arg(long, default_value = "./muster-data")]
+        data: PathBuf,
+    },
+    /// Change the events a volunteer token covers (replaces them).
+    Update {
+        /// The token's id.
+        id: String,
+        /// An event it covers (repeat for several).
+        #[arg(long = "event", required = true)]
+        events: Vec<String>,
         /// The relay's data directory.
         #[arg(long, default_value = "./muster-data")]
         data: PathBuf,
@@ -71,33 +121,121 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve { data, listen } => serve(data, listen),
         Command::Token { command } => match command {
-            TokenCommand::Create { role, name, data } => {
+            TokenCommand::Create {
+                role,
+                name,
+                events,
+                data,
+            } => {
                 let storage = muster_server::SqliteRelay::open(&data)?;
-                let (_id, secret) = storage.create_token(&role, &name, now_ms())?;
+                let (id, secret) = storage.create_token(&role, &name, &events, now_ms())?;
+                eprintln!("token {id} ({role}) created; the secret below is shown once");
                 println!("{secret}");
                 Ok(())
             }
-            TokenCommand::List { data } => {
+            TokenCommand::List { json, data } => {
                 let storage = muster_server::SqliteRelay::open(&data)?;
+                let tokens = storage.list_tokens()?;
+                if json {
+                    for t in tokens {
+                        println!(
+                            "{}",
+                            serde_json::json!({
+                                "id": t.id,
+                                "role": t.role,
+                                "label": t.label,
+                                "events": t.events,
+                                "created_at": rfc3339(t.created_at),
+                                "last_seen_at": t.last_seen_at.map(rfc3339),
+                                "last_device": t.last_device,
+                                "revoked_at": t.revoked_at.map(rfc3339),
+                            })
+                        );
+                    }
+                    return Ok(());
+                }
                 println!(
-                    "{:<14} {:<12} {:<20} {:<14} {:<14} revoked",
-                    "id", "role", "label", "created", "last seen"
+                    "{:<20} {:<12} {:<20} {:<21} {:<21} {:<21} events",
+                    "id", "role", "label", "created", "last seen", "revoked"
                 );
-                for t in storage.list_tokens()? {
+                for t in tokens {
                     println!(
-                        "{:<14} {:<12} {:<20} {:<14} {:<14} {}",
+                        "{:<20} {:<12} {:<20} {:<21} {:<21} {:<21} {}",
                         t.id,
                         t.role,
                         t.label,
-                        t.created_at,
-                        t.last_seen_at.map_or("never".into(), |v| v.to_string()),
-                        t.revoked_at.map_or("no".into(), |v| v.to_string())
+                        rfc3339(t.created_at),
+                        t.last_seen_at.map_or("never".into(), rfc3339),
+                        t.revoked_at.map_or("no".into(), rfc3339),
+                        if t.events.is_empty() {
+                            "all".to_owned()
+                        } else {
+                            t.events.join(" ")
+                        }
                     );
                 }
                 Ok(())
             }
+            TokenCommand::Revoke { id, data } => {
+                let storage = muster_server::SqliteRelay::open(&data)?;
+                if storage.revoke_token(&id, now_ms())? {
+                    println!("revoked {id}; its devices are disconnected and refused");
+                } else {
+                    println!("{id} was already revoked");
+                }
+                Ok(())
+            }
+            TokenCommand::Update { id, events, data } => {
+                let storage = muster_server::SqliteRelay::open(&data)?;
+                storage.set_token_events(&id, &events)?;
+                println!("{id} now covers {}", events.join(" "));
+                Ok(())
+            }
         },
+        Command::Audit { doc, json, data } => {
+            let storage = muster_server::SqliteRelay::open(&data)?;
+            for e in storage.audit(doc.as_deref())? {
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "seq": e.seq,
+                            "doc": e.doc,
+                            "device": e.device,
+                            "token_id": e.token_id,
+                            "label": e.label,
+                            "role": e.role,
+                            "received_at": rfc3339(e.received_at),
+                            "erased": e.erased,
+                        })
+                    );
+                } else {
+                    println!(
+                        "{:>8} {} {} {} {} ({}){}",
+                        e.seq,
+                        rfc3339(e.received_at),
+                        e.doc,
+                        e.device,
+                        e.label,
+                        e.role,
+                        if e.erased { " [erased]" } else { "" }
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Erase { contact, data } => {
+            let storage = muster_server::SqliteRelay::open(&data)?;
+            storage.erase_contact(&contact, now_ms())?;
+            println!("erased {contact}; devices delete it at their next sync");
+            Ok(())
+        }
     }
+}
+
+/// Milliseconds since the epoch as an RFC 3339 time (UTC).
+fn rfc3339(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms).map_or_else(|_| ms.to_string(), |t| t.to_string())
 }
 
 fn serve(data: PathBuf, listen: SocketAddr) -> anyhow::Result<()> {

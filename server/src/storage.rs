@@ -13,7 +13,10 @@ use std::sync::Mutex;
 use automerge::AutoCommit;
 use muster_core::Millis;
 use muster_core::model::DocKind;
-use muster_core::sync::relay::{Auth, Grant, LogEntry, NewChange, RelayStorage, chain_hash};
+use muster_core::sync::relay::{
+    Auth, Author, Grant, LogEntry, NewChange, ROLE_COORDINATOR, ROLE_OBSERVER, ROLE_VOLUNTEER,
+    RelayStorage, VisChange, chain_hash,
+};
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
@@ -53,16 +56,57 @@ CREATE TABLE IF NOT EXISTS tokens (
     secret_hash  BLOB NOT NULL UNIQUE,
     role         TEXT NOT NULL,
     label        TEXT NOT NULL,
-    scope        TEXT NOT NULL DEFAULT '{}',
     created_at   INTEGER NOT NULL,
     last_seen_at INTEGER,
     last_device  TEXT,
     revoked_at   INTEGER
 ) STRICT;
+-- A volunteer token's events (its scope is derived from them).
+CREATE TABLE IF NOT EXISTS token_events (
+    token_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    PRIMARY KEY (token_id, event_id)
+) STRICT, WITHOUT ROWID;
+-- What each scoped token may see now: its events, the contacts signed up
+-- to them, and the documents its devices created.
+CREATE TABLE IF NOT EXISTS token_docs (
+    token_id TEXT NOT NULL,
+    doc_id   TEXT NOT NULL,
+    PRIMARY KEY (token_id, doc_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS token_docs_by_doc ON token_docs (doc_id);
+-- Every contact ever signed up to each event, kept on each event change.
+CREATE TABLE IF NOT EXISTS relay_signups (
+    event_id   TEXT NOT NULL,
+    contact_id TEXT NOT NULL,
+    PRIMARY KEY (event_id, contact_id)
+) STRICT, WITHOUT ROWID;
+-- The visibility log: documents entering (forget = 0) or leaving
+-- (forget = 1) a token's view; token_id NULL means every device
+-- (erasures). Cursors carry a position in it.
+CREATE TABLE IF NOT EXISTS visibility (
+    vseq     INTEGER PRIMARY KEY AUTOINCREMENT,
+    token_id TEXT,
+    doc_id   TEXT NOT NULL,
+    forget   INTEGER NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS erased (
+    doc_id    TEXT PRIMARY KEY,
+    erased_at INTEGER NOT NULL,
+    token_id  TEXT NOT NULL,
+    device    TEXT NOT NULL
+) STRICT;
+-- Each device id belongs to the first token it enrolled with, so that no
+-- device can take another's identity (and with it, its audit trail).
+CREATE TABLE IF NOT EXISTS devices (
+    device_id  TEXT PRIMARY KEY,
+    token_id   TEXT NOT NULL,
+    first_seen INTEGER NOT NULL
+) STRICT;
 "#;
 
-/// Roles a token may have (PROTOCOL.md; scopes arrive with issue 4).
-pub const ROLES: [&str; 3] = ["coordinator", "volunteer", "observer"];
+/// Roles a token may have (PROTOCOL.md §6, README "Roles and scopes").
+pub const ROLES: [&str; 3] = [ROLE_COORDINATOR, ROLE_VOLUNTEER, ROLE_OBSERVER];
 
 /// A token as `token list` shows it: never its secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,8 +121,158 @@ pub struct TokenInfo {
     pub created_at: Millis,
     /// When a device last used it.
     pub last_seen_at: Option<Millis>,
+    /// The last device that used it.
+    pub last_device: Option<String>,
+    /// A volunteer token's events.
+    pub events: Vec<String>,
     /// When it was revoked.
     pub revoked_at: Option<Millis>,
+}
+
+/// One log entry as the audit trail shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Its position in the log.
+    pub seq: u64,
+    /// The document.
+    pub doc: String,
+    /// The device that pushed it.
+    pub device: String,
+    /// The token that device authenticated with.
+    pub token_id: String,
+    /// That token's label.
+    pub label: String,
+    /// That token's role.
+    pub role: String,
+    /// When the relay received it.
+    pub received_at: Millis,
+    /// Whether its content was erased.
+    pub erased: bool,
+}
+
+fn storage_err(e: rusqlite::Error) -> ServerError {
+    ServerError::Storage(e.to_string())
+}
+
+/// Sets a token's events and brings its scope (`token_docs`) in line:
+/// events, the contacts signed up to them, the documents its devices
+/// created. With `announce`, what entered or left the scope goes into the
+/// visibility log so devices that synced before follow (a new token has no
+/// devices yet).
+fn set_events(
+    tx: &rusqlite::Transaction<'_>,
+    token_id: &str,
+    events: &[String],
+    announce: bool,
+) -> SResult<()> {
+    for e in events {
+        if DocKind::of_id(e) != Some(DocKind::Event) {
+            return Err(muster_core::Error::Protocol(format!(
+                "{e:?} is not an event id (e_ followed by 32 hex digits)"
+            )));
+        }
+    }
+    tx.execute("DELETE FROM token_events WHERE token_id = ?1", [token_id])?;
+    for e in events {
+        tx.execute(
+            "INSERT OR IGNORE INTO token_events (token_id, event_id) VALUES (?1, ?2)",
+            params![token_id, e],
+        )?;
+    }
+    // The scope it should have now.
+    let mut want: std::collections::BTreeSet<String> = events.iter().cloned().collect();
+    {
+        let mut signed = tx.prepare_cached(
+            "SELECT contact_id FROM relay_signups WHERE event_id = ?1
+             AND contact_id NOT IN (SELECT doc_id FROM erased)",
+        )?;
+        for e in events {
+            for c in signed.query_map([e], |r| r.get::<_, String>(0))? {
+                want.insert(c?);
+            }
+        }
+        let mut created = tx.prepare_cached(
+            "SELECT d.doc_id FROM docs d JOIN log l ON l.seq = d.first_seq WHERE l.token_id = ?1",
+        )?;
+        for d in created.query_map([token_id], |r| r.get::<_, String>(0))? {
+            want.insert(d?);
+        }
+    }
+    let have: std::collections::BTreeSet<String> = tx
+        .prepare_cached("SELECT doc_id FROM token_docs WHERE token_id = ?1")?
+        .query_map([token_id], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for d in want.difference(&have) {
+        tx.execute(
+            "INSERT INTO token_docs (token_id, doc_id) VALUES (?1, ?2)",
+            params![token_id, d],
+        )?;
+        if announce {
+            tx.execute(
+                "INSERT INTO visibility (token_id, doc_id, forget) VALUES (?1, ?2, 0)",
+                params![token_id, d],
+            )?;
+        }
+    }
+    for d in have.difference(&want) {
+        tx.execute(
+            "DELETE FROM token_docs WHERE token_id = ?1 AND doc_id = ?2",
+            params![token_id, d],
+        )?;
+        if announce {
+            tx.execute(
+                "INSERT INTO visibility (token_id, doc_id, forget) VALUES (?1, ?2, 1)",
+                params![token_id, d],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// After an event changed: records contacts newly signed up to it, and
+/// brings them into the scope of every volunteer token holding the event.
+fn follow_signups(tx: &rusqlite::Transaction<'_>, event: &str) -> SResult<()> {
+    let Some(doc) = load(tx, event)? else {
+        return Ok(());
+    };
+    let Ok(contacts) = muster_core::model::event::ops::signed_up(&doc, event) else {
+        // Not readable as an event: nothing to follow.
+        return Ok(());
+    };
+    let mut record = tx.prepare_cached(
+        "INSERT OR IGNORE INTO relay_signups (event_id, contact_id) VALUES (?1, ?2)",
+    )?;
+    let mut tokens = tx.prepare_cached(
+        "SELECT e.token_id FROM token_events e JOIN tokens t ON t.id = e.token_id
+         WHERE e.event_id = ?1 AND t.revoked_at IS NULL",
+    )?;
+    let mut grant =
+        tx.prepare_cached("INSERT OR IGNORE INTO token_docs (token_id, doc_id) VALUES (?1, ?2)")?;
+    let mut announce =
+        tx.prepare_cached("INSERT INTO visibility (token_id, doc_id, forget) VALUES (?1, ?2, 0)")?;
+    let mut holders: Option<Vec<String>> = None;
+    for c in contacts {
+        if record.execute(params![event, c])? == 0 {
+            continue; // known already
+        }
+        if DocKind::of_id(&c) != Some(DocKind::Contact) {
+            continue;
+        }
+        let holders = match &holders {
+            Some(h) => h,
+            None => holders.insert(
+                tokens
+                    .query_map([event], |r| r.get::<_, String>(0))?
+                    .collect::<rusqlite::Result<_>>()?,
+            ),
+        };
+        for t in holders {
+            if grant.execute(params![t, c])? > 0 {
+                announce.execute(params![t, c])?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The relay's SQLite storage. See the module documentation.
@@ -106,6 +300,9 @@ impl SqliteRelay {
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(db)?;
         conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db)?;
+        // Erasure must not leave a contact's bytes in freed pages.
+        conn.pragma_update(None, "secure_delete", "ON")
             .map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
         let epoch: Option<String> = conn
@@ -142,11 +339,13 @@ impl SqliteRelay {
     }
 
     /// Creates a token and returns `(id, secret)`. Only the secret's
-    /// SHA-256 is stored; the secret is shown once.
+    /// SHA-256 is stored; the secret is shown once. A volunteer token needs
+    /// at least one event (`events`); other roles take none.
     pub fn create_token(
         &self,
         role: &str,
         label: &str,
+        events: &[String],
         now: Millis,
     ) -> Result<(String, String), ServerError> {
         if !ROLES.contains(&role) {
@@ -155,37 +354,173 @@ impl SqliteRelay {
                 ROLES.join(", ")
             )));
         }
+        match (role == ROLE_VOLUNTEER, events.is_empty()) {
+            (true, true) => {
+                return Err(ServerError::BadRequest(
+                    "a volunteer token needs at least one --event".into(),
+                ));
+            }
+            (false, false) => {
+                return Err(ServerError::BadRequest(format!(
+                    "a {role} token sees every event; --event is for volunteer tokens"
+                )));
+            }
+            _ => {}
+        }
         let id = format!("tok_{}", random_hex(8));
+        // 256 random bits: guessing is hopeless, and failed logins are
+        // rate-limited per address on top.
         let secret = format!("mst_{}", random_hex(32));
-        self.lock()
-            .execute(
-                "INSERT INTO tokens (id, secret_hash, role, label, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![id, secret_hash(&secret).as_slice(), role, label, now],
-            )
-            .map_err(|e| ServerError::Storage(e.to_string()))?;
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(storage_err)?;
+        tx.execute(
+            "INSERT INTO tokens (id, secret_hash, role, label, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id, secret_hash(&secret).as_slice(), role, label, now],
+        )
+        .map_err(storage_err)?;
+        set_events(&tx, &id, events, false).map_err(|e| ServerError::Storage(e.to_string()))?;
+        tx.commit().map_err(storage_err)?;
         Ok((id, secret))
     }
 
-    /// Every token, oldest first.
+    /// Replaces a volunteer token's events. Its devices receive what entered
+    /// the scope and forget what left it, at their next sync (live ones at
+    /// once).
+    pub fn set_token_events(&self, id: &str, events: &[String]) -> Result<(), ServerError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(storage_err)?;
+        let role: Option<String> = tx
+            .query_row("SELECT role FROM tokens WHERE id = ?1", [id], |r| r.get(0))
+            .optional()
+            .map_err(storage_err)?;
+        match role.as_deref() {
+            None => return Err(ServerError::BadRequest(format!("no token {id}"))),
+            Some(ROLE_VOLUNTEER) if events.is_empty() => {
+                return Err(ServerError::BadRequest(
+                    "a volunteer token needs at least one --event (revoke it instead)".into(),
+                ));
+            }
+            Some(ROLE_VOLUNTEER) => {}
+            Some(r) => {
+                return Err(ServerError::BadRequest(format!(
+                    "{id} is a {r} token: it sees every event"
+                )));
+            }
+        }
+        set_events(&tx, id, events, true).map_err(|e| ServerError::Storage(e.to_string()))?;
+        tx.commit().map_err(storage_err)?;
+        Ok(())
+    }
+
+    /// Revokes a token: its devices are disconnected at once and refused
+    /// from then on. Returns false if it was already revoked.
+    pub fn revoke_token(&self, id: &str, now: Millis) -> Result<bool, ServerError> {
+        let conn = self.lock();
+        let exists: bool = conn
+            .query_row("SELECT count(*) FROM tokens WHERE id = ?1", [id], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_err(storage_err)?
+            > 0;
+        if !exists {
+            return Err(ServerError::BadRequest(format!(
+                "no token {id} (see `muster-server token list`)"
+            )));
+        }
+        let changed = conn
+            .execute(
+                "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                params![id, now],
+            )
+            .map_err(storage_err)?;
+        Ok(changed > 0)
+    }
+
+    /// Every token, oldest first (never their secrets).
     pub fn list_tokens(&self) -> Result<Vec<TokenInfo>, ServerError> {
         let conn = self.lock();
         let mut stmt = conn
-            .prepare("SELECT id, role, label, created_at, last_seen_at, revoked_at FROM tokens ORDER BY created_at, id")
-            .map_err(|e| ServerError::Storage(e.to_string()))?;
+            .prepare(
+                "SELECT id, role, label, created_at, last_seen_at, last_device, revoked_at,
+                        (SELECT group_concat(event_id, ' ') FROM
+                            (SELECT event_id FROM token_events e WHERE e.token_id = t.id ORDER BY event_id))
+                 FROM tokens t ORDER BY created_at, id",
+            )
+            .map_err(storage_err)?;
         let rows = stmt
             .query_map([], |r| {
+                let events: Option<String> = r.get(7)?;
                 Ok(TokenInfo {
                     id: r.get(0)?,
                     role: r.get(1)?,
                     label: r.get(2)?,
                     created_at: r.get(3)?,
                     last_seen_at: r.get(4)?,
-                    revoked_at: r.get(5)?,
+                    last_device: r.get(5)?,
+                    revoked_at: r.get(6)?,
+                    events: events
+                        .map(|e| e.split(' ').map(str::to_owned).collect())
+                        .unwrap_or_default(),
                 })
             })
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(|e| ServerError::Storage(e.to_string()))?;
+            .map_err(storage_err)?;
         Ok(rows)
+    }
+
+    /// Erases a contact from the relay's command line (an administrator
+    /// acting on a request); the audit trail names `admin` as the author.
+    pub fn erase_contact(&self, contact: &str, now: Millis) -> Result<(), ServerError> {
+        if DocKind::of_id(contact) != Some(DocKind::Contact) {
+            return Err(ServerError::BadRequest(format!(
+                "{contact:?} is not a contact id (c_ followed by 32 hex digits)"
+            )));
+        }
+        let admin = Author {
+            device: "admin".into(),
+            token_id: "admin".into(),
+        };
+        self.erase(contact, &admin, now)
+            .map_err(|e| ServerError::Storage(e.to_string()))
+    }
+
+    /// Who wrote what: the log entries of one document (or all), in order,
+    /// with the device and token that pushed each.
+    pub fn audit(&self, doc: Option<&str>) -> Result<Vec<AuditEntry>, ServerError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare(
+                "SELECT l.seq, l.doc_id, l.device, l.token_id, ifnull(t.label, ''), ifnull(t.role, ''),
+                        l.received_at, length(l.data) = 0
+                 FROM log l LEFT JOIN tokens t ON t.id = l.token_id
+                 WHERE ?1 IS NULL OR l.doc_id = ?1 ORDER BY l.seq",
+            )
+            .map_err(storage_err)?;
+        let rows = stmt
+            .query_map([doc], |r| {
+                Ok(AuditEntry {
+                    seq: r.get::<_, i64>(0)? as u64,
+                    doc: r.get(1)?,
+                    device: r.get(2)?,
+                    token_id: r.get(3)?,
+                    label: r.get(4)?,
+                    role: r.get(5)?,
+                    received_at: r.get(6)?,
+                    erased: r.get(7)?,
+                })
+            })
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(storage_err)?;
+        Ok(rows)
+    }
+
+    /// Changes whenever another process commits to the database (a token
+    /// created, revoked or edited from the command line): the server polls
+    /// it to apply such changes to live sessions at once.
+    pub fn data_version(&self) -> Result<i64, ServerError> {
+        self.lock()
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .map_err(storage_err)
     }
 
     /// Number of entries in the log.
@@ -281,6 +616,18 @@ impl RelayStorage for SqliteRelay {
             return Ok(Auth::Revoked);
         }
         conn.execute(
+            "INSERT OR IGNORE INTO devices (device_id, token_id, first_seen) VALUES (?1, ?2, ?3)",
+            params![device, id, now],
+        )?;
+        let owner: String = conn.query_row(
+            "SELECT token_id FROM devices WHERE device_id = ?1",
+            [device],
+            |r| r.get(0),
+        )?;
+        if owner != id {
+            return Ok(Auth::DeviceTaken);
+        }
+        conn.execute(
             "UPDATE tokens SET last_seen_at = ?2, last_device = ?3 WHERE id = ?1",
             params![id, now, device],
         )?;
@@ -289,6 +636,93 @@ impl RelayStorage for SqliteRelay {
             role,
             label,
         }))
+    }
+
+    fn grant(&self, token_id: &str) -> SResult<Auth> {
+        let row: Option<(String, String, Option<i64>)> = self
+            .lock()
+            .query_row(
+                "SELECT role, label, revoked_at FROM tokens WHERE id = ?1",
+                [token_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        Ok(match row {
+            None => Auth::Unknown,
+            Some((_, _, Some(_))) => Auth::Revoked,
+            Some((role, label, None)) => Auth::Granted(Grant {
+                token_id: token_id.to_owned(),
+                role,
+                label,
+            }),
+        })
+    }
+
+    fn vis_head(&self) -> SResult<u64> {
+        let v: Option<i64> =
+            self.lock()
+                .query_row("SELECT max(vseq) FROM visibility", [], |r| r.get(0))?;
+        Ok(v.unwrap_or(0) as u64)
+    }
+
+    fn vis_after(&self, grant: &Grant, after: u64, upto: u64) -> SResult<Vec<VisChange>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT doc_id, forget FROM visibility
+             WHERE vseq > ?1 AND vseq <= ?2 AND (token_id IS NULL OR token_id = ?3)
+             ORDER BY vseq",
+        )?;
+        let upto = i64::try_from(upto).unwrap_or(i64::MAX);
+        let rows = stmt
+            .query_map(params![after as i64, upto, grant.token_id], |r| {
+                Ok(VisChange {
+                    doc: r.get(0)?,
+                    forget: r.get::<_, i64>(1)? != 0,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    fn scope_docs(&self, token_id: &str) -> SResult<Vec<String>> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached("SELECT doc_id FROM token_docs WHERE token_id = ?1 ORDER BY doc_id")?;
+        let rows = stmt
+            .query_map([token_id], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(rows)
+    }
+
+    fn is_erased(&self, doc: &str) -> SResult<bool> {
+        Ok(self
+            .lock()
+            .query_row("SELECT 1 FROM erased WHERE doc_id = ?1", [doc], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    fn erase(&self, contact: &str, author: &Author, now: Millis) -> SResult<()> {
+        let private = muster_core::model::private_id_of(contact);
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        for doc in [contact, private.as_str()] {
+            // The entries stay (positions and hashes keep the log's chain);
+            // their content goes. secure_delete overwrites the freed bytes.
+            tx.execute("UPDATE log SET data = x'' WHERE doc_id = ?1", [doc])?;
+            tx.execute("DELETE FROM docs WHERE doc_id = ?1", [doc])?;
+            tx.execute("DELETE FROM token_docs WHERE doc_id = ?1", [doc])?;
+            tx.execute(
+                "INSERT OR IGNORE INTO erased (doc_id, erased_at, token_id, device) VALUES (?1, ?2, ?3, ?4)",
+                params![doc, now, author.token_id, author.device],
+            )?;
+            tx.execute(
+                "INSERT INTO visibility (token_id, doc_id, forget) VALUES (NULL, ?1, 1)",
+                [doc],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     fn head(&self) -> SResult<(u64, [u8; 32])> {
@@ -325,7 +759,8 @@ impl RelayStorage for SqliteRelay {
     ) -> SResult<Vec<LogEntry>> {
         let conn = self.lock();
         let mut stmt = conn.prepare_cached(
-            "SELECT seq, doc_id, hash, data, device, chain FROM log WHERE seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3",
+            "SELECT seq, doc_id, hash, data, device, chain FROM log
+             WHERE seq > ?1 AND seq <= ?2 AND length(data) > 0 ORDER BY seq LIMIT ?3",
         )?;
         let upto = i64::try_from(upto).unwrap_or(i64::MAX);
         let mut rows = stmt.query(params![after as i64, upto, max_entries as i64])?;
@@ -369,9 +804,18 @@ impl RelayStorage for SqliteRelay {
         load(&self.lock(), doc)
     }
 
-    fn append(&self, device: &str, changes: &[NewChange], now: Millis) -> SResult<Vec<u64>> {
+    fn append(&self, author: &Author, changes: &[NewChange], now: Millis) -> SResult<Vec<u64>> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
+        let scoped: bool = tx
+            .query_row(
+                "SELECT role = ?2 FROM tokens WHERE id = ?1",
+                params![author.token_id, ROLE_VOLUNTEER],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(false);
+        let mut events: Vec<String> = Vec::new();
         let mut positions = Vec::with_capacity(changes.len());
         let mut grown: Vec<String> = Vec::new();
         let mut chain = tx
@@ -384,12 +828,12 @@ impl RelayStorage for SqliteRelay {
             let mut existing =
                 tx.prepare_cached("SELECT seq FROM log WHERE doc_id = ?1 AND hash = ?2")?;
             let mut insert = tx.prepare_cached(
-                "INSERT INTO log (doc_id, hash, data, device, token_id, received_at, chain) VALUES (?1, ?2, ?3, ?4, '', ?5, ?6)",
+                "INSERT INTO log (doc_id, hash, data, device, token_id, received_at, chain) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
             let mut doc_row = tx.prepare_cached(
                 "INSERT INTO docs (doc_id, kind, first_seq, since_snapshot) VALUES (?1, ?2, ?3, 1)
                  ON CONFLICT (doc_id) DO UPDATE SET since_snapshot = since_snapshot + 1
-                 RETURNING since_snapshot",
+                 RETURNING since_snapshot, first_seq",
             )?;
             for c in changes {
                 let found: Option<i64> = existing
@@ -404,13 +848,29 @@ impl RelayStorage for SqliteRelay {
                     c.doc,
                     c.hash.as_slice(),
                     c.data,
-                    device,
+                    author.device,
+                    author.token_id,
                     now,
                     chain.as_slice()
                 ])?;
                 let seq = tx.last_insert_rowid();
                 let kind = DocKind::of_id(&c.doc).map_or("unknown", DocKind::as_str);
-                let since: i64 = doc_row.query_row(params![c.doc, kind, seq], |r| r.get(0))?;
+                let (since, first): (i64, i64) =
+                    doc_row.query_row(params![c.doc, kind, seq], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                if first == seq && scoped {
+                    // Created by a volunteer's device: in its scope from now.
+                    tx.execute(
+                        "INSERT OR IGNORE INTO token_docs (token_id, doc_id) VALUES (?1, ?2)",
+                        params![author.token_id, c.doc],
+                    )?;
+                    tx.execute(
+                        "INSERT INTO visibility (token_id, doc_id, forget) VALUES (?1, ?2, 0)",
+                        params![author.token_id, c.doc],
+                    )?;
+                }
+                if kind == DocKind::Event.as_str() && !events.contains(&c.doc) {
+                    events.push(c.doc.clone());
+                }
                 if since >= SNAPSHOT_AFTER && !grown.contains(&c.doc) {
                     grown.push(c.doc.clone());
                 }
@@ -419,6 +879,9 @@ impl RelayStorage for SqliteRelay {
         }
         for doc in &grown {
             SqliteRelay::rebuild_snapshot(&tx, doc)?;
+        }
+        for event in &events {
+            follow_signups(&tx, event)?;
         }
         tx.commit()?;
         Ok(positions)

@@ -42,7 +42,7 @@ impl Relay {
     fn token(&self, role: &str) -> String {
         self.state
             .storage()
-            .create_token(role, "test", T0)
+            .create_token(role, "test", &[], T0)
             .unwrap()
             .1
     }

@@ -260,6 +260,14 @@ pub mod ops {
         }
     }
 
+    /// The contacts signed up to an event (every `registered_at` key,
+    /// whatever their status), read without hydrating the whole event: the
+    /// relay needs this on every event change to keep volunteers' scopes.
+    pub fn signed_up(doc: &AutoCommit, event_id: &str) -> Result<Vec<String>> {
+        let obj = attr(doc, event_id, "registered_at")?;
+        Ok(doc.keys(&obj).collect())
+    }
+
     fn has(doc: &AutoCommit, event_id: &str, name: &str, contact: &str) -> Result<bool> {
         let obj = attr(doc, event_id, name)?;
         Ok(doc.get(&obj, contact).ok().flatten().is_some())

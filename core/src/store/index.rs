@@ -108,6 +108,20 @@ pub(crate) fn reindex(
     }
 }
 
+/// Removes the index rows of a document that is being deleted (erased, or
+/// out of this device's scope).
+pub(crate) fn unindex(tx: &Transaction<'_>, kind: DocKind, doc_id: &str) -> Result<()> {
+    match kind {
+        DocKind::Contact => remove_contact(tx, doc_id),
+        DocKind::Event => remove_event(tx, doc_id),
+        DocKind::Feedback => {
+            tx.execute("DELETE FROM feedback WHERE id = ?1", [doc_id])?;
+            Ok(())
+        }
+        DocKind::ContactPrivate => Ok(()),
+    }
+}
+
 fn index_contact(tx: &Transaction<'_>, c: &Contact) -> Result<()> {
     let roles = c.role_list().join(",");
     let tags = c.tag_list().join(",");

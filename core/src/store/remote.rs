@@ -132,6 +132,14 @@ impl Store {
                     .push((entry.doc.clone(), "malformed document id".into()));
                 continue;
             };
+            if entry.form == Form::Forget {
+                touched.remove(&entry.doc);
+                self.cache.remove(&entry.doc);
+                if forget_doc(&tx, kind, &entry.doc)? && changed.insert(entry.doc.clone()) {
+                    outcome.changed_docs.push(entry.doc.clone());
+                }
+                continue;
+            }
             let mut doc = match touched.remove(&entry.doc) {
                 Some(doc) => doc,
                 None => match self.cache.remove(&entry.doc) {
@@ -160,6 +168,7 @@ impl Store {
                     .load_incremental(&entry.data)
                     .map(drop)
                     .map_err(|e| e.to_string()),
+                Form::Forget => Ok(()),
             };
             let kind_ok = model::kind_of(&doc).is_none_or(|k| k == kind);
             match (result, kind_ok) {
@@ -208,6 +217,44 @@ impl Store {
             self.put_doc(&id, doc);
         }
         Ok(outcome)
+    }
+
+    /// Erases a contact from this device at once — its record, its private
+    /// ledger, its index rows, even changes not yet sent — and queues the
+    /// request that the relay erase it everywhere (sent at the next sync by
+    /// a coordinator's device; see [`Store::pending_erasures`]). Sign-ups
+    /// that name the contact keep only its id.
+    pub fn erase_contact(&mut self, contact_id: &str) -> Result<()> {
+        self.require(DocKind::Contact, contact_id)?;
+        let mut pending = self.pending_erasures()?;
+        if !pending.iter().any(|d| d == contact_id) {
+            pending.push(contact_id.to_owned());
+        }
+        let private = model::private_id_of(contact_id);
+        let tx = self.conn.unchecked_transaction()?;
+        forget_doc(&tx, DocKind::Contact, contact_id)?;
+        forget_doc(&tx, DocKind::ContactPrivate, &private)?;
+        self.set_meta_json("pending_erasures", Some(&pending))?;
+        tx.commit()?;
+        self.cache.remove(contact_id);
+        self.cache.remove(&private);
+        Ok(())
+    }
+
+    /// Contacts erased here whose erasure the relay has not confirmed.
+    pub fn pending_erasures(&self) -> Result<Vec<String>> {
+        Ok(self.meta_json("pending_erasures")?.unwrap_or_default())
+    }
+
+    /// The relay confirmed the erasure of `contact_id`.
+    pub fn erasure_confirmed(&mut self, contact_id: &str) -> Result<()> {
+        let mut pending = self.pending_erasures()?;
+        pending.retain(|d| d != contact_id);
+        if pending.is_empty() {
+            self.set_meta_json::<Vec<String>>("pending_erasures", None)
+        } else {
+            self.set_meta_json("pending_erasures", Some(&pending))
+        }
     }
 
     /// Local changes not yet acknowledged with a local sequence number
@@ -326,4 +373,12 @@ impl Store {
         self.put_doc(doc_id, doc);
         Ok(())
     }
+}
+
+/// Deletes every trace of a document from the store: its changes (sent or
+/// not), its snapshot, its index rows. Returns whether there was one.
+fn forget_doc(tx: &rusqlite::Transaction<'_>, kind: DocKind, doc_id: &str) -> Result<bool> {
+    tx.execute("DELETE FROM changes WHERE doc_id = ?1", [doc_id])?;
+    super::index::unindex(tx, kind, doc_id)?;
+    Ok(tx.execute("DELETE FROM docs WHERE doc_id = ?1", [doc_id])? > 0)
 }

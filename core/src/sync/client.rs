@@ -104,6 +104,8 @@ pub struct ClientSession {
     resynced: bool,
     /// The latest ack position received in this session.
     session_ack: Option<wire::Cursor>,
+    /// Erasures sent and not yet answered.
+    erasing: HashSet<String>,
 }
 
 impl ClientSession {
@@ -129,6 +131,7 @@ impl ClientSession {
             start_seq,
             resynced: false,
             session_ack: None,
+            erasing: HashSet::new(),
         })
     }
 
@@ -157,6 +160,7 @@ impl ClientSession {
     pub fn is_settled(&self, store: &Store) -> Result<bool> {
         Ok(self.phase == Phase::Live
             && self.in_flight.is_empty()
+            && self.erasing.is_empty()
             && store.pending_after(self.last_pushed_seq, 1)?.is_empty())
     }
 
@@ -224,6 +228,12 @@ impl ClientSession {
                     role,
                     cursor_trusted,
                 });
+                // Erasures made here go first: nothing else depends on them.
+                for doc in store.pending_erasures()? {
+                    self.transmit
+                        .push_back(wire::encode(&Message::Erase { doc: doc.clone() }));
+                    self.erasing.insert(doc);
+                }
                 if cursor_trusted {
                     self.phase = Phase::CatchingUp;
                     self.total = head.saturating_sub(self.start_seq);
@@ -316,9 +326,15 @@ impl ClientSession {
                 code,
                 message,
             } => {
+                let reason = format!("{message} (code {code})");
+                if self.erasing.remove(&doc) {
+                    // An erasure this device may not ask for: drop the request.
+                    store.erasure_confirmed(&doc)?;
+                    self.events.push_back(SyncEvent::Rejected { doc, reason });
+                    return Ok(());
+                }
                 let hash = ChangeHash::try_from(hash.as_slice())
                     .map_err(|_| self.fail("rejected with a hash that is not 32 bytes".into()))?;
-                let reason = format!("{message} (code {code})");
                 store.mark_rejected(&hash, &reason)?;
                 for set in &mut self.in_flight {
                     set.remove(&hash);
@@ -327,11 +343,18 @@ impl ClientSession {
                 self.events.push_back(SyncEvent::Rejected { doc, reason });
                 self.push_pending(store)?;
             }
+            Message::Erased { doc } => {
+                self.erasing.remove(&doc);
+                store.erasure_confirmed(&doc)?;
+            }
             Message::Error { code, message } => {
                 self.phase = Phase::Closed;
                 return Err(Error::Relay { code, message });
             }
-            Message::Hello { .. } | Message::Push { .. } | Message::ResyncDone => {
+            Message::Hello { .. }
+            | Message::Push { .. }
+            | Message::ResyncDone
+            | Message::Erase { .. } => {
                 return Err(self.fail("the relay sent a client message".into()));
             }
         }

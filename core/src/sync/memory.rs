@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use automerge::{AutoCommit, Change};
 
-use super::relay::{Auth, Grant, LogEntry, NewChange, RelayStorage, chain_hash};
+use super::relay::{Auth, Author, Grant, LogEntry, NewChange, RelayStorage, VisChange, chain_hash};
 use crate::error::{Error, Result};
 use crate::model::Millis;
 
@@ -171,7 +171,47 @@ impl RelayStorage for MemoryRelay {
         Ok(Some(d))
     }
 
-    fn append(&self, device: &str, changes: &[NewChange], _now: Millis) -> Result<Vec<u64>> {
+    fn grant(&self, token_id: &str) -> Result<Auth> {
+        Ok(self
+            .lock()
+            .tokens
+            .values()
+            .find(|(g, _)| g.token_id == token_id)
+            .map_or(Auth::Unknown, |(g, revoked)| {
+                if *revoked {
+                    Auth::Revoked
+                } else {
+                    Auth::Granted(g.clone())
+                }
+            }))
+    }
+
+    // Scopes and erasure live in the SQLite relay (the server's storage);
+    // the simulation runs coordinators only, who see everything.
+    fn vis_head(&self) -> Result<u64> {
+        Ok(0)
+    }
+
+    fn vis_after(&self, _grant: &Grant, _after: u64, _upto: u64) -> Result<Vec<VisChange>> {
+        Ok(Vec::new())
+    }
+
+    fn scope_docs(&self, _token_id: &str) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+
+    fn is_erased(&self, _doc: &str) -> Result<bool> {
+        Ok(false)
+    }
+
+    fn erase(&self, contact: &str, _author: &Author, _now: Millis) -> Result<()> {
+        Err(Error::Protocol(format!(
+            "the in-memory relay cannot erase {contact}; use the SQLite relay"
+        )))
+    }
+
+    fn append(&self, author: &Author, changes: &[NewChange], _now: Millis) -> Result<Vec<u64>> {
+        let device = author.device.as_str();
         let mut s = self.lock();
         let mut positions = Vec::with_capacity(changes.len());
         for c in changes {

@@ -33,6 +33,28 @@ pub struct Grant {
     pub label: String,
 }
 
+impl Grant {
+    /// Coordinators see and write every document.
+    pub fn is_coordinator(&self) -> bool {
+        self.role == ROLE_COORDINATOR
+    }
+
+    /// Whether this role's view is limited to a scope kept by the storage
+    /// (volunteers: their events, the contacts signed up to them, and what
+    /// their devices created).
+    pub fn is_scoped(&self) -> bool {
+        self.role == ROLE_VOLUNTEER
+    }
+}
+
+/// Every document, every private ledger, every write.
+pub const ROLE_COORDINATOR: &str = "coordinator";
+/// Their events, the contacts signed up to them, what they created; never
+/// a private ledger.
+pub const ROLE_VOLUNTEER: &str = "volunteer";
+/// Reads everything but private ledgers; writes nothing.
+pub const ROLE_OBSERVER: &str = "observer";
+
 /// The answer to a token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Auth {
@@ -42,6 +64,29 @@ pub enum Auth {
     Unknown,
     /// A token that was revoked.
     Revoked,
+    /// The device id is enrolled with another token: a device cannot take
+    /// another's identity.
+    DeviceTaken,
+}
+
+/// Who pushed a change: the device and the token it authenticated with.
+/// The log records both (the audit trail).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Author {
+    /// The device id (32 hex digits).
+    pub device: String,
+    /// The token's id (never its secret).
+    pub token_id: String,
+}
+
+/// A document entering or leaving what a device may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VisChange {
+    /// The document.
+    pub doc: String,
+    /// `true`: the device must delete it (erased, or out of scope now);
+    /// `false`: it is newly visible.
+    pub forget: bool,
 }
 
 /// One entry of the relay's log.
@@ -97,6 +142,9 @@ pub trait RelayStorage {
     fn epoch(&self) -> Result<String>;
     /// Checks a token presented by `device` and records that it was seen.
     fn authenticate(&self, token: &str, device: &str, now: Millis) -> Result<Auth>;
+    /// The token with this id as it stands now (a live session checks again
+    /// when tokens change: revoked, or its scope edited).
+    fn grant(&self, token_id: &str) -> Result<Auth>;
     /// The last entry's `seq` and chained log hash (`0` and zeros for an
     /// empty log).
     fn head(&self) -> Result<(u64, [u8; 32])>;
@@ -119,10 +167,27 @@ pub trait RelayStorage {
     fn snapshot(&self, doc: &str) -> Result<Vec<u8>>;
     /// The document as the relay has it (for the per-document fallback).
     fn load_doc(&self, doc: &str) -> Result<Option<AutoCommit>>;
-    /// Appends changes pushed by `device`, skipping those already in the
-    /// log, durably, each with its [`chain_hash`]. Returns the log position of each change (new or
-    /// already there), in order.
-    fn append(&self, device: &str, changes: &[NewChange], now: Millis) -> Result<Vec<u64>>;
+    /// Appends changes pushed by `author`, skipping those already in the
+    /// log, durably, each with its [`chain_hash`]. Returns the log position
+    /// of each change (new or already there), in order. Keeps scopes up to
+    /// date in the same transaction: a document created by a scoped token
+    /// joins its scope, and so does a contact signed up to a scoped token's
+    /// event (each a row of the visibility log).
+    fn append(&self, author: &Author, changes: &[NewChange], now: Millis) -> Result<Vec<u64>>;
+    /// The last position of the visibility log (0 if empty).
+    fn vis_head(&self) -> Result<u64>;
+    /// What entered or left the view of `grant` with positions in
+    /// `(after, upto]`, in order: erasures for everyone, scope changes for
+    /// scoped tokens.
+    fn vis_after(&self, grant: &Grant, after: u64, upto: u64) -> Result<Vec<VisChange>>;
+    /// Every document a scoped token may see now.
+    fn scope_docs(&self, token_id: &str) -> Result<Vec<String>>;
+    /// Whether the document was erased (nothing may be written to it).
+    fn is_erased(&self, doc: &str) -> Result<bool>;
+    /// Erases a contact and its private ledger: their log entries lose
+    /// their data, their snapshots go, and every device is told to forget
+    /// them (a visibility row for everyone).
+    fn erase(&self, contact: &str, author: &Author, now: Millis) -> Result<()>;
 }
 
 /// What the server must do after [`RelaySession::handle_frame`].
@@ -130,6 +195,9 @@ pub trait RelayStorage {
 pub struct Handled {
     /// New entries were appended to the log: wake the other sessions.
     pub appended: usize,
+    /// What devices may see changed without the log growing (an erasure):
+    /// wake the other sessions too.
+    pub visibility_changed: bool,
 }
 
 #[derive(Debug)]
@@ -145,6 +213,11 @@ enum Phase {
         base: u64,
         /// Documents already sent whole in this catch-up.
         sent_whole: HashSet<String>,
+        /// Documents to send whole or to forget before the log pass
+        /// (newly visible, erased), from the visibility log.
+        whole: VecDeque<VisChange>,
+        /// The visibility log position the catch-up brings the device to.
+        vis_upto: u64,
     },
     Live,
     Closed,
@@ -161,6 +234,17 @@ pub struct RelaySession {
     /// Last log position this device has been sent (or told about).
     cursor: (u64, [u8; 32]),
     fallback: HashMap<String, DocSyncState>,
+    /// What a scoped token may see, kept current from the visibility log;
+    /// `None` for roles that see every document (but private ledgers are
+    /// still coordinators' only).
+    scope: Option<HashSet<String>>,
+    /// Position in the visibility log the device has been brought to.
+    vis: u64,
+    /// Documents this device created in this session (no need to send
+    /// them back when they join its scope).
+    created: HashSet<String>,
+    /// The device presented a token the relay refused (for rate limits).
+    login_refused: bool,
     /// Fallback documents holding changes whose dependencies have not
     /// arrived yet. Automerge keeps such changes outside the document, so
     /// they cannot be logged (or reloaded) until they apply; the device will
@@ -187,6 +271,10 @@ impl RelaySession {
             epoch: String::new(),
             cursor: (0, [0; 32]),
             fallback: HashMap::new(),
+            scope: None,
+            vis: 0,
+            created: HashSet::new(),
+            login_refused: false,
             held: HashMap::new(),
             sent_entries: 0,
         }
@@ -205,6 +293,12 @@ impl RelaySession {
     /// The device id it announced.
     pub fn device(&self) -> &str {
         &self.device
+    }
+
+    /// Whether the device presented a token the relay refused (unknown,
+    /// revoked, or another device's): the server counts these per address.
+    pub fn login_refused(&self) -> bool {
+        self.login_refused
     }
 
     /// Whether the session is over (send what is queued, then close).
@@ -275,9 +369,11 @@ impl RelaySession {
                 let (head, _) = storage.head()?;
                 self.fallback.clear();
                 self.held.clear();
-                self.start_catch_up(0, head);
+                let vis_upto = storage.vis_head()?;
+                self.start_catch_up(storage, 0, head, 0, vis_upto)?;
                 Ok(Handled::default())
             }
+            (_, Message::Erase { doc }) => self.erase(storage, doc, now),
             (_, other) => {
                 self.close_with(
                     code::UNEXPECTED,
@@ -288,10 +384,41 @@ impl RelaySession {
         }
     }
 
-    /// The log grew: once live, queue the new entries of other devices.
+    /// The log grew (or scopes changed): once live, queue what the device
+    /// may now see — documents newly in its view, whole; documents erased
+    /// or out of its view, to forget — then the new entries of other
+    /// devices within its view.
     pub fn handle_log_advanced(&mut self, storage: &dyn RelayStorage) -> Result<()> {
         if !self.is_live() {
             return Ok(());
+        }
+        let vis_upto = storage.vis_head()?;
+        if vis_upto > self.vis {
+            let grant = self.grant.clone().unwrap_or_else(|| Grant {
+                token_id: String::new(),
+                role: String::new(),
+                label: String::new(),
+            });
+            let changes = storage.vis_after(&grant, self.vis, vis_upto)?;
+            self.vis = vis_upto;
+            let mut out = Vec::new();
+            for v in changes {
+                if !v.forget && self.created.contains(&v.doc) {
+                    // Created by this very device: it has it.
+                    continue;
+                }
+                if let Some(entry) = self.vis_entry(storage, v)? {
+                    out.push(entry);
+                }
+            }
+            if !out.is_empty() {
+                self.sent_entries += out.len() as u64;
+                let cursor = self.wire_cursor();
+                self.transmit.push_back(wire::encode(&Message::Live {
+                    entries: out,
+                    cursor,
+                }));
+            }
         }
         loop {
             let entries = storage.entries_after(
@@ -306,7 +433,7 @@ impl RelaySession {
             self.cursor = (last.seq, last.chain);
             let out: Vec<Entry> = entries
                 .into_iter()
-                .filter(|e| e.device != self.device)
+                .filter(|e| e.device != self.device && self.visible(&e.doc))
                 .map(|e| Entry {
                     doc: e.doc,
                     form: Form::Change,
@@ -354,7 +481,9 @@ impl RelaySession {
             self.close_with(code::MALFORMED, "the device id must be 32 hex digits");
             return Ok(Handled::default());
         }
-        let grant = match storage.authenticate(&token, &device, now)? {
+        let auth = storage.authenticate(&token, &device, now)?;
+        self.login_refused = !matches!(auth, Auth::Granted(_));
+        let grant = match auth {
             Auth::Granted(g) => g,
             Auth::Unknown => {
                 self.close_with(
@@ -365,6 +494,13 @@ impl RelaySession {
             }
             Auth::Revoked => {
                 self.close_with(code::REVOKED, "this device's token was revoked");
+                return Ok(Handled::default());
+            }
+            Auth::DeviceTaken => {
+                self.close_with(
+                    code::UNAUTHORIZED,
+                    "this device id is enrolled with another token",
+                );
                 return Ok(Handled::default());
             }
         };
@@ -394,36 +530,166 @@ impl RelaySession {
             cursor_trusted: trusted,
             role: grant.role.clone(),
         }));
+        // The visibility position first, the scope after: a document that
+        // joins the scope in between is then both in the scope and in the
+        // visibility rows after the catch-up, and is sent (twice at worst).
+        let vis_upto = storage.vis_head()?;
+        if grant.is_scoped() {
+            self.scope = Some(storage.scope_docs(&grant.token_id)?.into_iter().collect());
+        }
         self.grant = Some(grant);
         if trusted {
-            let base = cursor.map_or(0, |c| c.seq);
-            self.start_catch_up(base, head);
+            let (base, vis) = cursor.map_or((0, 0), |c| (c.seq, c.vis));
+            self.start_catch_up(storage, base, head, vis, vis_upto)?;
         } else {
             self.phase = Phase::Fallback;
         }
         Ok(Handled::default())
     }
 
-    fn start_catch_up(&mut self, base: u64, upto: u64) {
+    /// Whether the device may see `doc`: private ledgers are for
+    /// coordinators; a scoped token sees its scope.
+    fn visible(&self, doc: &str) -> bool {
+        let Some(grant) = &self.grant else {
+            return false;
+        };
+        if DocKind::of_id(doc) == Some(DocKind::ContactPrivate) && !grant.is_coordinator() {
+            return false;
+        }
+        self.scope.as_ref().is_none_or(|s| s.contains(doc))
+    }
+
+    /// Why the device may not write `doc`, if it may not.
+    fn write_refusal(&self, storage: &dyn RelayStorage, doc: &str) -> Result<Option<String>> {
+        let Some(grant) = &self.grant else {
+            return Ok(Some("not authenticated".into()));
+        };
+        if storage.is_erased(doc)? {
+            return Ok(Some("this record was erased".into()));
+        }
+        if grant.is_coordinator() {
+            return Ok(None);
+        }
+        if !grant.is_scoped() {
+            return Ok(Some(format!(
+                "a {} token cannot change records",
+                grant.role
+            )));
+        }
+        let kind = DocKind::of_id(doc);
+        if kind == Some(DocKind::ContactPrivate) {
+            return Ok(Some("private ledgers are for coordinators only".into()));
+        }
+        if self.visible(doc) {
+            return Ok(None);
+        }
+        // A document new to the relay may be created: a walk-in, a
+        // feedback case. Events are planned by coordinators.
+        let creatable = matches!(kind, Some(DocKind::Contact | DocKind::Feedback));
+        if creatable && storage.first_seq(doc)?.is_none() {
+            return Ok(None);
+        }
+        Ok(Some("outside this device's scope".into()))
+    }
+
+    /// The entry that tells the device about one visibility change, if it
+    /// needs one; keeps the session's scope current.
+    fn vis_entry(&mut self, storage: &dyn RelayStorage, v: VisChange) -> Result<Option<Entry>> {
+        if v.forget {
+            if let Some(scope) = &mut self.scope {
+                scope.remove(&v.doc);
+            }
+            return Ok(Some(Entry {
+                doc: v.doc,
+                form: Form::Forget,
+                data: ByteBuf::new(),
+            }));
+        }
+        if let Some(scope) = &mut self.scope {
+            scope.insert(v.doc.clone());
+        }
+        if !self.visible(&v.doc) {
+            return Ok(None);
+        }
+        let data = storage.snapshot(&v.doc)?;
+        if data.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Entry {
+            doc: v.doc,
+            form: Form::Snapshot,
+            data: ByteBuf::from(data),
+        }))
+    }
+
+    fn start_catch_up(
+        &mut self,
+        storage: &dyn RelayStorage,
+        base: u64,
+        upto: u64,
+        vis_base: u64,
+        vis_upto: u64,
+    ) -> Result<()> {
         self.cursor = (base, [0; 32]);
+        self.vis = vis_base;
+        let mut whole = VecDeque::new();
+        let mut next_after = base;
+        let grant = self.grant.clone();
+        if let (Some(scope), 0) = (&self.scope, base) {
+            // A scoped device's first sync: its scope, whole, and nothing of
+            // the log — it costs what the device may see, not how big the
+            // organisation is.
+            let mut docs: Vec<&String> = scope.iter().collect();
+            docs.sort();
+            whole.extend(docs.into_iter().map(|d| VisChange {
+                doc: d.clone(),
+                forget: false,
+            }));
+            next_after = upto;
+        } else if let Some(grant) = &grant
+            && vis_upto > vis_base
+        {
+            whole.extend(storage.vis_after(grant, vis_base, vis_upto)?);
+        }
         self.phase = Phase::CatchingUp {
-            next_after: base,
+            next_after,
             upto,
             base,
             sent_whole: HashSet::new(),
+            whole,
+            vis_upto,
         };
+        Ok(())
     }
 
     fn next_batch(&mut self, storage: &dyn RelayStorage) -> Result<()> {
+        if self.next_whole_batch(storage)? {
+            return Ok(());
+        }
+        let visible_all =
+            self.scope.is_none() && self.grant.as_ref().is_some_and(Grant::is_coordinator);
+        let scope = self.scope.clone();
+        let may_see = |doc: &str| {
+            if visible_all {
+                return true;
+            }
+            if DocKind::of_id(doc) == Some(DocKind::ContactPrivate) {
+                return false;
+            }
+            scope.as_ref().is_none_or(|s| s.contains(doc))
+        };
         let Phase::CatchingUp {
             next_after,
             upto,
             base,
             sent_whole,
+            vis_upto,
+            ..
         } = &mut self.phase
         else {
             return Ok(());
         };
+        self.vis = *vis_upto;
         let log =
             storage.entries_after(*next_after, *upto, wire::BATCH_ENTRIES, wire::BATCH_BYTES)?;
         let Some(last) = log.last() else {
@@ -451,7 +717,10 @@ impl RelaySession {
                 break;
             }
             (last_seq, last_hash) = (e.seq, e.chain);
-            if sent_whole.contains(&e.doc) || (e.device == self.device && *base > 0) {
+            if sent_whole.contains(&e.doc)
+                || (e.device == self.device && *base > 0)
+                || !may_see(&e.doc)
+            {
                 continue;
             }
             let new_to_device = *base == 0 || storage.first_seq(&e.doc)?.is_some_and(|f| f > *base);
@@ -486,6 +755,48 @@ impl RelaySession {
         Ok(())
     }
 
+    /// Sends the next batch of documents the catch-up sends whole or tells
+    /// the device to forget, if any are left. Returns whether it did.
+    fn next_whole_batch(&mut self, storage: &dyn RelayStorage) -> Result<bool> {
+        let (mut todo, log_left) = match &mut self.phase {
+            Phase::CatchingUp {
+                whole,
+                upto,
+                next_after,
+                ..
+            } if !whole.is_empty() => (std::mem::take(whole), upto.saturating_sub(*next_after)),
+            _ => return Ok(false),
+        };
+        let mut entries = Vec::new();
+        let mut size = 0;
+        while size < wire::BATCH_BYTES && entries.len() < wire::BATCH_ENTRIES {
+            let Some(v) = todo.pop_front() else {
+                break;
+            };
+            let doc = v.doc.clone();
+            if let Some(e) = self.vis_entry(storage, v)? {
+                size += e.data.len();
+                entries.push(e);
+            }
+            if let Phase::CatchingUp { sent_whole, .. } = &mut self.phase {
+                sent_whole.insert(doc);
+            }
+        }
+        let left = todo.len() as u64;
+        if let Phase::CatchingUp { whole, .. } = &mut self.phase {
+            *whole = todo;
+        }
+        self.sent_entries += entries.len() as u64;
+        // The log position does not move until the log pass.
+        let cursor = self.wire_cursor();
+        self.transmit.push_back(wire::encode(&Message::Batch {
+            entries,
+            cursor,
+            remaining: log_left + left,
+        }));
+        Ok(true)
+    }
+
     fn push(
         &mut self,
         storage: &dyn RelayStorage,
@@ -509,31 +820,55 @@ impl RelaySession {
         }
         let mut accepted = Vec::with_capacity(changes.len());
         for c in changes {
-            match check_change(&c.doc, &c.data) {
-                Ok(hash) => accepted.push(NewChange {
-                    doc: c.doc,
-                    hash,
-                    data: c.data.into_vec(),
-                }),
-                Err((hash, why)) => self.transmit.push_back(wire::encode(&Message::Rejected {
-                    doc: c.doc,
-                    hash: ByteBuf::from(hash.to_vec()),
-                    code: code::BAD_CHANGE,
-                    message: why,
-                })),
+            let (hash, actor) = match check_change(&c.doc, &c.data) {
+                Ok(checked) => checked,
+                Err((hash, why)) => {
+                    self.reject(&c.doc, &hash, code::BAD_CHANGE, why);
+                    continue;
+                }
+            };
+            // A device pushes its own work: changes made under its own
+            // actor (which is its id), or the shared genesis of a private
+            // ledger (whose actor is the contact's id).
+            let genesis = DocKind::of_id(&c.doc) == Some(DocKind::ContactPrivate)
+                && c.doc.get(2..) == Some(actor.as_str());
+            if actor != self.device && !genesis {
+                self.reject(
+                    &c.doc,
+                    &hash,
+                    code::FORBIDDEN,
+                    "a device may push only changes it made itself".into(),
+                );
+                continue;
             }
+            if let Some(why) = self.write_refusal(storage, &c.doc)? {
+                self.reject(&c.doc, &hash, code::FORBIDDEN, why);
+                continue;
+            }
+            if let Some(scope) = &mut self.scope
+                && scope.insert(c.doc.clone())
+            {
+                // Created by this device: in its scope from now on.
+                self.created.insert(c.doc.clone());
+            }
+            accepted.push(NewChange {
+                doc: c.doc,
+                hash,
+                data: c.data.into_vec(),
+            });
         }
         if accepted.is_empty() {
             return Ok(Handled::default());
         }
         let (head_before, _) = storage.head()?;
-        let positions = storage.append(&self.device, &accepted, now)?;
+        let positions = storage.append(&self.author(), &accepted, now)?;
         let (head_after, _) = storage.head()?;
         let last = positions.iter().copied().max().unwrap_or(0);
         let upto = Cursor {
             seq: last,
             hash: ByteBuf::from(storage.hash_at(last)?.unwrap_or([0; 32]).to_vec()),
             epoch: self.epoch.clone(),
+            vis: self.vis,
         };
         self.transmit.push_back(wire::encode(&Message::Ack {
             hashes: accepted
@@ -544,6 +879,7 @@ impl RelaySession {
         }));
         Ok(Handled {
             appended: head_after.saturating_sub(head_before) as usize,
+            visibility_changed: false,
         })
     }
 
@@ -558,10 +894,20 @@ impl RelaySession {
             self.close_with(code::MALFORMED, format!("{doc_id:?} is not a document id"));
             return Ok(Handled::default());
         }
+        let refusal = self.write_refusal(storage, &doc_id)?;
+        if !self.visible(&doc_id) && refusal.is_some() {
+            // Outside the device's view: say nothing of what the relay has.
+            self.transmit.push_back(wire::encode(&Message::DocSync {
+                doc: doc_id,
+                message: ByteBuf::new(),
+            }));
+            return Ok(Handled::default());
+        }
         let mut doc = match self.held.remove(&doc_id) {
             Some(doc) => doc,
             None => storage.load_doc(&doc_id)?.unwrap_or_default(),
         };
+        let author = self.author();
         let state = self.fallback.entry(doc_id.clone()).or_default();
         let before = doc.get_heads();
         let mut appended = 0;
@@ -586,9 +932,9 @@ impl RelaySession {
                     data: c.raw_bytes().to_vec(),
                 })
                 .collect();
-            if !new.is_empty() {
+            if !new.is_empty() && refusal.is_none() {
                 let (before, _) = storage.head()?;
-                storage.append(&self.device, &new, now)?;
+                storage.append(&author, &new, now)?;
                 appended = storage.head()?.0.saturating_sub(before) as usize;
             }
         }
@@ -600,7 +946,87 @@ impl RelaySession {
             doc: doc_id,
             message: ByteBuf::from(reply.unwrap_or_default()),
         }));
-        Ok(Handled { appended })
+        Ok(Handled {
+            appended,
+            visibility_changed: false,
+        })
+    }
+
+    /// Re-reads the device's token after tokens changed: a revoked token
+    /// ends the session at once; an edited scope is followed (what entered
+    /// it is sent, what left it is forgotten, via the visibility log).
+    pub fn handle_tokens_changed(&mut self, storage: &dyn RelayStorage) -> Result<()> {
+        let Some(token_id) = self.grant.as_ref().map(|g| g.token_id.clone()) else {
+            return Ok(());
+        };
+        if self.is_closed() {
+            return Ok(());
+        }
+        match storage.grant(&token_id)? {
+            Auth::Granted(g) => {
+                if let Some(old) = &mut self.grant {
+                    old.label = g.label;
+                }
+            }
+            Auth::Revoked | Auth::Unknown | Auth::DeviceTaken => {
+                self.close_with(code::REVOKED, "this device's token was revoked");
+                return Ok(());
+            }
+        }
+        self.handle_log_advanced(storage)
+    }
+
+    fn author(&self) -> Author {
+        Author {
+            device: self.device.clone(),
+            token_id: self
+                .grant
+                .as_ref()
+                .map(|g| g.token_id.clone())
+                .unwrap_or_default(),
+        }
+    }
+
+    fn reject(&mut self, doc: &str, hash: &[u8; 32], code: u16, message: String) {
+        self.transmit.push_back(wire::encode(&Message::Rejected {
+            doc: doc.to_owned(),
+            hash: ByteBuf::from(hash.to_vec()),
+            code,
+            message,
+        }));
+    }
+
+    /// A coordinator asks to erase a contact (right to be forgotten).
+    fn erase(&mut self, storage: &dyn RelayStorage, doc: String, now: Millis) -> Result<Handled> {
+        if !matches!(self.phase, Phase::CatchingUp { .. } | Phase::Live) {
+            self.close_with(code::UNEXPECTED, "erase before the session is ready");
+            return Ok(Handled::default());
+        }
+        if !self.grant.as_ref().is_some_and(Grant::is_coordinator) {
+            self.reject(
+                &doc,
+                &[0; 32],
+                code::FORBIDDEN,
+                "only a coordinator may erase a contact".into(),
+            );
+            return Ok(Handled::default());
+        }
+        if DocKind::of_id(&doc) != Some(DocKind::Contact) {
+            self.reject(
+                &doc,
+                &[0; 32],
+                code::BAD_CHANGE,
+                format!("{doc:?} is not a contact id"),
+            );
+            return Ok(Handled::default());
+        }
+        storage.erase(&doc, &self.author(), now)?;
+        self.transmit
+            .push_back(wire::encode(&Message::Erased { doc }));
+        Ok(Handled {
+            appended: 0,
+            visibility_changed: true,
+        })
     }
 
     fn wire_cursor(&self) -> Cursor {
@@ -608,18 +1034,22 @@ impl RelaySession {
             seq: self.cursor.0,
             hash: ByteBuf::from(self.cursor.1.to_vec()),
             epoch: self.epoch.clone(),
+            vis: self.vis,
         }
     }
 }
 
 /// Checks one pushed change: a well-formed document id, within the size
-/// limit, decodable. Returns its hash, or the hash (zeros if unknown) and
-/// the reason for refusing it.
-fn check_change(doc: &str, data: &[u8]) -> std::result::Result<[u8; 32], ([u8; 32], String)> {
+/// limit, decodable. Returns its hash and its actor (hex), or the hash
+/// (zeros if undecodable) and the reason for refusing it.
+fn check_change(
+    doc: &str,
+    data: &[u8],
+) -> std::result::Result<([u8; 32], String), ([u8; 32], String)> {
     // Decoded first, so that every refusal of a real change names its hash
     // and the device can stop waiting for it.
-    let hash = match Change::from_bytes(data.to_vec()) {
-        Ok(change) => change.hash().0,
+    let (hash, actor) = match Change::from_bytes(data.to_vec()) {
+        Ok(change) => (change.hash().0, change.actor_id().to_hex_string()),
         Err(e) => return Err(([0; 32], format!("not an Automerge change: {e}"))),
     };
     if DocKind::of_id(doc).is_none() {
@@ -631,7 +1061,7 @@ fn check_change(doc: &str, data: &[u8]) -> std::result::Result<[u8; 32], ([u8; 3
             format!("a change may hold at most {} bytes", wire::MAX_CHANGE_BYTES),
         ));
     }
-    Ok(hash)
+    Ok((hash, actor))
 }
 
 fn message_name(m: &Message) -> &'static str {
@@ -640,6 +1070,8 @@ fn message_name(m: &Message) -> &'static str {
         Message::Push { .. } => "push",
         Message::DocSync { .. } => "doc_sync",
         Message::ResyncDone => "resync_done",
+        Message::Erase { .. } => "erase",
+        Message::Erased { .. } => "erased",
         Message::Welcome { .. } => "welcome",
         Message::Batch { .. } => "batch",
         Message::CaughtUp { .. } => "caught_up",

@@ -34,6 +34,10 @@ pub struct Cursor {
     pub hash: ByteBuf,
     /// The relay's epoch.
     pub epoch: String,
+    /// Position in the relay's visibility log (documents that entered or
+    /// left this device's scope, erasures); 0 if absent.
+    #[serde(default)]
+    pub vis: u64,
 }
 
 /// How an entry's data is to be read.
@@ -44,6 +48,9 @@ pub enum Form {
     Change,
     /// A saved document, possibly followed by changes.
     Snapshot,
+    /// The document is gone for this device (erased, or out of its scope):
+    /// delete it. `data` is empty.
+    Forget,
 }
 
 /// One document's data in a `batch` or `live` message.
@@ -101,6 +108,12 @@ pub enum Message {
     },
     /// Client → relay: the fallback is finished.
     ResyncDone,
+    /// Client → relay (coordinators): erase a contact everywhere, with its
+    /// private ledger (right to be forgotten).
+    Erase {
+        /// The contact (`c_…`).
+        doc: String,
+    },
     /// Relay → client: the token is valid.
     Welcome {
         /// The protocol version in use.
@@ -152,6 +165,11 @@ pub enum Message {
         code: u16,
         /// In words.
         message: String,
+    },
+    /// Relay → client: the erasure of `doc` is done on the relay.
+    Erased {
+        /// The contact.
+        doc: String,
     },
     /// Relay → client: fatal; the connection closes.
     Error {
@@ -243,6 +261,7 @@ pub fn start_cursor(epoch: &str) -> Cursor {
         seq: 0,
         hash: ByteBuf::from(vec![0u8; 32]),
         epoch: epoch.to_owned(),
+        vis: 0,
     }
 }
 
@@ -260,6 +279,7 @@ mod tests {
             seq: 7,
             hash: ByteBuf::from(vec![9; 32]),
             epoch: "ep".into(),
+            vis: 3,
         };
         roundtrip(Message::Hello {
             protocol: 1,
@@ -286,6 +306,8 @@ mod tests {
             message: ByteBuf::from(vec![]),
         });
         roundtrip(Message::ResyncDone);
+        roundtrip(Message::Erase { doc: "c_1".into() });
+        roundtrip(Message::Erased { doc: "c_1".into() });
         roundtrip(Message::Welcome {
             protocol: 1,
             epoch: "ep".into(),
