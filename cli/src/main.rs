@@ -75,6 +75,10 @@ enum Command {
     /// Every value a field holds after concurrent edits, the winner first
     /// (one JSON value per line). FIELD may name a nested field: address.city.
     Conflicts { id: String, field: String },
+    /// Erase a contact and its private ledger (right to be forgotten): gone
+    /// from this store now, from the relay and every device after the next
+    /// sync. Needs a coordinator's token.
+    Erase { contact: String },
 }
 
 #[derive(Subcommand)]
@@ -234,6 +238,13 @@ fn run(cli: Cli) -> Result<()> {
             status,
             json,
         } => roster(&store, &event, status.as_deref(), json),
+        Command::Erase { contact } => {
+            store.erase_contact(&contact)?;
+            println!(
+                "erased {contact} here; run `muster sync` to erase it on the relay and every device"
+            );
+            Ok(())
+        }
         Command::Conflicts { id, field } => {
             let path: Vec<&str> = field.split('.').collect();
             for value in store.field_conflicts(&id, &path)? {

@@ -998,8 +998,8 @@ impl RelaySession {
 
     /// A coordinator asks to erase a contact (right to be forgotten).
     fn erase(&mut self, storage: &dyn RelayStorage, doc: String, now: Millis) -> Result<Handled> {
-        if !matches!(self.phase, Phase::CatchingUp { .. } | Phase::Live) {
-            self.close_with(code::UNEXPECTED, "erase before the session is ready");
+        if self.grant.is_none() {
+            self.close_with(code::UNEXPECTED, "erase before hello");
             return Ok(Handled::default());
         }
         if !self.grant.as_ref().is_some_and(Grant::is_coordinator) {
