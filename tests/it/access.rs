@@ -487,12 +487,29 @@ async fn each_role_gets_what_it_should_and_nothing_else() {
     .await;
     assert_eq!(rejected_with(&answers, &alma).0, code::FORBIDDEN);
 
-    // --- Revocation cuts a live connection at once, and refuses after.
-    let phone = std::sync::Mutex::new(phone);
-    let live = sync_live_until_error(&phone, &url, &vol_token);
+    // --- Revocation. Work the phone made before it and never pushed is
+    // refused with it (PROTOCOL.md §6): a lost phone is not trusted.
+    let late = phone
+        .create_contact(&person("Late Entry"), clock())
+        .unwrap();
+    assert_eq!(phone.pending_count().unwrap(), 1);
+    admin(&relay, &["token", "revoke", &vol_id]);
+    let err = sync(&mut phone, &url, &vol_token).await.unwrap_err();
+    assert!(muster_core::client::is_permanent(&err), "{err}");
+    assert!(err.to_string().contains("revoked"), "{err}");
+    sync(&mut office, &url, &coord_token).await.unwrap();
+    assert!(
+        !ids(&office).contains(&late),
+        "nothing of a revoked phone is accepted"
+    );
+
+    // A connected device is cut off at once.
+    let (desk_id, desk_token) = token(&relay, "volunteer", &[&gala]);
+    let desk = std::sync::Mutex::new(device(dir.path(), "desk"));
+    let live = sync_live_until_error(&desk, &url, &desk_token);
     let revoke = async {
         tokio::time::sleep(Duration::from_millis(700)).await;
-        admin(&relay, &["token", "revoke", &vol_id]);
+        admin(&relay, &["token", "revoke", &desk_id]);
     };
     let (err, ()) = tokio::join!(
         async { tokio::time::timeout(Duration::from_secs(15), live).await },
@@ -501,9 +518,14 @@ async fn each_role_gets_what_it_should_and_nothing_else() {
     let err = err.expect("the live session ends soon after revocation");
     assert!(muster_core::client::is_permanent(&err), "{err}");
     assert!(err.to_string().contains("revoked"), "{err}");
-    let mut phone = phone.into_inner().unwrap();
-    let err = sync(&mut phone, &url, &vol_token).await.unwrap_err();
-    assert!(err.to_string().contains("revoked"), "{err}");
+    assert!(
+        desk.into_inner()
+            .unwrap()
+            .doc_ids()
+            .unwrap()
+            .contains(&gala),
+        "it was live and caught up before"
+    );
 }
 
 async fn sync_live_until_error(
