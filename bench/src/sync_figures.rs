@@ -61,6 +61,7 @@ pub fn relay_main(data: &Path) -> Result<()> {
 /// A relay child process.
 pub struct Relay {
     child: Child,
+    data: PathBuf,
     pub url: String,
     pub token: String,
 }
@@ -82,8 +83,17 @@ impl Relay {
         Ok(Relay {
             url: format!("ws://{addr}/v1/sync"),
             token: token.to_owned(),
+            data: data.to_path_buf(),
             child,
         })
+    }
+
+    /// Creates a token as the administrator would, from another process's
+    /// connection to the relay's database (this one; SQLite serialises).
+    pub fn create_token(&self, role: &str, event: Option<&str>) -> Result<String> {
+        let storage = muster_server::SqliteRelay::open(&self.data)?;
+        let events: Vec<String> = event.map(str::to_owned).into_iter().collect();
+        Ok(storage.create_token(role, "bench", &events, now_ms())?.1)
     }
 
     /// Peak and current resident memory of the relay process, in MB.
@@ -129,6 +139,117 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
         return f64::NAN;
     }
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// `devices` devices, already enrolled and caught up, each push
+/// `per_device` new contacts at the same moment; returns changes per second
+/// acknowledged (durably committed) by the relay.
+async fn ingest(
+    dir: &Path,
+    relay: &Relay,
+    token: &str,
+    tag: &str,
+    devices: usize,
+    per_device: usize,
+) -> Result<f64> {
+    eprintln!("sync: ingest from {devices} concurrent devices ({tag})");
+    let mut stores = Vec::new();
+    for d in 0..devices {
+        let mut s = Store::open(dir.join(format!("ingest-{tag}{d}.muster")))?;
+        // Enrolled and caught up beforehand, as devices in the field are.
+        sync_once(&mut s, &relay.url, token, &now_ms, &mut |_| {}).await?;
+        s.create_contacts(&contacts(per_device, &format!("{tag}{d}")), now_ms())?;
+        stores.push(s);
+    }
+    // The relay's own count of committed entries is the clock's stop: the
+    // devices, in this one process, also apply each other's changes live,
+    // which is their work, not the relay's.
+    let log = muster_server::SqliteRelay::open(&relay.data)?;
+    let before = log.log_len()?;
+    let expected = (devices * per_device) as u64;
+    let t = Instant::now();
+    let mut handles = Vec::new();
+    let frames = stores
+        .iter()
+        .map(|s| push_frames(s, token))
+        .collect::<Result<Vec<_>>>()?;
+    for (hello, push, count) in frames {
+        let url = relay.url.clone();
+        handles.push(tokio::spawn(async move {
+            push_only(&url, hello, push, count).await
+        }));
+    }
+    while log.log_len()? < before + expected {
+        if t.elapsed() > Duration::from_secs(600) {
+            bail!(
+                "the relay committed only {} of {expected} changes",
+                log.log_len()? - before
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let mut acked = 0;
+    for h in handles {
+        acked += h.await??;
+    }
+    if acked != expected as usize {
+        bail!("{acked} of {expected} changes acknowledged");
+    }
+    Ok(expected as f64 / secs)
+}
+
+/// A device that only pushes: hello with its cursor, one `push` of its
+/// pending changes, then waits for their `ack` and leaves, applying
+/// nothing it receives. Measures the relay's ingest without the devices'
+/// own work (applying each other's changes) on the same two cores.
+async fn push_only(url: &str, hello: Vec<u8>, push: Vec<u8>, count: usize) -> Result<usize> {
+    use futures_util::{SinkExt, StreamExt};
+    use muster_core::sync::wire::{self, Message};
+    use tokio_tungstenite::tungstenite::Message as Ws;
+
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
+    ws.send(Ws::Binary(hello.into())).await?;
+    ws.send(Ws::Binary(push.into())).await?;
+    let mut acked = 0;
+    while acked < count {
+        let Some(frame) = ws.next().await else {
+            bail!("the relay closed the connection");
+        };
+        if let Ws::Binary(b) = frame? {
+            match wire::decode(&b)? {
+                Message::Ack { hashes, .. } => acked += hashes.len(),
+                Message::Error { code, message } => bail!("error {code}: {message}"),
+                _ => {}
+            }
+        }
+    }
+    let _ = ws.close(None).await;
+    Ok(acked)
+}
+
+/// The `hello` and `push` a device would send for its pending changes,
+/// and how many changes the push holds.
+fn push_frames(store: &Store, token: &str) -> Result<(Vec<u8>, Vec<u8>, usize)> {
+    use muster_core::sync::wire::{self, Message, PushChange};
+    let pending = store.pending_changes(wire::MAX_PUSH_CHANGES)?;
+    let hello = Message::Hello {
+        protocol: wire::PROTOCOL_VERSION,
+        token: token.to_owned(),
+        device: store.device_id().to_owned(),
+        cursor: store.sync_cursor()?,
+        acked: store.ack_position()?,
+    };
+    let push = Message::Push {
+        changes: pending
+            .iter()
+            .map(|p| PushChange {
+                doc: p.doc_id.clone(),
+                data: serde_bytes::ByteBuf::from(p.data.clone()),
+            })
+            .collect(),
+    };
+    Ok((wire::encode(&hello), wire::encode(&push), pending.len()))
 }
 
 /// Runs every sync figure; `sizes` are the organisation sizes for first sync.
@@ -230,6 +351,47 @@ async fn run_async(
                 format!("catch-up after 100 edits in {size} contacts: bytes"),
                 format!("{:.1}", (report.bytes_in + report.bytes_out) as f64 / 1e3),
                 "KB",
+                "",
+            ));
+            // A volunteer whose event has 2,000 sign-ups: its first sync
+            // costs its scope, not the organisation.
+            eprintln!("sync: a volunteer's first sync (2,000 sign-ups in {size})");
+            let event = office.create_event(
+                &muster_core::NewEvent {
+                    title: "Food bank".into(),
+                    starts_at: now_ms(),
+                    ends_at: None,
+                    place: String::new(),
+                    capacity: None,
+                },
+                now_ms(),
+            )?;
+            for c in office.list_contacts(2_000, 100)? {
+                office.sign_up(&event, &c.id, false, now_ms())?;
+            }
+            once(&mut office, &relay).await?;
+            let volunteer = relay.create_token("volunteer", Some(&event))?;
+            let mut phone = Store::open(dir.join("volunteer.muster"))?;
+            let t = Instant::now();
+            let report =
+                sync_once(&mut phone, &relay.url, &volunteer, &now_ms, &mut |_| {}).await?;
+            let secs = t.elapsed().as_secs_f64();
+            out.push(fig(
+                format!("volunteer first sync, 2,000 sign-ups in {size} contacts: time"),
+                format!("{:.0}", secs * 1000.0),
+                "ms",
+                "< 1000",
+            ));
+            out.push(fig(
+                format!("volunteer first sync, 2,000 sign-ups in {size} contacts: bytes"),
+                format!("{:.2}", report.bytes_in as f64 / 1e6),
+                "MB",
+                "",
+            ));
+            out.push(fig(
+                "  records received",
+                format!("{}", phone.doc_ids()?.len()),
+                "",
                 "",
             ));
             let (peak, rss) = relay.memory_mb();
@@ -339,35 +501,39 @@ async fn run_async(
         "< 20",
     ));
 
-    // Ingest from many devices pushing at once.
-    eprintln!("sync: ingest from {devices} concurrent devices");
+    // Ingest from many devices pushing at once: as a coordinator's devices,
+    // then as volunteers' (every change checked against a scope, every
+    // creation added to it).
     let per_device = if quick { 20 } else { 100 };
-    let mut stores = Vec::new();
-    for d in 0..devices {
-        let mut s = Store::open(dir.join(format!("ingest{d}.muster")))?;
-        s.create_contacts(&contacts(per_device, &format!("dev{d}")), now_ms())?;
-        stores.push(s);
-    }
-    let t = Instant::now();
-    let mut handles = Vec::new();
-    for mut s in stores {
-        let (url, token) = (relay.url.clone(), relay.token.clone());
-        handles.push(tokio::spawn(async move {
-            sync_once(&mut s, &url, &token, &now_ms, &mut |_| {})
-                .await
-                .map(|r| r.acknowledged)
-        }));
-    }
-    let mut acked = 0;
-    for h in handles {
-        acked += h.await??;
-    }
-    let secs = t.elapsed().as_secs_f64();
+    let rate = ingest(&dir, &relay, &relay.token, "coord", devices, per_device).await?;
     out.push(fig(
-        format!("relay ingest, {devices} devices × {per_device} changes"),
-        format!("{:.0}", acked as f64 / secs),
+        format!("relay ingest, {devices} devices × {per_device} changes (coordinators)"),
+        format!("{rate:.0}"),
         "changes/s",
         "≥ 5000",
+    ));
+    let event = {
+        let mut s = Store::open(dir.join("planner.muster"))?;
+        let e = s.create_event(
+            &muster_core::NewEvent {
+                title: "Ingest".into(),
+                starts_at: now_ms(),
+                ends_at: None,
+                place: String::new(),
+                capacity: None,
+            },
+            now_ms(),
+        )?;
+        once(&mut s, &relay).await?;
+        e
+    };
+    let volunteer = relay.create_token("volunteer", Some(&event))?;
+    let rate = ingest(&dir, &relay, &volunteer, "vol", devices, per_device).await?;
+    out.push(fig(
+        format!("relay ingest, {devices} devices × {per_device} changes (volunteers, scoped)"),
+        format!("{rate:.0}"),
+        "changes/s",
+        "",
     ));
     Ok(out)
 }

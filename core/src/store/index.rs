@@ -100,7 +100,8 @@ pub(crate) fn reindex(
         DocKind::Feedback => match model::hydrate::<FeedbackCase>(doc_id, doc) {
             Ok(f) => index_feedback(tx, &f),
             Err(_) => {
-                tx.execute("DELETE FROM feedback WHERE id = ?1", [doc_id])?;
+                tx.prepare_cached("DELETE FROM feedback WHERE id = ?1")?
+                    .execute([doc_id])?;
                 Ok(())
             }
         },
@@ -115,7 +116,8 @@ pub(crate) fn unindex(tx: &Transaction<'_>, kind: DocKind, doc_id: &str) -> Resu
         DocKind::Contact => remove_contact(tx, doc_id),
         DocKind::Event => remove_event(tx, doc_id),
         DocKind::Feedback => {
-            tx.execute("DELETE FROM feedback WHERE id = ?1", [doc_id])?;
+            tx.prepare_cached("DELETE FROM feedback WHERE id = ?1")?
+                .execute([doc_id])?;
             Ok(())
         }
         DocKind::ContactPrivate => Ok(()),
@@ -125,8 +127,9 @@ pub(crate) fn unindex(tx: &Transaction<'_>, kind: DocKind, doc_id: &str) -> Resu
 fn index_contact(tx: &Transaction<'_>, c: &Contact) -> Result<()> {
     let roles = c.role_list().join(",");
     let tags = c.tag_list().join(",");
-    let num: i64 = tx.query_row(
-        "INSERT INTO contacts (id, name, sort_name, phone, email, roles, tags, household,
+    let num: i64 = tx
+        .prepare_cached(
+            "INSERT INTO contacts (id, name, sort_name, phone, email, roles, tags, household,
                                organisation, external_id, consent_given, merged_into,
                                created_by, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
@@ -137,24 +140,26 @@ fn index_contact(tx: &Transaction<'_>, c: &Contact) -> Result<()> {
             external_id = excluded.external_id, consent_given = excluded.consent_given,
             merged_into = excluded.merged_into
          RETURNING num",
-        params![
-            c.id,
-            c.display_name(),
-            c.display_name().to_lowercase(),
-            c.phones.first(),
-            c.emails.first(),
-            roles,
-            tags,
-            c.household,
-            c.organisation,
-            c.external_id,
-            c.consent.given,
-            c.merged_into,
-            c.created_by,
-            c.created_at,
-        ],
-        |row| row.get(0),
-    )?;
+        )?
+        .query_row(
+            params![
+                c.id,
+                c.display_name(),
+                c.display_name().to_lowercase(),
+                c.phones.first(),
+                c.emails.first(),
+                roles,
+                tags,
+                c.household,
+                c.organisation,
+                c.external_id,
+                c.consent.given,
+                c.merged_into,
+                c.created_by,
+                c.created_at,
+            ],
+            |row| row.get(0),
+        )?;
     let mut names = c.name.clone();
     if let Some(p) = &c.preferred_name {
         names.push(' ');
@@ -166,11 +171,12 @@ fn index_contact(tx: &Transaction<'_>, c: &Contact) -> Result<()> {
         .flat_map(|p| [p.clone(), validate::phone_digits(p)])
         .collect::<Vec<_>>()
         .join(" ");
-    tx.execute("DELETE FROM contacts_fts WHERE rowid = ?1", [num])?;
-    tx.execute(
+    tx.prepare_cached("DELETE FROM contacts_fts WHERE rowid = ?1")?
+        .execute([num])?;
+    tx.prepare_cached(
         "INSERT INTO contacts_fts (rowid, name, phones, emails) VALUES (?1, ?2, ?3, ?4)",
-        params![num, names, phones, c.emails.join(" ")],
-    )?;
+    )?
+    .execute(params![num, names, phones, c.emails.join(" ")])?;
     Ok(())
 }
 
@@ -183,7 +189,8 @@ fn remove_contact(tx: &Transaction<'_>, id: &str) -> Result<()> {
         )
         .optional()?;
     if let Some(num) = num {
-        tx.execute("DELETE FROM contacts_fts WHERE rowid = ?1", [num])?;
+        tx.prepare_cached("DELETE FROM contacts_fts WHERE rowid = ?1")?
+            .execute([num])?;
     }
     Ok(())
 }
@@ -205,23 +212,23 @@ fn index_event(tx: &Transaction<'_>, e: &Event) -> Result<()> {
         model::EventStatus::Cancelled => "cancelled",
         model::EventStatus::Completed => "completed",
     };
-    tx.execute(
+    tx.prepare_cached(
         "INSERT OR REPLACE INTO events (id, title, starts_at, ends_at, place, capacity, status,
                                         registered, waitlisted, checked_in)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        params![
-            e.id,
-            e.title,
-            e.starts_at,
-            e.ends_at,
-            e.place,
-            e.capacity,
-            status,
-            holding,
-            waitlisted,
-            checked_in
-        ],
-    )?;
+    )?
+    .execute(params![
+        e.id,
+        e.title,
+        e.starts_at,
+        e.ends_at,
+        e.place,
+        e.capacity,
+        status,
+        holding,
+        waitlisted,
+        checked_in
+    ])?;
 
     // Rewrite only the sign-up rows that changed: a check-in at a desk with
     // thousands of sign-ups touches one or two rows, not all of them.
@@ -276,7 +283,8 @@ fn index_event(tx: &Transaction<'_>, e: &Event) -> Result<()> {
         }
     }
 
-    tx.execute("DELETE FROM shifts WHERE event_id = ?1", [&e.id])?;
+    tx.prepare_cached("DELETE FROM shifts WHERE event_id = ?1")?
+        .execute([&e.id])?;
     let mut shift = tx.prepare_cached(
         "INSERT INTO shifts (event_id, shift_id, contact_id, role, starts_at, ends_at, minutes_worked)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -296,29 +304,32 @@ fn index_event(tx: &Transaction<'_>, e: &Event) -> Result<()> {
 }
 
 fn remove_event(tx: &Transaction<'_>, id: &str) -> Result<()> {
-    tx.execute("DELETE FROM events WHERE id = ?1", [id])?;
-    tx.execute("DELETE FROM signups WHERE event_id = ?1", [id])?;
-    tx.execute("DELETE FROM shifts WHERE event_id = ?1", [id])?;
+    tx.prepare_cached("DELETE FROM events WHERE id = ?1")?
+        .execute([id])?;
+    tx.prepare_cached("DELETE FROM signups WHERE event_id = ?1")?
+        .execute([id])?;
+    tx.prepare_cached("DELETE FROM shifts WHERE event_id = ?1")?
+        .execute([id])?;
     Ok(())
 }
 
 fn index_feedback(tx: &Transaction<'_>, f: &FeedbackCase) -> Result<()> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT OR REPLACE INTO feedback (id, contact_id, status, channel, category, received_at,
                                           first_response_at, resolved_at, assigned_to)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![
-            f.id,
-            f.contact_id,
-            f.status().as_str(),
-            f.channel,
-            f.category,
-            f.received_at,
-            f.first_response_at(),
-            f.resolved_at,
-            f.assigned_to
-        ],
-    )?;
+    )?
+    .execute(params![
+        f.id,
+        f.contact_id,
+        f.status().as_str(),
+        f.channel,
+        f.category,
+        f.received_at,
+        f.first_response_at(),
+        f.resolved_at,
+        f.assigned_to
+    ])?;
     Ok(())
 }
 

@@ -195,11 +195,15 @@ impl Store {
                 continue;
             }
             if is_new && entry.form == Form::Snapshot {
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT INTO docs (doc_id, kind, snapshot) VALUES (?1, ?2, ?3)
                      ON CONFLICT (doc_id) DO UPDATE SET snapshot = excluded.snapshot",
-                    params![entry.doc, kind.as_str(), entry.data.as_slice()],
-                )?;
+                )?
+                .execute(params![
+                    entry.doc,
+                    kind.as_str(),
+                    entry.data.as_slice()
+                ])?;
                 super::index::reindex(&tx, kind, &entry.doc, &doc)?;
             } else {
                 let new = doc.get_changes(&before);
@@ -292,14 +296,12 @@ impl Store {
     /// pushed (it stays in the local document; the reason is kept).
     pub fn mark_rejected(&mut self, hash: &ChangeHash, reason: &str) -> Result<()> {
         let tx = self.conn.transaction()?;
-        tx.execute(
-            "UPDATE changes SET acked = 2 WHERE hash = ?1 AND acked = 0",
-            [hash.as_ref()],
-        )?;
-        tx.execute(
+        tx.prepare_cached("UPDATE changes SET acked = 2 WHERE hash = ?1 AND acked = 0")?
+            .execute([hash.as_ref()])?;
+        tx.prepare_cached(
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('last_rejection', ?1)",
-            [reason],
-        )?;
+        )?
+        .execute([reason])?;
         tx.commit()?;
         Ok(())
     }
@@ -378,7 +380,11 @@ impl Store {
 /// Deletes every trace of a document from the store: its changes (sent or
 /// not), its snapshot, its index rows. Returns whether there was one.
 fn forget_doc(tx: &rusqlite::Transaction<'_>, kind: DocKind, doc_id: &str) -> Result<bool> {
-    tx.execute("DELETE FROM changes WHERE doc_id = ?1", [doc_id])?;
+    tx.prepare_cached("DELETE FROM changes WHERE doc_id = ?1")?
+        .execute([doc_id])?;
     super::index::unindex(tx, kind, doc_id)?;
-    Ok(tx.execute("DELETE FROM docs WHERE doc_id = ?1", [doc_id])? > 0)
+    Ok(tx
+        .prepare_cached("DELETE FROM docs WHERE doc_id = ?1")?
+        .execute([doc_id])?
+        > 0)
 }
