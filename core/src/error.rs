@@ -67,6 +67,35 @@ pub enum Error {
         supported: i64,
     },
 
+    /// The file looks encrypted and was opened without a key
+    /// ([`crate::Store::open`] instead of [`crate::Store::open_encrypted`]).
+    /// It is left untouched.
+    #[error(
+        "the store at {path} is encrypted (or is not a database); open it with its encryption key"
+    )]
+    KeyRequired {
+        /// The file that was opened.
+        path: PathBuf,
+    },
+
+    /// The key given to [`crate::Store::open_encrypted`] does not decrypt
+    /// the file. It is left untouched.
+    #[error("cannot open {path}: the encryption key is wrong, or the file is not a Muster store")]
+    WrongKey {
+        /// The file that was opened.
+        path: PathBuf,
+    },
+
+    /// A key was given, but the store is a plain (unencrypted) database; it
+    /// is not used unencrypted, and is left untouched.
+    #[error(
+        "the store at {path} is not encrypted, but a key was given; open it without a key, or choose another path for an encrypted store"
+    )]
+    NotEncrypted {
+        /// The file that was opened.
+        path: PathBuf,
+    },
+
     /// Bytes that should hold an Automerge document or change do not.
     #[error("document {doc_id} cannot be decoded: {detail}")]
     BadDocument {

@@ -118,7 +118,19 @@ struct Inner {
 impl AppState {
     /// Opens (creating if needed) the relay's data directory.
     pub fn open(data_dir: &Path) -> Result<AppState, ServerError> {
-        let storage = SqliteRelay::open(data_dir)?;
+        AppState::open_with_key(data_dir, None)
+    }
+
+    /// Opens (creating if needed) the relay's data directory, its database
+    /// encrypted with `key` ([`SqliteRelay::open_encrypted`]); a wrong key
+    /// is an error.
+    pub fn open_encrypted(data_dir: &Path, key: &[u8; 32]) -> Result<AppState, ServerError> {
+        AppState::open_with_key(data_dir, Some(key))
+    }
+
+    /// [`AppState::open`] or [`AppState::open_encrypted`].
+    pub fn open_with_key(data_dir: &Path, key: Option<&[u8; 32]>) -> Result<AppState, ServerError> {
+        let storage = SqliteRelay::open_with_key(data_dir, key)?;
         let (head_seq, _) = storage
             .head()
             .map_err(|e| ServerError::Storage(e.to_string()))?;

@@ -11,6 +11,11 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// The relay's data is encrypted with the key in this file: 64 hex
+    /// digits (`openssl rand -hex 32`). Give it to every command that opens
+    /// that data directory; without it an encrypted directory is refused.
+    #[arg(long, global = true, env = "MUSTER_DATA_KEY_FILE")]
+    key_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -118,8 +123,13 @@ fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
-        Command::Serve { data, listen } => serve(data, listen),
+    let cli = Cli::parse();
+    let key = match &cli.key_file {
+        Some(file) => Some(muster_server::storage::read_key_file(file)?),
+        None => None,
+    };
+    match cli.command {
+        Command::Serve { data, listen } => serve(data, listen, key),
         Command::Token { command } => match command {
             TokenCommand::Create {
                 role,
@@ -127,14 +137,14 @@ fn main() -> anyhow::Result<()> {
                 events,
                 data,
             } => {
-                let storage = muster_server::SqliteRelay::open(&data)?;
+                let storage = muster_server::SqliteRelay::open_with_key(&data, key.as_ref())?;
                 let (id, secret) = storage.create_token(&role, &name, &events, now_ms())?;
                 eprintln!("token {id} ({role}) created; the secret below is shown once");
                 println!("{secret}");
                 Ok(())
             }
             TokenCommand::List { json, data } => {
-                let storage = muster_server::SqliteRelay::open(&data)?;
+                let storage = muster_server::SqliteRelay::open_with_key(&data, key.as_ref())?;
                 let tokens = storage.list_tokens()?;
                 if json {
                     for t in tokens {
@@ -177,7 +187,7 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             TokenCommand::Revoke { id, data } => {
-                let storage = muster_server::SqliteRelay::open(&data)?;
+                let storage = muster_server::SqliteRelay::open_with_key(&data, key.as_ref())?;
                 if storage.revoke_token(&id, now_ms())? {
                     println!("revoked {id}; its devices are disconnected and refused");
                 } else {
@@ -186,14 +196,14 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             TokenCommand::Update { id, events, data } => {
-                let storage = muster_server::SqliteRelay::open(&data)?;
+                let storage = muster_server::SqliteRelay::open_with_key(&data, key.as_ref())?;
                 storage.set_token_events(&id, &events)?;
                 println!("{id} now covers {}", events.join(" "));
                 Ok(())
             }
         },
         Command::Audit { doc, json, data } => {
-            let storage = muster_server::SqliteRelay::open(&data)?;
+            let storage = muster_server::SqliteRelay::open_with_key(&data, key.as_ref())?;
             for e in storage.audit(doc.as_deref())? {
                 if json {
                     println!(
@@ -225,7 +235,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Erase { contact, data } => {
-            let storage = muster_server::SqliteRelay::open(&data)?;
+            let storage = muster_server::SqliteRelay::open_with_key(&data, key.as_ref())?;
             storage.erase_contact(&contact, now_ms())?;
             println!("erased {contact}; devices delete it at their next sync");
             Ok(())
@@ -238,12 +248,12 @@ fn rfc3339(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms).map_or_else(|_| ms.to_string(), |t| t.to_string())
 }
 
-fn serve(data: PathBuf, listen: SocketAddr) -> anyhow::Result<()> {
+fn serve(data: PathBuf, listen: SocketAddr, key: Option<[u8; 32]>) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let state = muster_server::AppState::open(&data)?;
+        let state = muster_server::AppState::open_with_key(&data, key.as_ref())?;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;

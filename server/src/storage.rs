@@ -154,6 +154,37 @@ fn storage_err(e: rusqlite::Error) -> ServerError {
     ServerError::Storage(e.to_string())
 }
 
+/// Reads the relay's data key from `path`: 64 hex digits (a 256-bit key),
+/// surrounding whitespace ignored. The error never shows the file's content.
+pub fn read_key_file(path: &Path) -> Result<[u8; 32], ServerError> {
+    let bad = |why: &str| {
+        ServerError::BadRequest(format!(
+            "the key file {} {why}; it must hold the key as 64 hex digits (for example from `openssl rand -hex 32`)",
+            path.display()
+        ))
+    };
+    let mut text = std::fs::read(path).map_err(|e| bad(&format!("cannot be read ({e})")))?;
+    let digits = text.trim_ascii();
+    let key = if digits.len() == 64 {
+        let mut key = [0u8; 32];
+        let mut ok = true;
+        for (byte, pair) in key.iter_mut().zip(digits.chunks_exact(2)) {
+            let hex = |c: u8| char::from(c).to_digit(16);
+            match (hex(pair[0]), hex(pair[1])) {
+                (Some(hi), Some(lo)) => *byte = (hi * 16 + lo) as u8,
+                _ => ok = false,
+            }
+        }
+        ok.then_some(key)
+    } else {
+        None
+    };
+    // Best effort: do not leave the key's text in freed memory.
+    text.fill(0);
+    std::hint::black_box(&text);
+    key.ok_or_else(|| bad("does not hold 64 hex digits"))
+}
+
 /// Sets a token's events and brings its scope (`token_docs`) in line:
 /// events, the contacts signed up to them, the documents its devices
 /// created. With `announce`, what entered or left the scope goes into the
@@ -286,8 +317,25 @@ pub struct SqliteRelay {
 type SResult<T> = Result<T, muster_core::Error>;
 
 impl SqliteRelay {
-    /// Opens (creating if needed) the storage in `data_dir`.
+    /// Opens (creating if needed) the storage in `data_dir`, unencrypted.
     pub fn open(data_dir: &Path) -> Result<SqliteRelay, ServerError> {
+        SqliteRelay::open_with_key(data_dir, None)
+    }
+
+    /// Opens (creating if needed) the storage in `data_dir` encrypted with
+    /// `key` (SQLCipher, the raw 256-bit key; see `--key-file`). A wrong
+    /// key, or a key for a plain data directory, is refused with an error
+    /// and changes nothing.
+    pub fn open_encrypted(data_dir: &Path, key: &[u8; 32]) -> Result<SqliteRelay, ServerError> {
+        SqliteRelay::open_with_key(data_dir, Some(key))
+    }
+
+    /// [`SqliteRelay::open`] or [`SqliteRelay::open_encrypted`]. Without a
+    /// key, an encrypted data directory is refused.
+    pub fn open_with_key(
+        data_dir: &Path,
+        key: Option<&[u8; 32]>,
+    ) -> Result<SqliteRelay, ServerError> {
         std::fs::create_dir_all(data_dir).map_err(|source| ServerError::DataDir {
             path: data_dir.to_path_buf(),
             source,
@@ -295,6 +343,13 @@ impl SqliteRelay {
         let path = data_dir.join("relay.sqlite3");
         let db = |e: rusqlite::Error| ServerError::Storage(format!("{}: {e}", path.display()));
         let conn = Connection::open(&path).map_err(db)?;
+        // The key (if any) before anything else reads the file.
+        muster_core::store::unlock(&conn, &path, key).map_err(|e| match e {
+            muster_core::Error::KeyRequired { .. } => ServerError::Storage(format!(
+                "{e} (muster-server: --key-file FILE or MUSTER_DATA_KEY_FILE)"
+            )),
+            e => ServerError::Storage(e.to_string()),
+        })?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(db)?;
         conn.pragma_update(None, "journal_mode", "WAL")

@@ -101,7 +101,8 @@ impl Store {
     /// Refuses, leaving the file untouched: a file that is not a database or
     /// is damaged ([`Error::Corrupt`]), another application's database
     /// ([`Error::ForeignDatabase`]), a store from a newer Muster
-    /// ([`Error::NewerSchema`]).
+    /// ([`Error::NewerSchema`]), an encrypted store ([`Error::KeyRequired`]:
+    /// see [`Store::open_encrypted`]).
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
         let path = path.as_ref().to_path_buf();
         let conn = Connection::open_with_flags(
@@ -111,6 +112,32 @@ impl Store {
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(|e| classify(&path, e))?;
+        Store::init(conn, path)
+    }
+
+    /// Opens the store at `path` encrypted with `key`, creating it (encrypted)
+    /// if the file does not exist.
+    ///
+    /// Every page of the file and of its WAL is encrypted (SQLCipher:
+    /// AES-256 with an HMAC per page); `key` is used as the raw 256-bit key,
+    /// without key derivation. The app generates it once (32 random bytes)
+    /// and keeps it in the Android Keystore or the iOS Keychain; without it
+    /// the file is unreadable. The store does not keep the key.
+    ///
+    /// Refuses, leaving the file untouched: a key that does not decrypt the
+    /// file ([`Error::WrongKey`]), a plain store, which is never used
+    /// unencrypted when a key is given ([`Error::NotEncrypted`]), and
+    /// whatever [`Store::open`] refuses.
+    pub fn open_encrypted(path: impl AsRef<Path>, key: &[u8; 32]) -> Result<Store> {
+        let path = path.as_ref().to_path_buf();
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| classify(&path, e))?;
+        unlock(&conn, &path, Some(key))?;
         Store::init(conn, path)
     }
 
@@ -158,6 +185,8 @@ impl Store {
         // idle (the sync driver does after each sync).
         conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Every write runs a dozen statements; keep them all prepared.
+        conn.set_prepared_statement_cache_capacity(64);
         if fresh {
             conn.pragma_update(None, "application_id", APPLICATION_ID)?;
         }
@@ -915,10 +944,10 @@ impl Store {
             for h in hashes {
                 count += stmt.execute([h.as_ref()])?;
             }
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('last_ack_at', ?1)",
-                [now.to_string()],
-            )?;
+            )?
+            .execute([now.to_string()])?;
         }
         tx.commit()?;
         Ok(count)
@@ -1134,10 +1163,10 @@ fn persist(
     changes: &[Change],
     local: bool,
 ) -> Result<()> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO docs (doc_id, kind) VALUES (?1, ?2) ON CONFLICT (doc_id) DO NOTHING",
-        params![doc_id, kind.as_str()],
-    )?;
+    )?
+    .execute(params![doc_id, kind.as_str()])?;
     let mut inserted = 0;
     {
         let mut stmt = tx.prepare_cached(
@@ -1153,19 +1182,16 @@ fn persist(
             ])?;
         }
     }
-    let count: i64 = tx.query_row(
-        "UPDATE docs SET change_count = change_count + ?2 WHERE doc_id = ?1 RETURNING change_count",
-        params![doc_id, inserted as i64],
+    let count: i64 = tx.prepare_cached("UPDATE docs SET change_count = change_count + ?2 WHERE doc_id = ?1 RETURNING change_count")?
+        .query_row(params![doc_id, inserted as i64],
         |r| r.get(0),
     )?;
     // Compact only when it frees rows: changes the relay has not
     // acknowledged stay whatever happens, so a snapshot alone saves nothing.
     if count >= COMPACT_AFTER {
-        let droppable: i64 = tx.query_row(
-            "SELECT count(*) FROM changes WHERE doc_id = ?1 AND acked = 1",
-            [doc_id],
-            |r| r.get(0),
-        )?;
+        let droppable: i64 = tx
+            .prepare_cached("SELECT count(*) FROM changes WHERE doc_id = ?1 AND acked = 1")?
+            .query_row([doc_id], |r| r.get(0))?;
         if droppable >= COMPACT_AFTER {
             let mut doc = doc.clone();
             compact_doc(tx, doc_id, &mut doc)?;
@@ -1202,12 +1228,12 @@ fn compact_doc(
             }
         }
     }
-    tx.execute(
+    tx.prepare_cached(
         "UPDATE docs SET snapshot = ?2,
                 change_count = (SELECT count(*) FROM changes WHERE doc_id = ?1)
          WHERE doc_id = ?1",
-        params![doc_id, snapshot],
-    )?;
+    )?
+    .execute(params![doc_id, snapshot])?;
     Ok(dropped)
 }
 
@@ -1241,14 +1267,102 @@ fn summary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ContactSummary> {
     })
 }
 
-/// Turns SQLite's "not a database" and "corrupt" into [`Error::Corrupt`].
+/// Turns SQLite's "not a database" and "corrupt" into [`Error::Corrupt`],
+/// or [`Error::KeyRequired`] for a file that looks encrypted.
 fn classify(path: &Path, e: rusqlite::Error) -> Error {
     use rusqlite::ErrorCode;
     match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) if looks_encrypted(path) => Error::KeyRequired {
+            path: path.to_path_buf(),
+        },
         Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => Error::Corrupt {
             path: path.to_path_buf(),
             detail: e.to_string(),
         },
         _ => Error::Storage(e),
     }
+}
+
+/// The first 16 bytes of every plain SQLite database.
+const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+/// Whether the file starts like a plain SQLite database.
+fn has_plain_header(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 16];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| &head == SQLITE_HEADER)
+}
+
+/// Whether the file looks like an encrypted database: whole pages (SQLCipher
+/// pages are 512 bytes to 64 KiB) that do not start like a plain one. Random
+/// bytes look the same; that is the point of encryption.
+fn looks_encrypted(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.len() >= 512 && m.len() % 512 == 0)
+        && !has_plain_header(path)
+}
+
+/// Makes a just-opened connection to the database file `path` ready for use,
+/// before anything else runs on it: with a key, sets it (SQLCipher, raw
+/// 256-bit key) and checks that it decrypts the file; without one, checks
+/// that the file is not encrypted. Reads the first page at most; writes
+/// nothing. [`Store::open_encrypted`] and the relay's storage open through
+/// this.
+///
+/// Errors: [`Error::WrongKey`] (the key does not decrypt the file),
+/// [`Error::NotEncrypted`] (a key was given for a plain database),
+/// [`Error::KeyRequired`] (no key for a file that looks encrypted),
+/// [`Error::Corrupt`] (not a database, or damaged).
+pub fn unlock(conn: &Connection, path: &Path, key: Option<&[u8; 32]>) -> Result<()> {
+    if let Some(key) = key {
+        // The key comes first: SQLCipher reads nothing until it is set.
+        apply_key(conn, key)?;
+    }
+    // The first read of the file tells whether it can be decrypted.
+    let Err(e) = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
+        r.get::<_, i64>(0)
+    }) else {
+        return Ok(());
+    };
+    if key.is_none() || e.sqlite_error_code() != Some(rusqlite::ErrorCode::NotADatabase) {
+        return Err(classify(path, e));
+    }
+    let path = path.to_path_buf();
+    Err(if has_plain_header(&path) {
+        Error::NotEncrypted { path }
+    } else {
+        Error::WrongKey { path }
+    })
+}
+
+/// Sets the SQLCipher key: `PRAGMA key = "x'<64 hex digits>'"` (a raw key,
+/// no derivation). Must be the first statement on the connection. Fails if
+/// this build has no SQLCipher (plain SQLite would ignore the pragma and
+/// write the data in the clear).
+fn apply_key(conn: &Connection, key: &[u8; 32]) -> Result<()> {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut sql = String::with_capacity(84);
+    sql.push_str("PRAGMA key = \"x'");
+    for b in key {
+        sql.push(char::from(HEX[usize::from(b >> 4)]));
+        sql.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    sql.push_str("'\"");
+    let keyed = conn.execute_batch(&sql);
+    // Best effort: do not leave the key's text in freed memory.
+    let mut text = sql.into_bytes();
+    text.fill(0);
+    std::hint::black_box(&text);
+    keyed?;
+    let cipher: Option<String> = conn
+        .query_row("PRAGMA cipher_version", [], |r| r.get(0))
+        .optional()?;
+    if cipher.is_none() {
+        return Err(Error::NotAllowed(
+            "this build of Muster has no SQLCipher, so it cannot encrypt the store; build rusqlite with the bundled-sqlcipher feature"
+                .into(),
+        ));
+    }
+    Ok(())
 }
