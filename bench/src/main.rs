@@ -784,6 +784,40 @@ fn main() -> Result<()> {
         Some("__relay") => {
             return sync_figures::relay_main(Path::new(args.get(1).context("path")?));
         }
+        Some("__apply") => {
+            // Profiling aid: how long a device takes to apply N contacts
+            // arriving as snapshots (a first sync without the network).
+            let n: usize = match args.get(1) {
+                Some(v) => v.parse().context("__apply N")?,
+                None => 10_000,
+            };
+            let dir = tempfile::tempdir()?;
+            let mut office = Store::open(dir.path().join("office.muster"))?;
+            let mut people = People::new(42);
+            let batch: Vec<NewContact> = (0..n).map(|i| people.person(i).0).collect();
+            let ids = office.create_contacts(&batch, EPOCH_MS)?;
+            let mut entries = Vec::with_capacity(n);
+            for id in &ids {
+                let data: Vec<u8> = office.changes_of(id)?.concat();
+                entries.push(muster_core::sync::wire::Entry {
+                    doc: id.clone(),
+                    form: muster_core::sync::wire::Form::Snapshot,
+                    data: data.into(),
+                });
+            }
+            let mut device = Store::open(dir.path().join("device.muster"))?;
+            let cursor = muster_core::sync::wire::start_cursor("bench");
+            let t = Instant::now();
+            for chunk in entries.chunks(1_600) {
+                device.apply_entries(chunk, &cursor)?;
+            }
+            let secs = t.elapsed().as_secs_f64();
+            println!(
+                "applied {n} contacts in {secs:.2} s ({:.0} µs each)",
+                secs * 1e6 / n as f64
+            );
+            return Ok(());
+        }
         Some("__create") => {
             let n: usize = match args.get(1) {
                 Some(v) => v.parse().context("__create N")?,

@@ -550,13 +550,7 @@ impl RelaySession {
     /// Whether the device may see `doc`: private ledgers are for
     /// coordinators; a scoped token sees its scope.
     fn visible(&self, doc: &str) -> bool {
-        let Some(grant) = &self.grant else {
-            return false;
-        };
-        if DocKind::of_id(doc) == Some(DocKind::ContactPrivate) && !grant.is_coordinator() {
-            return false;
-        }
-        self.scope.as_ref().is_none_or(|s| s.contains(doc))
+        may_see(self.grant.as_ref(), self.scope.as_ref(), doc)
     }
 
     /// Why the device may not write `doc`, if it may not.
@@ -666,18 +660,7 @@ impl RelaySession {
         if self.next_whole_batch(storage)? {
             return Ok(());
         }
-        let visible_all =
-            self.scope.is_none() && self.grant.as_ref().is_some_and(Grant::is_coordinator);
-        let scope = self.scope.clone();
-        let may_see = |doc: &str| {
-            if visible_all {
-                return true;
-            }
-            if DocKind::of_id(doc) == Some(DocKind::ContactPrivate) {
-                return false;
-            }
-            scope.as_ref().is_none_or(|s| s.contains(doc))
-        };
+        let (grant, scope) = (self.grant.as_ref(), self.scope.as_ref());
         let Phase::CatchingUp {
             next_after,
             upto,
@@ -719,7 +702,7 @@ impl RelaySession {
             (last_seq, last_hash) = (e.seq, e.chain);
             if sent_whole.contains(&e.doc)
                 || (e.device == self.device && *base > 0)
-                || !may_see(&e.doc)
+                || !may_see(grant, scope, &e.doc)
             {
                 continue;
             }
@@ -1037,6 +1020,18 @@ impl RelaySession {
             vis: self.vis,
         }
     }
+}
+
+/// Whether a device with `grant` (and, if scoped, `scope`) may see `doc`:
+/// private ledgers are for coordinators; a scoped token sees its scope.
+fn may_see(grant: Option<&Grant>, scope: Option<&HashSet<String>>, doc: &str) -> bool {
+    let Some(grant) = grant else {
+        return false;
+    };
+    if DocKind::of_id(doc) == Some(DocKind::ContactPrivate) && !grant.is_coordinator() {
+        return false;
+    }
+    scope.is_none_or(|s| s.contains(doc))
 }
 
 /// Checks one pushed change: a well-formed document id, within the size
