@@ -134,6 +134,17 @@ fn contacts(n: usize, tag: &str) -> Vec<NewContact> {
         .collect()
 }
 
+/// An event starting now, without capacity.
+fn event_now(title: &str) -> muster_core::NewEvent {
+    muster_core::NewEvent {
+        title: title.into(),
+        starts_at: now_ms(),
+        ends_at: None,
+        place: String::new(),
+        capacity: None,
+    }
+}
+
 fn pct(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -356,16 +367,7 @@ async fn run_async(
             // A volunteer whose event has 2,000 sign-ups: its first sync
             // costs its scope, not the organisation.
             eprintln!("sync: a volunteer's first sync (2,000 sign-ups in {size})");
-            let event = office.create_event(
-                &muster_core::NewEvent {
-                    title: "Food bank".into(),
-                    starts_at: now_ms(),
-                    ends_at: None,
-                    place: String::new(),
-                    capacity: None,
-                },
-                now_ms(),
-            )?;
+            let event = office.create_event(&event_now("Food bank"), now_ms())?;
             for c in office.list_contacts(2_000, 100)? {
                 office.sign_up(&event, &c.id, false, now_ms())?;
             }
@@ -514,16 +516,7 @@ async fn run_async(
     ));
     let event = {
         let mut s = Store::open(dir.join("planner.muster"))?;
-        let e = s.create_event(
-            &muster_core::NewEvent {
-                title: "Ingest".into(),
-                starts_at: now_ms(),
-                ends_at: None,
-                place: String::new(),
-                capacity: None,
-            },
-            now_ms(),
-        )?;
+        let e = s.create_event(&event_now("Ingest"), now_ms())?;
         once(&mut s, &relay).await?;
         e
     };

@@ -105,13 +105,7 @@ impl Store {
     /// see [`Store::open_encrypted`]).
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
         let path = path.as_ref().to_path_buf();
-        let conn = Connection::open_with_flags(
-            &path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_CREATE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| classify(&path, e))?;
+        let conn = open_file(&path)?;
         Store::init(conn, path)
     }
 
@@ -130,13 +124,7 @@ impl Store {
     /// whatever [`Store::open`] refuses.
     pub fn open_encrypted(path: impl AsRef<Path>, key: &[u8; 32]) -> Result<Store> {
         let path = path.as_ref().to_path_buf();
-        let conn = Connection::open_with_flags(
-            &path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_CREATE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| classify(&path, e))?;
+        let conn = open_file(&path)?;
         unlock(&conn, &path, Some(key))?;
         Store::init(conn, path)
     }
@@ -1265,6 +1253,18 @@ fn summary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ContactSummary> {
             .collect(),
         merged_into: r.get(5)?,
     })
+}
+
+/// A connection to the store file at `path`, created if missing; nothing is
+/// read or written yet.
+fn open_file(path: &Path) -> Result<Connection> {
+    Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| classify(path, e))
 }
 
 /// Turns SQLite's "not a database" and "corrupt" into [`Error::Corrupt`],

@@ -411,14 +411,7 @@ impl RelaySession {
                     out.push(entry);
                 }
             }
-            if !out.is_empty() {
-                self.sent_entries += out.len() as u64;
-                let cursor = self.wire_cursor();
-                self.transmit.push_back(wire::encode(&Message::Live {
-                    entries: out,
-                    cursor,
-                }));
-            }
+            self.queue_live(out);
         }
         loop {
             let entries = storage.entries_after(
@@ -440,14 +433,7 @@ impl RelaySession {
                     data: ByteBuf::from(e.data),
                 })
                 .collect();
-            if !out.is_empty() {
-                self.sent_entries += out.len() as u64;
-                let cursor = self.wire_cursor();
-                self.transmit.push_back(wire::encode(&Message::Live {
-                    entries: out,
-                    cursor,
-                }));
-            }
+            self.queue_live(out);
         }
     }
 
@@ -933,6 +919,17 @@ impl RelaySession {
             appended,
             visibility_changed: false,
         })
+    }
+
+    /// Queues a `live` message with `entries` (if any) and the cursor.
+    fn queue_live(&mut self, entries: Vec<Entry>) {
+        if entries.is_empty() {
+            return;
+        }
+        self.sent_entries += entries.len() as u64;
+        let cursor = self.wire_cursor();
+        self.transmit
+            .push_back(wire::encode(&Message::Live { entries, cursor }));
     }
 
     /// Re-reads the device's token after tokens changed: a revoked token
