@@ -89,24 +89,77 @@ pub(crate) fn reindex(
     doc_id: &str,
     doc: &AutoCommit,
 ) -> Result<()> {
-    match kind {
-        DocKind::Contact => match model::hydrate::<ContactRow>(doc_id, doc) {
-            Ok(c) => index_contact(tx, &c),
-            Err(_) => remove_contact(tx, doc_id),
-        },
-        DocKind::Event => match model::hydrate::<Event>(doc_id, doc) {
-            Ok(e) => index_event(tx, &e),
-            Err(_) => remove_event(tx, doc_id),
-        },
-        DocKind::Feedback => match model::hydrate::<FeedbackCase>(doc_id, doc) {
-            Ok(f) => index_feedback(tx, &f),
-            Err(_) => {
-                tx.prepare_cached("DELETE FROM feedback WHERE id = ?1")?
-                    .execute([doc_id])?;
-                Ok(())
-            }
-        },
-        DocKind::ContactPrivate => Ok(()),
+    write_row(tx, doc_id, read_row(kind, doc_id, doc))
+}
+
+/// [`reindex`] for many documents at once, as a batch from the relay
+/// brings them: the documents are read (the costly part) on two threads,
+/// the rows written in order on this one.
+pub(crate) fn reindex_all(
+    tx: &Transaction<'_>,
+    docs: &[(DocKind, &str, &AutoCommit)],
+) -> Result<()> {
+    /// Below this, a thread costs more than it saves.
+    const PARALLEL_FROM: usize = 64;
+    let read = |part: &[(DocKind, &str, &AutoCommit)]| -> Vec<Row> {
+        part.iter()
+            .map(|(kind, id, doc)| read_row(*kind, id, doc))
+            .collect()
+    };
+    let rows = if docs.len() < PARALLEL_FROM {
+        read(docs)
+    } else {
+        let (first, second) = docs.split_at(docs.len() / 2);
+        std::thread::scope(|scope| {
+            let other = scope.spawn(|| read(second));
+            let mut rows = read(first);
+            // A panic while reading is a bug; surface it here.
+            rows.extend(
+                other
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            );
+            rows
+        })
+    };
+    for ((_, id, _), row) in docs.iter().zip(rows) {
+        write_row(tx, id, row)?;
+    }
+    Ok(())
+}
+
+/// What a document's index rows are made from.
+enum Row {
+    Contact(Box<ContactRow>),
+    Event(Box<Event>),
+    Feedback(Box<FeedbackCase>),
+    /// Unreadable as its kind: its rows go.
+    Unreadable(DocKind),
+    /// Private ledgers have no index rows.
+    Nothing,
+}
+
+fn read_row(kind: DocKind, doc_id: &str, doc: &AutoCommit) -> Row {
+    let row = match kind {
+        DocKind::Contact => {
+            model::hydrate::<ContactRow>(doc_id, doc).map(|c| Row::Contact(Box::new(c)))
+        }
+        DocKind::Event => model::hydrate::<Event>(doc_id, doc).map(|e| Row::Event(Box::new(e))),
+        DocKind::Feedback => {
+            model::hydrate::<FeedbackCase>(doc_id, doc).map(|f| Row::Feedback(Box::new(f)))
+        }
+        DocKind::ContactPrivate => Ok(Row::Nothing),
+    };
+    row.unwrap_or(Row::Unreadable(kind))
+}
+
+fn write_row(tx: &Transaction<'_>, doc_id: &str, row: Row) -> Result<()> {
+    match row {
+        Row::Contact(c) => index_contact(tx, &c),
+        Row::Event(e) => index_event(tx, &e),
+        Row::Feedback(f) => index_feedback(tx, &f),
+        Row::Unreadable(kind) => unindex(tx, kind, doc_id),
+        Row::Nothing => Ok(()),
     }
 }
 

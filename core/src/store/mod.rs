@@ -1151,6 +1151,20 @@ fn persist(
     changes: &[Change],
     local: bool,
 ) -> Result<()> {
+    store_changes(tx, doc_id, kind, doc, changes, local)?;
+    index::reindex(tx, kind, doc_id, doc)
+}
+
+/// [`persist`] without the index rows: for a batch that indexes every
+/// document it touched once, at its end.
+fn store_changes(
+    tx: &rusqlite::Transaction<'_>,
+    doc_id: &str,
+    kind: DocKind,
+    doc: &AutoCommit,
+    changes: &[Change],
+    local: bool,
+) -> Result<()> {
     tx.prepare_cached(
         "INSERT INTO docs (doc_id, kind) VALUES (?1, ?2) ON CONFLICT (doc_id) DO NOTHING",
     )?
@@ -1185,7 +1199,7 @@ fn persist(
             compact_doc(tx, doc_id, &mut doc)?;
         }
     }
-    index::reindex(tx, kind, doc_id, doc)
+    Ok(())
 }
 
 /// Saves `doc` as the snapshot of `doc_id` and drops the stored changes the

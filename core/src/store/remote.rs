@@ -8,7 +8,7 @@ use automerge::sync::{self, SyncDoc};
 use automerge::{AutoCommit, Change, ChangeHash};
 use rusqlite::{OptionalExtension, params};
 
-use super::{PendingChange, Store, load_doc, persist};
+use super::{PendingChange, Store, load_doc, persist, store_changes};
 use crate::error::{Error, Result};
 use crate::model::{self, DocKind};
 use crate::sync::wire::{Cursor, Entry, Form};
@@ -188,7 +188,7 @@ impl Store {
             let after = doc.get_heads();
             if after == before {
                 match held_back {
-                    Some(change) => persist(&tx, &entry.doc, kind, &doc, &[change], false)?,
+                    Some(change) => store_changes(&tx, &entry.doc, kind, &doc, &[change], false)?,
                     None => outcome.duplicates += 1,
                 }
                 touched.insert(entry.doc.clone(), doc);
@@ -204,16 +204,34 @@ impl Store {
                     kind.as_str(),
                     entry.data.as_slice()
                 ])?;
-                super::index::reindex(&tx, kind, &entry.doc, &doc)?;
             } else {
                 let new = doc.get_changes(&before);
-                persist(&tx, &entry.doc, kind, &doc, &new, false)?;
+                store_changes(&tx, &entry.doc, kind, &doc, &new, false)?;
             }
             if changed.insert(entry.doc.clone()) {
                 outcome.changed_docs.push(entry.doc.clone());
             }
             touched.insert(entry.doc.clone(), doc);
         }
+        // Index rows once per changed document, after all its entries.
+        // A document dropped after a later refused entry is read back.
+        let mut reread = HashMap::new();
+        for id in &outcome.changed_docs {
+            if !touched.contains_key(id)
+                && let Some(doc) = load_doc(&tx, id, &self.actor)?
+            {
+                reread.insert(id.clone(), doc);
+            }
+        }
+        let docs: Vec<(DocKind, &str, &AutoCommit)> = outcome
+            .changed_docs
+            .iter()
+            .filter_map(|id| {
+                let doc = touched.get(id).or_else(|| reread.get(id))?;
+                Some((DocKind::of_id(id)?, id.as_str(), doc))
+            })
+            .collect();
+        super::index::reindex_all(&tx, &docs)?;
         // Same connection, so this is part of the transaction.
         self.set_meta_json("sync_cursor", Some(cursor))?;
         tx.commit()?;
