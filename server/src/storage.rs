@@ -356,6 +356,8 @@ impl SqliteRelay {
             .map_err(db)?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(db)?;
+        // Sessions run a few dozen statements; keep them all prepared.
+        conn.set_prepared_statement_cache_capacity(64);
         // Erasure must not leave a contact's bytes in freed pages.
         conn.pragma_update(None, "secure_delete", "ON")
             .map_err(db)?;
@@ -609,11 +611,8 @@ impl SqliteRelay {
 /// changes logged after it.
 fn snapshot_bytes(conn: &Connection, doc: &str) -> SResult<Vec<u8>> {
     let row: Option<(Option<Vec<u8>>, i64)> = conn
-        .query_row(
-            "SELECT snapshot, snapshot_upto FROM docs WHERE doc_id = ?1",
-            [doc],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT snapshot, snapshot_upto FROM docs WHERE doc_id = ?1")?
+        .query_row([doc], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let Some((snapshot, upto)) = row else {
         return Ok(Vec::new());
