@@ -220,7 +220,8 @@ impl Contact {
     }
 }
 
-fn set_items(set: &BTreeMap<String, bool>) -> Vec<&str> {
+/// The members of a set (a map to `true`), in name order.
+pub(crate) fn set_items(set: &BTreeMap<String, bool>) -> Vec<&str> {
     set.iter()
         .filter(|(_, present)| **present)
         .map(|(k, _)| k.as_str())

@@ -210,18 +210,9 @@ impl ContactRow {
     }
 }
 
-/// The members of a set (a map to `true`), in name order, comma-separated.
-fn set_list(set: &BTreeMap<String, bool>) -> String {
-    set.iter()
-        .filter(|(_, present)| **present)
-        .map(|(k, _)| k.as_str())
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
 fn index_contact(tx: &Transaction<'_>, c: &ContactRow) -> Result<()> {
-    let roles = set_list(&c.roles);
-    let tags = set_list(&c.tags);
+    let roles = model::contact::set_items(&c.roles).join(",");
+    let tags = model::contact::set_items(&c.tags).join(",");
     // Plain statements with IGNORE conflict handling, not an upsert: an
     // upsert opens a statement savepoint, and every savepoint makes FTS5
     // flush its pending terms to disk — once per contact instead of once
