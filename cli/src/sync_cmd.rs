@@ -8,37 +8,16 @@ use muster_core::Store;
 use muster_core::client::{self, Status, SyncReport};
 use serde::Serialize;
 
-/// Where the relay URL and the token are kept in the store.
-const URL_KEY: &str = "relay_url";
-const TOKEN_KEY: &str = "relay_token";
-
 fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
 
-/// Accepts `ws://`, `wss://`, `http://` or `https://`, with or without the
-/// `/v1/sync` path, and returns the WebSocket URL of the sync endpoint.
-pub fn sync_url(url: &str) -> anyhow::Result<String> {
-    let url = url.trim().trim_end_matches('/');
-    let (scheme, rest) = url
-        .split_once("://")
-        .with_context(|| format!("{url:?} is not a URL; use ws://HOST:PORT or wss://HOST"))?;
-    let scheme = match scheme {
-        "ws" | "http" => "ws",
-        "wss" | "https" => "wss",
-        other => bail!("unsupported scheme {other:?}; use ws://, wss://, http:// or https://"),
-    };
-    if rest.is_empty() {
-        bail!("{url:?} has no host");
-    }
-    let rest = rest.strip_suffix("/v1/sync").unwrap_or(rest);
-    Ok(format!("{scheme}://{rest}/v1/sync"))
-}
-
 fn credentials(store: &Store) -> anyhow::Result<(String, String)> {
-    match (store.setting(URL_KEY)?, store.setting(TOKEN_KEY)?) {
-        (Some(url), Some(token)) => Ok((url, token)),
-        _ => bail!("this store is not enrolled with a relay: run `muster login URL TOKEN` first"),
+    match client::enrollment(store)? {
+        Some(enrolled) => Ok(enrolled),
+        None => {
+            bail!("this store is not enrolled with a relay: run `muster login URL TOKEN` first")
+        }
     }
 }
 
@@ -46,7 +25,7 @@ fn credentials(store: &Store) -> anyhow::Result<(String, String)> {
 /// saves both in the store. If the relay cannot be reached the credentials
 /// are saved anyway and the next `muster sync` uses them.
 pub fn login(store: &mut Store, url: &str, token: &str) -> anyhow::Result<()> {
-    let url = sync_url(url)?;
+    let url = client::sync_url(url)?;
     let token = token.trim();
     if token.is_empty() {
         bail!("the token is empty");
@@ -57,8 +36,7 @@ pub fn login(store: &mut Store, url: &str, token: &str) -> anyhow::Result<()> {
     let result = runtime.block_on(client::sync_once(store, &url, token, &now_ms, &mut |_| {}));
     match result {
         Ok(report) => {
-            store.set_setting(URL_KEY, &url)?;
-            store.set_setting(TOKEN_KEY, token)?;
+            client::save_enrollment(store, &url, token)?;
             println!(
                 "logged in to {url}; {} records received, {} changes sent",
                 report.changed_docs, report.acknowledged
@@ -67,8 +45,7 @@ pub fn login(store: &mut Store, url: &str, token: &str) -> anyhow::Result<()> {
         }
         Err(e) if client::is_permanent(&e) => Err(e).context("the relay refused this token"),
         Err(e) => {
-            store.set_setting(URL_KEY, &url)?;
-            store.set_setting(TOKEN_KEY, token)?;
+            client::save_enrollment(store, &url, token)?;
             eprintln!(
                 "muster: saved, but the relay is not reachable now ({e}); `muster sync` will retry"
             );
@@ -188,24 +165,4 @@ pub fn sync_watch(store: Store) -> anyhow::Result<()> {
         ))
         .context("live sync stopped")?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::sync_url;
-
-    #[test]
-    fn relay_urls_are_normalised() {
-        assert_eq!(
-            sync_url("http://127.0.0.1:7878").unwrap(),
-            "ws://127.0.0.1:7878/v1/sync"
-        );
-        assert_eq!(
-            sync_url("wss://relay.example.org/").unwrap(),
-            "wss://relay.example.org/v1/sync"
-        );
-        assert_eq!(sync_url("ws://h:1/v1/sync").unwrap(), "ws://h:1/v1/sync");
-        assert!(sync_url("relay.example.org").is_err());
-        assert!(sync_url("ftp://x").is_err());
-    }
 }

@@ -265,9 +265,33 @@ async fn run_session(
 }
 
 /// Syncs once: pulls everything new, pushes everything pending, returns when
-/// the relay has acknowledged it all.
+/// the relay has acknowledged it all. The store is held for the whole sync;
+/// see [`sync_once_shared`] for a store the app keeps using meanwhile.
 pub async fn sync_once(
     store: &mut Store,
+    url: &str,
+    token: &str,
+    clock: &(dyn Fn() -> Millis + Sync),
+    on_status: &mut (dyn FnMut(Status) + Send),
+) -> Result<SyncReport> {
+    once(&Mutex::new(store), url, token, clock, on_status).await
+}
+
+/// [`sync_once`] on a store shared with the app: it is locked only for each
+/// short step, so local writes and searches go on during a long first sync
+/// (what a phone's background task needs).
+pub async fn sync_once_shared(
+    store: &Mutex<Store>,
+    url: &str,
+    token: &str,
+    clock: &(dyn Fn() -> Millis + Sync),
+    on_status: &mut (dyn FnMut(Status) + Send),
+) -> Result<SyncReport> {
+    once(store, url, token, clock, on_status).await
+}
+
+async fn once(
+    store: &impl StoreAccess,
     url: &str,
     token: &str,
     clock: &(dyn Fn() -> Millis + Sync),
@@ -283,14 +307,61 @@ pub async fn sync_once(
         clock,
         wake: None,
     };
-    let store = Mutex::new(store);
-    match run_session(&store, &at, on_status, &mut report, true, &mut never).await {
+    match run_session(store, &at, on_status, &mut report, true, &mut never).await {
         Ok(()) => Ok(report),
         Err(e) => {
             on_status(Status::error(&e));
             Err(e)
         }
     }
+}
+
+/// The store setting that holds the relay's sync URL once enrolled.
+pub const URL_SETTING: &str = "relay_url";
+/// The store setting that holds the device's token once enrolled.
+pub const TOKEN_SETTING: &str = "relay_token";
+
+/// The relay URL and token this store was enrolled with, if any.
+pub fn enrollment(store: &Store) -> Result<Option<(String, String)>> {
+    Ok(
+        match (store.setting(URL_SETTING)?, store.setting(TOKEN_SETTING)?) {
+            (Some(url), Some(token)) => Some((url, token)),
+            _ => None,
+        },
+    )
+}
+
+/// Saves the relay URL (as given by [`sync_url`]) and token in the store.
+pub fn save_enrollment(store: &mut Store, url: &str, token: &str) -> Result<()> {
+    store.set_setting(URL_SETTING, url)?;
+    store.set_setting(TOKEN_SETTING, token)
+}
+
+/// Accepts `ws://`, `wss://`, `http://` or `https://`, with or without the
+/// `/v1/sync` path, and returns the WebSocket URL of the sync endpoint: what
+/// a person copies from the relay's address bar works.
+pub fn sync_url(url: &str) -> Result<String> {
+    let bad = |reason: String| Error::invalid("relay URL", reason);
+    let url = url.trim().trim_end_matches('/');
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+        bad(format!(
+            "{url:?} is not a URL; use ws://HOST:PORT or wss://HOST"
+        ))
+    })?;
+    let scheme = match scheme {
+        "ws" | "http" => "ws",
+        "wss" | "https" => "wss",
+        other => {
+            return Err(bad(format!(
+                "unsupported scheme {other:?}; use ws://, wss://, http:// or https://"
+            )));
+        }
+    };
+    if rest.is_empty() {
+        return Err(bad(format!("{url:?} has no host")));
+    }
+    let rest = rest.strip_suffix("/v1/sync").unwrap_or(rest);
+    Ok(format!("{scheme}://{rest}/v1/sync"))
 }
 
 /// Whether an error means retrying cannot help (the user must act).
@@ -369,5 +440,26 @@ pub async fn sync_live(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sync_url;
+
+    #[test]
+    fn relay_urls_are_normalised() {
+        assert_eq!(
+            sync_url("http://127.0.0.1:7878").unwrap(),
+            "ws://127.0.0.1:7878/v1/sync"
+        );
+        assert_eq!(
+            sync_url("wss://relay.example.org/").unwrap(),
+            "wss://relay.example.org/v1/sync"
+        );
+        assert_eq!(sync_url("ws://h:1/v1/sync").unwrap(), "ws://h:1/v1/sync");
+        assert!(sync_url("relay.example.org").is_err());
+        assert!(sync_url("ftp://x").is_err());
+        assert!(sync_url("https://").is_err());
     }
 }

@@ -6,10 +6,16 @@
 //! - [`views`]: rules computed after merge, identically on every replica
 //!   (the roster with its waitlist, the check-in versus cancellation rule);
 //! - [`validate`]: what people may type, and size limits;
-//! - [`store`]: the device's durable SQLite store with its search indexes.
+//! - [`store`]: the device's durable SQLite store with its search indexes;
+//! - [`sync`]: the sans-IO sync protocol (wire format, client and relay
+//!   sessions);
+//! - `client` (feature `client`): the tokio driver of a client session;
+//! - `device` (feature `client`): a store shared between an app's threads
+//!   and a background sync on its own runtime, with change notifications:
+//!   what the mobile bindings wrap.
 //!
 //! The core never reads the clock: every call that records a time takes a
-//! `now` in milliseconds since the Unix epoch.
+//! `now` in milliseconds since the Unix epoch (a `device` is given a clock).
 //!
 //! ```
 //! use muster_core::{NewContact, NewEvent, Store, SignupStatus};
@@ -30,6 +36,8 @@
 
 #[cfg(feature = "client")]
 pub mod client;
+#[cfg(feature = "client")]
+pub mod device;
 pub mod error;
 pub mod model;
 pub mod store;

@@ -5,5 +5,6 @@ mod access;
 mod bad_clients;
 mod cli;
 mod convergence;
+mod device;
 mod faults;
 mod harness;

@@ -1,0 +1,514 @@
+//! The engine as an app holds it (feature `client`): one device store shared
+//! between the app's threads and a background sync on the device's own
+//! tokio runtime.
+//!
+//! A phone app, or anything else with a UI thread, needs three things the
+//! plain [`Store`] does not give:
+//!
+//! - **Many callers at once.** Every method takes `&self`; the store sits
+//!   behind a mutex that each call, and each step of a sync, holds only
+//!   briefly. Local calls never wait on the network.
+//! - **Sync off the caller's thread.** [`Device::start_live`] runs
+//!   [`client::sync_live`] on the device's runtime; [`Device::sync_now`]
+//!   runs a one-shot sync there and can be awaited from any executor (a
+//!   Kotlin coroutine, a Swift task, Python's asyncio), which suits
+//!   Android WorkManager and iOS background tasks.
+//! - **Notifications.** An [`Observer`] hears which records changed (by a
+//!   local write or from the relay) and how sync is doing. Notices are
+//!   delivered in order on one thread of the device's own, never on the
+//!   caller's thread and never while the store is locked, so an observer may
+//!   call back into the device.
+//!
+//! The core still never reads the clock: the device is given one.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::sync::{Notify, oneshot};
+
+use crate::client::{self, Status, SyncReport};
+use crate::error::{Error, Result};
+use crate::model::Millis;
+use crate::store::Store;
+
+/// The clock a device stamps its writes with, in milliseconds since the
+/// Unix epoch.
+pub type Clock = Arc<dyn Fn() -> Millis + Send + Sync>;
+
+/// What a sync is doing now, as a sync indicator shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Activity {
+    /// No sync is running (never started, stopped, or a one-shot sync
+    /// finished).
+    Idle,
+    /// Opening a connection (attempt number from 1).
+    Connecting {
+        /// Attempt number.
+        attempt: u32,
+    },
+    /// Receiving: `done` of `total` log entries.
+    Pulling {
+        /// Entries covered.
+        done: u64,
+        /// Entries to cover.
+        total: u64,
+    },
+    /// Sending local changes.
+    Pushing {
+        /// Changes in the last message.
+        changes: u64,
+    },
+    /// Connected and caught up; changes flow both ways as they happen.
+    Live,
+    /// Not connected; live sync retries after `retry_in`.
+    Offline {
+        /// Why the last attempt ended.
+        reason: String,
+        /// Delay before the next attempt.
+        retry_in: Duration,
+    },
+    /// Sync stopped on an error. `permanent` errors (a revoked or unknown
+    /// token, an unsupported protocol) need a person: live sync does not
+    /// retry them.
+    Failed {
+        /// What went wrong, for a person.
+        message: String,
+        /// Whether retrying cannot help.
+        permanent: bool,
+    },
+}
+
+/// The sync status a volunteer checks before handing the phone back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncStatus {
+    /// What sync is doing now.
+    pub activity: Activity,
+    /// Local changes the relay has not confirmed yet. Zero means everything
+    /// typed on this device is safe on the relay.
+    pub pending_changes: i64,
+    /// When the relay last confirmed changes from this device.
+    pub last_confirmed_at: Option<Millis>,
+    /// Whether the store is enrolled with a relay.
+    pub enrolled: bool,
+    /// Whether live sync is running (including while offline and retrying).
+    pub live: bool,
+}
+
+/// Where a change to records came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A write made through this device.
+    Local,
+    /// Changes received from the relay.
+    Relay,
+}
+
+/// Receives a device's notices, in order, on the device's notice thread.
+pub trait Observer: Send + Sync {
+    /// These records changed.
+    fn records_changed(&self, ids: Vec<String>, origin: Origin);
+    /// The sync status changed.
+    fn sync_status(&self, status: SyncStatus);
+    /// The relay refused a local change, or an entry from it could not be
+    /// used; sync goes on.
+    fn sync_warning(&self, message: String);
+}
+
+/// What [`Device::enroll`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enrollment {
+    /// Whether the relay was reached and accepted the token. When it was
+    /// not reachable, the enrollment is saved anyway and later syncs use it.
+    pub reached_relay: bool,
+    /// Why the relay was not reached, if it was not.
+    pub problem: Option<String>,
+    /// What the first sync moved (empty when the relay was not reached).
+    pub report: SyncReport,
+}
+
+enum Notice {
+    Changed(Vec<String>, Origin),
+    Status(SyncStatus),
+    Warning(String),
+}
+
+/// State shared with the sync tasks and the notice thread.
+struct Shared {
+    store: Mutex<Store>,
+    clock: Clock,
+    activity: Mutex<Activity>,
+    live: Mutex<Option<LiveSync>>,
+    notices: Mutex<Option<mpsc::Sender<Notice>>>,
+}
+
+/// The live sync task and how to stop it (`stop` is taken once asked).
+struct LiveSync {
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl LiveSync {
+    fn running(&self) -> bool {
+        self.stop.is_some() && !self.task.is_finished()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    fn notify(&self, notice: Notice) {
+        if let Some(tx) = &*lock(&self.notices) {
+            // The thread is gone only while the device is being dropped.
+            let _ = tx.send(notice);
+        }
+    }
+
+    fn status(&self) -> Result<SyncStatus> {
+        let activity = lock(&self.activity).clone();
+        let live = lock(&self.live).as_ref().is_some_and(LiveSync::running);
+        let store = lock(&self.store);
+        Ok(SyncStatus {
+            activity,
+            pending_changes: store.pending_count()?,
+            last_confirmed_at: store.last_acknowledged_at()?,
+            enrolled: client::enrollment(&store)?.is_some(),
+            live,
+        })
+    }
+
+    fn set_activity(&self, activity: Activity) {
+        *lock(&self.activity) = activity;
+        if let Ok(status) = self.status() {
+            self.notify(Notice::Status(status));
+        }
+    }
+
+    /// Turns the client's progress into notices.
+    fn on_status(&self, status: Status) {
+        match status {
+            Status::Connecting { attempt } => self.set_activity(Activity::Connecting { attempt }),
+            Status::Pulling { done, total } => self.set_activity(Activity::Pulling { done, total }),
+            Status::Pushing { changes } => self.set_activity(Activity::Pushing {
+                changes: changes as u64,
+            }),
+            Status::CaughtUp => self.set_activity(Activity::Live),
+            Status::Changed { docs } => self.notify(Notice::Changed(docs, Origin::Relay)),
+            Status::Offline { reason, retry_in } => {
+                self.set_activity(Activity::Offline { reason, retry_in })
+            }
+            Status::Warning(w) => self.notify(Notice::Warning(w)),
+            Status::Error { message, permanent } => {
+                self.set_activity(Activity::Failed { message, permanent })
+            }
+        }
+    }
+
+    fn enrollment(&self) -> Result<(String, String)> {
+        client::enrollment(&lock(&self.store))?.ok_or_else(|| {
+            Error::NotAllowed(
+                "this device is not enrolled with a relay yet; enroll it with the relay's address and a token".into(),
+            )
+        })
+    }
+
+    /// Asks live sync to stop; returns its task (to await before another
+    /// session starts) and whether it was running.
+    fn stop_live(&self) -> (Option<tokio::task::JoinHandle<()>>, bool) {
+        match lock(&self.live).take() {
+            Some(mut live) => {
+                let running = live.running();
+                if let Some(stop) = live.stop.take() {
+                    let _ = stop.send(());
+                }
+                (Some(live.task), running)
+            }
+            None => (None, false),
+        }
+    }
+
+    /// Starts live sync on `runtime` unless it is running already. A
+    /// stopping session is awaited first, so one session runs at a time.
+    fn start_live(self: &Arc<Self>, runtime: &tokio::runtime::Handle, wake: &Arc<Notify>) {
+        let mut slot = lock(&self.live);
+        if slot.as_ref().is_some_and(LiveSync::running) {
+            return;
+        }
+        let previous = slot.take().map(|l| l.task);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let shared = self.clone();
+        let wake = wake.clone();
+        let task = runtime.spawn(async move {
+            if let Some(previous) = previous {
+                let _ = previous.await;
+            }
+            let Ok((url, token)) = shared.enrollment() else {
+                return;
+            };
+            let clock = shared.clock.clone();
+            // A permanent error was reported through the status already.
+            let _ = client::sync_live(
+                &shared.store,
+                &url,
+                &token,
+                &*clock,
+                &mut |s| shared.on_status(s),
+                Some(&wake),
+                async {
+                    let _ = stopped.await;
+                },
+            )
+            .await;
+        });
+        *slot = Some(LiveSync {
+            stop: Some(stop),
+            task,
+        });
+    }
+}
+
+/// One device store, safe to share between threads, with its background
+/// sync. See the [module documentation](self).
+pub struct Device {
+    shared: Arc<Shared>,
+    runtime: Option<tokio::runtime::Runtime>,
+    wake: Arc<Notify>,
+    observer: Arc<Mutex<Option<Arc<dyn Observer>>>>,
+    notice_thread: Option<JoinHandle<()>>,
+}
+
+impl Device {
+    /// Opens (or creates) the store at `path`, encrypted with `key` if one
+    /// is given (see [`Store::open_encrypted`]), and starts the device's
+    /// runtime and notice thread. Nothing touches the network until a sync
+    /// is asked for.
+    pub fn open(path: impl AsRef<Path>, key: Option<&[u8; 32]>, clock: Clock) -> Result<Device> {
+        let store = match key {
+            Some(key) => Store::open_encrypted(path, key)?,
+            None => Store::open(path)?,
+        };
+        Device::with_store(store, clock)
+    }
+
+    /// A device over an already opened store.
+    pub fn with_store(store: Store, clock: Clock) -> Result<Device> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("muster-sync")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::NotAllowed(format!("cannot start the sync runtime: {e}")))?;
+        let (tx, rx) = mpsc::channel::<Notice>();
+        let observer: Arc<Mutex<Option<Arc<dyn Observer>>>> = Arc::new(Mutex::new(None));
+        let for_thread = observer.clone();
+        let notice_thread = std::thread::Builder::new()
+            .name("muster-notices".into())
+            .spawn(move || {
+                for notice in rx {
+                    let Some(o) = lock(&for_thread).clone() else {
+                        continue;
+                    };
+                    match notice {
+                        Notice::Changed(ids, origin) => o.records_changed(ids, origin),
+                        Notice::Status(s) => o.sync_status(s),
+                        Notice::Warning(w) => o.sync_warning(w),
+                    }
+                }
+            })
+            .map_err(|e| Error::NotAllowed(format!("cannot start the notice thread: {e}")))?;
+        Ok(Device {
+            shared: Arc::new(Shared {
+                store: Mutex::new(store),
+                clock,
+                activity: Mutex::new(Activity::Idle),
+                live: Mutex::new(None),
+                notices: Mutex::new(Some(tx)),
+            }),
+            runtime: Some(runtime),
+            wake: Arc::new(Notify::new()),
+            observer,
+            notice_thread: Some(notice_thread),
+        })
+    }
+
+    /// Sets (or, with `None`, removes) the observer that receives notices.
+    pub fn set_observer(&self, observer: Option<Arc<dyn Observer>>) {
+        *lock(&self.observer) = observer;
+    }
+
+    /// The time now, by the device's clock.
+    pub fn now(&self) -> Millis {
+        (self.shared.clock)()
+    }
+
+    /// Runs a read of the local store.
+    pub fn read<R>(&self, f: impl FnOnce(&mut Store) -> Result<R>) -> Result<R> {
+        f(&mut lock(&self.shared.store))
+    }
+
+    /// Runs a local write: `f` gets the store and the time now, and returns
+    /// its result with the ids of the records it changed. Observers hear of
+    /// them, and live sync pushes the change at once.
+    pub fn write<R>(
+        &self,
+        f: impl FnOnce(&mut Store, Millis) -> Result<(R, Vec<String>)>,
+    ) -> Result<R> {
+        let now = self.now();
+        let (result, changed) = f(&mut lock(&self.shared.store), now)?;
+        if !changed.is_empty() {
+            self.wake.notify_one();
+            self.shared.notify(Notice::Changed(changed, Origin::Local));
+        }
+        Ok(result)
+    }
+
+    fn handle(&self) -> &tokio::runtime::Handle {
+        self.runtime
+            .as_ref()
+            .expect("the runtime lives as long as the device")
+            .handle()
+    }
+
+    /// Enrolls the store with a relay: checks the token with one sync and
+    /// saves the URL (any of the forms [`client::sync_url`] accepts) and
+    /// token in the store. A token the relay refuses is not saved. When the
+    /// relay cannot be reached (a volunteer enrolling in a basement), the
+    /// enrollment is saved and [`Enrollment::reached_relay`] is false.
+    pub fn enroll(
+        &self,
+        url: &str,
+        token: &str,
+    ) -> impl Future<Output = Result<Enrollment>> + Send + 'static {
+        let shared = self.shared.clone();
+        let checked = client::sync_url(url).and_then(|url| match token.trim() {
+            "" => Err(Error::invalid("token", "is empty")),
+            token => Ok((url, token.to_owned())),
+        });
+        let (stopping, _) = self.shared.stop_live();
+        let task = self.handle().spawn(async move {
+            let (url, token) = checked?;
+            if let Some(stopping) = stopping {
+                let _ = stopping.await;
+            }
+            let clock = shared.clock.clone();
+            let result = client::sync_once_shared(&shared.store, &url, &token, &*clock, &mut |s| {
+                shared.on_status(s)
+            })
+            .await;
+            let outcome = match result {
+                Ok(report) => Enrollment {
+                    reached_relay: true,
+                    problem: None,
+                    report,
+                },
+                Err(e) if client::is_permanent(&e) => return Err(e),
+                Err(e) => Enrollment {
+                    reached_relay: false,
+                    problem: Some(e.to_string()),
+                    report: SyncReport::default(),
+                },
+            };
+            client::save_enrollment(&mut lock(&shared.store), &url, &token)?;
+            shared.set_activity(Activity::Idle);
+            Ok(outcome)
+        });
+        join(task)
+    }
+
+    /// Syncs once on the device's runtime: pulls what is new, pushes what is
+    /// pending, and resolves when the relay has confirmed it all. If live
+    /// sync is running it is paused for the length of this sync and then
+    /// resumed, so that only one session runs at a time.
+    pub fn sync_now(&self) -> impl Future<Output = Result<SyncReport>> + Send + 'static {
+        let (stopping, resume) = self.shared.stop_live();
+        let shared = self.shared.clone();
+        let wake = self.wake.clone();
+        let task = self.handle().spawn(async move {
+            if let Some(stopping) = stopping {
+                let _ = stopping.await;
+            }
+            let result = async {
+                let (url, token) = shared.enrollment()?;
+                let clock = shared.clock.clone();
+                client::sync_once_shared(&shared.store, &url, &token, &*clock, &mut |s| {
+                    shared.on_status(s)
+                })
+                .await
+            }
+            .await;
+            if result.is_ok() {
+                shared.set_activity(Activity::Idle);
+            }
+            if resume {
+                shared.start_live(&tokio::runtime::Handle::current(), &wake);
+            }
+            result
+        });
+        join(task)
+    }
+
+    /// Starts live sync on the device's runtime: connected while the relay
+    /// is reachable, retrying with backoff while it is not, until
+    /// [`Device::stop_live`] or a permanent error. Starting it while it
+    /// runs does nothing more. Returns at once.
+    pub fn start_live(&self) -> Result<()> {
+        self.shared.enrollment()?;
+        self.shared.start_live(self.handle(), &self.wake);
+        Ok(())
+    }
+
+    /// Stops live sync; returns at once, and the connection closes on the
+    /// device's runtime. Local changes made afterwards stay pending until
+    /// the next sync.
+    pub fn stop_live(&self) {
+        let (_, was_running) = self.shared.stop_live();
+        if was_running {
+            self.shared.set_activity(Activity::Idle);
+        }
+    }
+
+    /// The sync status now (read from the local store; never waits on the
+    /// network).
+    pub fn status(&self) -> Result<SyncStatus> {
+        self.shared.status()
+    }
+}
+
+/// Awaits a task of the device's runtime from any executor.
+async fn join<T>(task: tokio::task::JoinHandle<Result<T>>) -> Result<T> {
+    match task.await {
+        Ok(result) => result,
+        Err(e) => Err(Error::NotAllowed(format!(
+            "the sync task ended abnormally: {e}"
+        ))),
+    }
+}
+
+impl Drop for Device {
+    fn drop(&mut self) {
+        let _ = self.shared.stop_live();
+        if let Some(runtime) = self.runtime.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                runtime.shutdown_background();
+            } else {
+                // Cancels the tasks (a live connection just drops, which
+                // the relay treats like any lost connection) and waits for
+                // the runtime's threads to finish.
+                runtime.shutdown_timeout(Duration::from_secs(2));
+            }
+        }
+        // Ends the notice thread once it has delivered what is queued.
+        lock(&self.shared.notices).take();
+        if let Some(t) = self.notice_thread.take()
+            && t.thread().id() != std::thread::current().id()
+        {
+            let _ = t.join();
+        }
+        let _ = lock(&self.shared.store).checkpoint();
+    }
+}

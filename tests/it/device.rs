@@ -1,0 +1,238 @@
+//! `muster_core::device::Device`, what the mobile bindings wrap, against a
+//! real relay: enrollment, one-shot and live sync from its own runtime,
+//! notices, and the sync status a volunteer reads.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use muster_core::device::{Activity, Device, Observer, Origin, SyncStatus};
+use muster_core::{Error, NewContact, NewEvent, SignupStatus};
+
+use crate::harness::{RelayProcess, clock, fingerprint};
+
+/// Runs a device future to completion from a plain thread, as an app's
+/// executor would.
+fn wait<T>(f: impl Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+fn device(dir: &std::path::Path, name: &str) -> Device {
+    Device::open(dir.join(name), None, Arc::new(clock)).unwrap()
+}
+
+#[derive(Default)]
+struct Heard {
+    changes: Mutex<Vec<(Vec<String>, Origin)>>,
+    statuses: Mutex<Vec<SyncStatus>>,
+}
+
+impl Observer for Heard {
+    fn records_changed(&self, ids: Vec<String>, origin: Origin) {
+        self.changes.lock().unwrap().push((ids, origin));
+    }
+    fn sync_status(&self, status: SyncStatus) {
+        self.statuses.lock().unwrap().push(status);
+    }
+    fn sync_warning(&self, _: String) {}
+}
+
+/// Polls `f` until it holds, for at most 20 s.
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < Duration::from_secs(20), "never: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn add(d: &Device, name: &str) -> String {
+    d.write(|s, now| {
+        let id = s.create_contact(
+            &NewContact {
+                name: name.into(),
+                ..Default::default()
+            },
+            now,
+        )?;
+        Ok((id.clone(), vec![id]))
+    })
+    .unwrap()
+}
+
+#[test]
+fn two_devices_work_offline_sync_once_and_converge() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = RelayProcess::start(dir.path());
+    let (a, b) = (device(dir.path(), "a.db"), device(dir.path(), "b.db"));
+    for d in [&a, &b] {
+        let enrolled = wait(d.enroll(
+            &format!("http://{}", relay.addr),
+            &relay.token("coordinator"),
+        ))
+        .unwrap();
+        assert!(enrolled.reached_relay);
+        assert!(d.status().unwrap().enrolled);
+    }
+
+    // Offline: each desk registers someone; A also runs the event.
+    let ana = add(&a, "Ana Silva");
+    let bo = add(&b, "Bo Chen");
+    let gala = a
+        .write(|s, now| {
+            let new = NewEvent {
+                title: "Gala".into(),
+                starts_at: now,
+                ends_at: None,
+                place: "Hall".into(),
+                capacity: Some(10),
+            };
+            let id = s.create_event(&new, now)?;
+            s.check_in(&id, &ana, now)?;
+            Ok((id.clone(), vec![id]))
+        })
+        .unwrap();
+    let before = a.status().unwrap();
+    assert!(before.pending_changes >= 3, "{before:?}");
+    assert_eq!(before.last_confirmed_at, None);
+
+    wait(a.sync_now()).unwrap();
+    let report = wait(b.sync_now()).unwrap();
+    assert!(
+        report.changed_docs >= 2,
+        "B received Ana and the gala: {report:?}"
+    );
+    wait(a.sync_now()).unwrap();
+
+    for d in [&a, &b] {
+        let status = d.status().unwrap();
+        assert_eq!(status.pending_changes, 0, "{status:?}");
+        assert!(status.last_confirmed_at.is_some(), "{status:?}");
+        assert_eq!(status.activity, Activity::Idle);
+    }
+    let (fa, fb) = (
+        a.read(|s| Ok(fingerprint(s))).unwrap(),
+        b.read(|s| Ok(fingerprint(s))).unwrap(),
+    );
+    assert_eq!(fa, fb);
+    let roster = b.read(|s| s.roster(&gala, None)).unwrap();
+    assert_eq!(roster.len(), 1);
+    assert_eq!(roster[0].status, SignupStatus::CheckedIn);
+    assert_eq!(b.read(|s| s.search_contacts("chen", 5)).unwrap()[0].id, bo);
+}
+
+#[test]
+fn observers_hear_local_writes_and_live_changes_from_the_relay() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = RelayProcess::start(dir.path());
+    let (a, b) = (device(dir.path(), "a.db"), device(dir.path(), "b.db"));
+    let url = format!("ws://{}", relay.addr);
+    for d in [&a, &b] {
+        wait(d.enroll(&url, &relay.token("coordinator"))).unwrap();
+    }
+    let (heard_a, heard_b) = (Arc::new(Heard::default()), Arc::new(Heard::default()));
+    a.set_observer(Some(heard_a.clone()));
+    b.set_observer(Some(heard_b.clone()));
+    a.start_live().unwrap();
+    b.start_live().unwrap();
+    a.start_live().unwrap(); // a second start changes nothing
+    for (d, heard) in [(&a, &heard_a), (&b, &heard_b)] {
+        eventually("live sync is caught up", || {
+            heard
+                .statuses
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|s| s.activity == Activity::Live)
+        });
+        assert!(d.status().unwrap().live);
+    }
+
+    let ana = add(&a, "Ana Silva");
+    eventually("A hears its own write", || {
+        heard_a
+            .changes
+            .lock()
+            .unwrap()
+            .contains(&(vec![ana.clone()], Origin::Local))
+    });
+    eventually("B hears Ana arrive from the relay", || {
+        heard_b
+            .changes
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(ids, origin)| *origin == Origin::Relay && ids.contains(&ana))
+    });
+    assert_eq!(b.read(|s| s.contact(&ana)).unwrap().name, "Ana Silva");
+    eventually("the relay confirms A's write", || {
+        a.status().unwrap().pending_changes == 0
+    });
+
+    // A one-shot sync while live pauses live sync and resumes it.
+    wait(a.sync_now()).unwrap();
+    eventually("live again after sync_now", || a.status().unwrap().live);
+
+    a.stop_live();
+    let status = a.status().unwrap();
+    assert!(!status.live);
+    assert_eq!(status.activity, Activity::Idle);
+    let bo = add(&a, "Bo Chen");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        a.status().unwrap().pending_changes > 0,
+        "stopped: nothing is pushed"
+    );
+    assert!(b.read(|s| s.contact(&bo)).is_err());
+}
+
+#[test]
+fn a_refused_token_is_not_saved_and_an_unreachable_relay_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = RelayProcess::start(dir.path());
+    let d = device(dir.path(), "a.db");
+
+    let refused = wait(d.enroll(&format!("ws://{}", relay.addr), "not-a-token"));
+    assert!(
+        matches!(&refused, Err(e @ Error::Relay { .. }) if muster_core::client::is_permanent(e)),
+        "{refused:?}"
+    );
+    assert!(!d.status().unwrap().enrolled);
+    assert!(matches!(wait(d.sync_now()), Err(Error::NotAllowed(_))));
+    assert!(matches!(d.start_live(), Err(Error::NotAllowed(_))));
+    assert!(matches!(
+        wait(d.enroll("relay.example.org", "x")),
+        Err(Error::Invalid { .. })
+    ));
+
+    // A port nobody listens on: saved, reported as not reached.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let offline = wait(d.enroll(&format!("ws://127.0.0.1:{port}"), "some-token")).unwrap();
+    assert!(!offline.reached_relay);
+    assert!(offline.problem.is_some());
+    assert!(d.status().unwrap().enrolled);
+}
+
+#[test]
+fn a_device_reopened_keeps_its_work_and_enrollment() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = RelayProcess::start(dir.path());
+    let token = relay.token("coordinator");
+    let ana = {
+        let d = device(dir.path(), "a.db");
+        wait(d.enroll(&format!("ws://{}", relay.addr), &token)).unwrap();
+        d.start_live().unwrap();
+        add(&d, "Ana Silva")
+        // Dropped while live: the runtime and notice thread end.
+    };
+    let d = device(dir.path(), "a.db");
+    assert_eq!(d.read(|s| s.contact(&ana)).unwrap().name, "Ana Silva");
+    assert!(d.status().unwrap().enrolled);
+    wait(d.sync_now()).unwrap();
+    assert_eq!(d.status().unwrap().pending_changes, 0);
+}
