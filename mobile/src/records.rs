@@ -381,9 +381,10 @@ pub struct NewFeedback {
     /// Who it is from, if known.
     #[uniffi(default)]
     pub contact_id: Option<String>,
-    /// How it arrived (`in person`, `phone`, `email`…).
+    /// How it arrived: `in_person`, `phone`, `email`, `sms`, `web`, `letter`
+    /// or `other`.
     pub channel: String,
-    /// Kind of feedback.
+    /// `complaint`, `suggestion`, `praise`, `question` or `other`.
     pub category: String,
     /// What the person said.
     pub text: String,

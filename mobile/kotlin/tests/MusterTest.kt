@@ -1,0 +1,345 @@
+// The Kotlin bindings, end to end: two "phones" (two Muster objects in one
+// JVM, each with its own store) against a real muster-server on 127.0.0.1.
+// Run by scripts/test-kotlin; each test asserts, and the runner exits
+// non-zero if any fails.
+package org.muster.test
+
+import java.io.File
+import java.nio.file.Files
+import java.util.concurrent.ConcurrentLinkedQueue
+import java.util.concurrent.TimeUnit
+import kotlin.system.exitProcess
+import kotlin.test.assertEquals
+import kotlin.test.assertFailsWith
+import kotlin.test.assertNotNull
+import kotlin.test.assertNull
+import kotlin.test.assertTrue
+import kotlin.test.fail
+import kotlinx.coroutines.runBlocking
+import org.muster.ConsentInput
+import org.muster.Muster
+import org.muster.MusterException
+import org.muster.MusterListener
+import org.muster.NewContact
+import org.muster.NewEvent
+import org.muster.NewFeedback
+import org.muster.ContactEdit
+import org.muster.SignupStatus
+import org.muster.SyncActivity
+import org.muster.SyncStatus
+
+/** A muster-server process on 127.0.0.1 and an unused port. */
+class Relay(private val bin: String) : AutoCloseable {
+    val data: File = Files.createTempDirectory("muster-relay").toFile()
+    private val process: Process
+    val address: String
+
+    init {
+        process = ProcessBuilder(bin, "serve", "--listen", "127.0.0.1:0", "--data", data.path)
+            .redirectOutput(ProcessBuilder.Redirect.DISCARD)
+            .also { it.environment()["NO_COLOR"] = "1"; it.environment()["RUST_LOG"] = "info" }
+            .start()
+        val log = process.errorStream.bufferedReader()
+        var found: String? = null
+        while (found == null) {
+            val line = log.readLine() ?: fail("the relay exited before listening")
+            found = line.substringAfter("http://", "").split(" ").first().ifEmpty { null }
+        }
+        address = found
+        // Keep draining its log so it never blocks on a full pipe.
+        Thread { log.forEachLine { } }.apply { isDaemon = true }.start()
+    }
+
+    val url get() = "http://$address"
+
+    /** `muster-server token create`, as an administrator runs it. */
+    fun token(role: String, vararg events: String): String {
+        val args = mutableListOf(bin, "token", "create", "--role", role, "--name", "kotlin", "--data", data.path)
+        events.forEach { args += listOf("--event", it) }
+        val p = ProcessBuilder(args).redirectError(ProcessBuilder.Redirect.DISCARD).start()
+        val out = p.inputStream.bufferedReader().readText().trim()
+        assertTrue(p.waitFor(30, TimeUnit.SECONDS) && p.exitValue() == 0, "token create failed")
+        assertEquals(1, out.lines().size, "token create prints one line")
+        return out
+    }
+
+    override fun close() {
+        process.destroyForcibly().waitFor()
+        data.deleteRecursively()
+    }
+}
+
+/** Collects what a listener hears; callbacks arrive on an engine thread. */
+class Heard : MusterListener {
+    val changes = ConcurrentLinkedQueue<Pair<List<String>, Boolean>>()
+    val statuses = ConcurrentLinkedQueue<SyncStatus>()
+    val warnings = ConcurrentLinkedQueue<String>()
+    val threads = ConcurrentLinkedQueue<String>()
+
+    override fun onRecordsChanged(recordIds: List<String>, fromRelay: Boolean) {
+        threads += Thread.currentThread().name
+        changes += recordIds to fromRelay
+    }
+    override fun onSyncStatus(status: SyncStatus) {
+        statuses += status
+    }
+    override fun onSyncWarning(message: String) {
+        warnings += message
+    }
+}
+
+fun eventually(what: String, check: () -> Boolean) {
+    val deadline = System.nanoTime() + 20_000_000_000L
+    while (!check()) {
+        if (System.nanoTime() > deadline) fail("never: $what")
+        Thread.sleep(20)
+    }
+}
+
+fun tempStore(name: String): String =
+    File(Files.createTempDirectory("muster-phone").toFile(), name).path
+
+/** Everything a phone shows of an event and its people, for comparison. */
+fun view(phone: Muster, eventId: String): String {
+    val roster = phone.roster(eventId)
+    val people = roster.map { phone.contact(it.contactId) }
+    val event = phone.listEvents().single { it.id == eventId }
+    return "$event\n$roster\n$people"
+}
+
+lateinit var serverBin: String
+
+fun twoPhonesCaptureOfflineSyncAndEndIdentical() = Relay(serverBin).use { relay ->
+    val office = Muster.open(tempStore("office.db"))
+    val desk = Muster.open(tempStore("desk.db"))
+    runBlocking {
+        assertTrue(office.enroll(relay.url, relay.token("coordinator")).reachedRelay)
+        val drive = office.createEvent(NewEvent(title = "Food drive", startsAt = System.currentTimeMillis(), place = "Hall", capacity = 2))
+        office.syncNow()
+        // The desk is a volunteer's phone, scoped to the food drive.
+        val enrolled = desk.enroll(relay.url, relay.token("volunteer", drive))
+        assertTrue(enrolled.reachedRelay)
+        assertEquals(listOf(drive), desk.listEvents().map { it.id })
+
+        // Offline: each phone registers and checks people in.
+        val ana = office.createContact(NewContact(name = "Ana Silva", phones = listOf("+44 20 7946 0958")))
+        office.register(drive, ana, false)
+        office.checkIn(drive, ana)
+        val bo = desk.createContact(NewContact(name = "Bo Chen", emails = listOf("bo@example.org")))
+        desk.recordConsent(bo, ConsentInput(given = true, channels = listOf("email"), method = "paper form"))
+        desk.checkIn(drive, bo) // a walk-in
+        val cy = desk.createContact(NewContact(name = "Cy Okafor"))
+        desk.register(drive, cy, false)
+        assertTrue(desk.syncStatus().pendingChanges > 0)
+
+        office.syncNow()
+        desk.syncNow()
+        office.syncNow()
+
+        for (phone in listOf(office, desk)) {
+            val status = phone.syncStatus()
+            assertEquals(0L, status.pendingChanges)
+            assertNotNull(status.lastConfirmedAt)
+        }
+        assertEquals(view(office, drive), view(desk, drive))
+        val roster = desk.roster(drive)
+        assertEquals(3, roster.size)
+        assertEquals(2, roster.count { it.status == SignupStatus.CHECKED_IN })
+        // Two seats: the third to register waits, first in line.
+        val waiting = roster.single { it.status == SignupStatus.WAITLISTED }
+        assertEquals(1u, waiting.waitlistPosition)
+        assertEquals(listOf("Bo Chen"), office.searchContacts("chen", 10u).map { it.name })
+        assertTrue(office.contact(bo).consent.given)
+    }
+    office.close()
+    desk.close()
+}
+
+fun listenerCallbacksArrive() = Relay(serverBin).use { relay ->
+    val a = Muster.open(tempStore("a.db"))
+    val b = Muster.open(tempStore("b.db"))
+    val (heardA, heardB) = Heard() to Heard()
+    a.setListener(heardA)
+    b.setListener(heardB)
+    runBlocking {
+        a.enroll(relay.url, relay.token("coordinator"))
+        b.enroll(relay.url, relay.token("coordinator"))
+    }
+    a.startSync()
+    b.startSync()
+    for (heard in listOf(heardA, heardB)) {
+        eventually("live sync reports caught up") { heard.statuses.any { it.activity is SyncActivity.Live && it.live } }
+    }
+    val ana = a.createContact(NewContact(name = "Ana Silva"))
+    eventually("A hears its own write") { heardA.changes.contains(listOf(ana) to false) }
+    eventually("B hears Ana from the relay") { heardB.changes.any { (ids, fromRelay) -> fromRelay && ana in ids } }
+    assertEquals("Ana Silva", b.contact(ana).name)
+    eventually("A's write is confirmed") { a.syncStatus().pendingChanges == 0L }
+    assertTrue(heardA.threads.none { it == Thread.currentThread().name }, "callbacks never run on the caller's thread")
+
+    // A listener removed hears nothing more.
+    b.setListener(null)
+    val before = heardB.changes.size
+    val bo = a.createContact(NewContact(name = "Bo Chen"))
+    eventually("B receives Bo") { runCatching { b.contact(bo) }.isSuccess }
+    assertEquals(before, heardB.changes.size)
+
+    a.stopSync()
+    assertTrue(!a.syncStatus().live)
+    a.close()
+    b.close()
+}
+
+fun errorsBecomeKotlinExceptions() = Relay(serverBin).use { relay ->
+    val phone = Muster.open(tempStore("e.db"))
+    val empty = assertFailsWith<MusterException.Invalid> { phone.createContact(NewContact(name = "  ")) }
+    assertEquals("invalid name: must not be empty", empty.message)
+    val email = assertFailsWith<MusterException.Invalid> {
+        phone.createContact(NewContact(name = "Ana", emails = listOf("ana.example.org")))
+    }
+    assertTrue(email.message!!.startsWith("invalid email"), email.message)
+    val missing = assertFailsWith<MusterException.NotFound> { phone.contact("c_00000000000000000000000000") }
+    assertTrue(missing.message!!.contains("on this device"), missing.message)
+    assertFailsWith<MusterException.NotFound> { phone.roster("e_00000000000000000000000000") }
+    val notEnrolled = assertFailsWith<MusterException.NotAllowed> { runBlocking { phone.syncNow() } }
+    assertTrue(notEnrolled.message!!.contains("not enrolled"), notEnrolled.message)
+    val refused = assertFailsWith<MusterException.Unauthorized> {
+        runBlocking { phone.enroll(relay.url, "not-a-token") }
+    }
+    assertTrue(refused.message!!.contains("relay refused"), refused.message)
+    assertTrue(!phone.syncStatus().enrolled, "a refused token is not saved")
+    assertFailsWith<MusterException.Invalid> { runBlocking { phone.enroll("relay.example.org", "t") } }
+    val key = assertFailsWith<MusterException.Invalid> { Muster.openEncrypted(tempStore("k.db"), ByteArray(5)) }
+    assertTrue(key.message!!.contains("32 bytes"), key.message)
+    // Nothing was written by the failed calls.
+    assertEquals(0L, phone.contactCount())
+    // The store is not a Muster store: a typed error, not a crash.
+    val junk = File(tempStore("junk.db")).apply { writeText("this is not a database".repeat(100)) }
+    assertFailsWith<MusterException.Storage> { Muster.open(junk.path) }
+    phone.close()
+}
+
+fun closingAndReopeningKeepsEverything() = Relay(serverBin).use { relay ->
+    val path = tempStore("phone.db")
+    val key = ByteArray(32) { it.toByte() }
+    var phone = Muster.openEncrypted(path, key)
+    val token = relay.token("coordinator")
+    runBlocking { phone.enroll(relay.url, token) }
+    val gala = phone.createEvent(NewEvent(title = "Gala", startsAt = 1_800_000_000_000, capacity = null))
+    val ana = phone.createContact(NewContact(name = "Ana Silva", tags = listOf("first-timer")))
+    phone.updateContact(ana, ContactEdit(preferredName = "Ana", phones = listOf("+1 415 555 0100")))
+    phone.recordConsent(ana, ConsentInput(given = true, channels = listOf("sms")))
+    phone.register(gala, ana, false)
+    phone.checkIn(gala, ana)
+    phone.addInteraction(ana, "visit", "Came with her two children")
+    assertTrue(phone.createFeedback(NewFeedback(contactId = ana, channel = "in_person", category = "complaint", text = "The queue was long")).startsWith("f_"))
+    val before = phone.contact(ana)
+    val deviceId = phone.deviceId()
+    phone.close()
+
+    assertFailsWith<MusterException.Storage> { Muster.openEncrypted(path, ByteArray(32)) }
+    phone = Muster.openEncrypted(path, key)
+    assertEquals(before, phone.contact(ana))
+    assertEquals(deviceId, phone.deviceId())
+    assertEquals("Ana", phone.contact(ana).preferredName)
+    assertEquals(listOf("sms"), phone.contact(ana).consent.channels)
+    assertEquals(SignupStatus.CHECKED_IN, phone.roster(gala).single().status)
+    assertEquals(1L, phone.listEvents().single().checkedIn)
+    val status = phone.syncStatus()
+    assertTrue(status.enrolled)
+    assertTrue(status.pendingChanges >= 6, "$status")
+    assertNull(status.lastConfirmedAt)
+    val summary = runBlocking { phone.syncNow() }
+    assertEquals(0L, summary.pendingChanges)
+    assertTrue(summary.confirmed >= 6u, "$summary")
+    phone.close()
+
+    phone = Muster.openEncrypted(path, key)
+    assertNotNull(phone.syncStatus().lastConfirmedAt)
+    assertEquals(0L, phone.syncStatus().pendingChanges)
+    // What reached the relay arrives whole on a new phone.
+    val other = Muster.open(tempStore("other.db"))
+    runBlocking { other.enroll(relay.url, relay.token("coordinator")) }
+    assertEquals(before, other.contact(ana))
+    assertEquals(phone.fieldConflicts(ana, "name"), other.fieldConflicts(ana, "name"))
+    phone.close()
+    other.close()
+}
+
+fun manyThreadsAtOnceWhileLiveSyncRuns() = Relay(serverBin).use { relay ->
+    val phone = Muster.open(tempStore("busy.db"))
+    val office = Muster.open(tempStore("office.db"))
+    runBlocking {
+        phone.enroll(relay.url, relay.token("coordinator"))
+        office.enroll(relay.url, relay.token("coordinator"))
+    }
+    phone.startSync()
+    office.startSync()
+    val threads = (0 until 8).map { t ->
+        Thread {
+            repeat(25) { i ->
+                phone.createContact(NewContact(name = "Person $t-$i"))
+                phone.searchContacts("person $t", 5u)
+                phone.syncStatus()
+            }
+        }
+    }
+    threads.forEach { it.start() }
+    threads.forEach { it.join() }
+    assertEquals(200L, phone.contactCount())
+    eventually("the office receives all 200") { office.contactCount() == 200L }
+    eventually("every change is confirmed") { phone.syncStatus().pendingChanges == 0L }
+    phone.stopSync()
+    office.stopSync()
+    phone.close()
+    office.close()
+}
+
+fun fieldConflictsShowBothValues() = Relay(serverBin).use { relay ->
+    val a = Muster.open(tempStore("a.db"))
+    val b = Muster.open(tempStore("b.db"))
+    runBlocking {
+        a.enroll(relay.url, relay.token("coordinator"))
+        b.enroll(relay.url, relay.token("coordinator"))
+        val ana = a.createContact(NewContact(name = "Ana Silva"))
+        a.syncNow()
+        b.syncNow()
+        // Both desks correct the name, offline.
+        a.updateContact(ana, ContactEdit(name = "Ana Silva Pereira"))
+        b.updateContact(ana, ContactEdit(name = "Anna Silva"))
+        a.syncNow()
+        b.syncNow()
+        a.syncNow()
+        val values = a.fieldConflicts(ana, "name")
+        assertEquals(setOf("Ana Silva Pereira", "Anna Silva"), values.toSet())
+        assertEquals(values, b.fieldConflicts(ana, "name"))
+        assertEquals(values.first(), a.contact(ana).name, "the value shown comes first")
+    }
+    a.close()
+    b.close()
+}
+
+fun main(args: Array<String>) {
+    serverBin = args.getOrNull(0) ?: error("usage: MusterTest PATH_TO_MUSTER_SERVER")
+    val tests = listOf(
+        "two phones capture offline, sync and end identical" to ::twoPhonesCaptureOfflineSyncAndEndIdentical,
+        "listener callbacks arrive" to ::listenerCallbacksArrive,
+        "errors become Kotlin exceptions with their message" to ::errorsBecomeKotlinExceptions,
+        "closing and reopening keeps everything" to ::closingAndReopeningKeepsEverything,
+        "many threads at once while live sync runs" to ::manyThreadsAtOnceWhileLiveSyncRuns,
+        "field conflicts show both values" to ::fieldConflictsShowBothValues,
+    )
+    var failed = 0
+    for ((name, test) in tests) {
+        try {
+            test()
+            println("ok     $name")
+        } catch (e: Throwable) {
+            failed++
+            println("FAILED $name")
+            e.printStackTrace(System.out)
+        }
+    }
+    println("kotlin: ${tests.size - failed} passed, $failed failed")
+    exitProcess(if (failed == 0) 0 else 1)
+}

@@ -1,0 +1,92 @@
+"""The Python bindings as a coordinator scripts them: a store, contacts,
+an event, errors as exceptions, and a sync with a real muster-server on
+127.0.0.1. Run by scripts/test-python (MUSTER_SERVER names the relay
+binary; the generated module and its library are on PYTHONPATH)."""
+
+import asyncio
+import os
+import subprocess
+
+import pytest
+
+import muster
+
+
+@pytest.fixture
+def relay(tmp_path):
+    """A muster-server on 127.0.0.1 and an unused port; yields (url, token)."""
+    server = os.environ["MUSTER_SERVER"]
+    data = tmp_path / "relay"
+    proc = subprocess.Popen(
+        [server, "serve", "--listen", "127.0.0.1:0", "--data", str(data)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1", "RUST_LOG": "info"},
+    )
+    address = None
+    for line in proc.stderr:
+        if "http://" in line:
+            address = line.split("http://", 1)[1].split()[0]
+            break
+    assert address, "the relay exited before listening"
+
+    def token(role):
+        out = subprocess.run(
+            [server, "token", "create", "--role", role, "--data", str(data)],
+            check=True, capture_output=True, text=True,
+        )
+        return out.stdout.strip()
+
+    yield f"http://{address}", token
+    proc.kill()
+    proc.wait()
+
+
+def test_contacts_and_an_event_on_a_local_store(tmp_path):
+    store = muster.Muster.open(str(tmp_path / "office.db"))
+    ana = store.create_contact(muster.NewContact(name="Ana Silva", emails=["Ana@Example.ORG"]))
+    store.create_contact(muster.NewContact(name="Bo Chen"))
+    found = store.search_contacts("silv", 10)
+    assert [c.id for c in found] == [ana]
+    assert found[0].email == "Ana@example.org"  # domains are lower-cased
+
+    gala = store.create_event(muster.NewEvent(title="Gala", starts_at=1_800_000_000_000, capacity=1))
+    store.register(gala, ana, False)
+    bo = store.search_contacts("chen", 1)[0].id
+    store.register(gala, bo, False)
+    roster = {line.contact_id: line for line in store.roster(gala)}
+    assert roster[ana].status == muster.SignupStatus.REGISTERED
+    assert roster[bo].status == muster.SignupStatus.WAITLISTED
+    assert roster[bo].waitlist_position == 1
+    store.cancel(gala, ana)
+    roster = {line.contact_id: line for line in store.roster(gala)}
+    assert roster[bo].status == muster.SignupStatus.REGISTERED, "the waitlist moves up"
+
+
+def test_errors_are_exceptions_with_a_readable_message(tmp_path):
+    store = muster.Muster.open(str(tmp_path / "office.db"))
+    with pytest.raises(muster.MusterError.Invalid) as bad:
+        store.create_contact(muster.NewContact(name="Ana", emails=["not an email"]))
+    assert str(bad.value).startswith("invalid email")
+    with pytest.raises(muster.MusterError.NotFound):
+        store.contact("c_00000000000000000000000000")
+    assert store.contact_count() == 0
+
+
+def test_a_script_syncs_with_the_relay(tmp_path, relay):
+    url, token = relay
+    office = muster.Muster.open(str(tmp_path / "office.db"))
+    enrolled = asyncio.run(office.enroll(url, token("coordinator")))
+    assert enrolled.reached_relay
+    ana = office.create_contact(muster.NewContact(name="Ana Silva"))
+    assert office.sync_status().pending_changes > 0
+    summary = asyncio.run(office.sync_now())
+    assert summary.pending_changes == 0
+    assert office.sync_status().last_confirmed_at is not None
+
+    laptop = muster.Muster.open(str(tmp_path / "laptop.db"))
+    asyncio.run(laptop.enroll(url, token("observer")))
+    assert laptop.contact(ana).name == "Ana Silva"
+    with pytest.raises(muster.MusterError.Unauthorized):
+        asyncio.run(muster.Muster.open(str(tmp_path / "x.db")).enroll(url, "wrong"))
