@@ -38,6 +38,7 @@
 pub mod client;
 #[cfg(feature = "client")]
 pub mod device;
+pub mod duplicates;
 pub mod error;
 pub mod model;
 pub mod store;
