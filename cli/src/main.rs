@@ -3,7 +3,9 @@
 //! works offline, on the local store. `--json` output is a contract
 //! (cli/JSON.md).
 
+mod exchange;
 mod json;
+mod report_cmd;
 mod sync_cmd;
 
 use std::path::PathBuf;
@@ -75,6 +77,14 @@ enum Command {
     /// Every value a field holds after concurrent edits, the winner first
     /// (one JSON value per line). FIELD may name a nested field: address.city.
     Conflicts { id: String, field: String },
+    /// Import records from a file (a preview of the column mapping first).
+    #[command(subcommand)]
+    Import(exchange::ImportCommand),
+    /// Export records as CSV or JSON on standard output.
+    Export(exchange::ExportArgs),
+    /// Reports for the office and the board (text, or --json).
+    #[command(subcommand)]
+    Report(report_cmd::ReportCommand),
     /// Erase a contact and its private ledger (right to be forgotten): gone
     /// from this store now, from the relay and every device after the next
     /// sync. Needs a coordinator's token.
@@ -238,6 +248,9 @@ fn run(cli: Cli) -> Result<()> {
             status,
             json,
         } => roster(&store, &event, status.as_deref(), json),
+        Command::Import(c) => exchange::import(&mut store, c),
+        Command::Export(a) => exchange::export(&mut store, a),
+        Command::Report(c) => report_cmd::report(&mut store, c),
         Command::Erase { contact } => {
             store.erase_contact(&contact)?;
             println!(

@@ -23,8 +23,10 @@
 //! and the device id are the store's only use of randomness; the store never
 //! reads the clock: every call that records a time takes `now`.
 
+mod exchange;
 mod index;
 mod remote;
+mod reports;
 mod schema;
 
 use std::collections::HashMap;

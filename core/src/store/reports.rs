@@ -1,0 +1,5 @@
+//! The queries behind the coordinator's reports (`muster report`).
+
+use super::Store;
+
+impl Store {}
