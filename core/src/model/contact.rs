@@ -52,7 +52,13 @@ pub struct Contact {
     /// Notes, edited as collaborative text.
     pub notes: Text,
     /// Set when this contact was found to duplicate another: the kept one.
+    /// Clearing it (an unmerge) restores the contact as it was.
     pub merged_into: Option<String>,
+    /// Contacts a coordinator decided are not the same person as this one
+    /// (recorded on both), so they are never proposed as duplicates again.
+    /// Missing in records made before duplicates existed.
+    #[autosurgeon(missing = "BTreeMap::new")]
+    pub not_duplicates: BTreeMap<String, bool>,
     /// The device or person that created the record.
     pub created_by: String,
     /// When the record was created.
@@ -129,6 +135,7 @@ impl Contact {
             custom: BTreeMap::new(),
             notes: Text::with_value(""),
             merged_into: None,
+            not_duplicates: BTreeMap::new(),
             created_by: created_by.to_owned(),
             created_at: now,
         };

@@ -195,6 +195,8 @@ struct ContactRow {
     organisation: Option<String>,
     external_id: Option<String>,
     merged_into: Option<String>,
+    #[autosurgeon(missing = "BTreeMap::new")]
+    not_duplicates: BTreeMap<String, bool>,
     created_by: String,
     created_at: Millis,
 }
@@ -239,13 +241,16 @@ fn index_contact(tx: &Transaction<'_>, c: &ContactRow) -> Result<()> {
         c.merged_into,
         c.created_by,
         c.created_at,
+        c.phones.join("\n"),
+        c.emails.join("\n"),
     ];
     let num = match known {
         Some(num) => {
             tx.prepare_cached(
                 "UPDATE OR IGNORE contacts SET name = ?2, sort_name = ?3, phone = ?4, email = ?5,
                     roles = ?6, tags = ?7, household = ?8, organisation = ?9, external_id = ?10,
-                    consent_given = ?11, merged_into = ?12, created_by = ?13, created_at = ?14
+                    consent_given = ?11, merged_into = ?12, created_by = ?13, created_at = ?14,
+                    phones = ?15, emails = ?16
                  WHERE id = ?1",
             )?
             .execute(values)?;
@@ -255,8 +260,8 @@ fn index_contact(tx: &Transaction<'_>, c: &ContactRow) -> Result<()> {
             tx.prepare_cached(
                 "INSERT OR IGNORE INTO contacts (id, name, sort_name, phone, email, roles, tags,
                     household, organisation, external_id, consent_given, merged_into,
-                    created_by, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                    created_by, created_at, phones, emails)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
             )?
             .execute(values)?;
             tx.last_insert_rowid()
@@ -281,6 +286,16 @@ fn index_contact(tx: &Transaction<'_>, c: &ContactRow) -> Result<()> {
         "INSERT INTO contacts_fts (rowid, name, phones, emails) VALUES (?1, ?2, ?3, ?4)",
     )?
     .execute(params![num, names, phones, c.emails.join(" ")])?;
+    if known.is_some() {
+        tx.prepare_cached("DELETE FROM not_duplicates WHERE contact_id = ?1")?
+            .execute([&c.id])?;
+    }
+    for other in model::contact::set_items(&c.not_duplicates) {
+        tx.prepare_cached(
+            "INSERT OR IGNORE INTO not_duplicates (contact_id, other_id) VALUES (?1, ?2)",
+        )?
+        .execute([&c.id, other])?;
+    }
     Ok(())
 }
 
@@ -296,6 +311,8 @@ fn remove_contact(tx: &Transaction<'_>, id: &str) -> Result<()> {
         tx.prepare_cached("DELETE FROM contacts_fts WHERE rowid = ?1")?
             .execute([num])?;
     }
+    tx.prepare_cached("DELETE FROM not_duplicates WHERE contact_id = ?1")?
+        .execute([id])?;
     Ok(())
 }
 

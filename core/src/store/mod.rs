@@ -25,6 +25,7 @@
 
 mod exchange;
 mod index;
+mod merging;
 mod remote;
 mod reports;
 mod schema;
@@ -44,6 +45,7 @@ use crate::model::{
 use crate::views::SignupStatus;
 
 pub use index::{ContactSummary, EventSummary, RosterLine};
+pub use merging::{DuplicatePair, MIN_SCORE, PHONE_REGION_SETTING, name_similarity};
 pub use remote::BatchOutcome;
 pub use schema::{APPLICATION_ID, latest_version};
 
@@ -183,6 +185,10 @@ impl Store {
         schema::migrations()
             .to_latest(&mut conn)
             .map_err(|e| Error::Migration(e.to_string()))?;
+        if !fresh && version < 3 {
+            // v3 added index columns that only the documents can fill.
+            rebuild_contact_rows(&mut conn)?;
+        }
 
         let device_id: Option<String> = conn
             .query_row("SELECT value FROM meta WHERE key = 'device_id'", [], |r| {
@@ -357,6 +363,8 @@ impl Store {
         edit: impl FnOnce(&mut Contact) -> Result<()>,
     ) -> Result<()> {
         model::check_id(DocKind::Contact, id)?;
+        // A merged duplicate's edits land on the contact it was merged into.
+        let id = &self.kept_contact_of(id)?;
         self.edit_record(id, DocKind::Contact, now, |c: &mut Contact| {
             let before_id = c.id.clone();
             edit(c)?;
@@ -377,6 +385,7 @@ impl Store {
         now: Millis,
     ) -> Result<()> {
         model::check_id(DocKind::Contact, id)?;
+        let id = &self.kept_contact_of(id)?;
         self.edit_doc(id, DocKind::Contact, now, |doc| {
             model::splice_text(doc, id, "notes", pos, delete, insert)
         })
@@ -435,7 +444,32 @@ impl Store {
     // ----- a contact's private ledger ------------------------------------
 
     /// The private ledger of a contact (empty if nothing was recorded yet).
+    ///
+    /// The ledger of a kept contact also shows the entries of the
+    /// duplicates merged into it (gifts, pledges, interactions after its
+    /// own, in each duplicate's order; sensitive notes appended); they stay
+    /// in the duplicates' own ledgers, so an unmerge takes them back.
     pub fn contact_private(&mut self, contact_id: &str) -> Result<ContactPrivate> {
+        let mut ledger = self.own_ledger(contact_id)?;
+        for duplicate in self.merged_duplicates_of(contact_id)? {
+            let theirs = self.own_ledger(&duplicate)?;
+            ledger.donations.extend(theirs.donations);
+            ledger.pledges.extend(theirs.pledges);
+            ledger.interactions.extend(theirs.interactions);
+            let notes = theirs.sensitive_notes.as_str();
+            if !notes.is_empty() {
+                let mut text = ledger.sensitive_notes.as_str().to_owned();
+                if !text.is_empty() {
+                    text.push('\n');
+                }
+                text.push_str(notes);
+                ledger.sensitive_notes = autosurgeon::Text::with_value(text);
+            }
+        }
+        Ok(ledger)
+    }
+
+    fn own_ledger(&mut self, contact_id: &str) -> Result<ContactPrivate> {
         self.require(DocKind::Contact, contact_id)?;
         let id = model::private_id_of(contact_id);
         if !self.exists(&id)? {
@@ -452,6 +486,8 @@ impl Store {
         mut donation: Donation,
         now: Millis,
     ) -> Result<String> {
+        // A merged duplicate's ledger entries go to the kept contact.
+        let contact_id = &self.kept_contact_of(contact_id)?;
         donation.id = self.new_entry_id();
         donation.recorded_by = self.device_id.clone();
         donation.validate()?;
@@ -467,6 +503,8 @@ impl Store {
         mut pledge: Pledge,
         now: Millis,
     ) -> Result<String> {
+        // A merged duplicate's ledger entries go to the kept contact.
+        let contact_id = &self.kept_contact_of(contact_id)?;
         pledge.id = self.new_entry_id();
         pledge.recorded_by = self.device_id.clone();
         pledge.validate()?;
@@ -482,6 +520,8 @@ impl Store {
         mut interaction: Interaction,
         now: Millis,
     ) -> Result<String> {
+        // A merged duplicate's ledger entries go to the kept contact.
+        let contact_id = &self.kept_contact_of(contact_id)?;
         interaction.id = self.new_entry_id();
         interaction.validate()?;
         let entry_id = interaction.id.clone();
@@ -496,6 +536,7 @@ impl Store {
         text: &str,
         now: Millis,
     ) -> Result<()> {
+        let contact_id = &self.kept_contact_of(contact_id)?;
         crate::validate::long_text("sensitive_notes", text)?;
         self.require(DocKind::Contact, contact_id)?;
         let id = self.ensure_private(contact_id)?;
@@ -619,6 +660,7 @@ impl Store {
         now: Millis,
     ) -> Result<()> {
         self.require(DocKind::Contact, contact_id)?;
+        let contact_id = &self.signup_target(event_id, contact_id)?;
         let by = self.device_id.clone();
         self.edit_signups(event_id, now, |doc| {
             model::event::ops::sign_up(doc, event_id, contact_id, &by, walk_in, now)
@@ -628,6 +670,7 @@ impl Store {
     /// Checks a contact in; a contact not signed up becomes a walk-in.
     pub fn check_in(&mut self, event_id: &str, contact_id: &str, now: Millis) -> Result<()> {
         self.require(DocKind::Contact, contact_id)?;
+        let contact_id = &self.signup_target(event_id, contact_id)?;
         let by = self.device_id.clone();
         self.edit_signups(event_id, now, |doc| {
             model::event::ops::check_in(doc, event_id, contact_id, &by, now)
@@ -636,6 +679,7 @@ impl Store {
 
     /// Takes back a check-in made by mistake.
     pub fn undo_check_in(&mut self, event_id: &str, contact_id: &str, now: Millis) -> Result<()> {
+        let contact_id = &self.signup_target(event_id, contact_id)?;
         self.edit_signups(event_id, now, |doc| {
             model::event::ops::undo_check_in(doc, event_id, contact_id)
         })
@@ -643,6 +687,7 @@ impl Store {
 
     /// Cancels a contact's sign-up.
     pub fn cancel_signup(&mut self, event_id: &str, contact_id: &str, now: Millis) -> Result<()> {
+        let contact_id = &self.signup_target(event_id, contact_id)?;
         self.edit_signups(event_id, now, |doc| {
             model::event::ops::cancel(doc, event_id, contact_id, now)
         })
@@ -650,6 +695,7 @@ impl Store {
 
     /// Marks a registered contact as not having come.
     pub fn mark_no_show(&mut self, event_id: &str, contact_id: &str, now: Millis) -> Result<()> {
+        let contact_id = &self.signup_target(event_id, contact_id)?;
         self.edit_signups(event_id, now, |doc| {
             model::event::ops::mark_no_show(doc, event_id, contact_id, now)
         })
@@ -716,10 +762,12 @@ impl Store {
     /// sign-ups in one status (for example the waitlist).
     pub fn roster(&self, event_id: &str, status: Option<SignupStatus>) -> Result<Vec<RosterLine>> {
         self.require(DocKind::Event, event_id)?;
+        // A merged duplicate's sign-up shows as the kept contact's.
         let mut stmt = self.conn.prepare_cached(
-            "SELECT s.contact_id, c.name, s.status, s.registered_at, s.checked_in_at, s.walk_in,
-                    s.waitlist_position
+            "SELECT coalesce(k.id, s.contact_id), coalesce(k.name, c.name), s.status,
+                    s.registered_at, s.checked_in_at, s.walk_in, s.waitlist_position
              FROM signups s LEFT JOIN contacts c ON c.id = s.contact_id
+                  LEFT JOIN contacts k ON k.id = c.merged_into
              WHERE s.event_id = ?1 AND (?2 IS NULL OR s.status = ?2)
              ORDER BY s.registered_at, s.contact_id",
         )?;
@@ -736,8 +784,28 @@ impl Store {
                     waitlist_position: r.get(6)?,
                 })
             })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
+            .collect::<rusqlite::Result<Vec<RosterLine>>>()?;
+        // A person registered twice (before the merge) keeps one line: the
+        // furthest along (checked in over registered over waitlisted…),
+        // with the earliest registration.
+        let mut lines: Vec<RosterLine> = Vec::with_capacity(rows.len());
+        let mut at: HashMap<String, usize> = HashMap::with_capacity(rows.len());
+        for row in rows {
+            match at.get(&row.contact_id).map(|&i| &mut lines[i]) {
+                Some(line) => {
+                    let registered_at = line.registered_at.min(row.registered_at);
+                    if roster_rank(row.status) > roster_rank(line.status) {
+                        *line = row;
+                    }
+                    line.registered_at = registered_at;
+                }
+                None => {
+                    at.insert(row.contact_id.clone(), lines.len());
+                    lines.push(row);
+                }
+            }
+        }
+        Ok(lines)
     }
 
     // ----- feedback -------------------------------------------------------
@@ -905,6 +973,7 @@ impl Store {
         tx.commit()?;
         applied.new_changes = fresh.len();
         self.put_doc(doc_id, doc);
+        self.forward_after_apply(&[doc_id.to_owned()])?;
         Ok(applied)
     }
 
@@ -1106,6 +1175,35 @@ impl Store {
         self.put_doc(doc_id, doc);
         Ok(())
     }
+}
+
+/// How far along a sign-up is, to keep one roster line per person.
+fn roster_rank(status: SignupStatus) -> u8 {
+    match status {
+        SignupStatus::CheckedIn => 4,
+        SignupStatus::Registered => 3,
+        SignupStatus::Waitlisted => 2,
+        SignupStatus::NoShow => 1,
+        SignupStatus::Cancelled => 0,
+    }
+}
+
+/// Rewrites the index rows of every contact from its document, in one
+/// transaction (after a migration that added index columns).
+fn rebuild_contact_rows(conn: &mut Connection) -> Result<()> {
+    let ids: Vec<String> = conn
+        .prepare("SELECT doc_id FROM docs WHERE kind = ?1 ORDER BY doc_id")?
+        .query_map([DocKind::Contact.as_str()], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let actor = ActorId::random();
+    let tx = conn.transaction()?;
+    for id in ids {
+        if let Some(doc) = load_doc(&tx, &id, &actor)? {
+            index::reindex(&tx, DocKind::Contact, &id, &doc)?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
 }
 
 /// Loads a document from disk (snapshot, then the changes stored after it),

@@ -238,6 +238,7 @@ impl Store {
         for (id, doc) in touched {
             self.put_doc(&id, doc);
         }
+        self.forward_after_apply(&outcome.changed_docs)?;
         Ok(outcome)
     }
 

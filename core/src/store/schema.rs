@@ -22,13 +22,29 @@ pub const APPLICATION_ID: i64 = 0x4D55_5354;
 /// The migrations, in order. The schema version of a store is the number of
 /// migrations applied (SQLite's `user_version`).
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
 }
 
 /// The newest schema version this build knows.
 pub fn latest_version() -> i64 {
-    2
+    3
 }
+
+/// v3: duplicates. Every phone and email of a contact (not only the
+/// first), for finding duplicates without opening 100,000 documents, and
+/// the pairs coordinators marked "not a duplicate". Both are index rows,
+/// derived from the contacts; a store upgraded from v2 rebuilds them from
+/// its documents when it is first opened (`Store::init`).
+const V3: &str = r#"
+ALTER TABLE contacts ADD COLUMN phones TEXT NOT NULL DEFAULT '';
+ALTER TABLE contacts ADD COLUMN emails TEXT NOT NULL DEFAULT '';
+CREATE INDEX contacts_by_merged_into ON contacts (merged_into) WHERE merged_into IS NOT NULL;
+CREATE TABLE not_duplicates (
+    contact_id TEXT NOT NULL,
+    other_id   TEXT NOT NULL,
+    PRIMARY KEY (contact_id, other_id)
+) STRICT, WITHOUT ROWID;
+"#;
 
 /// v2: acknowledgements name changes by hash alone; without this index
 /// each one scanned every stored change (an office pushing 90,000 new

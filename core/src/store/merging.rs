@@ -1,0 +1,726 @@
+//! Duplicates: finding them, merging them, undoing a merge.
+//!
+//! A merge is one CRDT operation on the duplicate — its `merged_into` is
+//! set to the kept contact — and nothing is deleted or copied:
+//!
+//! - the duplicate leaves search and lists; reading it still works and says
+//!   where it went;
+//! - its sign-ups count for the kept contact in rosters
+//!   ([`Store::roster`]), its private ledger (gifts, pledges, interactions)
+//!   shows in the kept contact's ([`Store::contact_private`]);
+//! - edits made to it after the merge land on the kept contact (the write
+//!   calls redirect), and edits made to it on a device that had not yet
+//!   heard of the merge are carried over to the kept contact by that
+//!   device when the merge reaches it ([`Store::forward_late_edits`]);
+//! - an unmerge clears `merged_into`, which restores both as they were.
+//!
+//! "Not a duplicate" decisions are recorded on both contacts and remembered
+//! by [`Store::duplicate_candidates`].
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use automerge::{AutoCommit, ChangeHash, ReadDoc};
+use rusqlite::OptionalExtension;
+use serde::{Deserialize, Serialize};
+
+use super::Store;
+use crate::duplicates::{self, DEFAULT_PHONE_REGION};
+use crate::error::{Error, Result};
+use crate::model::{self, Contact, DocKind, Millis, NewContact};
+
+/// The store setting naming the region of phone numbers typed without a
+/// country code (an ISO 3166 code such as `GB`); see
+/// [`duplicates::normalise_phone`].
+pub const PHONE_REGION_SETTING: &str = "phone_region";
+
+/// Two contacts that may be the same person.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DuplicatePair {
+    /// One contact (the one created first, kept by default).
+    pub a: String,
+    /// Its name.
+    pub a_name: String,
+    /// The other contact.
+    pub b: String,
+    /// Its name.
+    pub b_name: String,
+    /// From 0 to 1: how likely the two are one person.
+    pub score: f64,
+    /// Why, in words: `same phone +447700900123`, `same email …`,
+    /// `similar names (0.95)`.
+    pub reasons: Vec<String>,
+}
+
+/// Below this, a pair is not proposed.
+pub const MIN_SCORE: f64 = 0.8;
+/// Names at least this similar (Jaro–Winkler on folded names) make a pair
+/// on their own.
+pub const NAME_ONLY_SIMILARITY: f64 = 0.93;
+/// Name blocks larger than this (a very common name) are compared only on
+/// phones and emails, to keep the search near linear.
+const MAX_BLOCK: usize = 300;
+
+/// What duplicate detection needs of one contact.
+struct Keys {
+    id: String,
+    name: String,
+    folded: String,
+    phones: Vec<String>,
+    emails: Vec<String>,
+    created_at: Millis,
+}
+
+/// Similarity of two folded names, from 0 to 1. Names of two words or
+/// more compare word by word: the lower of the first words' and the last
+/// words' Jaro–Winkler similarity, so that a shared family name alone
+/// ("Kim Okafor", "Dele Okafor") does not make two people one, while a
+/// typo in either word ("Jonathan"/"Jonathon"), a middle name, accents or
+/// a swapped order ("Silva Ana") still match. Single words compare whole.
+pub fn name_similarity(a: &str, b: &str) -> f64 {
+    let words = |s: &str| -> Vec<String> {
+        s.split(' ')
+            .filter(|w| !w.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let (wa, wb) = (words(a), words(b));
+    if wa.len() < 2 || wb.len() < 2 {
+        return strsim::jaro_winkler(a, b);
+    }
+    let ends = |w: &[String]| (w[0].clone(), w[w.len() - 1].clone());
+    let by_ends = |x: &[String], y: &[String]| {
+        let ((xf, xl), (yf, yl)) = (ends(x), ends(y));
+        strsim::jaro_winkler(&xf, &yf).min(strsim::jaro_winkler(&xl, &yl))
+    };
+    let mut sorted_a = wa.clone();
+    sorted_a.sort_unstable();
+    let mut sorted_b = wb.clone();
+    sorted_b.sort_unstable();
+    let mut reversed_b = wb.clone();
+    reversed_b.reverse();
+    by_ends(&wa, &wb)
+        .max(by_ends(&wa, &reversed_b))
+        .max(by_ends(&sorted_a, &sorted_b))
+}
+
+/// Blocking keys of a folded name: pairs are compared only within a block.
+/// Two keys, so that a typo in either word still meets the other.
+fn name_blocks(folded: &str) -> Vec<String> {
+    let words: Vec<&str> = folded.split(' ').filter(|w| !w.is_empty()).collect();
+    let head = |w: &str, n: usize| w.chars().take(n).collect::<String>();
+    match words.as_slice() {
+        [] => Vec::new(),
+        [one] => vec![format!("1:{}", head(one, 3))],
+        [first, .., last] => vec![
+            format!("f:{}:{}", head(first, 3), head(last, 1)),
+            format!("l:{}:{}", head(last, 3), head(first, 1)),
+        ],
+    }
+}
+
+/// Scores a pair from what they share.
+fn score(a: &Keys, b: &Keys, region_phones: &HashMap<&str, Vec<String>>) -> (f64, Vec<String>) {
+    let similarity = name_similarity(&a.folded, &b.folded);
+    let mut reasons = Vec::new();
+    let pa = &region_phones[a.id.as_str()];
+    let pb = &region_phones[b.id.as_str()];
+    let phone = pa.iter().find(|p| pb.contains(p));
+    let email = a.emails.iter().find(|e| b.emails.contains(e));
+    if let Some(p) = phone {
+        reasons.push(format!("same phone {p}"));
+    }
+    if let Some(e) = email {
+        reasons.push(format!("same email {e}"));
+    }
+    reasons.push(format!("names {:.2} alike", similarity));
+    let score = match (phone.is_some(), email.is_some()) {
+        (true, true) => 0.7 + 0.3 * similarity,
+        (true, false) | (false, true) => 0.5 + 0.5 * similarity,
+        (false, false) if similarity >= NAME_ONLY_SIMILARITY => similarity * 0.9,
+        (false, false) => 0.0,
+    };
+    (score, reasons)
+}
+
+impl Store {
+    /// The region used to read phone numbers typed without a country code.
+    pub fn phone_region(&self) -> Result<String> {
+        Ok(self
+            .setting(PHONE_REGION_SETTING)?
+            .unwrap_or_else(|| DEFAULT_PHONE_REGION.to_owned()))
+    }
+
+    fn duplicate_keys(&self) -> Result<Vec<Keys>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, name, phones, emails, created_at FROM contacts
+             WHERE merged_into IS NULL ORDER BY created_at, id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let name: String = r.get(1)?;
+            let phones: String = r.get(2)?;
+            let emails: String = r.get(3)?;
+            Ok(Keys {
+                id: r.get(0)?,
+                folded: duplicates::fold_name(&name),
+                name,
+                phones: phones
+                    .split('\n')
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                emails: emails
+                    .split('\n')
+                    .filter(|e| !e.is_empty())
+                    .map(duplicates::normalise_email)
+                    .collect(),
+                created_at: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn not_duplicate_pairs(&self) -> Result<BTreeSet<(String, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT contact_id, other_id FROM not_duplicates")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut pairs = BTreeSet::new();
+        for row in rows {
+            let (a, b) = row?;
+            pairs.insert(if a < b { (a, b) } else { (b, a) });
+        }
+        Ok(pairs)
+    }
+
+    /// Every pair of contacts (merged duplicates left out) that may be one
+    /// person, best first: same phone (in E.164 form, read in the store's
+    /// [`Store::phone_region`]), same email (case ignored), or names alike
+    /// (accents, case and word order ignored, typos tolerated). Pairs
+    /// marked "not a duplicate" are left out.
+    pub fn duplicate_candidates(&self) -> Result<Vec<DuplicatePair>> {
+        let region = self.phone_region()?;
+        let keys = self.duplicate_keys()?;
+        let refused = self.not_duplicate_pairs()?;
+        let phones: HashMap<&str, Vec<String>> = keys
+            .iter()
+            .map(|k| {
+                let e164 = k
+                    .phones
+                    .iter()
+                    .filter_map(|p| duplicates::normalise_phone(p, &region))
+                    .collect();
+                (k.id.as_str(), e164)
+            })
+            .collect();
+        // Blocks: who shares a phone, an email or a name key.
+        let mut blocks: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, k) in keys.iter().enumerate() {
+            for p in &phones[k.id.as_str()] {
+                blocks.entry(format!("p:{p}")).or_default().push(i);
+            }
+            for e in &k.emails {
+                blocks.entry(format!("e:{e}")).or_default().push(i);
+            }
+            for b in name_blocks(&k.folded) {
+                blocks.entry(b).or_default().push(i);
+            }
+        }
+        let mut seen: BTreeSet<(usize, usize)> = BTreeSet::new();
+        let mut pairs = Vec::new();
+        for (key, members) in &blocks {
+            if members.len() < 2
+                || (members.len() > MAX_BLOCK && !key.starts_with("p:") && !key.starts_with("e:"))
+            {
+                continue;
+            }
+            for (x, &i) in members.iter().enumerate() {
+                for &j in &members[x + 1..] {
+                    let (i, j) = if i < j { (i, j) } else { (j, i) };
+                    if i == j || !seen.insert((i, j)) {
+                        continue;
+                    }
+                    let (a, b) = (&keys[i], &keys[j]);
+                    let pair = if a.id < b.id {
+                        (a.id.clone(), b.id.clone())
+                    } else {
+                        (b.id.clone(), a.id.clone())
+                    };
+                    if refused.contains(&pair) {
+                        continue;
+                    }
+                    let (score, reasons) = score(a, b, &phones);
+                    if score >= MIN_SCORE {
+                        // The older contact is proposed as the one to keep.
+                        let (a, b) = if (a.created_at, &a.id) <= (b.created_at, &b.id) {
+                            (a, b)
+                        } else {
+                            (b, a)
+                        };
+                        pairs.push(DuplicatePair {
+                            a: a.id.clone(),
+                            a_name: a.name.clone(),
+                            b: b.id.clone(),
+                            b_name: b.name.clone(),
+                            score: (score * 1000.0).round() / 1000.0,
+                            reasons,
+                        });
+                    }
+                }
+            }
+        }
+        pairs.sort_by(|x, y| {
+            y.score
+                .total_cmp(&x.score)
+                .then_with(|| x.a.cmp(&y.a))
+                .then_with(|| x.b.cmp(&y.b))
+        });
+        Ok(pairs)
+    }
+
+    /// Contacts already on this device that may be the person being typed
+    /// in (a phone can warn "maybe the same person as …" before saving):
+    /// same phone, same email, or a name alike, best first, at most 5.
+    pub fn possible_duplicates_of(&self, new: &NewContact) -> Result<Vec<DuplicatePair>> {
+        let region = self.phone_region()?;
+        let folded = duplicates::fold_name(&new.name);
+        let mine_phones: Vec<String> = new
+            .phones
+            .iter()
+            .filter_map(|p| duplicates::normalise_phone(p, &region))
+            .collect();
+        let mine_emails: Vec<String> = new
+            .emails
+            .iter()
+            .map(|e| duplicates::normalise_email(e))
+            .collect();
+        // Candidates from the search index: by each word of the name, each
+        // phone's last digits and each email.
+        let mut ids: BTreeSet<String> = BTreeSet::new();
+        let mut queries: Vec<String> = folded
+            .split(' ')
+            .filter(|w| w.chars().count() >= 3)
+            .map(str::to_owned)
+            .collect();
+        for p in &new.phones {
+            let digits: String = p.chars().filter(char::is_ascii_digit).collect();
+            if digits.len() >= 6 {
+                queries.push(digits[digits.len() - 6..].to_owned());
+            }
+        }
+        queries.extend(mine_emails.iter().cloned());
+        for q in queries {
+            for s in self.search_contacts(&q, 50)? {
+                ids.insert(s.id);
+            }
+        }
+        let me = Keys {
+            id: String::new(),
+            name: new.name.clone(),
+            folded,
+            phones: Vec::new(),
+            emails: mine_emails,
+            created_at: 0,
+        };
+        let mut found = Vec::new();
+        for id in ids {
+            let row: Option<(String, String, String)> = self
+                .conn
+                .prepare_cached("SELECT name, phones, emails FROM contacts WHERE id = ?1 AND merged_into IS NULL")?
+                .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?;
+            let Some((name, phones, emails)) = row else {
+                continue;
+            };
+            let other = Keys {
+                id: id.clone(),
+                folded: duplicates::fold_name(&name),
+                name,
+                phones: Vec::new(),
+                emails: emails
+                    .split('\n')
+                    .filter(|e| !e.is_empty())
+                    .map(duplicates::normalise_email)
+                    .collect(),
+                created_at: 0,
+            };
+            let their_phones: Vec<String> = phones
+                .split('\n')
+                .filter_map(|p| duplicates::normalise_phone(p, &region))
+                .collect();
+            let region_phones: HashMap<&str, Vec<String>> =
+                [("", mine_phones.clone()), (id.as_str(), their_phones)]
+                    .into_iter()
+                    .collect();
+            let (score, reasons) = score(&me, &other, &region_phones);
+            if score >= MIN_SCORE {
+                found.push(DuplicatePair {
+                    a: other.id.clone(),
+                    a_name: other.name.clone(),
+                    b: String::new(),
+                    b_name: me.name.clone(),
+                    score: (score * 1000.0).round() / 1000.0,
+                    reasons,
+                });
+            }
+        }
+        found.sort_by(|x, y| y.score.total_cmp(&x.score).then_with(|| x.a.cmp(&y.a)));
+        found.truncate(5);
+        Ok(found)
+    }
+
+    /// The contact a contact was merged into, following chains; the
+    /// contact itself when it was not merged.
+    pub fn kept_contact_of(&self, contact_id: &str) -> Result<String> {
+        let mut id = contact_id.to_owned();
+        for _ in 0..16 {
+            let next: Option<Option<String>> = self
+                .conn
+                .prepare_cached("SELECT merged_into FROM contacts WHERE id = ?1")?
+                .query_row([&id], |r| r.get(0))
+                .optional()?;
+            match next.flatten() {
+                Some(next) if next != id => id = next,
+                _ => break,
+            }
+        }
+        Ok(id)
+    }
+
+    /// Which contact's sign-up at an event a call about `contact_id` acts
+    /// on: the kept contact's if it has one there, else that of a duplicate
+    /// merged into it (its roster line shows as the kept contact), else the
+    /// kept contact (a new sign-up).
+    pub(crate) fn signup_target(&self, event_id: &str, contact_id: &str) -> Result<String> {
+        let kept = self.kept_contact_of(contact_id)?;
+        let mut candidates = vec![kept.clone()];
+        candidates.extend(self.merged_duplicates_of(&kept)?);
+        for c in candidates {
+            let has: bool = self
+                .conn
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM signups WHERE event_id = ?1 AND contact_id = ?2)",
+                )?
+                .query_row([event_id, &c], |r| r.get(0))?;
+            if has {
+                return Ok(c);
+            }
+        }
+        Ok(kept)
+    }
+
+    /// The contacts merged into this one (directly).
+    pub fn merged_duplicates_of(&self, contact_id: &str) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id FROM contacts WHERE merged_into = ?1 ORDER BY id")?;
+        let ids = stmt
+            .query_map([contact_id], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(ids)
+    }
+
+    /// Merges `duplicate` into `keep`: one operation on the duplicate,
+    /// undone by [`Store::unmerge_contact`]. Nothing is deleted or copied;
+    /// see the module documentation.
+    pub fn merge_contacts(&mut self, keep: &str, duplicate: &str, now: Millis) -> Result<()> {
+        self.require(DocKind::Contact, keep)?;
+        self.require(DocKind::Contact, duplicate)?;
+        if keep == duplicate {
+            return Err(Error::NotAllowed(
+                "a contact cannot be merged into itself".into(),
+            ));
+        }
+        if let Some(into) = self.contact(keep)?.merged_into {
+            return Err(Error::NotAllowed(format!(
+                "{keep} was itself merged into {into}; merge into {into} instead"
+            )));
+        }
+        let d = self.contact(duplicate)?;
+        if let Some(into) = d.merged_into {
+            return Err(Error::NotAllowed(format!(
+                "{duplicate} is already merged into {into}; unmerge it first"
+            )));
+        }
+        let keep = keep.to_owned();
+        self.edit_record(duplicate, DocKind::Contact, now, |c: &mut Contact| {
+            c.merged_into = Some(keep);
+            Ok(())
+        })
+    }
+
+    /// Undoes a merge: the duplicate is a contact of its own again, with its
+    /// sign-ups and ledger, exactly as before the merge. Edits carried over
+    /// to the kept contact meanwhile stay there.
+    pub fn unmerge_contact(&mut self, duplicate: &str, now: Millis) -> Result<()> {
+        self.require(DocKind::Contact, duplicate)?;
+        if self.contact(duplicate)?.merged_into.is_none() {
+            return Err(Error::NotAllowed(format!(
+                "{duplicate} is not merged into another contact"
+            )));
+        }
+        self.edit_record(duplicate, DocKind::Contact, now, |c: &mut Contact| {
+            c.merged_into = None;
+            Ok(())
+        })
+    }
+
+    /// Records that two contacts are not the same person: they are never
+    /// proposed as a pair again (on any device, once synced).
+    pub fn mark_not_duplicate(&mut self, a: &str, b: &str, now: Millis) -> Result<()> {
+        self.require(DocKind::Contact, a)?;
+        self.require(DocKind::Contact, b)?;
+        if a == b {
+            return Err(Error::NotAllowed(
+                "a contact is always the same person as itself".into(),
+            ));
+        }
+        for (this, other) in [(a, b), (b, a)] {
+            let other = other.to_owned();
+            self.edit_record(this, DocKind::Contact, now, |c: &mut Contact| {
+                c.not_duplicates.insert(other, true);
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Carries edits this device made to a merged duplicate, without
+    /// knowing of the merge, over to the kept contact. Called after changes
+    /// from elsewhere are applied; does nothing unless the contact is
+    /// merged and this device made changes to it concurrently with the
+    /// merge. Idempotent: what the kept contact already shows is not
+    /// written again. Returns whether the kept contact changed.
+    pub fn forward_late_edits(&mut self, duplicate: &str, now: Millis) -> Result<bool> {
+        let Some(edit) = self.late_edit_of(duplicate)? else {
+            return Ok(false);
+        };
+        let keep = self.kept_contact_of(duplicate)?;
+        if keep == duplicate || !self.exists(&keep)? {
+            return Ok(false);
+        }
+        let before = self.contact(&keep)?;
+        let mut after = before.clone();
+        edit.apply(&mut after);
+        if after == before {
+            return Ok(false);
+        }
+        self.edit_record(&keep, DocKind::Contact, now, |c: &mut Contact| {
+            edit.apply(c);
+            c.normalise()
+        })?;
+        Ok(true)
+    }
+
+    /// After changes from elsewhere were applied: carries this device's
+    /// late edits of any merged contact among `docs` over to the kept one
+    /// ([`Store::forward_late_edits`]), stamped with the latest time found
+    /// in the duplicate's history (the core has no clock). An edit the kept
+    /// contact cannot take (it would break a rule) is left on the
+    /// duplicate, where unmerging finds it.
+    pub(crate) fn forward_after_apply(&mut self, docs: &[String]) -> Result<()> {
+        for id in docs {
+            if DocKind::of_id(id) != Some(DocKind::Contact) {
+                continue;
+            }
+            let merged: Option<Option<String>> = self
+                .conn
+                .prepare_cached("SELECT merged_into FROM contacts WHERE id = ?1")?
+                .query_row([id], |r| r.get(0))
+                .optional()?;
+            if merged.flatten().is_none() {
+                continue;
+            }
+            let latest = self
+                .doc_mut(id, DocKind::Contact)?
+                .get_changes(&[])
+                .iter()
+                .map(|c| c.timestamp())
+                .max()
+                .unwrap_or(0);
+            match self.forward_late_edits(id, latest) {
+                Ok(_) | Err(Error::Invalid { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// What this device changed in `duplicate` concurrently with its merge.
+    fn late_edit_of(&mut self, duplicate: &str) -> Result<Option<LateEdit>> {
+        let actor = self.actor.clone();
+        let doc = self.doc_mut(duplicate, DocKind::Contact)?;
+        let Some(merge) = merge_change(doc) else {
+            return Ok(None);
+        };
+        let Some(base_heads) = doc.get_change_by_hash(&merge).map(|c| c.deps().to_vec()) else {
+            return Ok(None);
+        };
+        // Ancestors of the merge, and the merge itself: known to whoever merged.
+        let mut known: BTreeSet<ChangeHash> =
+            doc.get_changes(&[]).into_iter().map(|c| c.hash()).collect();
+        for c in doc.get_changes(&[merge]) {
+            known.remove(&c.hash());
+        }
+        known.insert(merge);
+        let mine: Vec<ChangeHash> = doc
+            .get_changes(&base_heads)
+            .into_iter()
+            .filter(|c| c.actor_id() == &actor && !known.contains(&c.hash()))
+            .map(|c| c.hash())
+            .collect();
+        if mine.is_empty() {
+            return Ok(None);
+        }
+        let base: Contact = model::hydrate(duplicate, &fork_at(doc, &base_heads)?)?;
+        let mut with_mine = base_heads.clone();
+        with_mine.extend(mine);
+        let edited: Contact = model::hydrate(duplicate, &fork_at(doc, &with_mine)?)?;
+        Ok(Some(LateEdit::between(&base, &edited)))
+    }
+}
+
+/// The change that set the document's current `merged_into`, if set.
+fn merge_change(doc: &mut AutoCommit) -> Option<ChangeHash> {
+    let (value, op) = doc.get(automerge::ROOT, "merged_into").ok()??;
+    if !matches!(value, automerge::Value::Scalar(ref s) if s.is_str()) {
+        return None;
+    }
+    // The change holding the winning op: its actor and the op's counter.
+    let changes = doc.get_changes(&[]);
+    let (counter, actor) = match &op {
+        automerge::ObjId::Id(counter, actor, _) => (*counter, actor.clone()),
+        automerge::ObjId::Root => return None,
+    };
+    changes
+        .iter()
+        .find(|c| {
+            c.actor_id() == &actor
+                && c.start_op().get() <= counter
+                && counter < c.start_op().get() + c.len() as u64
+        })
+        .map(|c| c.hash())
+}
+
+/// The document as it was at `heads`.
+fn fork_at(doc: &AutoCommit, heads: &[ChangeHash]) -> Result<AutoCommit> {
+    let mut copy = doc.clone();
+    copy.fork_at(heads)
+        .map_err(|e| Error::bad_document("contact", e))
+}
+
+/// The difference between two states of a contact, to apply to another:
+/// scalar fields that changed, items added to or removed from lists and
+/// sets.
+#[derive(Debug, Default)]
+struct LateEdit {
+    name: Option<String>,
+    preferred_name: Option<Option<String>>,
+    preferred_language: Option<Option<String>>,
+    organisation: Option<Option<String>>,
+    household: Option<Option<String>>,
+    external_id: Option<Option<String>>,
+    address: Option<model::contact::Address>,
+    consent: Option<model::contact::Consent>,
+    phones: (Vec<String>, Vec<String>),
+    emails: (Vec<String>, Vec<String>),
+    tags: (Vec<String>, Vec<String>),
+    roles: (Vec<String>, Vec<String>),
+    custom: BTreeMap<String, String>,
+}
+
+fn list_delta(before: &[String], after: &[String]) -> (Vec<String>, Vec<String>) {
+    let added = after
+        .iter()
+        .filter(|x| !before.contains(x))
+        .cloned()
+        .collect();
+    let removed = before
+        .iter()
+        .filter(|x| !after.contains(x))
+        .cloned()
+        .collect();
+    (added, removed)
+}
+
+fn set_delta(
+    before: &BTreeMap<String, bool>,
+    after: &BTreeMap<String, bool>,
+) -> (Vec<String>, Vec<String>) {
+    let on = |m: &BTreeMap<String, bool>| -> Vec<String> {
+        model::contact::set_items(m)
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+    };
+    list_delta(&on(before), &on(after))
+}
+
+impl LateEdit {
+    fn between(before: &Contact, after: &Contact) -> LateEdit {
+        let changed = |a: &Option<String>, b: &Option<String>| (a != b).then(|| b.clone());
+        LateEdit {
+            name: (before.name != after.name).then(|| after.name.clone()),
+            preferred_name: changed(&before.preferred_name, &after.preferred_name),
+            preferred_language: changed(&before.preferred_language, &after.preferred_language),
+            organisation: changed(&before.organisation, &after.organisation),
+            household: changed(&before.household, &after.household),
+            external_id: changed(&before.external_id, &after.external_id),
+            address: (before.address != after.address).then(|| after.address.clone()),
+            consent: (before.consent != after.consent).then(|| after.consent.clone()),
+            phones: list_delta(&before.phones, &after.phones),
+            emails: list_delta(&before.emails, &after.emails),
+            tags: set_delta(&before.tags, &after.tags),
+            roles: set_delta(&before.roles, &after.roles),
+            custom: after
+                .custom
+                .iter()
+                .filter(|(k, v)| before.custom.get(*k) != Some(v))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }
+    }
+
+    fn apply(&self, c: &mut Contact) {
+        if let Some(v) = &self.name {
+            c.name = v.clone();
+        }
+        for (field, value) in [
+            (&mut c.preferred_name, &self.preferred_name),
+            (&mut c.preferred_language, &self.preferred_language),
+            (&mut c.organisation, &self.organisation),
+            (&mut c.household, &self.household),
+            (&mut c.external_id, &self.external_id),
+        ] {
+            if let Some(v) = value {
+                *field = v.clone();
+            }
+        }
+        if let Some(a) = &self.address {
+            c.address = a.clone();
+        }
+        if let Some(consent) = &self.consent {
+            c.consent = consent.clone();
+        }
+        for (list, (added, removed)) in
+            [(&mut c.phones, &self.phones), (&mut c.emails, &self.emails)]
+        {
+            list.retain(|x| !removed.contains(x));
+            for x in added {
+                if !list.contains(x) {
+                    list.push(x.clone());
+                }
+            }
+        }
+        for (set, (added, removed)) in [(&mut c.tags, &self.tags), (&mut c.roles, &self.roles)] {
+            for x in removed {
+                set.remove(x);
+            }
+            for x in added {
+                set.insert(x.clone(), true);
+            }
+        }
+        for (k, v) in &self.custom {
+            c.custom.insert(k.clone(), v.clone());
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! Duplicates: candidate pairs, "not a duplicate" decisions, merging and
+//! unmerging, and edits that reach a merged contact late.
+
+mod support;
+
+use muster_core::{Donation, NewContact, NewEvent, SignupStatus, Store};
+use support::*;
+
+/// A contact, created a millisecond after the previous one.
+fn person(store: &mut Store, name: &str, phones: &[&str], emails: &[&str]) -> String {
+    static CLOCK: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(T0);
+    let at = CLOCK.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    store
+        .create_contact(
+            &NewContact {
+                name: name.into(),
+                phones: phones.iter().map(|p| p.to_string()).collect(),
+                emails: emails.iter().map(|e| e.to_string()).collect(),
+                ..Default::default()
+            },
+            at,
+        )
+        .unwrap()
+}
+
+fn pair_of<'a>(
+    pairs: &'a [muster_core::store::DuplicatePair],
+    x: &str,
+    y: &str,
+) -> Option<&'a muster_core::store::DuplicatePair> {
+    pairs
+        .iter()
+        .find(|p| (p.a == x && p.b == y) || (p.a == y && p.b == x))
+}
+
+#[test]
+fn names_compare_word_by_word() {
+    use muster_core::store::name_similarity;
+    assert_eq!(name_similarity("ana silva", "ana silva"), 1.0);
+    assert!(name_similarity("jonathan smith", "jonathon smith") > 0.93);
+    assert!(name_similarity("silva ana", "ana silva") > 0.99);
+    assert!(name_similarity("ana maria silva", "ana silva") > 0.99);
+    assert!(name_similarity("kim okafor", "dele okafor") < 0.6);
+    assert!(name_similarity("maria garcia", "mario gomez") < 0.93);
+}
+
+#[test]
+fn candidates_come_from_phones_emails_and_names_alike() {
+    let mut s = Store::open_in_memory().unwrap();
+    let ana = person(&mut s, "Ana Silva", &["+44 7700 900123"], &[]);
+    let ana2 = person(&mut s, "Ana Sílva", &["07700 900123"], &[]);
+    let bo = person(&mut s, "Bo Chen", &[], &["bo.chen@example.org"]);
+    let bo2 = person(&mut s, "Bo  Chen", &[], &["Bo.Chen@Example.org"]);
+    let jon = person(&mut s, "Jonathan Smith", &[], &[]);
+    let jon2 = person(&mut s, "Jonathon Smith", &[], &[]);
+    let maria = person(&mut s, "Maria Garcia", &["+44 7700 900555"], &[]);
+    let mario = person(&mut s, "Mario Gomez", &[], &[]);
+    // A household sharing a phone is not one person.
+    let kim = person(&mut s, "Kim Okafor", &["+44 7700 900999"], &[]);
+    let dee = person(&mut s, "Dele Okafor", &["+44 7700 900999"], &[]);
+
+    let pairs = s.duplicate_candidates().unwrap();
+    let same_phone = pair_of(&pairs, &ana, &ana2).expect("same phone, accent aside");
+    assert!(
+        same_phone
+            .reasons
+            .iter()
+            .any(|r| r == "same phone +447700900123"),
+        "{same_phone:?}"
+    );
+    assert!(same_phone.score > 0.95, "{same_phone:?}");
+    assert_eq!(
+        (same_phone.a.as_str(), same_phone.b.as_str()),
+        (ana.as_str(), ana2.as_str()),
+        "the older is proposed to keep"
+    );
+    let same_email = pair_of(&pairs, &bo, &bo2).expect("same email, case aside");
+    assert!(
+        same_email
+            .reasons
+            .iter()
+            .any(|r| r == "same email bo.chen@example.org")
+    );
+    let typo = pair_of(&pairs, &jon, &jon2).expect("a typo in a name");
+    assert!(typo.score >= 0.8 && typo.score < 0.95, "{typo:?}");
+    assert!(pair_of(&pairs, &maria, &mario).is_none());
+    assert!(pair_of(&pairs, &kim, &dee).is_none(), "{pairs:?}");
+    assert_eq!(pairs.len(), 3, "{pairs:?}");
+    // Best first.
+    assert!(pairs.windows(2).all(|w| w[0].score >= w[1].score));
+}
+
+#[test]
+fn a_phone_warns_at_capture_time() {
+    let mut s = Store::open_in_memory().unwrap();
+    let ana = person(
+        &mut s,
+        "Ana Silva",
+        &["+44 7700 900123"],
+        &["ana@example.org"],
+    );
+    person(&mut s, "Bo Chen", &[], &[]);
+    let typed = NewContact {
+        name: "Anna Silva".into(),
+        phones: vec!["07700 900123".into()],
+        ..Default::default()
+    };
+    let warn = s.possible_duplicates_of(&typed).unwrap();
+    assert_eq!(warn.len(), 1, "{warn:?}");
+    assert_eq!(warn[0].a, ana);
+    let stranger = NewContact {
+        name: "Zed Quist".into(),
+        ..Default::default()
+    };
+    assert!(s.possible_duplicates_of(&stranger).unwrap().is_empty());
+}
+
+#[test]
+fn not_a_duplicate_is_remembered_on_every_device() {
+    let mut s = vec![
+        Store::open_in_memory().unwrap(),
+        Store::open_in_memory().unwrap(),
+    ];
+    let a = person(&mut s[0], "Sam Lee", &[], &[]);
+    let b = person(&mut s[0], "Sam Lee", &[], &[]);
+    sync_all(&mut s);
+    assert_eq!(s[1].duplicate_candidates().unwrap().len(), 1);
+    s[0].mark_not_duplicate(&a, &b, T0 + 1).unwrap();
+    assert!(s[0].duplicate_candidates().unwrap().is_empty());
+    sync_all(&mut s);
+    assert!(s[1].duplicate_candidates().unwrap().is_empty());
+    assert!(s[0].mark_not_duplicate(&a, &a, T0).is_err());
+}
+
+#[test]
+fn a_merge_repoints_sign_ups_and_ledger_and_an_unmerge_restores_both() {
+    let mut s = Store::open_in_memory().unwrap();
+    let keep = person(&mut s, "Ana Silva", &["+44 7700 900123"], &[]);
+    let dup = person(&mut s, "Ana Silva", &["07700 900123"], &["ana@example.org"]);
+    let gala = s
+        .create_event(
+            &NewEvent {
+                title: "Gala".into(),
+                starts_at: T0,
+                ends_at: None,
+                place: "Hall".into(),
+                capacity: None,
+            },
+            T0,
+        )
+        .unwrap();
+    s.sign_up(&gala, &dup, false, T0).unwrap();
+    s.record_donation(
+        &dup,
+        Donation {
+            id: String::new(),
+            amount_minor: 2500,
+            currency: "GBP".into(),
+            date: T0,
+            method: "cash".into(),
+            note: None,
+            recorded_by: String::new(),
+        },
+        T0,
+    )
+    .unwrap();
+    let before_dup = s.contact(&dup).unwrap();
+    let before_keep = s.contact(&keep).unwrap();
+
+    s.merge_contacts(&keep, &dup, T0 + 1).unwrap();
+    assert_eq!(
+        s.contact(&dup).unwrap().merged_into.as_deref(),
+        Some(keep.as_str())
+    );
+    assert_eq!(s.kept_contact_of(&dup).unwrap(), keep);
+    assert_eq!(s.merged_duplicates_of(&keep).unwrap(), vec![dup.clone()]);
+    let found: Vec<String> = s
+        .search_contacts("silva", 10)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(found, vec![keep.clone()]);
+    assert!(s.duplicate_candidates().unwrap().is_empty());
+    let roster = s.roster(&gala, None).unwrap();
+    assert_eq!(roster.len(), 1);
+    assert_eq!(
+        roster[0].contact_id, keep,
+        "the duplicate's sign-up counts for the kept contact"
+    );
+    assert_eq!(s.contact_private(&keep).unwrap().donations.len(), 1);
+    // The desk checks in the kept contact: the duplicate's sign-up is used.
+    s.check_in(&gala, &keep, T0 + 2).unwrap();
+    let roster = s.roster(&gala, None).unwrap();
+    assert_eq!(roster.len(), 1);
+    assert_eq!(roster[0].status, SignupStatus::CheckedIn);
+    // Refusals.
+    assert!(s.merge_contacts(&keep, &dup, T0).is_err(), "already merged");
+    assert!(
+        s.merge_contacts(&dup, &keep, T0).is_err(),
+        "into a merged contact"
+    );
+    assert!(s.merge_contacts(&keep, &keep, T0).is_err());
+
+    s.unmerge_contact(&dup, T0 + 3).unwrap();
+    let restored = s.contact(&dup).unwrap();
+    assert_eq!(restored.merged_into, None);
+    assert_eq!(restored.phones, before_dup.phones);
+    assert_eq!(restored.emails, before_dup.emails);
+    assert_eq!(s.contact(&keep).unwrap(), before_keep);
+    assert!(s.contact_private(&keep).unwrap().donations.is_empty());
+    assert_eq!(s.contact_private(&dup).unwrap().donations.len(), 1);
+    let roster = s.roster(&gala, None).unwrap();
+    assert_eq!(roster[0].contact_id, dup);
+    assert_eq!(roster[0].status, SignupStatus::CheckedIn);
+    assert!(s.unmerge_contact(&dup, T0).is_err(), "not merged any more");
+}
+
+#[test]
+fn an_offline_edit_of_the_duplicate_lands_on_the_kept_contact() {
+    let mut s = vec![
+        Store::open_in_memory().unwrap(),
+        Store::open_in_memory().unwrap(),
+    ];
+    let keep = person(&mut s[0], "Ana Silva", &["+44 7700 900123"], &[]);
+    let dup = person(&mut s[0], "Ana Silva", &[], &["ana@example.org"]);
+    sync_all(&mut s);
+
+    // The office merges while a desk, offline, edits the duplicate.
+    s[0].merge_contacts(&keep, &dup, T0 + 10).unwrap();
+    s[1].update_contact(&dup, T0 + 20, |c| {
+        c.phones.push("+44 20 7946 0958".into());
+        c.organisation = Some("Food Bank".into());
+        c.tags.insert("driver".into(), true);
+        Ok(())
+    })
+    .unwrap();
+    // Before it hears of the merge the desk sees its own edit on the duplicate.
+    assert_eq!(
+        s[1].contact(&dup).unwrap().organisation.as_deref(),
+        Some("Food Bank")
+    );
+
+    sync_all(&mut s);
+    sync_all(&mut s);
+    for store in &mut s {
+        let kept = store.contact(&keep).unwrap();
+        assert_eq!(kept.organisation.as_deref(), Some("Food Bank"));
+        assert!(
+            kept.phones.contains(&"+44 20 7946 0958".to_owned()),
+            "{kept:?}"
+        );
+        assert!(kept.phones.contains(&"+44 7700 900123".to_owned()));
+        assert_eq!(kept.tags.get("driver"), Some(&true));
+        assert_eq!(
+            store.contact(&dup).unwrap().merged_into.as_deref(),
+            Some(keep.as_str())
+        );
+    }
+    let (a, b) = two(&mut s, 0, 1);
+    assert_eq!(fingerprint(a), fingerprint(b));
+
+    // Carried over once: syncing again writes nothing more.
+    let heads = s[1].heads(&keep).unwrap();
+    sync_all(&mut s);
+    assert_eq!(s[1].heads(&keep).unwrap(), heads);
+}
+
+#[test]
+fn edits_to_a_contact_known_to_be_merged_go_to_the_kept_one() {
+    let mut s = vec![
+        Store::open_in_memory().unwrap(),
+        Store::open_in_memory().unwrap(),
+    ];
+    let keep = person(&mut s[0], "Ana Silva", &[], &[]);
+    let dup = person(&mut s[0], "Ana Silva", &[], &[]);
+    s[0].merge_contacts(&keep, &dup, T0 + 1).unwrap();
+    sync_all(&mut s);
+    // The desk's screen still shows the duplicate's id.
+    s[1].update_contact(&dup, T0 + 2, |c| {
+        c.preferred_name = Some("Aninha".into());
+        Ok(())
+    })
+    .unwrap();
+    sync_all(&mut s);
+    for store in &mut s {
+        assert_eq!(
+            store.contact(&keep).unwrap().preferred_name.as_deref(),
+            Some("Aninha")
+        );
+        assert_eq!(store.contact(&dup).unwrap().preferred_name, None);
+    }
+}
