@@ -77,6 +77,24 @@ enum Command {
     /// Every value a field holds after concurrent edits, the winner first
     /// (one JSON value per line). FIELD may name a nested field: address.city.
     Conflicts { id: String, field: String },
+    /// Pairs of contacts that may be one person, best first, with a score
+    /// and the reasons (same phone, same email, names alike).
+    Duplicates {
+        #[arg(long)]
+        json: bool,
+        /// Only pairs scoring at least this (0 to 1).
+        #[arg(long, default_value_t = muster_core::store::MIN_SCORE)]
+        min_score: f64,
+    },
+    /// Merge DUPLICATE into KEEP: the duplicate leaves lists and searches,
+    /// its sign-ups and history count for KEEP; nothing is deleted, and
+    /// `unmerge` undoes it.
+    Merge { keep: String, duplicate: String },
+    /// Undo a merge: DUPLICATE is a contact of its own again, as before.
+    Unmerge { duplicate: String },
+    /// Record that A and B are not the same person; they are not proposed
+    /// as duplicates again.
+    NotDuplicate { a: String, b: String },
     /// Import records from a file (a preview of the column mapping first).
     #[command(subcommand)]
     Import(exchange::ImportCommand),
@@ -210,6 +228,33 @@ enum EventCommand {
     },
 }
 
+/// `muster duplicates`.
+fn duplicates(store: &Store, json: bool, min_score: f64) -> Result<()> {
+    let pairs: Vec<_> = store
+        .duplicate_candidates()?
+        .into_iter()
+        .filter(|p| p.score >= min_score)
+        .collect();
+    if json {
+        return print_json(&pairs);
+    }
+    if pairs.is_empty() {
+        println!("no likely duplicates");
+    }
+    for p in &pairs {
+        println!(
+            "{:.2}  {} {:?}  ~  {} {:?}  ({})",
+            p.score,
+            p.a,
+            p.a_name,
+            p.b,
+            p.b_name,
+            p.reasons.join(", ")
+        );
+    }
+    Ok(())
+}
+
 fn now() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
@@ -248,6 +293,22 @@ fn run(cli: Cli) -> Result<()> {
             status,
             json,
         } => roster(&store, &event, status.as_deref(), json),
+        Command::Duplicates { json, min_score } => duplicates(&store, json, min_score),
+        Command::Merge { keep, duplicate } => {
+            store.merge_contacts(&keep, &duplicate, now())?;
+            println!("merged {duplicate} into {keep}; `muster unmerge {duplicate}` undoes it");
+            Ok(())
+        }
+        Command::Unmerge { duplicate } => {
+            store.unmerge_contact(&duplicate, now())?;
+            println!("{duplicate} is a contact of its own again");
+            Ok(())
+        }
+        Command::NotDuplicate { a, b } => {
+            store.mark_not_duplicate(&a, &b, now())?;
+            println!("{a} and {b} will not be proposed as duplicates again");
+            Ok(())
+        }
         Command::Import(c) => exchange::import(&mut store, c),
         Command::Export(a) => exchange::export(&mut store, a),
         Command::Report(c) => report_cmd::report(&mut store, c),
@@ -277,17 +338,24 @@ fn contact(store: &mut Store, command: ContactCommand) -> Result<()> {
             role,
             tag,
         } => {
-            let id = store.create_contact(
-                &NewContact {
-                    name,
-                    phones: phone,
-                    emails: email,
-                    roles: role,
-                    tags: tag,
-                    ..Default::default()
-                },
-                now(),
-            )?;
+            let new = NewContact {
+                name,
+                phones: phone,
+                emails: email,
+                roles: role,
+                tags: tag,
+                ..Default::default()
+            };
+            // Saved all the same; the warning helps catch a double entry.
+            for maybe in store.possible_duplicates_of(&new)? {
+                eprintln!(
+                    "muster: maybe the same person as {} {:?} ({})",
+                    maybe.a,
+                    maybe.a_name,
+                    maybe.reasons.join(", ")
+                );
+            }
+            let id = store.create_contact(&new, now())?;
             println!("{id}");
         }
         ContactCommand::List {
