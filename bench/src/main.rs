@@ -777,6 +777,133 @@ fn flag_value(args: &[String], flag: &str) -> Result<Option<String>> {
     }
 }
 
+/// A second registration of `c` as another desk would type it: a typo in
+/// the family name, the phone written the national way, the email in other
+/// case, or only the name (with a typo) and nothing else. `kind` picks which.
+fn retyped(c: &NewContact, kind: usize, rng: &mut ChaCha8Rng) -> NewContact {
+    let typo = |name: &str, rng: &mut ChaCha8Rng| -> String {
+        let mut chars: Vec<char> = name.chars().collect();
+        // Somewhere in the family name: swap two letters, or drop one.
+        let from = chars.iter().position(|c| *c == ' ').map_or(1, |p| p + 2);
+        if chars.len() > from + 2 {
+            let i = rng.random_range(from..chars.len() - 1);
+            if rng.random_bool(0.5) {
+                chars.swap(i, i + 1);
+            } else {
+                chars.remove(i);
+            }
+        }
+        chars.into_iter().collect()
+    };
+    let national = |p: &String| p.replace("+44 ", "0");
+    match kind % 4 {
+        0 => NewContact {
+            name: typo(&c.name, rng),
+            phones: c.phones.iter().map(national).collect(),
+            ..Default::default()
+        },
+        1 => NewContact {
+            name: c.name.to_uppercase(),
+            emails: c.emails.iter().map(|e| e.to_uppercase()).collect(),
+            ..Default::default()
+        },
+        2 => NewContact {
+            name: fold(&c.name),
+            phones: c.phones.iter().map(national).collect(),
+            emails: c.emails.clone(),
+            ..Default::default()
+        },
+        _ => NewContact {
+            name: typo(&c.name, rng),
+            ..Default::default()
+        },
+    }
+}
+
+/// `__duplicates N`: N contacts of which 5% are registered a second time
+/// (see [`retyped`]); prints the detection time, precision and recall.
+fn duplicates_figure(n: usize) -> Result<()> {
+    use std::collections::HashSet;
+    let dir = tempfile::tempdir()?;
+    let mut store = Store::open(dir.path().join("dups.muster"))?;
+    let mut people = People::new(42);
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    // With MUSTER_NAMESAKES unset, the originals are distinct people by
+    // name, phone and email: every pair found is either a known duplicate
+    // or a mistake. (The generator otherwise makes namesakes who often
+    // share an email address too, which no method can tell apart.)
+    let namesakes = std::env::var_os("MUSTER_NAMESAKES").is_some();
+    let mut used: HashSet<String> = HashSet::new();
+    let mut originals: Vec<NewContact> = Vec::with_capacity(n);
+    let mut i = 0;
+    while originals.len() < n {
+        let c = people.person(i).0;
+        i += 1;
+        let keys: Vec<String> = std::iter::once(format!("n:{}", fold(&c.name).to_lowercase()))
+            .chain(c.phones.iter().map(|p| format!("p:{p}")))
+            .chain(c.emails.iter().map(|e| format!("e:{e}")))
+            .collect();
+        if !namesakes && keys.iter().any(|k| used.contains(k)) {
+            continue;
+        }
+        used.extend(keys);
+        originals.push(c);
+    }
+    let ids = store.create_contacts(&originals, EPOCH_MS)?;
+    let mut truth: HashSet<(String, String)> = HashSet::new();
+    let mut again = Vec::new();
+    let mut of = Vec::new();
+    for (i, c) in originals.iter().enumerate() {
+        if rng.random_bool(0.05) {
+            again.push(retyped(c, again.len(), &mut rng));
+            of.push(ids[i].clone());
+        }
+    }
+    let dup_ids = store.create_contacts(&again, EPOCH_MS + 1)?;
+    for (o, d) in of.iter().zip(&dup_ids) {
+        truth.insert((o.clone(), d.clone()));
+    }
+    let t = Instant::now();
+    let pairs = store.duplicate_candidates()?;
+    let secs = t.elapsed().as_secs_f64();
+    let found: HashSet<(String, String)> =
+        pairs.iter().map(|p| (p.a.clone(), p.b.clone())).collect();
+    let hits = found.iter().filter(|p| truth.contains(*p)).count();
+    println!(
+        "{} contacts, {} known duplicates: {} pairs proposed in {secs:.2} s; precision {:.3}, recall {:.3}",
+        n + again.len(),
+        truth.len(),
+        pairs.len(),
+        hits as f64 / pairs.len().max(1) as f64,
+        hits as f64 / truth.len().max(1) as f64,
+    );
+    if std::env::var_os("MUSTER_SHOW_FALSE").is_some() {
+        for p in pairs
+            .iter()
+            .filter(|p| !truth.contains(&(p.a.clone(), p.b.clone())))
+            .take(15)
+        {
+            println!("  false: {p:?}");
+        }
+    }
+    for kind in 0..4 {
+        let of_kind: Vec<_> = of
+            .iter()
+            .zip(&dup_ids)
+            .enumerate()
+            .filter(|(i, _)| i % 4 == kind)
+            .map(|(_, (o, d))| (o.clone(), d.clone()))
+            .collect();
+        let got = of_kind.iter().filter(|p| found.contains(*p)).count();
+        println!(
+            "  kind {kind}: recall {:.3} of {}",
+            got as f64 / of_kind.len().max(1) as f64,
+            of_kind.len()
+        );
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -817,6 +944,13 @@ fn main() -> Result<()> {
                 secs * 1e6 / n as f64
             );
             return Ok(());
+        }
+        Some("__duplicates") => {
+            let n: usize = match args.get(1) {
+                Some(v) => v.parse().context("__duplicates N")?,
+                None => 100_000,
+            };
+            return duplicates_figure(n);
         }
         Some("__create") => {
             let n: usize = match args.get(1) {

@@ -205,3 +205,49 @@ fn bad_input_is_a_clear_error_with_exit_1() {
     // Usage errors are clap's: exit 2.
     assert_eq!(m.run(&["contact", "frobnicate"]).status.code(), Some(2));
 }
+
+#[test]
+fn duplicates_are_listed_merged_unmerged_and_dismissed() {
+    let m = Muster::new();
+    let ana = m.ok(&["contact", "add", "--name", "Ana Silva", "--phone", "+44 7700 900123"]);
+    let ana = ana.trim();
+    // Typed again at another desk, differently.
+    let out = m.run(&["contact", "add", "--name", "Ana Sílva", "--phone", "07700 900123"]);
+    assert!(out.status.success());
+    let warning = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        warning.contains(&format!("maybe the same person as {ana}")),
+        "{warning}"
+    );
+    let dup = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    m.ok(&["contact", "add", "--name", "Bo Chen"]);
+
+    let pairs = m.json(&["duplicates", "--json"]);
+    let pairs = pairs.as_array().unwrap();
+    assert_eq!(pairs.len(), 1, "{pairs:?}");
+    assert_eq!(pairs[0]["a"], ana);
+    assert_eq!(pairs[0]["b"], dup);
+    assert!(pairs[0]["score"].as_f64().unwrap() > 0.9);
+    assert!(
+        pairs[0]["reasons"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("same phone +447700900123"))
+    );
+    assert!(m.ok(&["duplicates"]).contains("same phone +447700900123"));
+
+    m.ok(&["merge", ana, &dup]);
+    assert!(m.json(&["duplicates", "--json"]).as_array().unwrap().is_empty());
+    let found = m.json(&["contact", "search", "silva", "--json"]);
+    assert_eq!(found.as_array().unwrap().len(), 1);
+    assert!(!m.run(&["merge", ana, &dup]).status.success(), "already merged");
+
+    m.ok(&["unmerge", &dup]);
+    assert_eq!(m.json(&["contact", "search", "silva", "--json"]).as_array().unwrap().len(), 2);
+    assert_eq!(m.json(&["duplicates", "--json"]).as_array().unwrap().len(), 1);
+    m.ok(&["not-duplicate", ana, &dup]);
+    assert!(m.ok(&["duplicates"]).contains("no likely duplicates"));
+    let bad = m.run(&["merge", ana, "c_00000000000000000000000000000000"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).starts_with("muster: "));
+}

@@ -70,12 +70,13 @@ struct Keys {
     created_at: Millis,
 }
 
-/// Similarity of two folded names, from 0 to 1. Names of two words or
-/// more compare word by word: the lower of the first words' and the last
-/// words' Jaro–Winkler similarity, so that a shared family name alone
-/// ("Kim Okafor", "Dele Okafor") does not make two people one, while a
-/// typo in either word ("Jonathan"/"Jonathon"), a middle name, accents or
-/// a swapped order ("Silva Ana") still match. Single words compare whole.
+/// Similarity of two folded names, from 0 to 1 (Jaro–Winkler). Names of
+/// two words or more must be alike both as a whole and word by word (the
+/// lower of the first words' and the last words' similarity), so that a
+/// shared family name ("Kim Okafor", "Dele Okafor") or a shared first name
+/// and family name with different middle words do not make two people
+/// one, while a typo ("Jonathan"/"Jonathon"), accents, case or a swapped
+/// order ("Silva Ana") still match.
 pub fn name_similarity(a: &str, b: &str) -> f64 {
     let words = |s: &str| -> Vec<String> {
         s.split(' ')
@@ -84,37 +85,47 @@ pub fn name_similarity(a: &str, b: &str) -> f64 {
             .collect()
     };
     let (wa, wb) = (words(a), words(b));
+    let whole = strsim::jaro_winkler(a, b);
     if wa.len() < 2 || wb.len() < 2 {
-        return strsim::jaro_winkler(a, b);
+        return whole;
     }
-    let ends = |w: &[String]| (w[0].clone(), w[w.len() - 1].clone());
-    let by_ends = |x: &[String], y: &[String]| {
-        let ((xf, xl), (yf, yl)) = (ends(x), ends(y));
-        strsim::jaro_winkler(&xf, &yf).min(strsim::jaro_winkler(&xl, &yl))
-    };
-    let mut sorted_a = wa.clone();
-    sorted_a.sort_unstable();
-    let mut sorted_b = wb.clone();
-    sorted_b.sort_unstable();
-    let mut reversed_b = wb.clone();
-    reversed_b.reverse();
-    by_ends(&wa, &wb)
-        .max(by_ends(&wa, &reversed_b))
-        .max(by_ends(&sorted_a, &sorted_b))
+    let jw = strsim::jaro_winkler;
+    let (fa, la) = (&wa[0], &wa[wa.len() - 1]);
+    let (fb, lb) = (&wb[0], &wb[wb.len() - 1]);
+    let direct = jw(fa, fb).min(jw(la, lb)).min(whole);
+    // "Silva Ana" for "Ana Silva".
+    let mut reversed = wb.clone();
+    reversed.reverse();
+    let swapped = jw(fa, lb).min(jw(la, fb)).min(jw(a, &reversed.join(" ")));
+    direct.max(swapped)
 }
 
-/// Blocking keys of a folded name: pairs are compared only within a block.
-/// Two keys, so that a typo in either word still meets the other.
+/// Blocking keys of a folded name: pairs are compared only within a
+/// block. Four keys (the starts of the first and last words, their ends,
+/// the whole first word with the last word's initial, and the whole last
+/// word with the first word's initial), so that one typo anywhere still
+/// leaves a key in common.
 fn name_blocks(folded: &str) -> Vec<String> {
     let words: Vec<&str> = folded.split(' ').filter(|w| !w.is_empty()).collect();
-    let head = |w: &str, n: usize| w.chars().take(n).collect::<String>();
+    let head = |w: &str| w.chars().take(3).collect::<String>();
+    let tail = |w: &str| {
+        let chars: Vec<char> = w.chars().collect();
+        chars[chars.len().saturating_sub(3)..]
+            .iter()
+            .collect::<String>()
+    };
     match words.as_slice() {
         [] => Vec::new(),
-        [one] => vec![format!("1:{}", head(one, 3))],
-        [first, .., last] => vec![
-            format!("f:{}:{}", head(first, 3), head(last, 1)),
-            format!("l:{}:{}", head(last, 3), head(first, 1)),
-        ],
+        [one] => vec![format!("1:{}", head(one)), format!("1e:{}", tail(one))],
+        [first, .., last] => {
+            let initial = |w: &str| w.chars().next().unwrap_or(' ');
+            vec![
+                format!("h:{}:{}", head(first), head(last)),
+                format!("t:{}:{}", tail(first), tail(last)),
+                format!("f:{first}:{}", initial(last)),
+                format!("l:{last}:{}", initial(first)),
+            ]
+        }
     }
 }
 
@@ -133,10 +144,16 @@ fn score(a: &Keys, b: &Keys, region_phones: &HashMap<&str, Vec<String>>) -> (f64
         reasons.push(format!("same email {e}"));
     }
     reasons.push(format!("names {:.2} alike", similarity));
+    // Both have phones (or emails) and none in common: evidence of two
+    // people who share a name.
+    let phones_differ = !pa.is_empty() && !pb.is_empty() && phone.is_none();
+    let emails_differ = !a.emails.is_empty() && !b.emails.is_empty() && email.is_none();
     let score = match (phone.is_some(), email.is_some()) {
         (true, true) => 0.7 + 0.3 * similarity,
         (true, false) | (false, true) => 0.5 + 0.5 * similarity,
-        (false, false) if similarity >= NAME_ONLY_SIMILARITY => similarity * 0.9,
+        (false, false) if similarity >= NAME_ONLY_SIMILARITY => {
+            similarity * 0.9 - 0.15 * (u8::from(phones_differ) + u8::from(emails_differ)) as f64
+        }
         (false, false) => 0.0,
     };
     (score, reasons)
