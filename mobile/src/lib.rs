@@ -154,6 +154,33 @@ impl Muster {
         })?)
     }
 
+    /// Contacts on this device that may be the person being typed in, best
+    /// first (at most 5): call before `create_contact` to ask the volunteer
+    /// "maybe the same person as …?".
+    pub fn possible_duplicates(&self, contact: NewContact) -> Result<Vec<PossibleDuplicate>> {
+        let new = contact.into();
+        let found = self.device.read(|s| s.possible_duplicates_of(&new))?;
+        Ok(found.into_iter().map(Into::into).collect())
+    }
+
+    /// Merges `duplicate` into `keep` (a coordinator's decision): the
+    /// duplicate leaves searches, its sign-ups and history count for
+    /// `keep`, later edits of it land on `keep`. `unmerge` undoes it.
+    pub fn merge(&self, keep: String, duplicate: String) -> Result<()> {
+        Ok(self.device.write(|s, now| {
+            s.merge_contacts(&keep, &duplicate, now)?;
+            Ok(((), vec![duplicate.clone()]))
+        })?)
+    }
+
+    /// Undoes a merge: `duplicate` is a contact of its own again.
+    pub fn unmerge(&self, duplicate: String) -> Result<()> {
+        Ok(self.device.write(|s, now| {
+            s.unmerge_contact(&duplicate, now)?;
+            Ok(((), vec![duplicate.clone()]))
+        })?)
+    }
+
     /// A contact, whole.
     pub fn contact(&self, id: String) -> Result<Contact> {
         Ok(self.device.read(|s| s.contact(&id))?.into())

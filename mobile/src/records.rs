@@ -526,3 +526,27 @@ pub struct Enrollment {
     /// What the first sync moved.
     pub summary: SyncSummary,
 }
+
+/// A contact that may be the same person as another, with why.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct PossibleDuplicate {
+    /// The contact already on this device.
+    pub contact_id: String,
+    /// Its name.
+    pub name: String,
+    /// From 0 to 1: how likely it is the same person.
+    pub score: f64,
+    /// Why: `same phone +447700900123`, `same email …`, `names 0.97 alike`.
+    pub reasons: Vec<String>,
+}
+
+impl From<core::store::DuplicatePair> for PossibleDuplicate {
+    fn from(p: core::store::DuplicatePair) -> Self {
+        PossibleDuplicate {
+            contact_id: p.a,
+            name: p.a_name,
+            score: p.score,
+            reasons: p.reasons,
+        }
+    }
+}

@@ -149,6 +149,16 @@ fun twoPhonesCaptureOfflineSyncAndEndIdentical() = Relay(serverBin).use { relay 
         val waiting = roster.single { it.status == SignupStatus.WAITLISTED }
         assertEquals(1u, waiting.waitlistPosition)
         assertEquals(listOf("Bo Chen"), office.searchContacts("chen", 10u).map { it.name })
+        // Typed again at the office: the phone warns, and a merge folds it in.
+        val again = NewContact(name = "Bo Chén", emails = listOf("BO@example.org"))
+        val maybe = office.possibleDuplicates(again)
+        assertEquals(listOf(bo), maybe.map { it.contactId })
+        assertTrue(maybe.single().reasons.contains("same email bo@example.org"), "${maybe.single().reasons}")
+        val bo2 = office.createContact(again)
+        office.merge(bo, bo2)
+        assertEquals(listOf(bo), office.searchContacts("chen", 10u).map { it.id })
+        office.unmerge(bo2)
+        assertEquals(2, office.searchContacts("chen", 10u).size)
         assertTrue(office.contact(bo).consent.given)
     }
     office.close()
