@@ -5,6 +5,7 @@ use std::io::Write;
 
 use anyhow::{Context, bail};
 use muster_core::Store;
+use muster_core::store::Reconciliation;
 use muster_core::client::{self, Status, SyncReport};
 use serde::Serialize;
 
@@ -66,6 +67,7 @@ struct SyncJson {
     pending: i64,
     bytes_in: usize,
     bytes_out: usize,
+    reconciliation: Reconciliation,
 }
 
 /// `muster sync`: one-shot, prints what moved.
@@ -74,11 +76,15 @@ pub fn sync_once(store: &mut Store, json: bool) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let mut progress = |s: Status| {
-        if !json && let Status::Pulling { done, total } = s {
+    let before = store.baseline()?;
+    let mut changed: Vec<String> = Vec::new();
+    let mut progress = |s: Status| match s {
+        Status::Pulling { done, total } if !json => {
             eprint!("\rpulling {done}/{total}");
             let _ = std::io::stderr().flush();
         }
+        Status::Changed { docs } => changed.extend(docs),
+        _ => {}
     };
     let report: SyncReport = runtime
         .block_on(client::sync_once(
@@ -90,6 +96,7 @@ pub fn sync_once(store: &mut Store, json: bool) -> anyhow::Result<()> {
         ))
         .with_context(|| format!("sync with {url} failed"))?;
     let pending = store.pending_count()?;
+    let reconciliation = store.reconcile(&before, &changed)?;
     if json {
         let out = SyncJson {
             changed_records: report.changed_docs,
@@ -101,6 +108,7 @@ pub fn sync_once(store: &mut Store, json: bool) -> anyhow::Result<()> {
             pending,
             bytes_in: report.bytes_in,
             bytes_out: report.bytes_out,
+            reconciliation,
         };
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
@@ -124,6 +132,7 @@ pub fn sync_once(store: &mut Store, json: bool) -> anyhow::Result<()> {
                 "the relay could not use this device's position (restored from a backup?); a full resync ran"
             );
         }
+        print_reconciliation(&reconciliation);
     }
     Ok(())
 }
@@ -165,4 +174,67 @@ pub fn sync_watch(store: Store) -> anyhow::Result<()> {
         ))
         .context("live sync stopped")?;
     Ok(())
+}
+
+/// The reconciliation report, one line per thing to look at.
+fn print_reconciliation(r: &Reconciliation) {
+    let a = &r.arrived;
+    let arrived = [
+        (a.new_contacts, "new contacts"),
+        (a.updated_contacts, "contacts changed"),
+        (a.new_events, "new events"),
+        (a.updated_events, "events changed"),
+        (a.new_feedback, "new feedback cases"),
+        (a.updated_feedback, "feedback cases changed"),
+        (a.ledgers, "ledgers changed"),
+        (a.removed, "records removed"),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect::<Vec<_>>();
+    if !arrived.is_empty() {
+        println!("arrived: {}", arrived.join(", "));
+    }
+    for m in &r.merged {
+        println!(
+            "merged elsewhere: {} {:?} into {} {:?}",
+            m.duplicate, m.duplicate_name, m.kept, m.kept_name
+        );
+    }
+    for m in &r.unmerged {
+        println!("unmerged elsewhere: {} {:?}", m.duplicate, m.duplicate_name);
+    }
+    for c in &r.conflicts {
+        println!(
+            "conflicting values: {} {:?} {}: {}",
+            c.record_id,
+            c.label,
+            c.field,
+            c.values
+                .iter()
+                .map(|v| format!("{v:?}"))
+                .collect::<Vec<_>>()
+                .join(" / ")
+        );
+    }
+    for w in &r.moved_to_waitlist {
+        println!(
+            "moved to the waitlist: {} {} at {:?} (place {})",
+            w.contact_id,
+            w.name.as_deref().map(|n| format!("{n:?}")).unwrap_or_default(),
+            w.event_title,
+            w.position.map(|p| p.to_string()).unwrap_or_else(|| "?".into())
+        );
+    }
+    for p in &r.duplicate_candidates {
+        println!(
+            "possible duplicate: {} {:?} ~ {} {:?} ({})",
+            p.a,
+            p.a_name,
+            p.b,
+            p.b_name,
+            p.reasons.join(", ")
+        );
+    }
 }

@@ -33,7 +33,7 @@ use tokio::sync::{Notify, oneshot};
 use crate::client::{self, Status, SyncReport};
 use crate::error::{Error, Result};
 use crate::model::Millis;
-use crate::store::Store;
+use crate::store::{Reconciliation, Store};
 
 /// The clock a device stamps its writes with, in milliseconds since the
 /// Unix epoch.
@@ -116,6 +116,16 @@ pub trait Observer: Send + Sync {
     /// The relay refused a local change, or an entry from it could not be
     /// used; sync goes on.
     fn sync_warning(&self, message: String);
+}
+
+/// What [`Device::sync_now`] did: what moved, and the reconciliation
+/// report a coordinator reads afterwards.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncOutcome {
+    /// What moved.
+    pub report: SyncReport,
+    /// What arrived, merged, conflicts, waitlist moves, new duplicates.
+    pub reconciliation: Reconciliation,
 }
 
 /// What [`Device::enroll`] found.
@@ -424,7 +434,7 @@ impl Device {
     /// pending, and resolves when the relay has confirmed it all. If live
     /// sync is running it is paused for the length of this sync and then
     /// resumed, so that only one session runs at a time.
-    pub fn sync_now(&self) -> impl Future<Output = Result<SyncReport>> + Send + 'static {
+    pub fn sync_now(&self) -> impl Future<Output = Result<SyncOutcome>> + Send + 'static {
         let (stopping, resume) = self.shared.stop_live();
         let shared = self.shared.clone();
         let wake = self.wake.clone();
@@ -434,11 +444,22 @@ impl Device {
             }
             let result = async {
                 let (url, token) = shared.enrollment()?;
+                let before = lock(&shared.store).baseline()?;
                 let clock = shared.clock.clone();
-                client::sync_once_shared(&shared.store, &url, &token, &*clock, &mut |s| {
-                    shared.on_status(s)
+                let mut changed = Vec::new();
+                let report =
+                    client::sync_once_shared(&shared.store, &url, &token, &*clock, &mut |s| {
+                        if let Status::Changed { docs } = &s {
+                            changed.extend(docs.iter().cloned());
+                        }
+                        shared.on_status(s)
+                    })
+                    .await?;
+                let reconciliation = lock(&shared.store).reconcile(&before, &changed)?;
+                Ok(SyncOutcome {
+                    report,
+                    reconciliation,
                 })
-                .await
             }
             .await;
             if result.is_ok() {

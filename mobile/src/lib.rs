@@ -328,11 +328,16 @@ impl Muster {
 
     /// Syncs once and returns when the relay has confirmed every local
     /// change: for Android WorkManager and iOS background tasks, and for a
-    /// "sync now" button. Pauses live sync meanwhile, if it runs.
+    /// "sync now" button. Pauses live sync meanwhile, if it runs. The
+    /// summary carries the reconciliation report (what arrived, merges,
+    /// conflicting values, sign-ups moved to the waitlist, new duplicates).
     pub async fn sync_now(&self) -> Result<SyncSummary> {
-        let report = self.device.sync_now().await?;
+        let outcome = self.device.sync_now().await?;
         let pending = self.device.read(|s| s.pending_count())?;
-        Ok(SyncSummary::of(&report, pending))
+        Ok(SyncSummary {
+            reconciliation: Some(outcome.reconciliation.into()),
+            ..SyncSummary::of(&outcome.report, pending)
+        })
     }
 
     /// Starts live sync in the background: changes flow both ways as they

@@ -499,11 +499,15 @@ pub struct SyncSummary {
     pub bytes_in: u64,
     /// Bytes sent.
     pub bytes_out: u64,
+    /// What a coordinator should look at after this sync (`null` for the
+    /// first sync of an enrollment).
+    pub reconciliation: Option<Reconciliation>,
 }
 
 impl SyncSummary {
     pub(crate) fn of(r: &core::client::SyncReport, pending_changes: i64) -> Self {
         SyncSummary {
+            reconciliation: None,
             records_changed: r.changed_docs as u64,
             pushed: r.pushed as u64,
             confirmed: r.acknowledged as u64,
@@ -547,6 +551,162 @@ impl From<core::store::DuplicatePair> for PossibleDuplicate {
             name: p.a_name,
             score: p.score,
             reasons: p.reasons,
+        }
+    }
+}
+
+/// A merge (or unmerge) made on another device.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct MergeNote {
+    /// The duplicate.
+    pub duplicate: String,
+    /// Its name.
+    pub duplicate_name: String,
+    /// The contact it was (or had been) merged into.
+    pub kept: String,
+    /// Its name.
+    pub kept_name: String,
+}
+
+impl From<core::store::MergeNote> for MergeNote {
+    fn from(n: core::store::MergeNote) -> Self {
+        MergeNote {
+            duplicate: n.duplicate,
+            duplicate_name: n.duplicate_name,
+            kept: n.kept,
+            kept_name: n.kept_name,
+        }
+    }
+}
+
+/// A field holding several values after devices edited it concurrently.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct ConflictNote {
+    /// The record.
+    pub record_id: String,
+    /// Its name or title.
+    pub label: String,
+    /// The field (`name`, `address.city`…).
+    pub field: String,
+    /// Its values, the one shown first.
+    pub values: Vec<String>,
+}
+
+impl From<core::store::ConflictNote> for ConflictNote {
+    fn from(n: core::store::ConflictNote) -> Self {
+        ConflictNote {
+            record_id: n.record_id,
+            label: n.label,
+            field: n.field,
+            values: n.values,
+        }
+    }
+}
+
+/// A sign-up that held a seat before the sync and now waits.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct WaitlistNote {
+    /// The event.
+    pub event_id: String,
+    /// Its title.
+    pub event_title: String,
+    /// The contact.
+    pub contact_id: String,
+    /// Their name.
+    pub name: Option<String>,
+    /// Their place on the waitlist.
+    pub position: Option<u32>,
+}
+
+impl From<core::store::WaitlistNote> for WaitlistNote {
+    fn from(n: core::store::WaitlistNote) -> Self {
+        WaitlistNote {
+            event_id: n.event_id,
+            event_title: n.event_title,
+            contact_id: n.contact_id,
+            name: n.name,
+            position: n.position,
+        }
+    }
+}
+
+/// Two contacts that may be one person.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct DuplicatePair {
+    /// The contact already known.
+    pub a: String,
+    /// Its name.
+    pub a_name: String,
+    /// The contact that arrived.
+    pub b: String,
+    /// Its name.
+    pub b_name: String,
+    /// From 0 to 1.
+    pub score: f64,
+    /// Why.
+    pub reasons: Vec<String>,
+}
+
+impl From<core::store::DuplicatePair> for DuplicatePair {
+    fn from(p: core::store::DuplicatePair) -> Self {
+        DuplicatePair {
+            a: p.a,
+            a_name: p.a_name,
+            b: p.b,
+            b_name: p.b_name,
+            score: p.score,
+            reasons: p.reasons,
+        }
+    }
+}
+
+/// The reconciliation report of a sync: what arrived, what was merged,
+/// which fields hold conflicting values, which sign-ups moved to the
+/// waitlist, and new duplicate candidates.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct Reconciliation {
+    /// Contacts new to this device.
+    pub new_contacts: u64,
+    /// Contacts it had that changed.
+    pub updated_contacts: u64,
+    /// New events.
+    pub new_events: u64,
+    /// Events that changed.
+    pub updated_events: u64,
+    /// New feedback cases.
+    pub new_feedback: u64,
+    /// Feedback cases that changed.
+    pub updated_feedback: u64,
+    /// Records no longer on this device (erased or out of scope).
+    pub removed: u64,
+    /// Merges made elsewhere.
+    pub merged: Vec<MergeNote>,
+    /// Unmerges made elsewhere.
+    pub unmerged: Vec<MergeNote>,
+    /// Fields with conflicting values.
+    pub conflicts: Vec<ConflictNote>,
+    /// Sign-ups moved from a seat to the waitlist.
+    pub moved_to_waitlist: Vec<WaitlistNote>,
+    /// New contacts that may be people already known.
+    pub duplicate_candidates: Vec<DuplicatePair>,
+}
+
+impl From<core::store::Reconciliation> for Reconciliation {
+    fn from(r: core::store::Reconciliation) -> Self {
+        let a = r.arrived;
+        Reconciliation {
+            new_contacts: a.new_contacts,
+            updated_contacts: a.updated_contacts,
+            new_events: a.new_events,
+            updated_events: a.updated_events,
+            new_feedback: a.new_feedback,
+            updated_feedback: a.updated_feedback,
+            removed: a.removed,
+            merged: r.merged.into_iter().map(Into::into).collect(),
+            unmerged: r.unmerged.into_iter().map(Into::into).collect(),
+            conflicts: r.conflicts.into_iter().map(Into::into).collect(),
+            moved_to_waitlist: r.moved_to_waitlist.into_iter().map(Into::into).collect(),
+            duplicate_candidates: r.duplicate_candidates.into_iter().map(Into::into).collect(),
         }
     }
 }

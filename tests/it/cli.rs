@@ -69,11 +69,22 @@ fn two_laptops_with_the_cli_end_identical() {
         .to_owned();
     muster(&a, &["signup", event, &cy]);
 
-    for _ in 0..2 {
-        let line = muster(&a, &["sync"]);
-        assert!(line.contains("acknowledged"), "{line}");
-        muster(&b, &["sync"]);
-    }
+    let line = muster(&a, &["sync"]);
+    assert!(line.contains("acknowledged"), "{line}");
+    let line = muster(&b, &["sync"]);
+    assert!(
+        line.contains("arrived: 1 new contacts, 1 events changed"),
+        "{line}"
+    );
+    // Laptop A learns that B's walk-in took the last seat before Cy.
+    let second = json(&a, &["sync", "--json"]);
+    let moved = &second["reconciliation"]["moved_to_waitlist"];
+    assert_eq!(moved.as_array().unwrap().len(), 1, "{second}");
+    assert_eq!(moved[0]["contact_id"], cy);
+    assert_eq!(moved[0]["event_title"], "Gala");
+    assert_eq!(moved[0]["position"], 1);
+    assert_eq!(second["reconciliation"]["arrived"]["new_contacts"], 1);
+    muster(&b, &["sync"]);
     for args in [
         vec!["contact", "list", "--json"],
         vec!["roster", event, "--json"],

@@ -100,11 +100,16 @@ fn two_devices_work_offline_sync_once_and_converge() {
     assert_eq!(before.last_confirmed_at, None);
 
     wait(a.sync_now()).unwrap();
-    let report = wait(b.sync_now()).unwrap();
+    let outcome = wait(b.sync_now()).unwrap();
     assert!(
-        report.changed_docs >= 2,
-        "B received Ana and the gala: {report:?}"
+        outcome.report.changed_docs >= 2,
+        "B received Ana and the gala: {outcome:?}"
     );
+    assert_eq!(
+        outcome.reconciliation.arrived.new_contacts, 1,
+        "{outcome:?}"
+    );
+    assert_eq!(outcome.reconciliation.arrived.new_events, 1);
     wait(a.sync_now()).unwrap();
 
     for d in [&a, &b] {

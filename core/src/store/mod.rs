@@ -26,6 +26,7 @@
 mod exchange;
 mod index;
 mod merging;
+mod reconcile;
 mod remote;
 mod reports;
 mod schema;
@@ -46,6 +47,7 @@ use crate::views::SignupStatus;
 
 pub use index::{ContactSummary, EventSummary, RosterLine};
 pub use merging::{DuplicatePair, MIN_SCORE, PHONE_REGION_SETTING, name_similarity};
+pub use reconcile::{Arrived, Baseline, ConflictNote, MergeNote, Reconciliation, WaitlistNote};
 pub use remote::BatchOutcome;
 pub use schema::{APPLICATION_ID, latest_version};
 

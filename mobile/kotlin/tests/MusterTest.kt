@@ -133,8 +133,14 @@ fun twoPhonesCaptureOfflineSyncAndEndIdentical() = Relay(serverBin).use { relay 
         assertTrue(desk.syncStatus().pendingChanges > 0)
 
         office.syncNow()
-        desk.syncNow()
+        val deskSync = desk.syncNow()
         office.syncNow()
+        // The desk's reconciliation: Ana arrived, and Cy lost the seat Ana
+        // had taken first.
+        val reconciliation = assertNotNull(deskSync.reconciliation)
+        assertEquals(1uL, reconciliation.newContacts)
+        assertEquals(listOf(cy), reconciliation.movedToWaitlist.map { it.contactId })
+        assertEquals("Food drive", reconciliation.movedToWaitlist.single().eventTitle)
 
         for (phone in listOf(office, desk)) {
             val status = phone.syncStatus()

@@ -1,0 +1,356 @@
+//! The reconciliation report after a sync: what arrived, what was merged,
+//! which fields now hold conflicting values, which sign-ups moved to the
+//! waitlist, and new duplicate candidates — what a coordinator reads after
+//! the desks come back online.
+//!
+//! Take a [`Baseline`] before the sync ([`Store::baseline`]), then ask
+//! [`Store::reconcile`] with the ids of the records the sync changed.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::Store;
+use super::merging::DuplicatePair;
+use crate::error::Result;
+use crate::model::{DocKind, NewContact};
+use crate::views::SignupStatus;
+
+/// Changed records above this many are not scanned for conflicting values
+/// unless they were on the device before (a first sync brings whole
+/// records; scanning 100,000 would take longer than the sync).
+const SCAN_NEW_UP_TO: usize = 2_000;
+/// New contacts above this many are not checked for duplicates here (run
+/// `duplicate_candidates` for the whole organisation instead).
+const DUPLICATES_UP_TO: usize = 1_000;
+
+/// Fields of a contact whose conflicting values are reported.
+const CONTACT_FIELDS: [&[&str]; 10] = [
+    &["name"],
+    &["preferred_name"],
+    &["organisation"],
+    &["household"],
+    &["external_id"],
+    &["preferred_language"],
+    &["address", "street"],
+    &["address", "city"],
+    &["address", "postal_code"],
+    &["consent", "given"],
+];
+/// Fields of an event whose conflicting values are reported.
+const EVENT_FIELDS: [&[&str]; 5] = [
+    &["title"],
+    &["place"],
+    &["starts_at"],
+    &["capacity"],
+    &["status"],
+];
+
+/// What the device held before a sync, to compare with after.
+#[derive(Debug, Default, Clone)]
+pub struct Baseline {
+    docs: HashSet<String>,
+    signups: HashMap<(String, String), String>,
+    merged: HashMap<String, String>,
+}
+
+/// How many records arrived, new or changed, by kind.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Arrived {
+    /// Contacts this device did not have.
+    pub new_contacts: u64,
+    /// Contacts it had that changed.
+    pub updated_contacts: u64,
+    /// New events.
+    pub new_events: u64,
+    /// Events that changed (sign-ups, check-ins, details).
+    pub updated_events: u64,
+    /// New feedback cases.
+    pub new_feedback: u64,
+    /// Feedback cases that changed.
+    pub updated_feedback: u64,
+    /// Private ledgers (gifts, interactions) that changed.
+    pub ledgers: u64,
+    /// Records this device no longer holds (erased, or out of its scope).
+    pub removed: u64,
+}
+
+/// A merge (or unmerge) that arrived.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergeNote {
+    /// The duplicate.
+    pub duplicate: String,
+    /// Its name.
+    pub duplicate_name: String,
+    /// The contact it was merged into (for an unmerge: was merged into).
+    pub kept: String,
+    /// Its name.
+    pub kept_name: String,
+}
+
+/// A field holding several values after devices edited it concurrently.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConflictNote {
+    /// The record.
+    pub record_id: String,
+    /// Its name or title.
+    pub label: String,
+    /// The field, dotted (`address.city`).
+    pub field: String,
+    /// Its values, the one shown first (text as is, others as JSON).
+    pub values: Vec<String>,
+}
+
+/// A sign-up that held a seat before the sync and now waits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitlistNote {
+    /// The event.
+    pub event_id: String,
+    /// Its title.
+    pub event_title: String,
+    /// The contact.
+    pub contact_id: String,
+    /// Their name, if on this device.
+    pub name: Option<String>,
+    /// Their place on the waitlist.
+    pub position: Option<u32>,
+}
+
+/// The reconciliation report of one sync.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reconciliation {
+    /// Records that arrived.
+    pub arrived: Arrived,
+    /// Merges made elsewhere that arrived.
+    pub merged: Vec<MergeNote>,
+    /// Unmerges made elsewhere that arrived.
+    pub unmerged: Vec<MergeNote>,
+    /// Fields of the records that arrived holding conflicting values.
+    pub conflicts: Vec<ConflictNote>,
+    /// Whether every changed record was scanned for conflicts (a first
+    /// sync of many records scans only those the device had before).
+    pub conflicts_complete: bool,
+    /// Sign-ups that moved from a seat to the waitlist.
+    pub moved_to_waitlist: Vec<WaitlistNote>,
+    /// New contacts that may be people already known.
+    pub duplicate_candidates: Vec<DuplicatePair>,
+    /// Whether every new contact was checked for duplicates.
+    pub duplicates_complete: bool,
+}
+
+impl Reconciliation {
+    /// Whether there is nothing a coordinator needs to look at.
+    pub fn is_quiet(&self) -> bool {
+        self.merged.is_empty()
+            && self.unmerged.is_empty()
+            && self.conflicts.is_empty()
+            && self.moved_to_waitlist.is_empty()
+            && self.duplicate_candidates.is_empty()
+    }
+}
+
+impl Store {
+    /// What the device holds now, for [`Store::reconcile`] after a sync.
+    pub fn baseline(&self) -> Result<Baseline> {
+        let docs = self
+            .conn
+            .prepare_cached("SELECT doc_id FROM docs")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let signups = self
+            .conn
+            .prepare_cached("SELECT event_id, contact_id, status FROM signups")?
+            .query_map([], |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let merged = self
+            .conn
+            .prepare_cached("SELECT id, merged_into FROM contacts WHERE merged_into IS NOT NULL")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(Baseline {
+            docs,
+            signups,
+            merged,
+        })
+    }
+
+    fn marked_not_duplicate(&self, a: &str, b: &str) -> Result<bool> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM not_duplicates
+                 WHERE (contact_id = ?1 AND other_id = ?2) OR (contact_id = ?2 AND other_id = ?1))",
+            )?
+            .query_row([a, b], |r| r.get(0))?)
+    }
+
+    fn name_of(&self, contact_id: &str) -> Result<Option<String>> {
+        use rusqlite::OptionalExtension;
+        Ok(self
+            .conn
+            .prepare_cached("SELECT name FROM contacts WHERE id = ?1")?
+            .query_row([contact_id], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// The reconciliation report of a sync that changed `changed` (the
+    /// record ids the sync reported), against what the device held before.
+    pub fn reconcile(&mut self, before: &Baseline, changed: &[String]) -> Result<Reconciliation> {
+        let mut report = Reconciliation {
+            conflicts_complete: true,
+            duplicates_complete: true,
+            ..Default::default()
+        };
+        let changed: BTreeSet<&String> = changed.iter().collect();
+        let mut present = Vec::new();
+        for id in &changed {
+            let Some(kind) = DocKind::of_id(id) else {
+                continue;
+            };
+            if !self.exists(id)? {
+                report.arrived.removed += 1;
+                continue;
+            }
+            let new = !before.docs.contains(*id);
+            let a = &mut report.arrived;
+            match (kind, new) {
+                (DocKind::Contact, true) => a.new_contacts += 1,
+                (DocKind::Contact, false) => a.updated_contacts += 1,
+                (DocKind::Event, true) => a.new_events += 1,
+                (DocKind::Event, false) => a.updated_events += 1,
+                (DocKind::Feedback, true) => a.new_feedback += 1,
+                (DocKind::Feedback, false) => a.updated_feedback += 1,
+                (DocKind::ContactPrivate, _) => a.ledgers += 1,
+            }
+            present.push(((*id).clone(), kind, new));
+        }
+
+        // Merges and unmerges.
+        for (id, kind, _) in &present {
+            if *kind != DocKind::Contact {
+                continue;
+            }
+            let now: Option<String> = self.contact(id)?.merged_into;
+            let was = before.merged.get(id);
+            let note = |s: &Store, kept: &str| -> Result<MergeNote> {
+                Ok(MergeNote {
+                    duplicate: id.clone(),
+                    duplicate_name: s.name_of(id)?.unwrap_or_default(),
+                    kept: kept.to_owned(),
+                    kept_name: s.name_of(kept)?.unwrap_or_default(),
+                })
+            };
+            match (was, &now) {
+                (None, Some(kept)) => report.merged.push(note(self, kept)?),
+                (Some(kept), None) => report.unmerged.push(note(self, kept)?),
+                _ => {}
+            }
+        }
+
+        // Conflicting values.
+        let scan_new = present.len() <= SCAN_NEW_UP_TO;
+        report.conflicts_complete = scan_new || present.iter().all(|(_, _, new)| !new);
+        for (id, kind, new) in &present {
+            if *new && !scan_new {
+                continue;
+            }
+            let fields: &[&[&str]] = match kind {
+                DocKind::Contact => &CONTACT_FIELDS,
+                DocKind::Event => &EVENT_FIELDS,
+                _ => continue,
+            };
+            for path in fields {
+                let values = self.field_conflicts(id, path)?;
+                if values.len() > 1 {
+                    let label = match kind {
+                        DocKind::Contact => self.name_of(id)?.unwrap_or_default(),
+                        _ => self.event(id)?.title,
+                    };
+                    report.conflicts.push(ConflictNote {
+                        record_id: id.clone(),
+                        label,
+                        field: path.join("."),
+                        values: values
+                            .into_iter()
+                            .map(|v| match v {
+                                serde_json::Value::String(s) => s,
+                                other => other.to_string(),
+                            })
+                            .collect(),
+                    });
+                }
+            }
+        }
+
+        // Sign-ups that lost their seat.
+        for (id, kind, _) in &present {
+            if *kind != DocKind::Event {
+                continue;
+            }
+            let title = self.event(id)?.title;
+            for line in self.roster(id, Some(SignupStatus::Waitlisted))? {
+                // The roster shows a merged duplicate's line as the kept
+                // contact; either id may be the one recorded before.
+                let held_seat = [line.contact_id.clone()]
+                    .into_iter()
+                    .chain(self.merged_duplicates_of(&line.contact_id)?)
+                    .any(|c| {
+                        before
+                            .signups
+                            .get(&(id.clone(), c))
+                            .is_some_and(|s| s == SignupStatus::Registered.as_str())
+                    });
+                if held_seat {
+                    report.moved_to_waitlist.push(WaitlistNote {
+                        event_id: id.clone(),
+                        event_title: title.clone(),
+                        contact_id: line.contact_id,
+                        name: line.name,
+                        position: line.waitlist_position,
+                    });
+                }
+            }
+        }
+
+        // New contacts that may be people already known.
+        let new_contacts: Vec<&String> = present
+            .iter()
+            .filter(|(_, kind, new)| *kind == DocKind::Contact && *new)
+            .map(|(id, _, _)| id)
+            .collect();
+        if new_contacts.len() > DUPLICATES_UP_TO {
+            report.duplicates_complete = false;
+        } else {
+            let mut seen: HashSet<(String, String)> = HashSet::new();
+            for id in new_contacts {
+                let c = self.contact(id)?;
+                if c.merged_into.is_some() {
+                    continue;
+                }
+                let typed = NewContact {
+                    name: c.name.clone(),
+                    phones: c.phones.clone(),
+                    emails: c.emails.clone(),
+                    ..Default::default()
+                };
+                for mut pair in self.possible_duplicates_of(&typed)? {
+                    if pair.a == *id {
+                        continue;
+                    }
+                    let key = if pair.a < *id {
+                        (pair.a.clone(), id.clone())
+                    } else {
+                        (id.clone(), pair.a.clone())
+                    };
+                    if !seen.insert(key) || self.marked_not_duplicate(&pair.a, id)? {
+                        continue;
+                    }
+                    pair.b = id.clone();
+                    pair.b_name = c.name.clone();
+                    report.duplicate_candidates.push(pair);
+                }
+            }
+        }
+        Ok(report)
+    }
+}

@@ -1,0 +1,118 @@
+//! The reconciliation report after a sync: arrivals, merges, conflicting
+//! values, sign-ups moved to the waitlist, new duplicate candidates.
+
+mod support;
+
+use muster_core::{NewContact, NewEvent, Store};
+use support::*;
+
+/// Applies every change `from` has to `to`; returns the ids that changed.
+fn receive(from: &mut Store, to: &mut Store) -> Vec<String> {
+    let mut changed = Vec::new();
+    for id in from.doc_ids().unwrap() {
+        let changes = from.changes_of(&id).unwrap();
+        if to.apply_changes(&id, &changes).unwrap().new_changes > 0 {
+            changed.push(id);
+        }
+    }
+    changed
+}
+
+fn add(s: &mut Store, name: &str, phones: &[&str], at: i64) -> String {
+    s.create_contact(
+        &NewContact {
+            name: name.into(),
+            phones: phones.iter().map(|p| p.to_string()).collect(),
+            ..Default::default()
+        },
+        at,
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_sync_reports_arrivals_merges_conflicts_waitlist_moves_and_duplicates() {
+    let mut office = Store::open_in_memory().unwrap();
+    let mut desk = Store::open_in_memory().unwrap();
+    let gala = office
+        .create_event(
+            &NewEvent {
+                title: "Gala".into(),
+                starts_at: T0,
+                ends_at: None,
+                place: "Hall".into(),
+                capacity: Some(1),
+            },
+            T0,
+        )
+        .unwrap();
+    let ana = add(&mut office, "Ana Silva", &[], T0);
+    let keep = add(&mut office, "Carla Mendes", &[], T0);
+    let dup = add(&mut office, "Carla Mendez", &[], T0);
+    receive(&mut office, &mut desk);
+
+    // Offline on both sides.
+    office.sign_up(&gala, &ana, false, T0 + 10).unwrap();
+    office
+        .update_contact(&ana, T0 + 11, |c| {
+            c.name = "Ana Silva Pereira".into();
+            Ok(())
+        })
+        .unwrap();
+    office.merge_contacts(&keep, &dup, T0 + 12).unwrap();
+    let dora = add(&mut office, "Dora Quist", &["+44 7700 900777"], T0 + 13);
+    let bo = add(&mut desk, "Bo Chen", &[], T0 + 20);
+    desk.sign_up(&gala, &bo, false, T0 + 20).unwrap(); // after Ana: loses the seat
+    desk.update_contact(&ana, T0 + 21, |c| {
+        c.name = "Anna Silva".into();
+        Ok(())
+    })
+    .unwrap();
+    add(&mut desk, "Dora Quist", &["07700 900777"], T0 + 22); // the same person, typed at the desk
+
+    let before = desk.baseline().unwrap();
+    let changed = receive(&mut office, &mut desk);
+    let report = desk.reconcile(&before, &changed).unwrap();
+
+    assert_eq!(report.arrived.new_contacts, 1, "{report:?}"); // Dora from the office
+    assert_eq!(report.arrived.updated_contacts, 2); // Ana renamed, Carla merged
+    assert_eq!(report.arrived.updated_events, 1);
+    assert_eq!(report.merged.len(), 1);
+    assert_eq!(report.merged[0].duplicate, dup);
+    assert_eq!(report.merged[0].kept, keep);
+    assert_eq!(report.merged[0].kept_name, "Carla Mendes");
+    let name = report
+        .conflicts
+        .iter()
+        .find(|c| c.record_id == ana && c.field == "name")
+        .expect("the name was changed on both sides");
+    let mut values = name.values.clone();
+    values.sort();
+    assert_eq!(values, ["Ana Silva Pereira", "Anna Silva"]);
+    assert!(report.conflicts_complete);
+    assert_eq!(
+        report.moved_to_waitlist.len(),
+        1,
+        "{:?}",
+        report.moved_to_waitlist
+    );
+    assert_eq!(report.moved_to_waitlist[0].contact_id, bo);
+    assert_eq!(report.moved_to_waitlist[0].event_title, "Gala");
+    assert_eq!(report.moved_to_waitlist[0].position, Some(1));
+    assert_eq!(
+        report.duplicate_candidates.len(),
+        1,
+        "{:?}",
+        report.duplicate_candidates
+    );
+    assert_eq!(report.duplicate_candidates[0].b, dora);
+    assert!(!report.is_quiet());
+
+    // Nothing new: a quiet report.
+    let before = desk.baseline().unwrap();
+    let changed = receive(&mut office, &mut desk);
+    assert!(changed.is_empty());
+    let quiet = desk.reconcile(&before, &changed).unwrap();
+    assert!(quiet.is_quiet());
+    assert_eq!(quiet.arrived, Default::default());
+}
