@@ -904,6 +904,123 @@ fn duplicates_figure(n: usize) -> Result<()> {
     Ok(())
 }
 
+/// `__reports [STORE]`: how long each coordinator report takes over
+/// 100,000 contacts (a third with consent, 10,000 donors, 20 events of
+/// 1,000 sign-ups, 2,000 shifts, 1,000 feedback cases). Filling takes
+/// minutes; with STORE the filled store is kept there and reused.
+fn reports_figure(keep: Option<&Path>) -> Result<()> {
+    use muster_core::{Donation, NewFeedback, Shift};
+    const DAY: i64 = 86_400_000;
+    const HOUR: i64 = 3_600_000;
+    let dir = tempfile::tempdir()?;
+    let path = keep.map_or_else(|| dir.path().join("reports.muster"), Path::to_path_buf);
+    let t = EPOCH_MS;
+    if !path.exists() {
+        let started = Instant::now();
+        let mut s = Store::open(&path)?;
+        let mut people = People::new(42);
+        let mut ids = Vec::new();
+        for chunk in 0..10 {
+            let batch: Vec<NewContact> = (0..10_000)
+                .map(|i| people.person(chunk * 10_000 + i).0)
+                .collect();
+            ids.extend(s.create_contacts(&batch, t + chunk as i64)?);
+        }
+        for (i, id) in ids.iter().enumerate().step_by(3) {
+            let channel = ["email", "sms", "post"][(i / 3) % 3].to_owned();
+            s.update_contact(id, t + 1, |c| {
+                c.consent.given = true;
+                c.consent.recorded_at = Some(t + 1);
+                c.consent.channels = [(channel, true)].into_iter().collect();
+                Ok(())
+            })?;
+        }
+        for (i, id) in ids.iter().enumerate().step_by(10) {
+            let gift = Donation {
+                id: String::new(),
+                amount_minor: 1_000 + i as i64,
+                currency: "EUR".into(),
+                date: t + (i as i64 % 700) * DAY,
+                method: "card".into(),
+                note: None,
+                recorded_by: String::new(),
+            };
+            s.record_donation(id, gift, t)?;
+        }
+        for e in 0..20i64 {
+            let ev = s.create_event(
+                &NewEvent {
+                    title: format!("Event {e}"),
+                    starts_at: t + e * 7 * DAY,
+                    ends_at: None,
+                    place: "Hall".into(),
+                    capacity: Some(900),
+                },
+                t,
+            )?;
+            for (i, id) in ids
+                .iter()
+                .enumerate()
+                .skip(e as usize)
+                .step_by(100)
+                .take(1_000)
+            {
+                s.sign_up(&ev, id, false, t + i as i64)?;
+            }
+            for (i, id) in ids.iter().enumerate().take(100) {
+                let shift = Shift {
+                    contact_id: id.clone(),
+                    role: "desk".into(),
+                    starts_at: t + e * 7 * DAY + i as i64 * HOUR,
+                    ends_at: t + e * 7 * DAY + (i as i64 + 2) * HOUR,
+                    minutes_worked: None,
+                };
+                s.add_shift(&ev, shift, t)?;
+            }
+        }
+        for (i, id) in ids.iter().enumerate().take(1_000) {
+            let case = NewFeedback {
+                contact_id: Some(id.clone()),
+                channel: "email".into(),
+                category: "question".into(),
+                text: "When does it start?".into(),
+            };
+            s.create_feedback(&case, t + i as i64 * HOUR)?;
+        }
+        s.checkpoint()?;
+        println!(
+            "filled {} in {:.1} s",
+            path.display(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    let s = Store::open(&path)?;
+    let now = t + 800 * DAY;
+    let time = |name: &str, f: &dyn Fn() -> muster_core::Result<()>| -> Result<()> {
+        let started = Instant::now();
+        f()?;
+        println!(
+            "report {name:<20} {:>8.1} ms",
+            started.elapsed().as_secs_f64() * 1e3
+        );
+        Ok(())
+    };
+    time("events", &|| s.report_events(None, None).map(drop))?;
+    time("hours", &|| {
+        s.report_hours("month", None, None, now).map(drop)
+    })?;
+    time("new-contacts", &|| {
+        s.report_new_contacts(None, None).map(drop)
+    })?;
+    time("donors", &|| {
+        s.report_donors("year", None, None, now).map(drop)
+    })?;
+    time("feedback", &|| s.report_feedback(None, None, now).map(drop))?;
+    time("consent", &|| s.report_consent(false).map(drop))?;
+    time("consent --refusals", &|| s.report_consent(true).map(drop))?;
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -952,6 +1069,7 @@ fn main() -> Result<()> {
             };
             return duplicates_figure(n);
         }
+        Some("__reports") => return reports_figure(args.get(1).map(Path::new)),
         Some("__create") => {
             let n: usize = match args.get(1) {
                 Some(v) => v.parse().context("__create N")?,

@@ -1,21 +1,1219 @@
-//! `muster report …`: the coordinator's reports, as text or JSON. (Being
-//! written: the reports part of issue 6.)
+//! `muster report …`: the coordinator's reports, as text or JSON
+//! (cli/REPORTS.md describes each one and its JSON).
+//!
+//! The figures come from `Store::report_*` in the core; this module reads
+//! the clock (the core never does), turns dates into ranges, and prints.
+//! `--json` shapes are a contract like those of cli/JSON.md: times are
+//! RFC 3339 in UTC, money is in minor units (with the decimal amount as a
+//! string beside it), rates are numbers from 0 to 1 rounded to 4 decimals,
+//! `null` when there is nothing to divide by.
 
-use anyhow::{Result, bail};
-use clap::Subcommand;
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand, ValueEnum};
 use muster_core::Store;
+use serde::Serialize;
+
+use crate::json::time;
 
 /// Which report.
 #[derive(Subcommand)]
 pub enum ReportCommand {
-    /// Per event: registered, checked in, walk-ins, no-shows, waitlisted.
+    /// Per event: signed up, registered (holding a seat), checked in,
+    /// walk-ins, no-shows, waitlisted, cancelled, with totals.
     Events {
+        #[command(flatten)]
+        range: DateRange,
+        /// Print one JSON document (shapes: cli/REPORTS.md).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Minutes worked per volunteer and period, with totals; shifts
+    /// without recorded minutes count their scheduled length (and say so).
+    Hours {
+        /// The periods to total by, in UTC.
+        #[arg(long, value_enum, default_value_t = Period::Month)]
+        period: Period,
+        #[command(flatten)]
+        range: DateRange,
+        #[command(flatten)]
+        as_of: AsOf,
+        /// Print one JSON document (shapes: cli/REPORTS.md).
+        #[arg(long)]
+        json: bool,
+    },
+    /// New contacts by the first event they signed up to, and by the device
+    /// that created them.
+    NewContacts {
+        #[command(flatten)]
+        range: DateRange,
+        /// Print one JSON document (shapes: cli/REPORTS.md).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Donors per period: retained from the previous period, lapsed, new,
+    /// back; retention and repeat-gift rates; amounts per currency.
+    Donors {
+        /// The periods to compare, in UTC.
+        #[arg(long, value_enum, default_value_t = Period::Year)]
+        period: Period,
+        #[command(flatten)]
+        range: DateRange,
+        #[command(flatten)]
+        as_of: AsOf,
+        /// Print one JSON document (shapes: cli/REPORTS.md).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Feedback cases by status, first-response times against the 24-hour
+    /// target, and the cases overdue.
+    Feedback {
+        #[command(flatten)]
+        range: DateRange,
+        #[command(flatten)]
+        as_of: AsOf,
+        /// Print one JSON document (shapes: cli/REPORTS.md).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Contacts who gave consent, and per channel.
+    Consent {
+        /// Also tell, of those who did not give consent, who refused and
+        /// who was never asked (reads every contact record: slower).
+        #[arg(long)]
+        refusals: bool,
+        /// Print one JSON document (shapes: cli/REPORTS.md).
         #[arg(long)]
         json: bool,
     },
 }
 
+/// Calendar periods, in UTC.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Period {
+    /// ISO weeks, Monday to Sunday (2026-W05).
+    Week,
+    /// Months (2026-03).
+    Month,
+    /// Quarters (2026-Q1).
+    Quarter,
+    /// Years (2026).
+    Year,
+}
+
+impl Period {
+    fn as_str(self) -> &'static str {
+        match self {
+            Period::Week => "week",
+            Period::Month => "month",
+            Period::Quarter => "quarter",
+            Period::Year => "year",
+        }
+    }
+}
+
+/// `--from DATE --to DATE`: whole days in UTC, both included.
+#[derive(Args)]
+pub struct DateRange {
+    /// First day included (YYYY-MM-DD, UTC).
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    from: Option<jiff::civil::Date>,
+    /// Last day included (YYYY-MM-DD, UTC).
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    to: Option<jiff::civil::Date>,
+}
+
+/// `--as-of TIME`: the reports that depend on the present.
+#[derive(Args)]
+pub struct AsOf {
+    /// Compute as if it were this time (RFC 3339, e.g.
+    /// 2026-06-30T23:59:59Z) rather than now.
+    #[arg(long, value_name = "TIME", value_parser = parse_instant)]
+    as_of: Option<i64>,
+}
+
+impl AsOf {
+    fn now(&self) -> i64 {
+        self.as_of
+            .unwrap_or_else(|| jiff::Timestamp::now().as_millisecond())
+    }
+}
+
+fn parse_date(s: &str) -> Result<jiff::civil::Date, String> {
+    s.parse::<jiff::civil::Date>()
+        .map_err(|e| format!("write a date as YYYY-MM-DD, such as 2026-03-31 ({e})"))
+}
+
+fn parse_instant(s: &str) -> Result<i64, String> {
+    crate::json::parse_time(s).map_err(|e| e.to_string())
+}
+
+/// The range in milliseconds, `to` exclusive (the day after `--to`).
+/// An end before the start is a usage error: exit 2, as clap does.
+struct RangeMs {
+    from: Option<i64>,
+    to: Option<i64>,
+}
+
+impl DateRange {
+    fn millis(&self) -> Result<RangeMs> {
+        if let (Some(from), Some(to)) = (self.from, self.to)
+            && to < from
+        {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("--to {to} is before --from {from}; the range is from the first day to the last, both included\n"),
+            )
+            .exit();
+        }
+        let midnight = |d: jiff::civil::Date| -> Result<i64> {
+            Ok(d.to_zoned_datetime(jiff::tz::TimeZone::UTC)
+                .with_context(|| format!("{d} is out of range"))?
+                .timestamp()
+                .as_millisecond())
+        };
+        Ok(RangeMs {
+            from: self.from.map(midnight).transpose()?,
+            to: self
+                .to
+                .map(|d| {
+                    let next = d
+                        .tomorrow()
+                        .with_context(|| format!("{d} is out of range"))?;
+                    midnight(next)
+                })
+                .transpose()?,
+        })
+    }
+
+    /// The range as JSON shows it.
+    fn json(&self) -> RangeJson {
+        RangeJson {
+            from: self.from.map(|d| d.to_string()),
+            to: self.to.map(|d| d.to_string()),
+        }
+    }
+
+    /// " from 2026-01-01 to 2026-03-31", or nothing.
+    fn words(&self) -> String {
+        let mut s = String::new();
+        if let Some(from) = self.from {
+            s.push_str(&format!(" from {from}"));
+        }
+        if let Some(to) = self.to {
+            s.push_str(&format!(" to {to}"));
+        }
+        s
+    }
+}
+
 /// `muster report …`.
-pub fn report(_store: &mut Store, _command: ReportCommand) -> Result<()> {
-    bail!("reports are not available yet")
+pub fn report(store: &mut Store, command: ReportCommand) -> Result<()> {
+    match command {
+        ReportCommand::Events { range, json } => events(store, &range, json),
+        ReportCommand::Hours {
+            period,
+            range,
+            as_of,
+            json,
+        } => hours(store, period, &range, as_of.now(), json),
+        ReportCommand::NewContacts { range, json } => new_contacts(store, &range, json),
+        ReportCommand::Donors {
+            period,
+            range,
+            as_of,
+            json,
+        } => donors(store, period, &range, as_of.now(), json),
+        ReportCommand::Feedback { range, as_of, json } => {
+            feedback(store, &range, as_of.now(), json)
+        }
+        ReportCommand::Consent { refusals, json } => consent(store, refusals, json),
+    }
+}
+
+fn print_json<T: Serialize>(value: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+// ----- JSON shapes -------------------------------------------------------------
+
+/// The dates a report covers, as given (`null` when open).
+#[derive(Serialize)]
+struct RangeJson {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+#[derive(Serialize)]
+struct CountsJson {
+    sign_ups: i64,
+    registered: i64,
+    checked_in: i64,
+    walk_ins: i64,
+    no_shows: i64,
+    waitlisted: i64,
+    cancelled: i64,
+    attendance_rate: Option<f64>,
+}
+
+/// A core `SignupCounts` as JSON (a macro: the core type is not named here).
+macro_rules! counts_json {
+    ($c:expr) => {{
+        let c = &$c;
+        CountsJson {
+            sign_ups: c.sign_ups,
+            registered: c.registered,
+            checked_in: c.checked_in,
+            walk_ins: c.walk_ins,
+            no_shows: c.no_shows,
+            waitlisted: c.waitlisted,
+            cancelled: c.cancelled,
+            attendance_rate: rate(c.attendance_rate()),
+        }
+    }};
+}
+
+#[derive(Serialize)]
+struct EventJson {
+    id: String,
+    title: String,
+    starts_at: String,
+    status: String,
+    capacity: Option<i64>,
+    #[serde(flatten)]
+    counts: CountsJson,
+}
+
+#[derive(Serialize)]
+struct EventsTotalJson {
+    events: usize,
+    #[serde(flatten)]
+    counts: CountsJson,
+}
+
+#[derive(Serialize)]
+struct EventsJson {
+    range: RangeJson,
+    events: Vec<EventJson>,
+    totals: EventsTotalJson,
+}
+
+#[derive(Serialize)]
+struct WorkedJson {
+    shifts: i64,
+    minutes: i64,
+    scheduled_shifts: i64,
+    scheduled_minutes: i64,
+}
+
+/// A core `Worked` as JSON.
+macro_rules! worked_json {
+    ($w:expr) => {{
+        let w = &$w;
+        WorkedJson {
+            shifts: w.shifts,
+            minutes: w.minutes,
+            scheduled_shifts: w.scheduled_shifts,
+            scheduled_minutes: w.scheduled_minutes,
+        }
+    }};
+}
+
+#[derive(Serialize)]
+struct HoursRowJson {
+    period: String,
+    period_start: String,
+    contact_id: String,
+    name: Option<String>,
+    #[serde(flatten)]
+    worked: WorkedJson,
+}
+
+#[derive(Serialize)]
+struct HoursPeriodJson {
+    period: String,
+    period_start: String,
+    volunteers: i64,
+    #[serde(flatten)]
+    worked: WorkedJson,
+}
+
+#[derive(Serialize)]
+struct HoursVolunteerJson {
+    contact_id: String,
+    name: Option<String>,
+    #[serde(flatten)]
+    worked: WorkedJson,
+}
+
+#[derive(Serialize)]
+struct HoursJson {
+    period: String,
+    range: RangeJson,
+    as_of: String,
+    rows: Vec<HoursRowJson>,
+    periods: Vec<HoursPeriodJson>,
+    volunteers: Vec<HoursVolunteerJson>,
+    total: WorkedJson,
+    upcoming_shifts: i64,
+    cancelled_event_shifts: i64,
+}
+
+#[derive(Serialize)]
+struct NewAtEventJson {
+    event_id: String,
+    title: Option<String>,
+    starts_at: Option<String>,
+    new_contacts: i64,
+}
+
+#[derive(Serialize)]
+struct NewByDeviceJson {
+    device_id: String,
+    this_device: bool,
+    new_contacts: i64,
+    first_created_at: String,
+    last_created_at: String,
+}
+
+#[derive(Serialize)]
+struct NewContactsJson {
+    range: RangeJson,
+    contacts: i64,
+    by_event: Vec<NewAtEventJson>,
+    without_event: i64,
+    by_device: Vec<NewByDeviceJson>,
+}
+
+/// An amount of one currency.
+#[derive(Serialize)]
+struct AmountJson {
+    currency: String,
+    /// In the currency's minor unit (cents).
+    amount_minor: i64,
+    /// The same as a decimal string ("227.00"): never a float.
+    amount: String,
+}
+
+fn amounts_json(amounts: &BTreeMap<String, i64>) -> Vec<AmountJson> {
+    amounts
+        .iter()
+        .map(|(currency, minor)| AmountJson {
+            currency: currency.clone(),
+            amount_minor: *minor,
+            amount: decimal(*minor, currency),
+        })
+        .collect()
+}
+
+#[derive(Serialize)]
+struct DonorPeriodJson {
+    period: String,
+    starts_at: String,
+    ends_at: String,
+    partial: bool,
+    donors: i64,
+    gifts: i64,
+    previous_donors: i64,
+    retained: i64,
+    lapsed: i64,
+    new_donors: i64,
+    reactivated: i64,
+    retention_rate: Option<f64>,
+    amounts: Vec<AmountJson>,
+}
+
+#[derive(Serialize)]
+struct DonorsJson {
+    period: String,
+    range: RangeJson,
+    as_of: String,
+    periods: Vec<DonorPeriodJson>,
+    donors: i64,
+    gifts: i64,
+    repeat_donors: i64,
+    repeat_gift_rate: Option<f64>,
+    amounts: Vec<AmountJson>,
+    unreadable_ledgers: i64,
+}
+
+#[derive(Serialize)]
+struct StatusJson {
+    status: String,
+    cases: i64,
+}
+
+#[derive(Serialize)]
+struct OverdueJson {
+    id: String,
+    contact_id: Option<String>,
+    contact_name: Option<String>,
+    channel: String,
+    category: String,
+    status: String,
+    assigned_to: Option<String>,
+    received_at: String,
+    due_at: String,
+    age_minutes: i64,
+    overdue_minutes: i64,
+}
+
+#[derive(Serialize)]
+struct FeedbackJson {
+    range: RangeJson,
+    as_of: String,
+    cases: i64,
+    by_status: Vec<StatusJson>,
+    target_minutes: i64,
+    answered: i64,
+    median_first_response_minutes: Option<i64>,
+    p90_first_response_minutes: Option<i64>,
+    within_target: i64,
+    answered_late: i64,
+    waiting_overdue: i64,
+    waiting_in_time: i64,
+    resolved_without_response: i64,
+    share_within_target: Option<f64>,
+    overdue: Vec<OverdueJson>,
+}
+
+#[derive(Serialize)]
+struct ChannelJson {
+    channel: String,
+    contacts: i64,
+    share_of_given: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct ConsentJson {
+    contacts: i64,
+    given: i64,
+    not_given: i64,
+    refused: Option<i64>,
+    not_recorded: Option<i64>,
+    coverage: Option<f64>,
+    by_channel: Vec<ChannelJson>,
+    given_without_channel: i64,
+    unreadable_contacts: i64,
+}
+
+// ----- the reports -------------------------------------------------------------
+
+fn events(store: &Store, range: &DateRange, json: bool) -> Result<()> {
+    let RangeMs { from, to } = range.millis()?;
+    let r = store.report_events(from, to)?;
+    let out = EventsJson {
+        range: range.json(),
+        totals: EventsTotalJson {
+            events: r.events.len(),
+            counts: counts_json!(r.totals),
+        },
+        events: r
+            .events
+            .iter()
+            .map(|e| EventJson {
+                id: e.id.clone(),
+                title: e.title.clone(),
+                starts_at: time(e.starts_at),
+                status: e.status.clone(),
+                capacity: e.capacity,
+                counts: counts_json!(e.counts),
+            })
+            .collect(),
+    };
+    if json {
+        return print_json(&out);
+    }
+    if out.events.is_empty() {
+        println!("no events{}", range.words());
+        return Ok(());
+    }
+    println!(
+        "{:<16}  {:<28} {:<9} {:>8} {:>10} {:>10} {:>8} {:>8} {:>10} {:>9} {:>5}",
+        "starts",
+        "event",
+        "status",
+        "sign-ups",
+        "registered",
+        "checked in",
+        "walk-ins",
+        "no-shows",
+        "waitlisted",
+        "cancelled",
+        "came"
+    );
+    let line = |starts: &str, title: &str, status: &str, c: &CountsJson| {
+        println!(
+            "{:<16}  {:<28} {:<9} {:>8} {:>10} {:>10} {:>8} {:>8} {:>10} {:>9} {:>5}",
+            starts,
+            clip(title, 28),
+            status,
+            c.sign_ups,
+            c.registered,
+            c.checked_in,
+            c.walk_ins,
+            c.no_shows,
+            c.waitlisted,
+            c.cancelled,
+            percent0(c.attendance_rate)
+        );
+    };
+    for e in &out.events {
+        line(&minute(&e.starts_at), &e.title, &e.status, &e.counts);
+    }
+    line(
+        "",
+        &format!("total ({})", plural(out.totals.events as i64, "event")),
+        "",
+        &out.totals.counts,
+    );
+    println!(
+        "registered = holding a seat (checked in and no-shows included); came = checked in / registered"
+    );
+    Ok(())
+}
+
+fn hours(store: &Store, period: Period, range: &DateRange, now: i64, json: bool) -> Result<()> {
+    let RangeMs { from, to } = range.millis()?;
+    let r = store.report_hours(period.as_str(), from, to, now)?;
+    let out = HoursJson {
+        period: r.period.clone(),
+        range: range.json(),
+        as_of: time(now),
+        rows: r
+            .rows
+            .iter()
+            .map(|x| HoursRowJson {
+                period: x.period.clone(),
+                period_start: time(x.period_start),
+                contact_id: x.contact_id.clone(),
+                name: x.name.clone(),
+                worked: worked_json!(x.worked),
+            })
+            .collect(),
+        periods: r
+            .periods
+            .iter()
+            .map(|p| HoursPeriodJson {
+                period: p.period.clone(),
+                period_start: time(p.period_start),
+                volunteers: p.volunteers,
+                worked: worked_json!(p.worked),
+            })
+            .collect(),
+        volunteers: r
+            .volunteers
+            .iter()
+            .map(|v| HoursVolunteerJson {
+                contact_id: v.contact_id.clone(),
+                name: v.name.clone(),
+                worked: worked_json!(v.worked),
+            })
+            .collect(),
+        total: worked_json!(r.total),
+        upcoming_shifts: r.upcoming_shifts,
+        cancelled_event_shifts: r.cancelled_event_shifts,
+    };
+    if json {
+        return print_json(&out);
+    }
+    if out.rows.is_empty() {
+        println!("no volunteer time recorded{}", range.words());
+    } else {
+        let line = |period: &str, who: &str, w: &WorkedJson| {
+            let text = format!(
+                "{:<9} {:<32} {:>6} {:>8} {:>8}  {}",
+                period,
+                clip(who, 32),
+                w.shifts,
+                w.minutes,
+                clock(w.minutes),
+                from_schedule(w)
+            );
+            println!("{}", text.trim_end());
+        };
+        println!(
+            "{:<9} {:<32} {:>6} {:>8} {:>8}  from schedule (no minutes recorded)",
+            period.as_str(),
+            "volunteer",
+            "shifts",
+            "minutes",
+            "hours"
+        );
+        let mut rows = out.rows.iter().peekable();
+        for p in &out.periods {
+            while let Some(row) = rows.next_if(|row| row.period == p.period) {
+                line(&row.period, &who(&row.name, &row.contact_id), &row.worked);
+            }
+            line(
+                "",
+                &format!("total {} ({})", p.period, plural(p.volunteers, "volunteer")),
+                &p.worked,
+            );
+        }
+        println!();
+        println!("per volunteer{}", range.words());
+        for v in &out.volunteers {
+            line("", &who(&v.name, &v.contact_id), &v.worked);
+        }
+        line("", "total", &out.total);
+    }
+    let mut left_out = Vec::new();
+    if out.upcoming_shifts > 0 {
+        left_out.push(format!(
+            "{} still to come",
+            plural(out.upcoming_shifts, "shift")
+        ));
+    }
+    if out.cancelled_event_shifts > 0 {
+        left_out.push(format!(
+            "{} at cancelled events",
+            plural(out.cancelled_event_shifts, "shift")
+        ));
+    }
+    if !left_out.is_empty() {
+        println!("not counted (no minutes recorded): {}", left_out.join(", "));
+    }
+    Ok(())
+}
+
+fn new_contacts(store: &Store, range: &DateRange, json: bool) -> Result<()> {
+    let RangeMs { from, to } = range.millis()?;
+    let r = store.report_new_contacts(from, to)?;
+    let out = NewContactsJson {
+        range: range.json(),
+        contacts: r.contacts,
+        by_event: r
+            .by_event
+            .iter()
+            .map(|e| NewAtEventJson {
+                event_id: e.event_id.clone(),
+                title: e.title.clone(),
+                starts_at: e.starts_at.map(time),
+                new_contacts: e.new_contacts,
+            })
+            .collect(),
+        without_event: r.without_event,
+        by_device: r
+            .by_device
+            .iter()
+            .map(|d| NewByDeviceJson {
+                device_id: d.device_id.clone(),
+                this_device: d.this_device,
+                new_contacts: d.new_contacts,
+                first_created_at: time(d.first_created_at),
+                last_created_at: time(d.last_created_at),
+            })
+            .collect(),
+    };
+    if json {
+        return print_json(&out);
+    }
+    println!(
+        "{} created{} (merged duplicates not counted)",
+        plural(out.contacts, "new contact"),
+        range.words()
+    );
+    if out.contacts == 0 {
+        return Ok(());
+    }
+    println!();
+    println!("by the first event they signed up to");
+    for e in &out.by_event {
+        let starts = e.starts_at.as_deref().map_or(String::new(), minute);
+        let title = e
+            .title
+            .clone()
+            .unwrap_or_else(|| format!("{} (not on this device)", e.event_id));
+        println!(
+            "  {:<16}  {:<40} {:>7}",
+            starts,
+            clip(&title, 40),
+            e.new_contacts
+        );
+    }
+    println!(
+        "  {:<16}  {:<40} {:>7}",
+        "", "no sign-up yet", out.without_event
+    );
+    println!();
+    println!("by the device that created them");
+    for d in &out.by_device {
+        println!(
+            "  {}{:<14} {:>7}   {} to {}",
+            d.device_id,
+            if d.this_device { " (this device)" } else { "" },
+            d.new_contacts,
+            minute(&d.first_created_at),
+            minute(&d.last_created_at)
+        );
+    }
+    Ok(())
+}
+
+fn donors(store: &Store, period: Period, range: &DateRange, now: i64, json: bool) -> Result<()> {
+    let RangeMs { from, to } = range.millis()?;
+    let r = store.report_donors(period.as_str(), from, to, now)?;
+    let out = DonorsJson {
+        period: r.period.clone(),
+        range: range.json(),
+        as_of: time(now),
+        periods: r
+            .periods
+            .iter()
+            .map(|p| DonorPeriodJson {
+                period: p.period.clone(),
+                starts_at: time(p.starts_at),
+                ends_at: time(p.ends_at),
+                partial: p.partial,
+                donors: p.donors,
+                gifts: p.gifts,
+                previous_donors: p.previous_donors,
+                retained: p.retained,
+                lapsed: p.lapsed,
+                new_donors: p.new_donors,
+                reactivated: p.reactivated,
+                retention_rate: rate(p.retention_rate()),
+                amounts: amounts_json(&p.amounts),
+            })
+            .collect(),
+        donors: r.donors,
+        gifts: r.gifts,
+        repeat_donors: r.repeat_donors,
+        repeat_gift_rate: rate(r.repeat_gift_rate()),
+        amounts: amounts_json(&r.amounts),
+        unreadable_ledgers: r.unreadable_ledgers,
+    };
+    if r.unreadable_ledgers > 0 {
+        eprintln!(
+            "muster: {} could not be read (written by a newer Muster, or damaged) and {} not counted; update this app",
+            plural(r.unreadable_ledgers, "private ledger"),
+            if r.unreadable_ledgers == 1 {
+                "is"
+            } else {
+                "are"
+            }
+        );
+    }
+    if json {
+        return print_json(&out);
+    }
+    if out.periods.is_empty() {
+        println!("no gifts recorded");
+        return Ok(());
+    }
+    println!(
+        "{:<9} {:>6} {:>6} {:>8} {:>6} {:>5} {:>5} {:>16}  amounts",
+        period.as_str(),
+        "donors",
+        "gifts",
+        "retained",
+        "lapsed",
+        "new",
+        "back",
+        "retention"
+    );
+    for p in &out.periods {
+        let retention = match p.retention_rate {
+            Some(rate) => format!(
+                "{} ({}/{})",
+                percent1(Some(rate)),
+                p.retained,
+                p.previous_donors
+            ),
+            None => "-".to_owned(),
+        };
+        let text = format!(
+            "{:<9} {:>6} {:>6} {:>8} {:>6} {:>5} {:>5} {:>16}  {}",
+            format!("{}{}", p.period, if p.partial { "*" } else { "" }),
+            p.donors,
+            p.gifts,
+            p.retained,
+            p.lapsed,
+            p.new_donors,
+            p.reactivated,
+            retention,
+            money(&p.amounts)
+        );
+        println!("{}", text.trim_end());
+    }
+    if out.periods.iter().any(|p| p.partial) {
+        println!("* under way: figures so far");
+    }
+    println!(
+        "retained: gave in the previous {p} and this one; retention = retained / donors of the previous {p}; back: gave before, not in the previous {p}",
+        p = period.as_str()
+    );
+    println!();
+    let over = if range.from.is_some() || range.to.is_some() {
+        format!("in the range{}", range.words())
+    } else {
+        "over the whole history".to_owned()
+    };
+    println!(
+        "{over}: {} and {}; {} gave more than once (repeat-gift rate {})",
+        plural(out.donors, "donor"),
+        plural(out.gifts, "gift"),
+        out.repeat_donors,
+        percent1(out.repeat_gift_rate)
+    );
+    if !out.amounts.is_empty() {
+        println!("received: {}", money(&out.amounts));
+    }
+    Ok(())
+}
+
+fn feedback(store: &Store, range: &DateRange, now: i64, json: bool) -> Result<()> {
+    let RangeMs { from, to } = range.millis()?;
+    let r = store.report_feedback(from, to, now)?;
+    let out = FeedbackJson {
+        range: range.json(),
+        as_of: time(now),
+        cases: r.cases,
+        by_status: r
+            .by_status
+            .iter()
+            .map(|s| StatusJson {
+                status: s.status.clone(),
+                cases: s.cases,
+            })
+            .collect(),
+        target_minutes: r.target / MINUTE,
+        answered: r.answered,
+        median_first_response_minutes: r.median_first_response.map(|t| t / MINUTE),
+        p90_first_response_minutes: r.p90_first_response.map(|t| t / MINUTE),
+        within_target: r.within_target,
+        answered_late: r.answered_late,
+        waiting_overdue: r.waiting_overdue,
+        waiting_in_time: r.waiting_in_time,
+        resolved_without_response: r.resolved_without_response,
+        share_within_target: rate(r.share_within_target()),
+        overdue: r
+            .overdue
+            .iter()
+            .map(|c| OverdueJson {
+                id: c.id.clone(),
+                contact_id: c.contact_id.clone(),
+                contact_name: c.contact_name.clone(),
+                channel: c.channel.clone(),
+                category: c.category.clone(),
+                status: c.status.clone(),
+                assigned_to: c.assigned_to.clone(),
+                received_at: time(c.received_at),
+                due_at: time(c.due_at),
+                age_minutes: c.age / MINUTE,
+                overdue_minutes: c.overdue_by / MINUTE,
+            })
+            .collect(),
+    };
+    if json {
+        return print_json(&out);
+    }
+    let statuses: Vec<String> = out
+        .by_status
+        .iter()
+        .map(|s| format!("{} {}", s.cases, s.status))
+        .collect();
+    println!(
+        "{}{}: {}",
+        plural(out.cases, "case"),
+        range.words(),
+        statuses.join(", ")
+    );
+    if out.cases == 0 {
+        return Ok(());
+    }
+    match (
+        out.median_first_response_minutes,
+        out.p90_first_response_minutes,
+    ) {
+        (Some(median), Some(p90)) => println!(
+            "first response ({} answered): median {}, 90th percentile {}",
+            out.answered,
+            duration(median),
+            duration(p90)
+        ),
+        _ => println!("first response: no case answered yet"),
+    }
+    println!(
+        "{} target: {} met, {} missed ({} answered late, {} still waiting) = {} within target",
+        duration(out.target_minutes),
+        out.within_target,
+        out.answered_late + out.waiting_overdue,
+        out.answered_late,
+        out.waiting_overdue,
+        percent1(out.share_within_target)
+    );
+    let mut aside = Vec::new();
+    if out.waiting_in_time > 0 {
+        aside.push(format!("{} not yet due", out.waiting_in_time));
+    }
+    if out.resolved_without_response > 0 {
+        aside.push(format!(
+            "{} resolved without a response",
+            out.resolved_without_response
+        ));
+    }
+    if !aside.is_empty() {
+        println!("not counted in the share: {}", aside.join(", "));
+    }
+    if out.overdue.is_empty() {
+        println!("no case is overdue");
+        return Ok(());
+    }
+    println!();
+    println!(
+        "overdue: waiting for a first response for more than {} ({}), oldest first",
+        duration(out.target_minutes),
+        out.overdue.len()
+    );
+    for c in &out.overdue {
+        let from = match (&c.contact_name, &c.contact_id) {
+            (Some(name), _) => format!(", from {name}"),
+            (None, Some(id)) => format!(", from {id}"),
+            (None, None) => String::new(),
+        };
+        println!(
+            "  {}  received {}  age {}  overdue by {}  {}  {} by {}{}",
+            c.id,
+            minute(&c.received_at),
+            duration(c.age_minutes),
+            duration(c.overdue_minutes),
+            c.assigned_to
+                .as_deref()
+                .map_or("unassigned".to_owned(), |a| format!("assigned to {a}")),
+            c.category,
+            c.channel,
+            from
+        );
+    }
+    Ok(())
+}
+
+fn consent(store: &Store, refusals: bool, json: bool) -> Result<()> {
+    let r = store.report_consent(refusals)?;
+    let out = ConsentJson {
+        contacts: r.contacts,
+        given: r.given,
+        not_given: r.contacts - r.given,
+        refused: r.refused,
+        not_recorded: r.not_recorded,
+        coverage: rate(r.coverage()),
+        by_channel: r
+            .by_channel
+            .iter()
+            .map(|c| ChannelJson {
+                channel: c.channel.clone(),
+                contacts: c.contacts,
+                share_of_given: rate((r.given > 0).then(|| c.contacts as f64 / r.given as f64)),
+            })
+            .collect(),
+        given_without_channel: r.given_without_channel,
+        unreadable_contacts: r.unreadable_contacts,
+    };
+    if r.unreadable_contacts > 0 {
+        eprintln!(
+            "muster: {} could not be read (written by a newer Muster, or damaged) and {} not counted; update this app",
+            plural(r.unreadable_contacts, "contact"),
+            if r.unreadable_contacts == 1 {
+                "is"
+            } else {
+                "are"
+            }
+        );
+    }
+    if json {
+        return print_json(&out);
+    }
+    let others = match (out.refused, out.not_recorded) {
+        (Some(refused), Some(never)) => format!(" ({refused} refused, {never} never asked)"),
+        _ => String::new(),
+    };
+    println!(
+        "{} (merged duplicates not counted): {} gave consent ({}), {} did not{others}",
+        plural(out.contacts, "contact"),
+        out.given,
+        percent1(out.coverage),
+        out.not_given
+    );
+    if out.given == 0 {
+        return Ok(());
+    }
+    println!("by channel, of the {} who gave consent", out.given);
+    for c in &out.by_channel {
+        println!(
+            "  {:<20} {:>7}  {:>6}",
+            c.channel,
+            c.contacts,
+            percent1(c.share_of_given)
+        );
+    }
+    if out.given_without_channel > 0 {
+        println!(
+            "  {:<20} {:>7}",
+            "(no channel named)", out.given_without_channel
+        );
+    }
+    Ok(())
+}
+
+// ----- formatting --------------------------------------------------------------
+
+const MINUTE: i64 = 60_000;
+
+/// A rate for JSON: rounded to 4 decimals.
+fn rate(r: Option<f64>) -> Option<f64> {
+    r.map(|r| (r * 10_000.0).round() / 10_000.0)
+}
+
+/// "50%", or "-" when there is nothing to divide by.
+fn percent0(r: Option<f64>) -> String {
+    r.map_or("-".to_owned(), |r| format!("{:.0}%", r * 100.0))
+}
+
+/// "50.0%", or "-".
+fn percent1(r: Option<f64>) -> String {
+    r.map_or("-".to_owned(), |r| format!("{:.1}%", r * 100.0))
+}
+
+/// "1 shift", "2 shifts".
+fn plural(n: i64, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// "2026-03-20 18:00" from an RFC 3339 time.
+fn minute(rfc3339: &str) -> String {
+    rfc3339.get(..16).unwrap_or(rfc3339).replacen('T', " ", 1)
+}
+
+/// Minutes as "12:50" (hours and minutes).
+fn clock(minutes: i64) -> String {
+    format!("{}:{:02}", minutes / 60, minutes % 60)
+}
+
+/// Minutes as "45 min", "3 h", "5 h 20 min", "30 h" (under two days),
+/// "2 d 3 h".
+fn duration(minutes: i64) -> String {
+    let (h, m) = (minutes / 60, minutes % 60);
+    if minutes >= 2 * 1_440 {
+        format!("{} d {} h", h / 24, h % 24)
+    } else if h == 0 {
+        format!("{m} min")
+    } else if m == 0 || h >= 24 {
+        format!("{h} h")
+    } else {
+        format!("{h} h {m} min")
+    }
+}
+
+/// The "from schedule" column: "1 shift, 180 min", or nothing.
+fn from_schedule(w: &WorkedJson) -> String {
+    if w.scheduled_shifts == 0 {
+        String::new()
+    } else {
+        format!(
+            "{}, {} min",
+            plural(w.scheduled_shifts, "shift"),
+            w.scheduled_minutes
+        )
+    }
+}
+
+/// A volunteer's name, or their id when this device does not hold them.
+fn who(name: &Option<String>, id: &str) -> String {
+    name.clone()
+        .unwrap_or_else(|| format!("{id} (not on this device)"))
+}
+
+/// At most `width` characters, with "…" when cut.
+fn clip(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        s.to_owned()
+    } else {
+        let mut cut: String = s.chars().take(width.saturating_sub(1)).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+/// "227.00 EUR, 30.00 USD".
+fn money(amounts: &[AmountJson]) -> String {
+    amounts
+        .iter()
+        .map(|a| format!("{} {}", a.amount, a.currency))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Minor units as a decimal string, with the currency's number of decimals
+/// (ISO 4217): integer arithmetic only.
+fn decimal(minor: i64, currency: &str) -> String {
+    let digits = minor_digits(currency);
+    let sign = if minor < 0 { "-" } else { "" };
+    let value = minor.unsigned_abs();
+    if digits == 0 {
+        return format!("{sign}{value}");
+    }
+    let scale = 10u64.pow(digits);
+    format!(
+        "{sign}{}.{:0width$}",
+        value / scale,
+        value % scale,
+        width = digits as usize
+    )
+}
+
+/// Decimals of a currency's minor unit (ISO 4217): 2 but for these.
+fn minor_digits(currency: &str) -> u32 {
+    const NONE: [&str; 17] = [
+        "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND",
+        "VUV", "XAF", "XOF", "XPF",
+    ];
+    const THREE: [&str; 7] = ["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"];
+    const FOUR: [&str; 2] = ["CLF", "UYW"];
+    if NONE.contains(&currency) {
+        0
+    } else if THREE.contains(&currency) {
+        3
+    } else if FOUR.contains(&currency) {
+        4
+    } else {
+        2
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_is_written_with_the_currency_decimals() {
+        assert_eq!(decimal(22_700, "EUR"), "227.00");
+        assert_eq!(decimal(5, "EUR"), "0.05");
+        assert_eq!(decimal(1_500, "JPY"), "1500");
+        assert_eq!(decimal(1_234, "KWD"), "1.234");
+        assert_eq!(decimal(-250, "USD"), "-2.50");
+    }
+
+    #[test]
+    fn durations_and_rates_read_well() {
+        assert_eq!(duration(45), "45 min");
+        assert_eq!(duration(180), "3 h");
+        assert_eq!(duration(200), "3 h 20 min");
+        assert_eq!(duration(1_440), "24 h");
+        assert_eq!(duration(1_565), "26 h");
+        assert_eq!(duration(3_000), "2 d 2 h");
+        assert_eq!(clock(770), "12:50");
+        assert_eq!(rate(Some(2.0 / 3.0)), Some(0.6667));
+        assert_eq!(percent1(Some(0.5)), "50.0%");
+        assert_eq!(percent0(None), "-");
+        assert_eq!(minute("2026-03-20T18:00:00.000Z"), "2026-03-20 18:00");
+        assert_eq!(clip("Annual general meeting", 10), "Annual ge…");
+    }
 }

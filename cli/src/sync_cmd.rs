@@ -5,8 +5,8 @@ use std::io::Write;
 
 use anyhow::{Context, bail};
 use muster_core::Store;
-use muster_core::store::Reconciliation;
 use muster_core::client::{self, Status, SyncReport};
+use muster_core::store::Reconciliation;
 use serde::Serialize;
 
 fn now_ms() -> i64 {
@@ -222,9 +222,14 @@ fn print_reconciliation(r: &Reconciliation) {
         println!(
             "moved to the waitlist: {} {} at {:?} (place {})",
             w.contact_id,
-            w.name.as_deref().map(|n| format!("{n:?}")).unwrap_or_default(),
+            w.name
+                .as_deref()
+                .map(|n| format!("{n:?}"))
+                .unwrap_or_default(),
             w.event_title,
-            w.position.map(|p| p.to_string()).unwrap_or_else(|| "?".into())
+            w.position
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "?".into())
         );
     }
     for p in &r.duplicate_candidates {

@@ -209,10 +209,24 @@ fn bad_input_is_a_clear_error_with_exit_1() {
 #[test]
 fn duplicates_are_listed_merged_unmerged_and_dismissed() {
     let m = Muster::new();
-    let ana = m.ok(&["contact", "add", "--name", "Ana Silva", "--phone", "+44 7700 900123"]);
+    let ana = m.ok(&[
+        "contact",
+        "add",
+        "--name",
+        "Ana Silva",
+        "--phone",
+        "+44 7700 900123",
+    ]);
     let ana = ana.trim();
     // Typed again at another desk, differently.
-    let out = m.run(&["contact", "add", "--name", "Ana Sílva", "--phone", "07700 900123"]);
+    let out = m.run(&[
+        "contact",
+        "add",
+        "--name",
+        "Ana Sílva",
+        "--phone",
+        "07700 900123",
+    ]);
     assert!(out.status.success());
     let warning = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -237,14 +251,31 @@ fn duplicates_are_listed_merged_unmerged_and_dismissed() {
     assert!(m.ok(&["duplicates"]).contains("same phone +447700900123"));
 
     m.ok(&["merge", ana, &dup]);
-    assert!(m.json(&["duplicates", "--json"]).as_array().unwrap().is_empty());
+    assert!(
+        m.json(&["duplicates", "--json"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     let found = m.json(&["contact", "search", "silva", "--json"]);
     assert_eq!(found.as_array().unwrap().len(), 1);
-    assert!(!m.run(&["merge", ana, &dup]).status.success(), "already merged");
+    assert!(
+        !m.run(&["merge", ana, &dup]).status.success(),
+        "already merged"
+    );
 
     m.ok(&["unmerge", &dup]);
-    assert_eq!(m.json(&["contact", "search", "silva", "--json"]).as_array().unwrap().len(), 2);
-    assert_eq!(m.json(&["duplicates", "--json"]).as_array().unwrap().len(), 1);
+    assert_eq!(
+        m.json(&["contact", "search", "silva", "--json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        m.json(&["duplicates", "--json"]).as_array().unwrap().len(),
+        1
+    );
     m.ok(&["not-duplicate", ana, &dup]);
     assert!(m.ok(&["duplicates"]).contains("no likely duplicates"));
     let bad = m.run(&["merge", ana, "c_00000000000000000000000000000000"]);

@@ -130,6 +130,28 @@ pub enum Error {
     /// A schema migration failed.
     #[error("schema migration failed: {0}")]
     Migration(String),
+
+    /// An export could not be written (disk full, the reader went away…).
+    #[error("cannot write the export: {0}")]
+    Write(#[source] std::io::Error),
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Write(e)
+    }
+}
+
+impl From<csv::Error> for Error {
+    fn from(e: csv::Error) -> Self {
+        Error::Write(e.into())
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Error::Write(e.into())
+    }
 }
 
 /// Shorthand for results of core calls.

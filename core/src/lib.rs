@@ -40,6 +40,7 @@ pub mod client;
 pub mod device;
 pub mod duplicates;
 pub mod error;
+pub mod export;
 pub mod model;
 pub mod store;
 pub mod sync;

@@ -58,7 +58,8 @@ impl From<Core> for MusterError {
             | Core::NotEncrypted { .. }
             | Core::BadDocument { .. }
             | Core::Storage(_)
-            | Core::Migration(_) => MusterError::Storage(message),
+            | Core::Migration(_)
+            | Core::Write(_) => MusterError::Storage(message),
         }
     }
 }

@@ -49,6 +49,11 @@ pub use index::{ContactSummary, EventSummary, RosterLine};
 pub use merging::{DuplicatePair, MIN_SCORE, PHONE_REGION_SETTING, name_similarity};
 pub use reconcile::{Arrived, Baseline, ConflictNote, MergeNote, Reconciliation, WaitlistNote};
 pub use remote::BatchOutcome;
+pub use reports::{
+    ChannelConsent, ConsentReport, DonorPeriod, DonorsReport, EventAttendance, EventsReport,
+    FeedbackReport, HoursReport, NewAtEvent, NewByDevice, NewContactsReport, OverdueCase,
+    PeriodHours, SignupCounts, StatusCount, VolunteerHours, VolunteerPeriod, Worked,
+};
 pub use schema::{APPLICATION_ID, latest_version};
 
 /// When a document has this many stored changes that the relay already
