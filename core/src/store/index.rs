@@ -204,6 +204,8 @@ struct ContactRow {
 #[derive(Hydrate)]
 struct ConsentGiven {
     given: bool,
+    channels: BTreeMap<String, bool>,
+    recorded_at: Option<Millis>,
 }
 
 impl ContactRow {
@@ -243,6 +245,8 @@ fn index_contact(tx: &Transaction<'_>, c: &ContactRow) -> Result<()> {
         c.created_at,
         c.phones.join("\n"),
         c.emails.join("\n"),
+        model::contact::set_items(&c.consent.channels).join(","),
+        c.consent.recorded_at,
     ];
     let num = match known {
         Some(num) => {
@@ -250,7 +254,7 @@ fn index_contact(tx: &Transaction<'_>, c: &ContactRow) -> Result<()> {
                 "UPDATE OR IGNORE contacts SET name = ?2, sort_name = ?3, phone = ?4, email = ?5,
                     roles = ?6, tags = ?7, household = ?8, organisation = ?9, external_id = ?10,
                     consent_given = ?11, merged_into = ?12, created_by = ?13, created_at = ?14,
-                    phones = ?15, emails = ?16
+                    phones = ?15, emails = ?16, consent_channels = ?17, consent_recorded_at = ?18
                  WHERE id = ?1",
             )?
             .execute(values)?;
@@ -260,8 +264,9 @@ fn index_contact(tx: &Transaction<'_>, c: &ContactRow) -> Result<()> {
             tx.prepare_cached(
                 "INSERT OR IGNORE INTO contacts (id, name, sort_name, phone, email, roles, tags,
                     household, organisation, external_id, consent_given, merged_into,
-                    created_by, created_at, phones, emails)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                    created_by, created_at, phones, emails, consent_channels, consent_recorded_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                         ?17, ?18)",
             )?
             .execute(values)?;
             tx.last_insert_rowid()

@@ -983,44 +983,33 @@ impl Store {
             given_without_channel: 0,
             unreadable_contacts: 0,
         };
+        // Channels and refusals are index columns (schema v3): SQL only.
         let mut channels: HashMap<String, i64> = HashMap::new();
-        let mut unreadable = 0;
-        let read = |id: &str, doc: &AutoCommit| model::hydrate::<ConsentRow>(id, doc).ok();
-        self.decode_docs(
-            "SELECT id FROM contacts WHERE merged_into IS NULL AND consent_given <> 0",
-            read,
-            |_, row| {
-                let Some(row) = row else {
-                    unreadable += 1;
-                    return;
-                };
-                let mut named = false;
-                for (channel, on) in row.consent.channels {
-                    if on {
-                        named = true;
-                        *channels.entry(channel).or_default() += 1;
-                    }
-                }
-                if !named {
-                    report.given_without_channel += 1;
-                }
-            },
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT consent_channels, count(*) FROM contacts
+             WHERE merged_into IS NULL AND consent_given <> 0 GROUP BY consent_channels",
         )?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        for row in rows {
+            let (list, n) = row?;
+            if list.is_empty() {
+                report.given_without_channel += n;
+            }
+            for channel in list.split(',').filter(|c| !c.is_empty()) {
+                *channels.entry(channel.to_owned()).or_default() += n;
+            }
+        }
         if refusals {
-            let (mut refused, mut not_recorded) = (0, 0);
-            self.decode_docs(
-                "SELECT id FROM contacts WHERE merged_into IS NULL AND consent_given = 0",
-                read,
-                |_, row| match row {
-                    None => unreadable += 1,
-                    Some(row) if row.consent.recorded_at.is_some() => refused += 1,
-                    Some(_) => not_recorded += 1,
-                },
+            let (refused, not_recorded) = self.conn.query_row(
+                "SELECT ifnull(sum(consent_recorded_at IS NOT NULL), 0),
+                        ifnull(sum(consent_recorded_at IS NULL), 0)
+                 FROM contacts WHERE merged_into IS NULL AND consent_given = 0",
+                [],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
             )?;
             report.refused = Some(refused);
             report.not_recorded = Some(not_recorded);
         }
-        report.unreadable_contacts = unreadable;
         report.by_channel = channels
             .into_iter()
             .map(|(channel, contacts)| ChannelConsent { channel, contacts })
@@ -1249,18 +1238,6 @@ struct Gift {
     date: Millis,
     amount_minor: i64,
     currency: String,
-}
-
-/// The fields of a contact the consent report reads.
-#[derive(Hydrate)]
-struct ConsentRow {
-    consent: ConsentFields,
-}
-
-#[derive(Hydrate)]
-struct ConsentFields {
-    channels: BTreeMap<String, bool>,
-    recorded_at: Option<Millis>,
 }
 
 /// The contact each merged duplicate counts as.

@@ -30,14 +30,18 @@ pub fn latest_version() -> i64 {
     3
 }
 
-/// v3: duplicates. Every phone and email of a contact (not only the
-/// first), for finding duplicates without opening 100,000 documents, and
-/// the pairs coordinators marked "not a duplicate". Both are index rows,
-/// derived from the contacts; a store upgraded from v2 rebuilds them from
-/// its documents when it is first opened (`Store::init`).
+/// v3: duplicates and reports. Every phone and email of a contact (not
+/// only the first), for finding duplicates without opening 100,000
+/// documents; the consent channels and when consent was recorded, for the
+/// consent report; and the pairs coordinators marked "not a duplicate".
+/// All are index rows, derived from the contacts; a store upgraded from v2
+/// rebuilds them from its documents when it is first opened
+/// (`Store::init`).
 const V3: &str = r#"
 ALTER TABLE contacts ADD COLUMN phones TEXT NOT NULL DEFAULT '';
 ALTER TABLE contacts ADD COLUMN emails TEXT NOT NULL DEFAULT '';
+ALTER TABLE contacts ADD COLUMN consent_channels TEXT NOT NULL DEFAULT '';
+ALTER TABLE contacts ADD COLUMN consent_recorded_at INTEGER;
 CREATE INDEX contacts_by_merged_into ON contacts (merged_into) WHERE merged_into IS NOT NULL;
 CREATE TABLE not_duplicates (
     contact_id TEXT NOT NULL,
@@ -228,6 +232,72 @@ mod tests {
         };
         assert_eq!(version(&a), super::latest_version());
         assert_eq!(version(&b), super::latest_version());
+    }
+
+    #[test]
+    fn a_v2_store_gets_its_contact_rows_rebuilt_for_v3() {
+        let dir = tempfile::tempdir().unwrap();
+        // A contact as any device makes it.
+        let mut maker = crate::Store::open_in_memory().unwrap();
+        let ana = maker
+            .create_contact(
+                &crate::NewContact {
+                    name: "Ana Silva".into(),
+                    phones: vec!["+44 20 7946 0958".into(), "07700 900123".into()],
+                    ..Default::default()
+                },
+                1,
+            )
+            .unwrap();
+        maker
+            .update_contact(&ana, 2, |c| {
+                c.consent.given = true;
+                c.consent.channels.insert("sms".into(), true);
+                Ok(())
+            })
+            .unwrap();
+        let changes = maker.changes_of(&ana).unwrap();
+        // The same document in a store as schema v2 wrote it.
+        let old = dir.path().join("v2.muster");
+        {
+            let mut conn = Connection::open(&old).unwrap();
+            conn.pragma_update(None, "application_id", super::APPLICATION_ID)
+                .unwrap();
+            rusqlite_migration::Migrations::new(vec![
+                rusqlite_migration::M::up(super::V1),
+                rusqlite_migration::M::up(super::V2),
+            ])
+            .to_latest(&mut conn)
+            .unwrap();
+            conn.execute(
+                "INSERT INTO docs (doc_id, kind) VALUES (?1, 'contact')",
+                [&ana],
+            )
+            .unwrap();
+            for (i, data) in changes.iter().enumerate() {
+                conn.execute(
+                    "INSERT INTO changes (doc_id, hash, data, local, acked) VALUES (?1, ?2, ?3, 0, 1)",
+                    rusqlite::params![&ana, vec![i as u8; 32], data],
+                )
+                .unwrap();
+            }
+        }
+        let store = crate::Store::open(&old).unwrap();
+        // The second phone is searchable and the consent channel counted:
+        // both come from v3 columns the upgrade filled from the document.
+        let found = store.search_contacts("900123", 5).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].id, ana);
+        let consent = store.report_consent(false).unwrap();
+        assert_eq!(consent.by_channel.len(), 1);
+        assert_eq!(consent.by_channel[0].channel, "sms");
+        let phones: String = store
+            .conn
+            .query_row("SELECT phones FROM contacts WHERE id = ?1", [&ana], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(phones, "+44 20 7946 0958\n07700 900123");
     }
 
     #[test]
