@@ -77,6 +77,10 @@ enum Command {
     /// Every value a field holds after concurrent edits, the winner first
     /// (one JSON value per line). FIELD may name a nested field: address.city.
     Conflicts { id: String, field: String },
+    /// Show, or set, the country whose numbering phone numbers typed
+    /// without +country code follow (ISO 3166: GB, US, PT…); used to compare
+    /// phones for duplicates and to export them in E.164. Default GB.
+    PhoneRegion { region: Option<String> },
     /// Pairs of contacts that may be one person, best first, with a score
     /// and the reasons (same phone, same email, names alike).
     Duplicates {
@@ -293,6 +297,21 @@ fn run(cli: Cli) -> Result<()> {
             status,
             json,
         } => roster(&store, &event, status.as_deref(), json),
+        Command::PhoneRegion { region: None } => {
+            println!("{}", store.phone_region()?);
+            Ok(())
+        }
+        Command::PhoneRegion {
+            region: Some(region),
+        } => {
+            let region = region.trim().to_ascii_uppercase();
+            if muster_core::duplicates::normalise_phone("+447700900123", &region).is_none() {
+                bail!("{region:?} is not a country code such as GB, US or PT");
+            }
+            store.set_setting(muster_core::store::PHONE_REGION_SETTING, &region)?;
+            println!("phone numbers without a country code are read as {region} numbers");
+            Ok(())
+        }
         Command::Duplicates { json, min_score } => duplicates(&store, json, min_score),
         Command::Merge { keep, duplicate } => {
             store.merge_contacts(&keep, &duplicate, now())?;

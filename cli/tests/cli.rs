@@ -282,3 +282,41 @@ fn duplicates_are_listed_merged_unmerged_and_dismissed() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).starts_with("muster: "));
 }
+
+#[test]
+fn the_phone_region_decides_how_national_numbers_match() {
+    let m = Muster::new();
+    assert_eq!(m.ok(&["phone-region"]).trim(), "GB");
+    m.ok(&[
+        "contact",
+        "add",
+        "--name",
+        "Sam Lee",
+        "--phone",
+        "+1 415 555 0132",
+    ]);
+    m.ok(&[
+        "contact",
+        "add",
+        "--name",
+        "Sam Lee",
+        "--phone",
+        "(415) 555-0132",
+    ]);
+    // Read as a British number, the second does not match the first, and
+    // namesakes with different phones are not proposed.
+    let pairs = m.json(&["duplicates", "--json"]);
+    assert_eq!(pairs.as_array().unwrap().len(), 0, "{pairs}");
+    m.ok(&["phone-region", "us"]);
+    assert_eq!(m.ok(&["phone-region"]).trim(), "US");
+    let pairs = m.json(&["duplicates", "--json"]);
+    assert!(
+        pairs[0]["reasons"]
+            .to_string()
+            .contains("same phone +14155550132"),
+        "{pairs}"
+    );
+    let bad = m.run(&["phone-region", "XX"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(m.ok(&["phone-region"]).trim(), "US");
+}
