@@ -64,10 +64,91 @@ const MAX_BLOCK: usize = 300;
 struct Keys {
     id: String,
     name: String,
-    folded: String,
+    folded: Name,
+    /// Phones in E.164.
     phones: Vec<String>,
+    /// Emails lower-cased.
     emails: Vec<String>,
     created_at: Millis,
+}
+
+impl Keys {
+    fn new<'a>(
+        id: String,
+        name: String,
+        phones: impl Iterator<Item = &'a str>,
+        emails: impl Iterator<Item = &'a str>,
+        created_at: Millis,
+        region: &str,
+    ) -> Keys {
+        Keys {
+            id,
+            folded: Name::new(duplicates::fold_name(&name)),
+            name,
+            phones: phones
+                .filter(|p| !p.is_empty())
+                .filter_map(|p| duplicates::normalise_phone(p, region))
+                .collect(),
+            emails: emails
+                .filter(|e| !e.is_empty())
+                .map(duplicates::normalise_email)
+                .collect(),
+            created_at,
+        }
+    }
+}
+
+/// A folded name cut up once for comparisons.
+struct Name {
+    whole: String,
+    first: String,
+    last: String,
+    /// Two words or more.
+    multi: bool,
+    /// The words in reverse order ("silva ana" for "ana silva").
+    reversed: String,
+}
+
+impl Name {
+    fn new(whole: String) -> Name {
+        let words: Vec<&str> = whole.split(' ').filter(|w| !w.is_empty()).collect();
+        let first = words.first().copied().unwrap_or_default().to_owned();
+        let last = words.last().copied().unwrap_or_default().to_owned();
+        let reversed = words.iter().rev().copied().collect::<Vec<_>>().join(" ");
+        Name {
+            multi: words.len() >= 2,
+            first,
+            last,
+            reversed,
+            whole,
+        }
+    }
+
+    /// [`name_similarity`], or 0 early when it is certainly below `floor`
+    /// (most compared pairs are far apart).
+    fn similarity(&self, other: &Name, floor: f64) -> f64 {
+        let jw = strsim::jaro_winkler;
+        if !self.multi || !other.multi {
+            return jw(&self.whole, &other.whole);
+        }
+        let at_least = |x: f64| x >= floor;
+        let mut direct = jw(&self.first, &other.first);
+        if at_least(direct) {
+            direct = direct.min(jw(&self.last, &other.last));
+        }
+        if at_least(direct) {
+            direct = direct.min(jw(&self.whole, &other.whole));
+        }
+        let mut swapped = jw(&self.first, &other.last);
+        if at_least(swapped) {
+            swapped = swapped.min(jw(&self.last, &other.first));
+        }
+        if at_least(swapped) {
+            swapped = swapped.min(jw(&self.whole, &other.reversed));
+        }
+        let best = direct.max(swapped);
+        if at_least(best) { best } else { 0.0 }
+    }
 }
 
 /// Similarity of two folded names, from 0 to 1 (Jaro–Winkler). Names of
@@ -78,26 +159,7 @@ struct Keys {
 /// one, while a typo ("Jonathan"/"Jonathon"), accents, case or a swapped
 /// order ("Silva Ana") still match.
 pub fn name_similarity(a: &str, b: &str) -> f64 {
-    let words = |s: &str| -> Vec<String> {
-        s.split(' ')
-            .filter(|w| !w.is_empty())
-            .map(str::to_owned)
-            .collect()
-    };
-    let (wa, wb) = (words(a), words(b));
-    let whole = strsim::jaro_winkler(a, b);
-    if wa.len() < 2 || wb.len() < 2 {
-        return whole;
-    }
-    let jw = strsim::jaro_winkler;
-    let (fa, la) = (&wa[0], &wa[wa.len() - 1]);
-    let (fb, lb) = (&wb[0], &wb[wb.len() - 1]);
-    let direct = jw(fa, fb).min(jw(la, lb)).min(whole);
-    // "Silva Ana" for "Ana Silva".
-    let mut reversed = wb.clone();
-    reversed.reverse();
-    let swapped = jw(fa, lb).min(jw(la, fb)).min(jw(a, &reversed.join(" ")));
-    direct.max(swapped)
+    Name::new(a.to_owned()).similarity(&Name::new(b.to_owned()), 0.0)
 }
 
 /// Blocking keys of a folded name: pairs are compared only within a
@@ -129,25 +191,21 @@ fn name_blocks(folded: &str) -> Vec<String> {
     }
 }
 
-/// Scores a pair from what they share.
-fn score(a: &Keys, b: &Keys, region_phones: &HashMap<&str, Vec<String>>) -> (f64, Vec<String>) {
-    let similarity = name_similarity(&a.folded, &b.folded);
-    let mut reasons = Vec::new();
-    let pa = &region_phones[a.id.as_str()];
-    let pb = &region_phones[b.id.as_str()];
-    let phone = pa.iter().find(|p| pb.contains(p));
+/// Scores a pair from what they share; the reasons are written only for
+/// pairs that reach [`MIN_SCORE`] (most compared pairs do not).
+fn score(a: &Keys, b: &Keys) -> (f64, Vec<String>) {
+    let phone = a.phones.iter().find(|p| b.phones.contains(p));
     let email = a.emails.iter().find(|e| b.emails.contains(e));
-    if let Some(p) = phone {
-        reasons.push(format!("same phone {p}"));
-    }
-    if let Some(e) = email {
-        reasons.push(format!("same email {e}"));
-    }
-    reasons.push(format!("names {:.2} alike", similarity));
     // Both have phones (or emails) and none in common: evidence of two
     // people who share a name.
-    let phones_differ = !pa.is_empty() && !pb.is_empty() && phone.is_none();
+    let phones_differ = !a.phones.is_empty() && !b.phones.is_empty() && phone.is_none();
     let emails_differ = !a.emails.is_empty() && !b.emails.is_empty() && email.is_none();
+    let floor = if phone.is_some() || email.is_some() {
+        0.0
+    } else {
+        NAME_ONLY_SIMILARITY
+    };
+    let similarity = a.folded.similarity(&b.folded, floor);
     let score = match (phone.is_some(), email.is_some()) {
         (true, true) => 0.7 + 0.3 * similarity,
         (true, false) | (false, true) => 0.5 + 0.5 * similarity,
@@ -156,6 +214,17 @@ fn score(a: &Keys, b: &Keys, region_phones: &HashMap<&str, Vec<String>>) -> (f64
         }
         (false, false) => 0.0,
     };
+    if score < MIN_SCORE {
+        return (score, Vec::new());
+    }
+    let mut reasons = Vec::new();
+    if let Some(p) = phone {
+        reasons.push(format!("same phone {p}"));
+    }
+    if let Some(e) = email {
+        reasons.push(format!("same email {e}"));
+    }
+    reasons.push(format!("names {similarity:.2} alike"));
     (score, reasons)
 }
 
@@ -167,31 +236,22 @@ impl Store {
             .unwrap_or_else(|| DEFAULT_PHONE_REGION.to_owned()))
     }
 
-    fn duplicate_keys(&self) -> Result<Vec<Keys>> {
+    fn duplicate_keys(&self, region: &str) -> Result<Vec<Keys>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT id, name, phones, emails, created_at FROM contacts
              WHERE merged_into IS NULL ORDER BY created_at, id",
         )?;
         let rows = stmt.query_map([], |r| {
-            let name: String = r.get(1)?;
             let phones: String = r.get(2)?;
             let emails: String = r.get(3)?;
-            Ok(Keys {
-                id: r.get(0)?,
-                folded: duplicates::fold_name(&name),
-                name,
-                phones: phones
-                    .split('\n')
-                    .filter(|p| !p.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
-                emails: emails
-                    .split('\n')
-                    .filter(|e| !e.is_empty())
-                    .map(duplicates::normalise_email)
-                    .collect(),
-                created_at: r.get(4)?,
-            })
+            Ok(Keys::new(
+                r.get(0)?,
+                r.get(1)?,
+                phones.split('\n'),
+                emails.split('\n'),
+                r.get(4)?,
+                region,
+            ))
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -216,34 +276,24 @@ impl Store {
     /// marked "not a duplicate" are left out.
     pub fn duplicate_candidates(&self) -> Result<Vec<DuplicatePair>> {
         let region = self.phone_region()?;
-        let keys = self.duplicate_keys()?;
+        let keys = self.duplicate_keys(&region)?;
         let refused = self.not_duplicate_pairs()?;
-        let phones: HashMap<&str, Vec<String>> = keys
-            .iter()
-            .map(|k| {
-                let e164 = k
-                    .phones
-                    .iter()
-                    .filter_map(|p| duplicates::normalise_phone(p, &region))
-                    .collect();
-                (k.id.as_str(), e164)
-            })
-            .collect();
         // Blocks: who shares a phone, an email or a name key.
         let mut blocks: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, k) in keys.iter().enumerate() {
-            for p in &phones[k.id.as_str()] {
+            for p in &k.phones {
                 blocks.entry(format!("p:{p}")).or_default().push(i);
             }
             for e in &k.emails {
                 blocks.entry(format!("e:{e}")).or_default().push(i);
             }
-            for b in name_blocks(&k.folded) {
+            for b in name_blocks(&k.folded.whole) {
                 blocks.entry(b).or_default().push(i);
             }
         }
-        let mut seen: BTreeSet<(usize, usize)> = BTreeSet::new();
-        let mut pairs = Vec::new();
+        // Every pair sharing a block, once (indices fit in u32: a store
+        // holds far fewer than four billion contacts).
+        let mut compare: Vec<(u32, u32)> = Vec::new();
         for (key, members) in &blocks {
             if members.len() < 2
                 || (members.len() > MAX_BLOCK && !key.starts_with("p:") && !key.starts_with("e:"))
@@ -252,38 +302,43 @@ impl Store {
             }
             for (x, &i) in members.iter().enumerate() {
                 for &j in &members[x + 1..] {
-                    let (i, j) = if i < j { (i, j) } else { (j, i) };
-                    if i == j || !seen.insert((i, j)) {
-                        continue;
-                    }
-                    let (a, b) = (&keys[i], &keys[j]);
-                    let pair = if a.id < b.id {
-                        (a.id.clone(), b.id.clone())
-                    } else {
-                        (b.id.clone(), a.id.clone())
-                    };
-                    if refused.contains(&pair) {
-                        continue;
-                    }
-                    let (score, reasons) = score(a, b, &phones);
-                    if score >= MIN_SCORE {
-                        // The older contact is proposed as the one to keep.
-                        let (a, b) = if (a.created_at, &a.id) <= (b.created_at, &b.id) {
-                            (a, b)
-                        } else {
-                            (b, a)
-                        };
-                        pairs.push(DuplicatePair {
-                            a: a.id.clone(),
-                            a_name: a.name.clone(),
-                            b: b.id.clone(),
-                            b_name: b.name.clone(),
-                            score: (score * 1000.0).round() / 1000.0,
-                            reasons,
-                        });
+                    if i != j {
+                        compare.push((i.min(j) as u32, i.max(j) as u32));
                     }
                 }
             }
+        }
+        compare.sort_unstable();
+        compare.dedup();
+        let mut pairs = Vec::new();
+        for (i, j) in compare {
+            let (a, b) = (&keys[i as usize], &keys[j as usize]);
+            let (score, reasons) = score(a, b);
+            if score < MIN_SCORE {
+                continue;
+            }
+            let pair = if a.id < b.id {
+                (a.id.clone(), b.id.clone())
+            } else {
+                (b.id.clone(), a.id.clone())
+            };
+            if refused.contains(&pair) {
+                continue;
+            }
+            // The older contact is proposed as the one to keep.
+            let (a, b) = if (a.created_at, &a.id) <= (b.created_at, &b.id) {
+                (a, b)
+            } else {
+                (b, a)
+            };
+            pairs.push(DuplicatePair {
+                a: a.id.clone(),
+                a_name: a.name.clone(),
+                b: b.id.clone(),
+                b_name: b.name.clone(),
+                score: (score * 1000.0).round() / 1000.0,
+                reasons,
+            });
         }
         pairs.sort_by(|x, y| {
             y.score
@@ -299,21 +354,20 @@ impl Store {
     /// same phone, same email, or a name alike, best first, at most 5.
     pub fn possible_duplicates_of(&self, new: &NewContact) -> Result<Vec<DuplicatePair>> {
         let region = self.phone_region()?;
-        let folded = duplicates::fold_name(&new.name);
-        let mine_phones: Vec<String> = new
-            .phones
-            .iter()
-            .filter_map(|p| duplicates::normalise_phone(p, &region))
-            .collect();
-        let mine_emails: Vec<String> = new
-            .emails
-            .iter()
-            .map(|e| duplicates::normalise_email(e))
-            .collect();
+        let me = Keys::new(
+            String::new(),
+            new.name.clone(),
+            new.phones.iter().map(String::as_str),
+            new.emails.iter().map(String::as_str),
+            0,
+            &region,
+        );
         // Candidates from the search index: by each word of the name, each
         // phone's last digits and each email.
         let mut ids: BTreeSet<String> = BTreeSet::new();
-        let mut queries: Vec<String> = folded
+        let mut queries: Vec<String> = me
+            .folded
+            .whole
             .split(' ')
             .filter(|w| w.chars().count() >= 3)
             .map(str::to_owned)
@@ -324,55 +378,30 @@ impl Store {
                 queries.push(digits[digits.len() - 6..].to_owned());
             }
         }
-        queries.extend(mine_emails.iter().cloned());
+        queries.extend(me.emails.iter().cloned());
         for q in queries {
             for s in self.search_contacts(&q, 50)? {
                 ids.insert(s.id);
             }
         }
-        let me = Keys {
-            id: String::new(),
-            name: new.name.clone(),
-            folded,
-            phones: Vec::new(),
-            emails: mine_emails,
-            created_at: 0,
-        };
         let mut found = Vec::new();
         for id in ids {
             let row: Option<(String, String, String)> = self
                 .conn
-                .prepare_cached("SELECT name, phones, emails FROM contacts WHERE id = ?1 AND merged_into IS NULL")?
+                .prepare_cached(
+                    "SELECT name, phones, emails FROM contacts WHERE id = ?1 AND merged_into IS NULL",
+                )?
                 .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .optional()?;
             let Some((name, phones, emails)) = row else {
                 continue;
             };
-            let other = Keys {
-                id: id.clone(),
-                folded: duplicates::fold_name(&name),
-                name,
-                phones: Vec::new(),
-                emails: emails
-                    .split('\n')
-                    .filter(|e| !e.is_empty())
-                    .map(duplicates::normalise_email)
-                    .collect(),
-                created_at: 0,
-            };
-            let their_phones: Vec<String> = phones
-                .split('\n')
-                .filter_map(|p| duplicates::normalise_phone(p, &region))
-                .collect();
-            let region_phones: HashMap<&str, Vec<String>> =
-                [("", mine_phones.clone()), (id.as_str(), their_phones)]
-                    .into_iter()
-                    .collect();
-            let (score, reasons) = score(&me, &other, &region_phones);
+            let other = Keys::new(id, name, phones.split('\n'), emails.split('\n'), 0, &region);
+            let (score, reasons) = score(&me, &other);
             if score >= MIN_SCORE {
                 found.push(DuplicatePair {
-                    a: other.id.clone(),
-                    a_name: other.name.clone(),
+                    a: other.id,
+                    a_name: other.name,
                     b: String::new(),
                     b_name: me.name.clone(),
                     score: (score * 1000.0).round() / 1000.0,
