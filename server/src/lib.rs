@@ -3,13 +3,16 @@
 //! resolves (testable on port 0).
 //!
 //! Routes: `GET /v1/sync` (the WebSocket of PROTOCOL.md), `GET /healthz`,
-//! `GET /metrics` (Prometheus text format).
+//! `GET /metrics` (Prometheus text format), and the coordinators' web
+//! dashboard at `/` when it is turned on ([`AppState::enable_dashboard`];
+//! the `muster-server serve` command does so unless `--no-dashboard`).
 //!
 //! Each WebSocket connection runs one [`RelaySession`] from muster-core: this
 //! crate only moves frames between the socket and the session, wakes live
 //! sessions when the log grows, and counts. Storage calls are short SQLite
 //! operations made with `block_in_place` on the multi-threaded runtime.
 
+pub mod dashboard;
 pub mod storage;
 
 use std::future::Future;
@@ -78,6 +81,10 @@ pub enum ServerError {
     /// Serving failed (the listener broke).
     #[error("serving failed: {0}")]
     Serve(#[source] std::io::Error),
+    /// The coordinators' dashboard could not start (the relay still serves
+    /// devices).
+    #[error("the dashboard could not start: {0}")]
+    Dashboard(String),
 }
 
 /// The relay's counters, exported at `/metrics`.
@@ -113,6 +120,8 @@ struct Inner {
     active: AtomicI64,
     metrics: Metrics,
     registry: Registry,
+    /// The coordinators' dashboard, once turned on.
+    dashboard: std::sync::OnceLock<dashboard::Slot>,
 }
 
 impl AppState {
@@ -200,8 +209,51 @@ impl AppState {
                 active: AtomicI64::new(0),
                 metrics,
                 registry,
+                dashboard: std::sync::OnceLock::new(),
             }),
         })
+    }
+
+    /// Turns on the coordinators' dashboard: opens (or creates) its store,
+    /// `dashboard.muster` in the data directory, encrypted with `key` when
+    /// the relay's data is, and makes sure it holds a coordinator token of
+    /// this relay ([`dashboard::Dashboard::open`]). [`run`] connects it once
+    /// the listener is bound. On failure the relay still serves devices;
+    /// the dashboard's pages say what went wrong. Turning it on twice keeps
+    /// the first.
+    pub fn enable_dashboard(&self, key: Option<&[u8; 32]>) -> Result<(), ServerError> {
+        if self.inner.dashboard.get().is_some() {
+            return Ok(());
+        }
+        match dashboard::Dashboard::open(&self.inner.data_dir, &self.inner.storage, key) {
+            Ok(d) => {
+                let _ = self
+                    .inner
+                    .dashboard
+                    .set(dashboard::Slot::Ready(std::sync::Arc::new(d)));
+                Ok(())
+            }
+            Err(e) => {
+                let why = e.to_string();
+                let _ = self
+                    .inner
+                    .dashboard
+                    .set(dashboard::Slot::Failed(why.clone()));
+                Err(ServerError::Dashboard(why))
+            }
+        }
+    }
+
+    /// The dashboard, if it was turned on and started.
+    pub fn dashboard(&self) -> Option<&std::sync::Arc<dashboard::Dashboard>> {
+        match self.inner.dashboard.get() {
+            Some(dashboard::Slot::Ready(d)) => Some(d),
+            _ => None,
+        }
+    }
+
+    fn dashboard_slot(&self) -> Option<&dashboard::Slot> {
+        self.inner.dashboard.get()
     }
 
     /// The relay's data directory.
@@ -245,12 +297,14 @@ impl AppState {
     }
 }
 
-/// The relay's routes.
+/// The relay's routes, the dashboard's included (they answer 503 while
+/// the dashboard is off).
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/v1/sync", get(sync_ws))
+        .merge(dashboard::routes())
         .with_state(state)
 }
 
@@ -462,8 +516,24 @@ pub async fn run(
 ) -> Result<(), ServerError> {
     let inner = state.inner.clone();
     let stop = inner.stop.clone();
+    // The dashboard's replica syncs with this very listener.
+    if let Some(d) = state.dashboard() {
+        match listener.local_addr() {
+            Ok(addr) => {
+                if let Err(e) = d.connect(addr) {
+                    tracing::error!(error = %e, "the dashboard cannot sync with the relay");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "the dashboard cannot learn the relay's address"),
+        }
+    }
+    let dashboard = state.dashboard().cloned();
     let signal = async move {
         shutdown.await;
+        // First, so that it does not try to reconnect while sessions end.
+        if let Some(d) = dashboard {
+            d.disconnect();
+        }
         stop.send_replace(true);
     };
     // Tokens are managed by `muster-server token …`, another process: watch

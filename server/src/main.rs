@@ -29,6 +29,10 @@ enum Command {
         /// exposing it beyond this machine.
         #[arg(long, default_value = "127.0.0.1:7878")]
         listen: SocketAddr,
+        /// Do not serve the coordinators' web dashboard at `/` (nor keep
+        /// its replica, `dashboard.muster` in the data directory, in sync).
+        #[arg(long)]
+        no_dashboard: bool,
     },
     /// Manage device tokens.
     Token {
@@ -129,7 +133,11 @@ fn main() -> anyhow::Result<()> {
         None => None,
     };
     match cli.command {
-        Command::Serve { data, listen } => serve(data, listen, key),
+        Command::Serve {
+            data,
+            listen,
+            no_dashboard,
+        } => serve(data, listen, key, !no_dashboard),
         Command::Token { command } => match command {
             TokenCommand::Create {
                 role,
@@ -248,7 +256,12 @@ fn rfc3339(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms).map_or_else(|_| ms.to_string(), |t| t.to_string())
 }
 
-fn serve(data: PathBuf, listen: SocketAddr, key: Option<[u8; 32]>) -> anyhow::Result<()> {
+fn serve(
+    data: PathBuf,
+    listen: SocketAddr,
+    key: Option<[u8; 32]>,
+    dashboard: bool,
+) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -258,7 +271,17 @@ fn serve(data: PathBuf, listen: SocketAddr, key: Option<[u8; 32]>) -> anyhow::Re
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
+        // The first line on stderr, which scripts wait for.
         tracing::info!(data = %data.display(), "muster-server listening on http://{addr}");
+        if dashboard {
+            match state.enable_dashboard(key.as_ref()) {
+                Ok(()) => tracing::info!(
+                    "coordinators' dashboard at http://{addr}/ (log in with a coordinator token)"
+                ),
+                // Devices are served all the same; the dashboard's pages say why.
+                Err(e) => tracing::error!(error = %e, "the coordinators' dashboard is unavailable"),
+            }
+        }
         muster_server::run(listener, state, shutdown_signal()).await?;
         tracing::info!("muster-server stopped cleanly");
         Ok(())

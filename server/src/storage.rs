@@ -129,6 +129,23 @@ pub struct TokenInfo {
     pub revoked_at: Option<Millis>,
 }
 
+/// What a secret presented at the dashboard's login is
+/// ([`SqliteRelay::check_secret`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretCheck {
+    /// No token has this secret.
+    Unknown,
+    /// The token was revoked.
+    Revoked,
+    /// A live token.
+    Valid {
+        /// The token's id (`tok_…`).
+        id: String,
+        /// Its role: `coordinator`, `volunteer` or `observer`.
+        role: String,
+    },
+}
+
 /// One log entry as the audit trail shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
@@ -521,6 +538,56 @@ impl SqliteRelay {
                 })
             })
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(storage_err)?;
+        Ok(rows)
+    }
+
+    /// Which token a secret belongs to, for the coordinators' dashboard
+    /// login: looked up by its SHA-256 and compared again in constant time,
+    /// as a device's hello is. Records nothing (a device's `last_seen` is
+    /// about devices).
+    pub fn check_secret(&self, secret: &str) -> Result<SecretCheck, ServerError> {
+        let hash = secret_hash(secret);
+        let row: Option<(String, Vec<u8>, String, Option<i64>)> = self
+            .lock()
+            .query_row(
+                "SELECT id, secret_hash, role, revoked_at FROM tokens WHERE secret_hash = ?1",
+                [hash.as_slice()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()
+            .map_err(storage_err)?;
+        let Some((id, stored, role, revoked)) = row else {
+            return Ok(SecretCheck::Unknown);
+        };
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(
+            stored.as_slice(),
+            hash.as_slice(),
+        )) {
+            return Ok(SecretCheck::Unknown);
+        }
+        if revoked.is_some() {
+            return Ok(SecretCheck::Revoked);
+        }
+        Ok(SecretCheck::Valid { id, role })
+    }
+
+    /// Every device that has enrolled, with the label and role of the
+    /// token it enrolled with: device id → (label, role). What the
+    /// dashboard shows next to "created by" and a record's history.
+    pub fn device_labels(
+        &self,
+    ) -> Result<std::collections::HashMap<String, (String, String)>, ServerError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare(
+                "SELECT d.device_id, ifnull(t.label, ''), ifnull(t.role, '')
+                 FROM devices d LEFT JOIN tokens t ON t.id = d.token_id",
+            )
+            .map_err(storage_err)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))
+            .and_then(|rows| rows.collect::<rusqlite::Result<_>>())
             .map_err(storage_err)?;
         Ok(rows)
     }
@@ -954,7 +1021,7 @@ fn secret_hash(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
 
-fn random_hex(bytes: usize) -> String {
+pub(crate) fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rand::fill(buf.as_mut_slice());
     buf.iter().map(|b| format!("{b:02x}")).collect()
