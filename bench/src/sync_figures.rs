@@ -155,6 +155,93 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 /// `devices` devices, already enrolled and caught up, each push
 /// `per_device` new contacts at the same moment; returns changes per second
 /// acknowledged (durably committed) by the relay.
+/// `n` devices connect live to `relay` and stay idle: the relay's memory
+/// holding them, and whether it holds them — every one still connected and
+/// receiving a change made afterwards.
+async fn idle_devices(dir: &Path, relay: &Relay, n: usize) -> Result<Vec<Figure>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    eprintln!("sync: {n} idle devices");
+    let (_, before) = relay.memory_mb();
+    let caught_up = Arc::new(AtomicUsize::new(0));
+    let received = Arc::new(AtomicUsize::new(0));
+    let target = Arc::new(Mutex::new(String::new()));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        let store = Arc::new(Mutex::new(Store::open_in_memory()?));
+        let (url, token) = (relay.url.clone(), relay.token.clone());
+        let (caught_up, received, target) = (caught_up.clone(), received.clone(), target.clone());
+        let mut stop = stop_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut on = move |s: Status| match s {
+                Status::CaughtUp => {
+                    caught_up.fetch_add(1, Ordering::Relaxed);
+                }
+                Status::Changed { docs } => {
+                    let want = target.lock().map(|t| t.clone()).unwrap_or_default();
+                    if !want.is_empty() && docs.contains(&want) {
+                        received.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                _ => {}
+            };
+            let _ = sync_live(&store, &url, &token, &now_ms, &mut on, None, async move {
+                let _ = stop.wait_for(|v| *v).await;
+            })
+            .await;
+        }));
+    }
+    let t = Instant::now();
+    while caught_up.load(Ordering::Relaxed) < n && t.elapsed() < Duration::from_secs(120) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let connected = caught_up.load(Ordering::Relaxed);
+    let connect_secs = t.elapsed().as_secs_f64();
+    // Idle for a while (pings flow), then one change for everyone.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (peak, held) = relay.memory_mb();
+    let mut office = Store::open(dir.join("idle-office.muster"))?;
+    let id = office.create_contact(
+        &NewContact {
+            name: "For everyone".into(),
+            ..Default::default()
+        },
+        now_ms(),
+    )?;
+    *target.lock().map_err(|_| anyhow::anyhow!("poisoned"))? = id;
+    let t = Instant::now();
+    once(&mut office, relay).await?;
+    while received.load(Ordering::Relaxed) < connected && t.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let got = received.load(Ordering::Relaxed);
+    let fan_out = t.elapsed().as_secs_f64();
+    stop_tx.send_replace(true);
+    for t in tasks {
+        let _ = t.await;
+    }
+    Ok(vec![
+        fig(
+            format!("{n} idle devices: connected and caught up"),
+            format!("{connected} in {connect_secs:.1} s"),
+            "devices",
+            "all",
+        ),
+        fig(
+            format!("{n} idle devices: relay memory (peak / holding them; {before:.0} before)"),
+            format!("{peak:.0} / {held:.0}"),
+            "MB",
+            "",
+        ),
+        fig(
+            format!("{n} idle devices: one change reaches them all"),
+            format!("{got} in {fan_out:.2} s"),
+            "devices",
+            "all",
+        ),
+    ])
+}
+
 async fn ingest(
     dir: &Path,
     relay: &Relay,
@@ -528,5 +615,9 @@ async fn run_async(
         "changes/s",
         "",
     ));
+
+    // Many idle devices held by one relay, then one change reaching all.
+    let idle = if quick { 200 } else { 1_000 };
+    out.extend(idle_devices(&dir, &relay, idle).await?);
     Ok(out)
 }

@@ -297,6 +297,9 @@ impl AppState {
     }
 }
 
+/// The WebSocket read and write buffer of a connection, in bytes.
+const IDLE_BUFFER: usize = 8 * 1024;
+
 /// The relay's routes, the dashboard's included (they answer 503 while
 /// the dashboard is off).
 pub fn app(state: AppState) -> Router {
@@ -340,6 +343,10 @@ async fn sync_ws(
     // the device can read; beyond the slack the connection is cut.
     ws.max_message_size(wire::MAX_FRAME_BYTES + FRAME_SLACK)
         .max_frame_size(wire::MAX_FRAME_BYTES + FRAME_SLACK)
+        // Idle devices are the common case: small buffers that grow with a
+        // large frame rather than 128 KiB each way per connection.
+        .read_buffer_size(IDLE_BUFFER)
+        .write_buffer_size(IDLE_BUFFER)
         .on_upgrade(move |socket| async move {
             let inner = state.inner.clone();
             inner.active.fetch_add(1, Ordering::SeqCst);
