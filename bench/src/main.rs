@@ -11,6 +11,7 @@
 //! - `__relay DATA`: a relay for the sync figures;
 //! - `__create N`: create N contacts in a scratch store (for profiling).
 
+mod automerge_repo;
 mod sync_figures;
 
 use std::path::Path;
@@ -1024,6 +1025,23 @@ fn reports_figure(keep: Option<&Path>) -> Result<()> {
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
+        Some("__automerge-repo") => {
+            // `__automerge-repo [SIZE] [--quick]`: the automerge-repo figures alone.
+            let size: usize = match args.get(1).filter(|a| !a.starts_with("--")) {
+                Some(v) => v.parse().context("__automerge-repo SIZE")?,
+                None => 10_000,
+            };
+            let quick = args.iter().any(|a| a == "--quick");
+            let dir = tempfile::tempdir()?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let pairs = runtime.block_on(automerge_repo::figures(dir.path(), &[size], quick))?;
+            for (name, value) in pairs {
+                println!("{name}\t{value}");
+            }
+            return Ok(());
+        }
         Some("__open-probe") => return open_probe(Path::new(args.get(1).context("path")?)),
         Some("__relay") => {
             return sync_figures::relay_main(Path::new(args.get(1).context("path")?));
