@@ -96,16 +96,7 @@ impl Server {
         let Some(pid) = self.child.id() else {
             return (0.0, 0.0);
         };
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        let kb = |key: &str| {
-            status
-                .lines()
-                .find(|l| l.starts_with(key))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        (kb("VmHWM:") / 1024.0, kb("VmRSS:") / 1024.0)
+        crate::sync_figures::process_memory_mb(pid)
     }
 }
 

@@ -98,18 +98,23 @@ impl Relay {
 
     /// Peak and current resident memory of the relay process, in MB.
     pub fn memory_mb(&self) -> (f64, f64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        let kb = |key: &str| {
-            status
-                .lines()
-                .find(|l| l.starts_with(key))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        (kb("VmHWM:") / 1024.0, kb("VmRSS:") / 1024.0)
+        process_memory_mb(self.child.id())
     }
+}
+
+/// Peak and current resident memory of a process, in MB (VmHWM and VmRSS
+/// from /proc; zeros if it is gone).
+pub fn process_memory_mb(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kb = |key: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (kb("VmHWM:") / 1024.0, kb("VmRSS:") / 1024.0)
 }
 
 impl Drop for Relay {
