@@ -786,17 +786,7 @@ fn donors(store: &Store, period: Period, range: &DateRange, now: i64, json: bool
         amounts: amounts_json(&r.amounts),
         unreadable_ledgers: r.unreadable_ledgers,
     };
-    if r.unreadable_ledgers > 0 {
-        eprintln!(
-            "muster: {} could not be read (written by a newer Muster, or damaged) and {} not counted; update this app",
-            plural(r.unreadable_ledgers, "private ledger"),
-            if r.unreadable_ledgers == 1 {
-                "is"
-            } else {
-                "are"
-            }
-        );
-    }
+    warn_unreadable(r.unreadable_ledgers, "private ledger");
     if json {
         return print_json(&out);
     }
@@ -1013,17 +1003,7 @@ fn consent(store: &Store, refusals: bool, json: bool) -> Result<()> {
         given_without_channel: r.given_without_channel,
         unreadable_contacts: r.unreadable_contacts,
     };
-    if r.unreadable_contacts > 0 {
-        eprintln!(
-            "muster: {} could not be read (written by a newer Muster, or damaged) and {} not counted; update this app",
-            plural(r.unreadable_contacts, "contact"),
-            if r.unreadable_contacts == 1 {
-                "is"
-            } else {
-                "are"
-            }
-        );
-    }
+    warn_unreadable(r.unreadable_contacts, "contact");
     if json {
         return print_json(&out);
     }
@@ -1076,6 +1056,18 @@ fn percent0(r: Option<f64>) -> String {
 /// "50.0%", or "-".
 fn percent1(r: Option<f64>) -> String {
     r.map_or("-".to_owned(), |r| format!("{:.1}%", r * 100.0))
+}
+
+/// Says on stderr that `count` records could not be read and were left
+/// out of a report.
+fn warn_unreadable(count: i64, what: &str) {
+    if count > 0 {
+        eprintln!(
+            "muster: {} could not be read (written by a newer Muster, or damaged) and {} not counted; update this app",
+            plural(count, what),
+            if count == 1 { "is" } else { "are" }
+        );
+    }
 }
 
 /// "1 shift", "2 shifts".

@@ -18,12 +18,15 @@ struct Relay {
     _dir: tempfile::TempDir,
 }
 
-async fn start_relay(dashboard: bool) -> Relay {
-    let dir = tempfile::tempdir().unwrap();
-    let state = AppState::open(dir.path()).unwrap();
-    if dashboard {
-        state.enable_dashboard(None).unwrap();
-    }
+/// Serves `state` on 127.0.0.1 and an unused port until the sender is
+/// used; returns the address.
+async fn serve(
+    state: &AppState,
+) -> (
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -35,6 +38,16 @@ async fn start_relay(dashboard: bool) -> Relay {
         .await
         .unwrap();
     });
+    (addr, tx, task)
+}
+
+async fn start_relay(dashboard: bool) -> Relay {
+    let dir = tempfile::tempdir().unwrap();
+    let state = AppState::open(dir.path()).unwrap();
+    if dashboard {
+        state.enable_dashboard(None).unwrap();
+    }
+    let (addr, tx, task) = serve(&state).await;
     Relay {
         addr,
         state,
@@ -691,17 +704,8 @@ async fn an_encrypted_relay_keeps_its_dashboard_replica_encrypted_and_reuses_its
         let state = AppState::open_encrypted(dir.path(), &key).unwrap();
         state.enable_dashboard(Some(&key)).unwrap();
         first_token = state.dashboard().unwrap().token_id().to_owned();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("ws://{}/v1/sync", listener.local_addr().unwrap());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let s = state.clone();
-        let task = tokio::spawn(async move {
-            muster_server::run(listener, s, async {
-                let _ = rx.await;
-            })
-            .await
-            .unwrap();
-        });
+        let (addr, tx, task) = serve(&state).await;
+        let url = format!("ws://{addr}/v1/sync");
         let (_, token) = state
             .storage()
             .create_token("coordinator", "desk", &[], T0)
