@@ -18,6 +18,11 @@ if (!dir) {
   process.exit(2)
 }
 
+// Under load the library rejects promises nobody awaits (a document not
+// ready within its 60 s timeout); Node's default would end the server
+// there. A sync server in production logs and goes on, so this one does.
+process.on("unhandledRejection", (e) => console.error("unhandled rejection:", e?.message ?? e))
+
 const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 })
 await new Promise((resolve, reject) => {
   wss.once("listening", resolve)

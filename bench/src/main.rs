@@ -9,6 +9,9 @@
 //! - `__open-probe PATH`: open the store cold, search, print
 //!   `OPEN <open µs> <first search µs> <peak RSS MB>`;
 //! - `__relay DATA`: a relay for the sync figures;
+//! - `__device-sync URL TOKEN PATH`: a fresh device's first sync, printing
+//!   `PEAK <MB>` (its peak resident memory);
+//! - `__automerge-repo [SIZE] [--quick]`: the automerge-repo figures alone;
 //! - `__create N`: create N contacts in a scratch store (for profiling).
 
 mod automerge_repo;
@@ -717,8 +720,46 @@ fn core_figures(dir: &Path, n: usize, quick: bool) -> Result<Vec<Figure>> {
     Ok(figs.0)
 }
 
+/// The leading number of a cell ("37 / 37" → 37, "448/384" → 448).
+fn leading_number(cell: &str) -> Option<f64> {
+    let end = cell
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
+        .unwrap_or(cell.len());
+    cell[..end].parse().ok().filter(|v: &f64| v.is_finite())
+}
+
+/// "automerge-repo ÷ Muster" for each layout of an automerge-repo cell
+/// ("per-contact / one-doc"), or "-" where either side is not a number.
+fn ratio(muster: &str, other: &str) -> String {
+    // Only where Muster's cell is a number (or "peak / now" numbers), not
+    // a sentence such as "200 in 0.2 s".
+    if !muster.split(" / ").all(|p| p.trim().parse::<f64>().is_ok()) {
+        return "-".into();
+    }
+    let Some(m) = leading_number(muster).filter(|m| *m > 0.0) else {
+        return "-".into();
+    };
+    let parts: Vec<String> = other
+        .split(" / ")
+        .map(|v| match leading_number(v) {
+            Some(o) if o / m >= 10.0 => format!("{:.0}", o / m),
+            Some(o) if o / m >= 0.095 => format!("{:.1}", o / m),
+            Some(o) => format!("{:.2}", o / m),
+            None => "-".into(),
+        })
+        .collect();
+    if parts.iter().all(|p| p == "-") {
+        "-".into()
+    } else {
+        parts.join(" / ")
+    }
+}
+
 /// The table as Markdown, columns padded so that it also reads as text.
-fn table(figures: &[Figure]) -> String {
+/// `others` are automerge-repo's figures by name: each joins the Muster
+/// figure of the same name (or whose name it begins), and any left over get
+/// rows of their own after the rest.
+fn table(figures: &[Figure], others: &[(String, String)]) -> String {
     let header = [
         "figure",
         "Muster",
@@ -727,10 +768,42 @@ fn table(figures: &[Figure]) -> String {
         "unit",
         "target",
     ];
-    let rows: Vec<[&str; 6]> = figures
+    let mut used = vec![false; others.len()];
+    let mut rows: Vec<[String; 6]> = figures
         .iter()
-        .map(|f| [f.name.as_str(), &f.value, "-", "-", f.unit, f.target])
+        .map(|f| {
+            let found = others.iter().position(|(n, _)| *n == f.name).or_else(|| {
+                others
+                    .iter()
+                    .position(|(n, _)| n.ends_with("holding them") && f.name.starts_with(n))
+            });
+            let (other, r) = match found {
+                Some(i) => {
+                    used[i] = true;
+                    (others[i].1.clone(), ratio(&f.value, &others[i].1))
+                }
+                None => ("-".into(), "-".into()),
+            };
+            [
+                f.name.clone(),
+                f.value.clone(),
+                other,
+                r,
+                f.unit.into(),
+                f.target.into(),
+            ]
+        })
         .collect();
+    for ((name, value), _) in others.iter().zip(&used).filter(|(_, u)| !**u) {
+        rows.push([
+            name.clone(),
+            "-".into(),
+            value.clone(),
+            "-".into(),
+            String::new(),
+            String::new(),
+        ]);
+    }
     let mut width = header.map(|h| h.chars().count());
     for row in &rows {
         for (w, cell) in width.iter_mut().zip(row) {
@@ -761,8 +834,8 @@ fn table(figures: &[Figure]) -> String {
         };
     }
     s += "\n";
-    for row in rows {
-        s += &line(row);
+    for row in &rows {
+        s += &line(row.each_ref().map(String::as_str));
     }
     s
 }
@@ -1036,13 +1109,19 @@ fn main() -> Result<()> {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            let pairs = runtime.block_on(automerge_repo::figures(dir.path(), &[size], quick))?;
+            let devices = if quick { 20 } else { 100 };
+            let pairs =
+                runtime.block_on(automerge_repo::figures(dir.path(), &[size], devices, quick))?;
             for (name, value) in pairs {
                 println!("{name}\t{value}");
             }
             return Ok(());
         }
         Some("__open-probe") => return open_probe(Path::new(args.get(1).context("path")?)),
+        Some("__device-sync") => {
+            let arg = |i: usize| args.get(i).context("__device-sync URL TOKEN PATH");
+            return sync_figures::device_sync_main(arg(1)?, arg(2)?, Path::new(arg(3)?));
+        }
         Some("__relay") => {
             return sync_figures::relay_main(Path::new(args.get(1).context("path")?));
         }
@@ -1109,11 +1188,16 @@ fn main() -> Result<()> {
         _ => {}
     }
     for a in &args {
-        if a.starts_with("--") && !["--quick", "--markdown", "--only"].contains(&a.as_str()) {
-            bail!("unknown option {a}; use --quick, --markdown FILE, --only core|sync");
+        let known = ["--quick", "--markdown", "--only", "--no-automerge-repo"];
+        if a.starts_with("--") && !known.contains(&a.as_str()) {
+            bail!(
+                "unknown option {a}; use --quick, --markdown FILE, --only core|sync, \
+                 --no-automerge-repo"
+            );
         }
     }
     let quick = args.iter().any(|a| a == "--quick");
+    let compare = !args.iter().any(|a| a == "--no-automerge-repo");
     let markdown = flag_value(&args, "--markdown")?;
     let only = flag_value(&args, "--only")?;
     if let Some(o) = only.as_deref()
@@ -1125,6 +1209,7 @@ fn main() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let started = Instant::now();
     let mut figures = Vec::new();
+    let mut others = Vec::new();
     if only.as_deref() != Some("sync") {
         figures.extend(core_figures(
             dir.path(),
@@ -1138,14 +1223,31 @@ fn main() -> Result<()> {
         } else {
             &[10_000, 100_000]
         };
+        let devices = if quick { 20 } else { 100 };
         figures.extend(sync_figures::run(
             &dir.path().join("sync"),
             sizes,
-            if quick { 20 } else { 100 },
+            devices,
             quick,
         )?);
+        if compare {
+            // The same shapes on automerge-repo's sync server, after
+            // Muster's relay has stopped, so neither shares the machine.
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            // --quick compares at the smaller size only, to stay near a
+            // minute.
+            let compared = if quick { &sizes[..1] } else { sizes };
+            others = runtime.block_on(automerge_repo::figures(
+                &dir.path().join("automerge-repo"),
+                compared,
+                devices,
+                quick,
+            ))?;
+        }
     }
-    let text = table(&figures);
+    let text = table(&figures, &others);
     println!("{text}");
     println!(
         "(run took {:.0} s{})",

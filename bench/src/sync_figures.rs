@@ -128,15 +128,41 @@ async fn once(store: &mut Store, relay: &Relay) -> Result<SyncReport> {
     Ok(sync_once(store, &relay.url, &relay.token, &now_ms, &mut |_| {}).await?)
 }
 
-fn contacts(n: usize, tag: &str) -> Vec<NewContact> {
-    (0..n)
-        .map(|i| NewContact {
-            name: format!("{tag} Person {i}"),
-            phones: vec![format!("+44 7700 {:06}", i % 1_000_000)],
-            emails: vec![format!("person{i}@{tag}.example.org")],
-            ..Default::default()
-        })
-        .collect()
+/// Runs `__device-sync` in a child process: a fresh device's first sync;
+/// returns the child's peak resident memory in MB.
+fn device_first_sync_peak(relay: &Relay, path: &Path) -> Result<f64> {
+    let out = Command::new(std::env::current_exe()?)
+        .arg("__device-sync")
+        .args([relay.url.as_str(), relay.token.as_str()])
+        .arg(path)
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    match text.trim().strip_prefix("PEAK ") {
+        Some(mb) if out.status.success() => Ok(mb.parse()?),
+        _ => bail!(
+            "__device-sync failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+    }
+}
+
+/// `__device-sync URL TOKEN PATH`: a fresh device at PATH syncs once and
+/// prints `PEAK <MB>`, its peak resident memory.
+pub fn device_sync_main(url: &str, token: &str, path: &Path) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut store = Store::open(path)?;
+    runtime.block_on(sync_once(&mut store, url, token, &now_ms, &mut |_| {}))?;
+    drop(store);
+    println!("PEAK {:.1}", crate::peak_rss_mb());
+    Ok(())
+}
+
+/// Contacts `start..start + n` of a realistic data set (see
+/// [`crate::People`]); each data set is its own seed.
+fn contacts(people: &mut crate::People, start: usize, n: usize) -> Vec<NewContact> {
+    (start..start + n).map(|i| people.person(i).0).collect()
 }
 
 /// An event starting now, without capacity.
@@ -281,7 +307,8 @@ async fn ingest(
         let mut s = Store::open(dir.join(format!("ingest-{tag}{d}.muster")))?;
         // Enrolled and caught up beforehand, as devices in the field are.
         sync_once(&mut s, &relay.url, token, &now_ms, &mut |_| {}).await?;
-        s.create_contacts(&contacts(per_device, &format!("{tag}{d}")), now_ms())?;
+        let mut people = crate::People::new(1_000 + d as u64);
+        s.create_contacts(&contacts(&mut people, 0, per_device), now_ms())?;
         stores.push(s);
     }
     // The relay's own count of committed entries is the clock's stop: the
@@ -394,6 +421,7 @@ async fn run_async(
 
     // Fill the organisation through one office device, in steps.
     let mut office = Store::open(dir.join("office.muster"))?;
+    let mut people = crate::People::new(42);
     let mut have = 0;
     let largest = sizes.iter().copied().max().unwrap_or(0);
     for &size in &sizes {
@@ -402,20 +430,18 @@ async fn run_async(
         let mut pushed = 0;
         while have < size {
             let n = (size - have).min(5_000);
-            office.create_contacts(&contacts(n, "org"), now_ms())?;
+            office.create_contacts(&contacts(&mut people, have, n), now_ms())?;
             have += n;
             pushed += n;
         }
         once(&mut office, &relay).await?;
         let secs = t.elapsed().as_secs_f64();
-        if size == largest {
-            out.push(fig(
-                format!("office push of {pushed} new contacts (one device)"),
-                format!("{:.0}", pushed as f64 / secs),
-                "changes/s",
-                "",
-            ));
-        }
+        out.push(fig(
+            format!("office push filling to {size} contacts (one device)"),
+            format!("{:.0}", pushed as f64 / secs),
+            "changes/s",
+            "",
+        ));
         eprintln!("sync: first sync of a fresh device at {size} contacts");
         let mut fresh = Store::open(dir.join(format!("fresh{size}.muster")))?;
         let t = Instant::now();
@@ -430,6 +456,15 @@ async fn run_async(
         out.push(fig(
             format!("first sync, {size} contacts: bytes received"),
             format!("{:.1}", report.bytes_in as f64 / 1e6),
+            "MB",
+            "",
+        ));
+        // The same first sync by a device alone in its own process, for its
+        // peak memory (this process holds the office and the rest).
+        let peak = device_first_sync_peak(&relay, &dir.join(format!("alone{size}.muster")))?;
+        out.push(fig(
+            format!("device peak memory, first sync of {size} contacts"),
+            format!("{peak:.0}"),
             "MB",
             "",
         ));
@@ -448,34 +483,38 @@ async fn run_async(
                 "B",
                 "< 1024",
             ));
-            // Catch-up after 100 edits over 100 documents.
-            let ids: Vec<String> = office
-                .list_contacts(100, 0)?
-                .into_iter()
-                .map(|c| c.id)
-                .collect();
-            for (i, id) in ids.iter().enumerate() {
-                office.update_contact(id, now_ms(), |c| {
-                    c.custom.insert("bench".into(), i.to_string());
-                    Ok(())
-                })?;
-            }
-            once(&mut office, &relay).await?;
-            let t = Instant::now();
-            let report = once(&mut fresh, &relay).await?;
-            let secs = t.elapsed().as_secs_f64();
-            out.push(fig(
-                format!("catch-up after 100 edits in {size} contacts: time"),
-                format!("{:.1}", secs * 1000.0),
-                "ms",
-                "< 200",
-            ));
-            out.push(fig(
-                format!("catch-up after 100 edits in {size} contacts: bytes"),
-                format!("{:.1}", (report.bytes_in + report.bytes_out) as f64 / 1e3),
-                "KB",
-                "",
-            ));
+        }
+        // Catch-up after 100 edits over 100 documents, at every size (the
+        // comparison runs automerge-repo's per-contact layout only at the
+        // smaller one).
+        let ids: Vec<String> = office
+            .list_contacts(100, 0)?
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        for (i, id) in ids.iter().enumerate() {
+            office.update_contact(id, now_ms(), |c| {
+                c.custom.insert("bench".into(), format!("{size}-{i}"));
+                Ok(())
+            })?;
+        }
+        once(&mut office, &relay).await?;
+        let t = Instant::now();
+        let report = once(&mut fresh, &relay).await?;
+        let secs = t.elapsed().as_secs_f64();
+        out.push(fig(
+            format!("catch-up after 100 edits in {size} contacts: time"),
+            format!("{:.1}", secs * 1000.0),
+            "ms",
+            if size >= 100_000 { "< 200" } else { "" },
+        ));
+        out.push(fig(
+            format!("catch-up after 100 edits in {size} contacts: bytes"),
+            format!("{:.1}", (report.bytes_in + report.bytes_out) as f64 / 1e3),
+            "KB",
+            "",
+        ));
+        if size == largest {
             // A volunteer whose event has 2,000 sign-ups: its first sync
             // costs its scope, not the organisation.
             eprintln!("sync: a volunteer's first sync (2,000 sign-ups in {size})");
@@ -508,14 +547,14 @@ async fn run_async(
                 "",
                 "",
             ));
-            let (peak, rss) = relay.memory_mb();
-            out.push(fig(
-                format!("relay memory holding {size} contacts (peak / now)"),
-                format!("{peak:.0} / {rss:.0}"),
-                "MB",
-                "< 300",
-            ));
         }
+        let (peak, rss) = relay.memory_mb();
+        out.push(fig(
+            format!("relay memory holding {size} contacts (peak / now)"),
+            format!("{peak:.0} / {rss:.0}"),
+            "MB",
+            "< 300",
+        ));
     }
 
     let (peak, _) = relay.memory_mb();
@@ -642,7 +681,7 @@ async fn run_async(
     ));
 
     // Many idle devices held by one relay, then one change reaching all.
-    let idle = if quick { 200 } else { 1_000 };
+    let idle = if quick { 100 } else { 1_000 };
     out.extend(idle_devices(&dir, &relay, idle).await?);
     Ok(out)
 }
