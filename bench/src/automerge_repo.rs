@@ -576,3 +576,30 @@ async fn idle(bench: &Path, server: &Server, n: usize) -> (String, String) {
     let _ = child.kill().await;
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn num_reads_a_field_of_the_drivers_json_line() {
+        let line = r#"{"secs":1.5,"contacts":2000,"unavailable":0,"max_rss_mb":167.25}"#;
+        assert_eq!(num(line, "secs"), Some(1.5));
+        assert_eq!(num(line, "max_rss_mb"), Some(167.25));
+        assert_eq!(num(line, "unavailable"), Some(0.0));
+        assert_eq!(num(line, "missing"), None);
+        assert_eq!(num(r#"{"max_rss_mb":null}"#, "max_rss_mb"), None);
+    }
+
+    #[test]
+    fn table_pairs_read_per_contact_then_one_doc() {
+        let mut t = Table::default();
+        t.set("b", 1, "2".into());
+        t.set("a", 0, "1".into());
+        t.set("b", 0, "3".into());
+        assert_eq!(
+            t.pairs(),
+            [("b".into(), "3 / 2".into()), ("a".into(), "1 / -".into())]
+        );
+    }
+}
