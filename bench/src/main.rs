@@ -1280,7 +1280,8 @@ mod tests {
 
     #[test]
     fn ratio_is_automerge_repo_over_muster_per_layout() {
-        assert_eq!(ratio("2.00", "5.00 / 1.00"), "2.5 / 0.50");
+        assert_eq!(ratio("2.00", "5.00 / 1.00"), "2.5 / 0.5");
+        assert_eq!(ratio("100", "5 / 1"), "0.05 / 0.01");
         assert_eq!(ratio("2", "40 / not run"), "20 / -");
         assert_eq!(ratio("37 / 37", "448/384 / 74/70"), "12 / 2.0");
         // Not numbers on Muster's side: no ratio.
