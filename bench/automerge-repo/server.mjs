@@ -44,6 +44,10 @@ const repo = new Repo({
 })
 
 process.stdout.write(`listening ${wss.address().port}\n`)
+// The bench reads only that line: the library's own console.log output
+// (it logs documents that time out) goes to stderr, the server's log file,
+// or writing to the closed pipe would end the server.
+console.log = console.error
 
 const stop = async () => {
   await repo.shutdown().catch(() => {})
