@@ -96,8 +96,14 @@ fun eventually(what: String, check: () -> Boolean) {
     }
 }
 
-fun tempStore(name: String): String =
-    File(Files.createTempDirectory("muster-phone").toFile(), name).path
+/** Every folder [tempStore] made, removed when the tests end. */
+val tempDirs = mutableListOf<File>()
+
+fun tempStore(name: String): String {
+    val dir = Files.createTempDirectory("muster-phone").toFile()
+    tempDirs += dir
+    return File(dir, name).path
+}
 
 /** Everything a phone shows of an event and its people, for comparison. */
 fun view(phone: Muster, eventId: String): String {
@@ -357,5 +363,6 @@ fun main(args: Array<String>) {
         }
     }
     println("kotlin: ${tests.size - failed} passed, $failed failed")
+    tempDirs.forEach { it.deleteRecursively() }
     exitProcess(if (failed == 0) 0 else 1)
 }
