@@ -5,7 +5,8 @@
 //        [--n N] [--store DIR] [--state FILE] [--seed S] [--samples K]
 //        [--devices D] [--per-device P] [--timeout SECONDS]
 //
-// Prints ONE JSON line with its results on stdout; progress goes to stderr.
+// Prints ONE JSON line with its results (and the process's peak memory,
+// `max_rss_mb`) on stdout; progress goes to stderr.
 //
 // Layouts, as an automerge-repo application would lay out an address book:
 //   per-contact: one document per contact, plus one index document
@@ -26,7 +27,8 @@
 //               until the 100 edits are visible
 //   propagation device A changes a field, device B waits for it; K samples
 //   ingest      D devices each create (per-contact) or add (one-doc) P contacts
-//               at once; time until the server holds them all
+//               offline, then connect at once; time until the server holds
+//               them all (one-doc: until an observer device has them all)
 //   idle        D raw WebSockets do automerge-repo's handshake and stay open
 //               until stdin closes
 import fs from "node:fs"
