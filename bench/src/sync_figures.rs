@@ -129,16 +129,21 @@ async fn once(store: &mut Store, relay: &Relay) -> Result<SyncReport> {
 }
 
 /// Runs `__device-sync` in a child process: a fresh device's first sync;
-/// returns the child's peak resident memory in MB.
-fn device_first_sync_peak(relay: &Relay, path: &Path) -> Result<f64> {
+/// returns the child's peak resident memory in MB and the sync's seconds.
+fn device_first_sync_alone(relay: &Relay, path: &Path) -> Result<(f64, f64)> {
     let out = Command::new(std::env::current_exe()?)
         .arg("__device-sync")
         .args([relay.url.as_str(), relay.token.as_str()])
         .arg(path)
         .output()?;
     let text = String::from_utf8_lossy(&out.stdout);
-    match text.trim().strip_prefix("PEAK ") {
-        Some(mb) if out.status.success() => Ok(mb.parse()?),
+    let parsed = text
+        .trim()
+        .strip_prefix("PEAK ")
+        .and_then(|rest| rest.split_once(" SECS "))
+        .and_then(|(mb, secs)| Some((mb.parse().ok()?, secs.parse().ok()?)));
+    match parsed {
+        Some(figures) if out.status.success() => Ok(figures),
         _ => bail!(
             "__device-sync failed: {}",
             String::from_utf8_lossy(&out.stderr).trim()
@@ -147,15 +152,18 @@ fn device_first_sync_peak(relay: &Relay, path: &Path) -> Result<f64> {
 }
 
 /// `__device-sync URL TOKEN PATH`: a fresh device at PATH syncs once and
-/// prints `PEAK <MB>`, its peak resident memory.
+/// prints `PEAK <MB> SECS <s>`: its peak resident memory and how long the
+/// sync took.
 pub fn device_sync_main(url: &str, token: &str, path: &Path) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let mut store = Store::open(path)?;
+    let t = Instant::now();
     runtime.block_on(sync_once(&mut store, url, token, &now_ms, &mut |_| {}))?;
+    let secs = t.elapsed().as_secs_f64();
     drop(store);
-    println!("PEAK {:.1}", crate::peak_rss_mb());
+    println!("PEAK {:.1} SECS {secs:.3}", crate::peak_rss_mb());
     Ok(())
 }
 
@@ -459,9 +467,17 @@ async fn run_async(
             "MB",
             "",
         ));
-        // The same first sync by a device alone in its own process, for its
-        // peak memory (this process holds the office and the rest).
-        let peak = device_first_sync_peak(&relay, &dir.join(format!("alone{size}.muster")))?;
+        // The same first sync by a device alone in its own process, as a
+        // phone or laptop runs it: its peak memory, and its time without
+        // this process's heap (the office's 100,000 documents, the rest).
+        let (peak, alone) =
+            device_first_sync_alone(&relay, &dir.join(format!("alone{size}.muster")))?;
+        out.push(fig(
+            format!("first sync, {size} contacts: time, device alone in its process"),
+            format!("{alone:.2}"),
+            "s",
+            if size >= 100_000 { "< 10" } else { "" },
+        ));
         out.push(fig(
             format!("device peak memory, first sync of {size} contacts"),
             format!("{peak:.0}"),
