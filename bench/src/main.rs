@@ -10,7 +10,7 @@
 //!   `OPEN <open µs> <first search µs> <peak RSS MB>`;
 //! - `__relay DATA`: a relay for the sync figures;
 //! - `__device-sync URL TOKEN PATH`: a fresh device's first sync, printing
-//!   `PEAK <MB>` (its peak resident memory);
+//!   `PEAK <MB> SECS <s>` (its peak resident memory, the sync's time);
 //! - `__automerge-repo [SIZE] [--quick]`: the automerge-repo figures alone;
 //! - `__create N`: create N contacts in a scratch store (for profiling).
 
