@@ -1,52 +1,9 @@
 //! The `muster` binary on a store in a temporary directory, offline.
 
-use std::process::{Command, Output};
+mod common;
 
+use common::Muster;
 use serde_json::Value;
-
-struct Muster {
-    dir: tempfile::TempDir,
-}
-
-impl Muster {
-    fn new() -> Muster {
-        Muster {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_muster"))
-            .arg("--store")
-            .arg(self.dir.path().join("office.store"))
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    /// Runs a command that must succeed; returns its stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "muster {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        serde_json::from_str(&self.ok(args)).unwrap()
-    }
-
-    /// Runs a command that must fail with exit 1; returns its stderr.
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert_eq!(out.status.code(), Some(1), "muster {args:?} should fail");
-        assert!(out.stdout.is_empty());
-        String::from_utf8(out.stderr).unwrap()
-    }
-}
 
 #[test]
 fn an_office_day_offline() {

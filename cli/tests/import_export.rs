@@ -2,9 +2,11 @@
 //! store in a temporary directory. Records the CLI cannot make (donations,
 //! shifts, feedback) are written through `muster_core::Store` first.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
+use std::process::Command;
+
+use common::Muster;
 use muster_core::model::NewFeedback;
 use muster_core::{Donation, NewContact, NewEvent, Shift, Store};
 use serde_json::Value;
@@ -13,75 +15,8 @@ use serde_json::Value;
 const GALA: i64 = 1_796_148_000_000;
 const HOUR: i64 = 3_600_000;
 
-struct Muster {
-    dir: tempfile::TempDir,
-}
-
+/// What only these tests ask of the binary.
 impl Muster {
-    fn new() -> Muster {
-        Muster {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn store_path(&self) -> PathBuf {
-        self.dir.path().join("office.store")
-    }
-
-    /// The store itself, for what the CLI cannot do (close it before the
-    /// next command).
-    fn store(&self) -> Store {
-        Store::open(self.store_path()).unwrap()
-    }
-
-    /// Writes a file into the test's directory; returns its path as text.
-    fn file(&self, name: &str, bytes: impl AsRef<[u8]>) -> String {
-        let path = self.dir.path().join(name);
-        std::fs::write(&path, bytes).unwrap();
-        path.to_str().unwrap().to_owned()
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_muster"))
-            .arg("--store")
-            .arg(self.store_path())
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    /// Runs a command that must succeed; returns stdout and stderr.
-    fn ok(&self, args: &[&str]) -> (String, String) {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "muster {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (
-            String::from_utf8(out.stdout).unwrap(),
-            String::from_utf8(out.stderr).unwrap(),
-        )
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let (out, _) = self.ok(args);
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
-    }
-
-    /// Runs a command that must fail with exit 1; returns its stderr.
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert_eq!(
-            out.status.code(),
-            Some(1),
-            "muster {args:?} should fail: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        assert!(out.stdout.is_empty());
-        String::from_utf8(out.stderr).unwrap()
-    }
-
     /// Every contact, merged ones included, as `contact show --json` shows
     /// them, by name.
     fn contacts(&self) -> Vec<Value> {
@@ -120,7 +55,7 @@ Ana Silva,ANA@example.org,,,kitchen,
 fn an_import_reports_created_updated_skipped_and_repeated_rows() {
     let m = Muster::new();
     let people = m.file("people.csv", PEOPLE);
-    let (report, preview) = m.ok(&["import", "contacts", &people]);
+    let (report, preview) = m.ok_with_stderr(&["import", "contacts", &people]);
     assert_eq!(
         report,
         "\
@@ -203,7 +138,7 @@ rows about the same person as an earlier row:
 fn importing_the_same_file_again_changes_nothing() {
     let m = Muster::new();
     let people = m.file("people.csv", PEOPLE);
-    m.ok(&["import", "contacts", &people]);
+    m.ok_with_stderr(&["import", "contacts", &people]);
     let before = m.contacts();
     let pending = m.pending();
     let report = m.json(&["import", "contacts", &people, "--json"]);
@@ -221,12 +156,12 @@ fn rows_match_contacts_by_external_id_email_and_phone() {
     let add = |args: &[&str]| -> String {
         let mut all = vec!["contact", "add"];
         all.extend_from_slice(args);
-        m.ok(&all).0.trim().to_owned()
+        m.ok_with_stderr(&all).0.trim().to_owned()
     };
     let ana = add(&["--name", "Ana Silva", "--email", "Ana.Silva@Example.org"]);
     let bo = add(&["--name", "Bo Chen", "--phone", "+44 7700 900123"]);
     let cy = add(&["--name", "Cy Diaz"]);
-    m.ok(&["contact", "edit", &cy, "--external-id", "CRM-7"]);
+    m.ok_with_stderr(&["contact", "edit", &cy, "--external-id", "CRM-7"]);
     let dee = add(&["--name", "Dee Eve", "--phone", "07700 900999"]);
 
     let file = m.file(
@@ -277,12 +212,12 @@ fn rows_match_contacts_by_external_id_email_and_phone() {
 fn a_merged_duplicate_leads_to_the_contact_it_was_merged_into() {
     let m = Muster::new();
     let kept = m
-        .ok(&["contact", "add", "--name", "Ana Silva"])
+        .ok_with_stderr(&["contact", "add", "--name", "Ana Silva"])
         .0
         .trim()
         .to_owned();
     let dup = m
-        .ok(&[
+        .ok_with_stderr(&[
             "contact",
             "add",
             "--name",
@@ -315,7 +250,7 @@ fn a_merged_duplicate_leads_to_the_contact_it_was_merged_into() {
 #[test]
 fn a_dry_run_writes_nothing() {
     let m = Muster::new();
-    m.ok(&[
+    m.ok_with_stderr(&[
         "contact",
         "add",
         "--name",
@@ -326,7 +261,7 @@ fn a_dry_run_writes_nothing() {
     let before = m.contacts();
     let pending = m.pending();
     let people = m.file("people.csv", PEOPLE);
-    let (report, _) = m.ok(&["import", "contacts", &people, "--dry-run"]);
+    let (report, _) = m.ok_with_stderr(&["import", "contacts", &people, "--dry-run"]);
     assert!(report.contains("created:    1\n"), "{report}");
     assert!(report.contains("updated:    2\n"), "{report}");
     assert!(
@@ -401,7 +336,7 @@ fn bom_semicolons_map_and_region_are_understood() {
         "excel.csv",
         "\u{feff}Prénom;Nom;Téléphone;Courriel;Rôle\r\nJosé;Núñez;(415) 555-0132;jose@example.org;Volunteer\r\n;;;;\r\n;; ;;\r\n",
     );
-    let (_, preview) = m.ok(&[
+    let (_, preview) = m.ok_with_stderr(&[
         "import",
         "contacts",
         &file,
@@ -601,7 +536,7 @@ fn every_export_has_its_documented_headers_iso_times_and_e164_phones() {
             readme.contains(headers),
             "the README does not document the {what} headers {headers}"
         );
-        let (csv_text, _) = m.ok(&["export", what]);
+        let (csv_text, _) = m.ok_with_stderr(&["export", what]);
         let (header, rows) = parse_csv(&csv_text);
         assert_eq!(header, headers, "{what}");
         assert_eq!(rows.len(), count, "{what}: {csv_text}");
@@ -632,7 +567,7 @@ fn every_export_has_its_documented_headers_iso_times_and_e164_phones() {
         }
     }
 
-    let (text, _) = m.ok(&["export", "contacts"]);
+    let (text, _) = m.ok_with_stderr(&["export", "contacts"]);
     let (_, rows) = parse_csv(&text);
     let ana_row = rows.iter().find(|r| r["id"] == ana).unwrap();
     assert_eq!(ana_row["phones"], "+447700900123; +351912345678");
@@ -668,7 +603,7 @@ fn every_export_has_its_documented_headers_iso_times_and_e164_phones() {
     assert_eq!(signups[1]["status"], "waitlisted");
     assert_eq!(signups[1]["waitlist_position"], 1);
 
-    let (text, _) = m.ok(&["export", "donations"]);
+    let (text, _) = m.ok_with_stderr(&["export", "donations"]);
     let (_, rows) = parse_csv(&text);
     assert_eq!(rows[0]["contact_id"], ana);
     assert_eq!(rows[0]["amount"], "12.50");
@@ -690,12 +625,12 @@ fn every_export_has_its_documented_headers_iso_times_and_e164_phones() {
 
     // --output writes the same bytes to a file; --bom starts it with one.
     let out = m.dir.path().join("contacts.csv");
-    m.ok(&["export", "contacts", "--output", out.to_str().unwrap()]);
+    m.ok_with_stderr(&["export", "contacts", "--output", out.to_str().unwrap()]);
     assert_eq!(
         std::fs::read_to_string(&out).unwrap(),
         text_of(&m, &["export", "contacts"])
     );
-    m.ok(&["export", "contacts", "--bom", "-o", out.to_str().unwrap()]);
+    m.ok_with_stderr(&["export", "contacts", "--bom", "-o", out.to_str().unwrap()]);
     assert!(
         std::fs::read(&out)
             .unwrap()
@@ -712,7 +647,7 @@ fn every_export_has_its_documented_headers_iso_times_and_e164_phones() {
 }
 
 fn text_of(m: &Muster, args: &[&str]) -> String {
-    m.ok(args).0
+    m.ok_with_stderr(args).0
 }
 
 #[test]
@@ -733,7 +668,7 @@ fn exported_contacts_import_back_without_creating_anything() {
     let (m, ana, bo) = office();
     // A merged duplicate is exported (with merged_into) but not imported.
     let dup = m
-        .ok(&[
+        .ok_with_stderr(&[
             "contact",
             "add",
             "--name",
@@ -756,7 +691,7 @@ fn exported_contacts_import_back_without_creating_anything() {
     }
     let before = m.contacts();
     let pending = m.pending();
-    let (csv_text, _) = m.ok(&["export", "contacts"]);
+    let (csv_text, _) = m.ok_with_stderr(&["export", "contacts"]);
     assert!(csv_text.contains(&format!(",{ana},")), "{csv_text}");
     let file = m.file("export.csv", &csv_text);
     let report = m.json(&["import", "contacts", &file, "--json"]);

@@ -1,9 +1,9 @@
 //! `muster report …` on stores filled through the core with fixtures whose
 //! every figure is known, run as the built binary.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
+use common::Muster;
 use muster_core::model::{EventStatus, NewFeedback};
 use muster_core::{Donation, NewContact, NewEvent, Shift, Store};
 use serde_json::{Value, json};
@@ -18,67 +18,6 @@ fn day(date: &str) -> i64 {
         .unwrap()
         .timestamp()
         .as_millisecond()
-}
-
-struct Office {
-    _dir: tempfile::TempDir,
-    path: PathBuf,
-}
-
-impl Office {
-    fn new() -> Office {
-        let dir = tempfile::tempdir().unwrap();
-        Office {
-            path: dir.path().join("office.store"),
-            _dir: dir,
-        }
-    }
-
-    fn path(&self) -> PathBuf {
-        self.path.clone()
-    }
-
-    /// The store, to fill; drop it before running the binary.
-    fn store(&self) -> Store {
-        Store::open(self.path()).unwrap()
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_muster"))
-            .arg("--store")
-            .arg(self.path())
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    /// Runs a command that must succeed; returns its stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "muster {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        serde_json::from_str(&self.ok(args)).unwrap()
-    }
-
-    /// Runs a command that must fail with `code`; returns its stderr.
-    fn fails(&self, code: i32, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "muster {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.stdout.is_empty());
-        String::from_utf8(out.stderr).unwrap()
-    }
 }
 
 fn person(store: &mut Store, name: &str, now: i64) -> String {
@@ -137,7 +76,7 @@ fn has_line(text: &str, line: &str) {
 
 #[test]
 fn report_events_counts_each_status_once_per_person() {
-    let office = Office::new();
+    let office = Muster::new();
     let (gala, picnic) = {
         let mut s = office.store();
         let t = day("2026-03-01");
@@ -217,7 +156,7 @@ fn report_events_counts_each_status_once_per_person() {
 
 #[test]
 fn report_hours_per_volunteer_and_month() {
-    let office = Office::new();
+    let office = Muster::new();
     let (vera, walt) = {
         let mut s = office.store();
         let t = day("2026-01-01");
@@ -343,7 +282,7 @@ fn report_hours_per_volunteer_and_month() {
 
 #[test]
 fn report_new_contacts_by_first_event_and_by_device() {
-    let office = Office::new();
+    let office = Muster::new();
     let phone_dir = tempfile::tempdir().unwrap();
     let mut phone = Store::open(phone_dir.path().join("phone.store")).unwrap();
     let t = day("2026-02-01");
@@ -408,7 +347,7 @@ fn report_new_contacts_by_first_event_and_by_device() {
 
 #[test]
 fn report_donors_retention_and_repeat_gifts() {
-    let office = Office::new();
+    let office = Muster::new();
     {
         let mut s = office.store();
         let t = day("2024-01-01");
@@ -532,7 +471,7 @@ fn report_donors_retention_and_repeat_gifts() {
 
 #[test]
 fn report_feedback_against_the_24_hour_target() {
-    let office = Office::new();
+    let office = Muster::new();
     let t0 = day("2026-06-01") + 9 * HOUR;
     let now = t0 + 50 * HOUR;
     let forgotten = {
@@ -622,7 +561,7 @@ fn report_feedback_against_the_24_hour_target() {
 
 #[test]
 fn report_consent_coverage_by_channel() {
-    let office = Office::new();
+    let office = Muster::new();
     {
         let mut s = office.store();
         let t = day("2026-01-01");
@@ -680,7 +619,7 @@ fn report_consent_coverage_by_channel() {
 
 #[test]
 fn reports_of_an_empty_store_say_so() {
-    let office = Office::new();
+    let office = Muster::new();
     assert_eq!(office.ok(&["report", "events"]).trim(), "no events");
     assert_eq!(office.ok(&["report", "donors"]).trim(), "no gifts recorded");
     assert_eq!(
@@ -698,12 +637,12 @@ fn reports_of_an_empty_store_say_so() {
 
 #[test]
 fn bad_dates_and_periods_are_usage_errors() {
-    let office = Office::new();
-    let err = office.fails(2, &["report", "events", "--from", "2026-13-01"]);
+    let office = Muster::new();
+    let err = office.fails_with(2, &["report", "events", "--from", "2026-13-01"]);
     assert!(err.contains("YYYY-MM-DD"), "{err}");
-    let err = office.fails(2, &["report", "hours", "--period", "fortnight"]);
+    let err = office.fails_with(2, &["report", "hours", "--period", "fortnight"]);
     assert!(err.contains("week, month, quarter, year"), "{err}");
-    let err = office.fails(
+    let err = office.fails_with(
         2,
         &[
             "report",
@@ -718,7 +657,7 @@ fn bad_dates_and_periods_are_usage_errors() {
         err.contains("--to 2026-01-31 is before --from 2026-02-01"),
         "{err}"
     );
-    let err = office.fails(2, &["report", "feedback", "--as-of", "yesterday"]);
+    let err = office.fails_with(2, &["report", "feedback", "--as-of", "yesterday"]);
     assert!(err.contains("RFC 3339"), "{err}");
     // A range of one day is fine.
     office.ok(&[
@@ -748,7 +687,7 @@ fn bad_dates_and_periods_are_usage_errors() {
         )
         .unwrap();
     }
-    let err = office.fails(
+    let err = office.fails_with(
         1,
         &[
             "report",
