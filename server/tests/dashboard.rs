@@ -4,84 +4,18 @@
 
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{Relay, T0, clock, serve, start_relay};
 use muster_core::client::sync_once;
 use muster_core::{NewContact, NewEvent, Store};
 use muster_server::AppState;
 
-const T0: i64 = 1_793_491_200_000;
-
-struct Relay {
-    addr: String,
-    state: AppState,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
-    _dir: tempfile::TempDir,
-}
-
-/// Serves `state` on 127.0.0.1 and an unused port until the sender is
-/// used; returns the address.
-async fn serve(
-    state: &AppState,
-) -> (
-    String,
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<()>,
-) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let s = state.clone();
-    let task = tokio::spawn(async move {
-        muster_server::run(listener, s, async {
-            let _ = rx.await;
-        })
-        .await
-        .unwrap();
-    });
-    (addr, tx, task)
-}
-
-async fn start_relay(dashboard: bool) -> Relay {
-    let dir = tempfile::tempdir().unwrap();
-    let state = AppState::open(dir.path()).unwrap();
-    if dashboard {
-        state.enable_dashboard(None).unwrap();
-    }
-    let (addr, tx, task) = serve(&state).await;
-    Relay {
-        addr,
-        state,
-        stop: Some(tx),
-        task,
-        _dir: dir,
-    }
-}
-
 impl Relay {
-    fn token(&self, role: &str, events: &[String]) -> (String, String) {
-        self.state
-            .storage()
-            .create_token(role, "test", events, T0)
-            .unwrap()
-    }
-
-    fn url(&self) -> String {
-        format!("ws://{}/v1/sync", self.addr)
-    }
-
     /// Reads the dashboard's own store.
     fn dash<R>(&self, f: impl FnOnce(&mut Store) -> muster_core::Result<R>) -> R {
         self.state.dashboard().unwrap().device().read(f).unwrap()
     }
-
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.task.await.unwrap();
-    }
-}
-
-fn clock() -> i64 {
-    T0
 }
 
 /// A response, as our client read it.
@@ -236,10 +170,10 @@ fn contact(name: &str, phone: Option<&str>) -> NewContact {
 async fn only_coordinator_tokens_log_in_and_pages_need_the_session() {
     let relay = start_relay(true).await;
     let addr = relay.addr.clone();
-    let (_, observer) = relay.token("observer", &[]);
+    let (_, observer) = relay.token_in("observer", &[]);
     let event = format!("e_{}", "ab".repeat(16));
-    let (_, volunteer) = relay.token("volunteer", &[event]);
-    let (coord_id, coordinator) = relay.token("coordinator", &[]);
+    let (_, volunteer) = relay.token_in("volunteer", &[event]);
+    let (coord_id, coordinator) = relay.token_in("coordinator", &[]);
 
     // Without a session: the login form, redirects, 401 for the live JSON,
     // 403 for a form.
@@ -418,7 +352,7 @@ async fn only_coordinator_tokens_log_in_and_pages_need_the_session() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_logins_are_rate_limited_per_address() {
     let relay = start_relay(true).await;
-    let (_, coordinator) = relay.token("coordinator", &[]);
+    let (_, coordinator) = relay.token_in("coordinator", &[]);
     for _ in 0..muster_server::MAX_FAILED_LOGINS {
         let r = http(&relay.addr, "POST", "/login", None, Some("token=mst_guess")).await;
         assert_eq!(r.status, 401);
@@ -461,8 +395,8 @@ async fn a_relay_without_the_dashboard_says_so() {
 async fn merge_unmerge_escaping_live_roster_and_csv_through_http() {
     let relay = start_relay(true).await;
     let addr = relay.addr.clone();
-    let (_, desk_token) = relay.token("coordinator", &[]);
-    let (_, coordinator) = relay.token("coordinator", &[]);
+    let (_, desk_token) = relay.token_in("coordinator", &[]);
+    let (_, coordinator) = relay.token_in("coordinator", &[]);
 
     // A desk records an event, a duplicate pair and a hostile name.
     let mut desk = Store::open_in_memory().unwrap();
@@ -489,7 +423,7 @@ async fn merge_unmerge_escaping_live_roster_and_csv_through_http() {
         .unwrap();
     desk.sign_up(&gala, &hostile, false, T0 + 3).unwrap();
     desk.sign_up(&gala, &maria, false, T0 + 4).unwrap();
-    sync_once(&mut desk, &relay.url(), &desk_token, &clock, &mut |_| {})
+    sync_once(&mut desk, &relay.url, &desk_token, &clock, &mut |_| {})
         .await
         .unwrap();
     eventually(
@@ -583,7 +517,7 @@ async fn merge_unmerge_escaping_live_roster_and_csv_through_http() {
     assert!(after.contains(&format!("/contacts/{maria2}/unmerge")));
     let mut merged_on_desk = false;
     for _ in 0..100 {
-        sync_once(&mut desk, &relay.url(), &desk_token, &clock, &mut |_| {})
+        sync_once(&mut desk, &relay.url, &desk_token, &clock, &mut |_| {})
             .await
             .unwrap();
         if desk.contact(&maria2).unwrap().merged_into.as_deref() == Some(maria.as_str()) {
@@ -664,7 +598,7 @@ async fn merge_unmerge_escaping_live_roster_and_csv_through_http() {
         unchanged.body
     );
     desk.check_in(&gala, &maria, T0 + 60_000).unwrap();
-    sync_once(&mut desk, &relay.url(), &desk_token, &clock, &mut |_| {})
+    sync_once(&mut desk, &relay.url, &desk_token, &clock, &mut |_| {})
         .await
         .unwrap();
     eventually("the check-in reaches the live roster", async || {

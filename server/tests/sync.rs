@@ -1,64 +1,15 @@
 //! The relay in-process on 127.0.0.1 and port 0, devices syncing through it
 //! with the core's tokio client.
 
+mod common;
+
+use common::{T0, clock, start_relay};
 use muster_core::client::{Status, sync_once};
 use muster_core::{NewContact, NewEvent, SignupStatus, Store};
-use muster_server::AppState;
-
-const T0: i64 = 1_793_491_200_000;
-
-struct Relay {
-    url: String,
-    state: AppState,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
-    _dir: tempfile::TempDir,
-}
-
-async fn start_relay() -> Relay {
-    let dir = tempfile::tempdir().unwrap();
-    let state = AppState::open(dir.path()).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("ws://{}/v1/sync", listener.local_addr().unwrap());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let s = state.clone();
-    let task = tokio::spawn(async move {
-        muster_server::run(listener, s, async {
-            let _ = rx.await;
-        })
-        .await
-        .unwrap();
-    });
-    Relay {
-        url,
-        state,
-        stop: Some(tx),
-        task,
-        _dir: dir,
-    }
-}
-
-impl Relay {
-    fn token(&self, role: &str) -> String {
-        self.state
-            .storage()
-            .create_token(role, "test", &[], T0)
-            .unwrap()
-            .1
-    }
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.task.await.unwrap();
-    }
-}
-
-fn clock() -> i64 {
-    T0
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_desks_offline_then_sync_end_identical() {
-    let relay = start_relay().await;
+    let relay = start_relay(false).await;
     let token = relay.token("coordinator");
     let mut a = Store::open_in_memory().unwrap();
     let mut b = Store::open_in_memory().unwrap();
@@ -160,7 +111,7 @@ async fn two_desks_offline_then_sync_end_identical() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_token_is_refused_with_a_clear_error() {
-    let relay = start_relay().await;
+    let relay = start_relay(false).await;
     let mut a = Store::open_in_memory().unwrap();
     let mut statuses = Vec::new();
     let err = sync_once(&mut a, &relay.url, "mst_nope", &clock, &mut |s| {
@@ -196,7 +147,7 @@ async fn http_get(addr: &str, path: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_connections_changes_and_bytes() {
-    let relay = start_relay().await;
+    let relay = start_relay(false).await;
     let token = relay.token("coordinator");
     let mut a = Store::open_in_memory().unwrap();
     let mut b = Store::open_in_memory().unwrap();
@@ -270,7 +221,7 @@ async fn metrics_count_connections_changes_and_bytes() {
 async fn live_devices_see_each_others_writes_without_polling() {
     use std::sync::{Arc, Mutex};
     use tokio::sync::Notify;
-    let relay = start_relay().await;
+    let relay = start_relay(false).await;
     let token = relay.token("coordinator");
     let a = Arc::new(Mutex::new(Store::open_in_memory().unwrap()));
     let b = Arc::new(Mutex::new(Store::open_in_memory().unwrap()));
