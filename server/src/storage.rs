@@ -323,6 +323,48 @@ fn follow_signups(tx: &rusqlite::Transaction<'_>, event: &str) -> SResult<()> {
     Ok(())
 }
 
+/// After a contact changed: if it was merged into another contact, the kept
+/// contact joins the scope of every token that sees the duplicate. It is
+/// the same person, already visible there; a desk's roster shows the
+/// duplicate's sign-up as the kept contact's, and a phone must never hold
+/// an id (`merged_into`) of a record it cannot see.
+fn follow_merge(tx: &rusqlite::Transaction<'_>, contact: &str) -> SResult<()> {
+    let holders: Vec<String> = tx
+        .prepare_cached("SELECT token_id FROM token_docs WHERE doc_id = ?1")?
+        .query_map([contact], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    if holders.is_empty() {
+        return Ok(());
+    }
+    let Some(doc) = load(tx, contact)? else {
+        return Ok(());
+    };
+    let kept = match automerge::ReadDoc::get(&doc, automerge::ROOT, "merged_into") {
+        Ok(Some((automerge::Value::Scalar(v), _))) => match v.as_str() {
+            Some(k) if DocKind::of_id(k) == Some(DocKind::Contact) => k.to_owned(),
+            _ => return Ok(()),
+        },
+        _ => return Ok(()),
+    };
+    let erased: bool = tx
+        .query_row("SELECT 1 FROM erased WHERE doc_id = ?1", [&kept], |_| Ok(()))
+        .optional()?
+        .is_some();
+    if erased {
+        return Ok(());
+    }
+    let mut grant =
+        tx.prepare_cached("INSERT OR IGNORE INTO token_docs (token_id, doc_id) VALUES (?1, ?2)")?;
+    let mut announce =
+        tx.prepare_cached("INSERT INTO visibility (token_id, doc_id, forget) VALUES (?1, ?2, 0)")?;
+    for t in holders {
+        if grant.execute(params![t, kept])? > 0 {
+            announce.execute(params![t, kept])?;
+        }
+    }
+    Ok(())
+}
+
 /// The relay's SQLite storage. See the module documentation.
 #[derive(Debug)]
 pub struct SqliteRelay {
@@ -937,6 +979,7 @@ impl RelayStorage for SqliteRelay {
             .optional()?
             .unwrap_or(false);
         let mut events: Vec<String> = Vec::new();
+        let mut contacts: Vec<String> = Vec::new();
         let mut positions = Vec::with_capacity(changes.len());
         let mut grown: Vec<String> = Vec::new();
         let mut chain = tx
@@ -992,6 +1035,9 @@ impl RelayStorage for SqliteRelay {
                 if kind == DocKind::Event.as_str() && !events.contains(&c.doc) {
                     events.push(c.doc.clone());
                 }
+                if kind == DocKind::Contact.as_str() && !contacts.contains(&c.doc) {
+                    contacts.push(c.doc.clone());
+                }
                 if since >= SNAPSHOT_AFTER && !grown.contains(&c.doc) {
                     grown.push(c.doc.clone());
                 }
@@ -1003,6 +1049,9 @@ impl RelayStorage for SqliteRelay {
         }
         for event in &events {
             follow_signups(&tx, event)?;
+        }
+        for contact in &contacts {
+            follow_merge(&tx, contact)?;
         }
         tx.commit()?;
         Ok(positions)

@@ -234,3 +234,30 @@ pub(crate) fn set_items(set: &BTreeMap<String, bool>) -> Vec<&str> {
         .map(|(k, _)| k.as_str())
         .collect()
 }
+
+/// The key under which a contact records, in its `not_duplicates`, that
+/// it is not the same person as `other`: a one-way digest of `other`'s id
+/// (`nd_` and 32 hex digits), not the id itself. Devices compare keys, so
+/// every device still honours the decision; but a volunteer's phone that
+/// may see this contact and not the other never learns the other's id.
+/// Records written before this kept the id itself; readers accept both
+/// ([`not_duplicate_key_of_entry`]).
+pub fn not_duplicate_key(other: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(b"muster not-duplicate\0")
+        .chain_update(other.as_bytes())
+        .finalize();
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("nd_{hex}")
+}
+
+/// The key of one entry of `not_duplicates` as stored: already a key, or
+/// (in records written before keys) a contact id, turned into its key.
+pub fn not_duplicate_key_of_entry(entry: &str) -> String {
+    if super::DocKind::of_id(entry) == Some(super::DocKind::Contact) {
+        not_duplicate_key(entry)
+    } else {
+        entry.to_owned()
+    }
+}

@@ -27,6 +27,7 @@
 pub mod contact;
 pub mod event;
 pub mod feedback;
+pub mod integrity;
 pub mod private;
 
 use automerge::transaction::Transactable;

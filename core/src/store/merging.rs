@@ -17,7 +17,7 @@
 //! "Not a duplicate" decisions are recorded on both contacts and remembered
 //! by [`Store::duplicate_candidates`].
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use automerge::{AutoCommit, ChangeHash, ReadDoc};
 use rusqlite::OptionalExtension;
@@ -256,15 +256,17 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    fn not_duplicate_pairs(&self) -> Result<BTreeSet<(String, String)>> {
+    /// Every "not a duplicate" decision as (contact, key of the other
+    /// contact); see [`model::contact::not_duplicate_key`].
+    fn not_duplicate_pairs(&self) -> Result<HashSet<(String, String)>> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT contact_id, other_id FROM not_duplicates")?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-        let mut pairs = BTreeSet::new();
+        let mut pairs = HashSet::new();
         for row in rows {
-            let (a, b) = row?;
-            pairs.insert(if a < b { (a, b) } else { (b, a) });
+            let (a, other) = row?;
+            pairs.insert((a, model::contact::not_duplicate_key_of_entry(&other)));
         }
         Ok(pairs)
     }
@@ -322,7 +324,10 @@ impl Store {
             } else {
                 (b.id.clone(), a.id.clone())
             };
-            if refused.contains(&pair) {
+            let key = model::contact::not_duplicate_key;
+            if refused.contains(&(pair.0.clone(), key(&pair.1)))
+                || refused.contains(&(pair.1.clone(), key(&pair.0)))
+            {
                 continue;
             }
             // The older contact is proposed as the one to keep.
@@ -521,7 +526,7 @@ impl Store {
             ));
         }
         for (this, other) in [(a, b), (b, a)] {
-            let other = other.to_owned();
+            let other = model::contact::not_duplicate_key(other);
             self.edit_record(this, DocKind::Contact, now, |c: &mut Contact| {
                 c.not_duplicates.insert(other, true);
                 Ok(())

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::Store;
 use super::merging::DuplicatePair;
 use crate::error::Result;
-use crate::model::{DocKind, NewContact};
+use crate::model::{self, DocKind, NewContact};
 use crate::views::SignupStatus;
 
 /// Changed records above this many are not scanned for conflicting values
@@ -179,9 +179,18 @@ impl Store {
             .conn
             .prepare_cached(
                 "SELECT EXISTS (SELECT 1 FROM not_duplicates
-                 WHERE (contact_id = ?1 AND other_id = ?2) OR (contact_id = ?2 AND other_id = ?1))",
+                 WHERE (contact_id = ?1 AND other_id IN (?2, ?3))
+                    OR (contact_id = ?2 AND other_id IN (?1, ?4)))",
             )?
-            .query_row([a, b], |r| r.get(0))?)
+            .query_row(
+                [
+                    a,
+                    b,
+                    &model::contact::not_duplicate_key(b),
+                    &model::contact::not_duplicate_key(a),
+                ],
+                |r| r.get(0),
+            )?)
     }
 
     fn name_of(&self, contact_id: &str) -> Result<Option<String>> {

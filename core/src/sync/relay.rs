@@ -20,7 +20,7 @@ use serde_bytes::ByteBuf;
 
 use super::wire::{self, Cursor, Entry, Form, Message, code};
 use crate::error::Result;
-use crate::model::{DocKind, Millis};
+use crate::model::{DocKind, Millis, integrity};
 
 /// What a token grants.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -249,7 +249,10 @@ pub struct RelaySession {
     /// arrived yet. Automerge keeps such changes outside the document, so
     /// they cannot be logged (or reloaded) until they apply; the device will
     /// not send them twice, so they wait here.
-    held: HashMap<String, AutoCommit>,
+    held: HashMap<String, Held>,
+    /// Fallback documents whose changes were refused in this session: the
+    /// exchange for them is over.
+    refused: HashSet<String>,
     /// Entries queued for the device since last asked (for metrics).
     sent_entries: u64,
 }
@@ -276,6 +279,7 @@ impl RelaySession {
             created: HashSet::new(),
             login_refused: false,
             held: HashMap::new(),
+            refused: HashSet::new(),
             sent_entries: 0,
         }
     }
@@ -323,6 +327,10 @@ impl RelaySession {
             message: message.into(),
         }));
         self.phase = Phase::Closed;
+        // Nothing the session held is needed any more.
+        self.fallback = HashMap::new();
+        self.held = HashMap::new();
+        self.refused = HashSet::new();
     }
 
     /// The next frame to send. When nothing is queued during catch-up, this
@@ -369,6 +377,7 @@ impl RelaySession {
                 let (head, _) = storage.head()?;
                 self.fallback.clear();
                 self.held.clear();
+                self.refused.clear();
                 let vis_upto = storage.vis_head()?;
                 self.start_catch_up(storage, 0, head, 0, vis_upto)?;
                 Ok(Handled::default())
@@ -539,37 +548,194 @@ impl RelaySession {
         may_see(self.grant.as_ref(), self.scope.as_ref(), doc)
     }
 
-    /// Why the device may not write `doc`, if it may not.
-    fn write_refusal(&self, storage: &dyn RelayStorage, doc: &str) -> Result<Option<String>> {
+    /// Why the device may not write `doc` at all, if it may not, given
+    /// what the relay knows of it. For a scoped device, a document outside
+    /// its view gets the same answer whether it exists, was erased, or was
+    /// never seen: a volunteer learns nothing of ids it cannot see.
+    fn write_refusal(&self, doc: &str, known: Known) -> Option<String> {
         let Some(grant) = &self.grant else {
-            return Ok(Some("not authenticated".into()));
+            return Some("not authenticated".into());
         };
-        if storage.is_erased(doc)? {
-            return Ok(Some("this record was erased".into()));
-        }
         if grant.is_coordinator() {
-            return Ok(None);
+            return known.erased.then(|| "this record was erased".into());
         }
         if !grant.is_scoped() {
-            return Ok(Some(format!(
-                "a {} token cannot change records",
-                grant.role
-            )));
+            return Some(format!("a {} token cannot change records", grant.role));
         }
         let kind = DocKind::of_id(doc);
         if kind == Some(DocKind::ContactPrivate) {
-            return Ok(Some("private ledgers are for coordinators only".into()));
+            return Some("private ledgers are for coordinators only".into());
+        }
+        if known.erased {
+            return Some(OUTSIDE_SCOPE.into());
         }
         if self.visible(doc) {
-            return Ok(None);
+            return None;
         }
         // A document new to the relay may be created: a walk-in, a
         // feedback case. Events are planned by coordinators.
         let creatable = matches!(kind, Some(DocKind::Contact | DocKind::Feedback));
-        if creatable && storage.first_seq(doc)?.is_none() {
-            return Ok(None);
+        if creatable && !known.exists {
+            return None;
         }
-        Ok(Some("outside this device's scope".into()))
+        Some(OUTSIDE_SCOPE.into())
+    }
+
+    /// What the relay knows of a document, read once per document a
+    /// message touches.
+    fn known(storage: &dyn RelayStorage, doc: &str) -> Result<Known> {
+        Ok(Known {
+            exists: storage.first_seq(doc)?.is_some(),
+            erased: storage.is_erased(doc)?,
+        })
+    }
+
+    /// Decides which of the changes a device sent for one document the
+    /// relay takes, sending `rejected` for the others. The rules, the same
+    /// for `push` and for the fallback's `doc_sync`:
+    ///
+    /// 1. the device may write the document ([`RelaySession::write_refusal`]);
+    /// 2. each change is the device's own work: made under its own actor,
+    ///    or the shared genesis of a private ledger — in the fallback a
+    ///    coordinator's device may also hand back other authors' changes
+    ///    (that is how a relay restored from a backup gets back what it
+    ///    lost), a volunteer's or an observer's may not;
+    /// 3. a scoped device names only records it can see, or creates in this
+    ///    message ([`integrity::references`]): it cannot sign up, merge into
+    ///    or link a contact outside its view, and so cannot pull one into it;
+    /// 4. a document new to the relay must be a readable record of the kind
+    ///    its id says ([`integrity::check_readable`]), so that no device
+    ///    receives a record it cannot read.
+    ///
+    /// `base` is the relay's document when the caller has it loaded.
+    fn vet(
+        &mut self,
+        storage: &dyn RelayStorage,
+        doc_id: &str,
+        known: Known,
+        changes: Vec<Incoming>,
+        base: Option<&AutoCommit>,
+        creating: &HashSet<String>,
+        fallback: bool,
+    ) -> Result<Vec<NewChange>> {
+        if let Some(why) = self.write_refusal(doc_id, known) {
+            for c in &changes {
+                self.reject(doc_id, &c.hash, code::FORBIDDEN, why.clone());
+            }
+            return Ok(Vec::new());
+        }
+        let coordinator = self.grant.as_ref().is_some_and(Grant::is_coordinator);
+        let scoped = self.grant.as_ref().is_some_and(Grant::is_scoped);
+        let genesis_actor = (DocKind::of_id(doc_id) == Some(DocKind::ContactPrivate))
+            .then(|| doc_id.get(2..).unwrap_or_default().to_owned());
+        let mut ok = Vec::with_capacity(changes.len());
+        for c in changes {
+            let actor = c.change.actor_id().to_hex_string();
+            let own = actor == self.device || genesis_actor.as_deref() == Some(actor.as_str());
+            if own || (fallback && coordinator) {
+                ok.push(c);
+            } else {
+                let why = if fallback {
+                    "a device may hand back only changes it made itself; only a coordinator's device may return other authors' changes"
+                } else {
+                    "a device may push only changes it made itself"
+                };
+                self.reject(doc_id, &c.hash, code::FORBIDDEN, why.into());
+            }
+        }
+        let links_matter = scoped
+            && matches!(
+                DocKind::of_id(doc_id),
+                Some(DocKind::Contact | DocKind::Event | DocKind::Feedback)
+            );
+        if ok.is_empty() || (known.exists && !links_matter) {
+            return Ok(ok.into_iter().map(|c| c.into_new(doc_id)).collect());
+        }
+        let mut doc = match base {
+            Some(d) => d.clone(),
+            None if known.exists => storage.load_doc(doc_id)?.unwrap_or_default(),
+            None => AutoCommit::new(),
+        };
+        if links_matter {
+            let before = integrity::references(doc_id, &doc);
+            let unseen = |doc: &AutoCommit, this: &Self| -> Option<String> {
+                integrity::references(doc_id, doc)
+                    .difference(&before)
+                    .find(|r| !this.visible(r) && !creating.contains(*r))
+                    .cloned()
+            };
+            let mut all = doc.clone();
+            if all.apply_changes(ok.iter().map(|c| c.change.clone())).is_err()
+                || unseen(&all, self).is_some()
+            {
+                // Find the changes that name what the device cannot see.
+                let mut kept = Vec::with_capacity(ok.len());
+                for c in ok {
+                    let mut trial = doc.clone();
+                    let applied = trial.apply_changes([c.change.clone()]).is_ok();
+                    match unseen(&trial, self) {
+                        Some(other) if applied => self.reject(
+                            doc_id,
+                            &c.hash,
+                            code::FORBIDDEN,
+                            format!(
+                                "this change names {other}, which this device cannot see: a volunteer may sign up, merge or link only contacts it can see"
+                            ),
+                        ),
+                        _ if !applied => self.reject(
+                            doc_id,
+                            &c.hash,
+                            code::BAD_CHANGE,
+                            "the change does not apply to the document".into(),
+                        ),
+                        _ => {
+                            doc = trial;
+                            kept.push(c);
+                        }
+                    }
+                }
+                ok = kept;
+            } else {
+                doc = all;
+            }
+        } else if doc.apply_changes(ok.iter().map(|c| c.change.clone())).is_err() {
+            for c in &ok {
+                self.reject(
+                    doc_id,
+                    &c.hash,
+                    code::BAD_CHANGE,
+                    "the change does not apply to the document".into(),
+                );
+            }
+            return Ok(Vec::new());
+        }
+        if !known.exists
+            && !ok.is_empty()
+            && let Err(e) = integrity::check_readable(doc_id, &doc)
+        {
+            let (code, why) = if scoped && !self.visible(doc_id) {
+                (code::FORBIDDEN, OUTSIDE_SCOPE.to_owned())
+            } else {
+                (code::BAD_CHANGE, format!("a new record must be readable: {e}"))
+            };
+            for c in &ok {
+                self.reject(doc_id, &c.hash, code, why.clone());
+            }
+            return Ok(Vec::new());
+        }
+        Ok(ok.into_iter().map(|c| c.into_new(doc_id)).collect())
+    }
+
+    /// A scoped device's new documents join its view as soon as the relay
+    /// has them (so that its next changes may name them).
+    fn note_created(&mut self, accepted: &[NewChange]) {
+        if let Some(scope) = &mut self.scope {
+            for c in accepted {
+                if scope.insert(c.doc.clone()) {
+                    self.created.insert(c.doc.clone());
+                }
+            }
+        }
     }
 
     /// The entry that tells the device about one visibility change, if it
@@ -787,45 +953,38 @@ impl RelaySession {
             );
             return Ok(Handled::default());
         }
-        let mut accepted = Vec::with_capacity(changes.len());
+        // Grouped by document, in the order documents first appear; each
+        // document's changes keep the order they came in.
+        let mut groups: Vec<(String, Vec<Incoming>)> = Vec::new();
         for c in changes {
-            let (hash, actor) = match check_change(&c.doc, &c.data) {
-                Ok(checked) => checked,
+            let incoming = match check_change(&c.doc, &c.data) {
+                Ok(change) => Incoming::from(change),
                 Err((hash, why)) => {
                     self.reject(&c.doc, &hash, code::BAD_CHANGE, why);
                     continue;
                 }
             };
-            // A device pushes its own work: changes made under its own
-            // actor (which is its id), or the shared genesis of a private
-            // ledger (whose actor is the contact's id).
-            let genesis = DocKind::of_id(&c.doc) == Some(DocKind::ContactPrivate)
-                && c.doc.get(2..) == Some(actor.as_str());
-            if actor != self.device && !genesis {
-                self.reject(
-                    &c.doc,
-                    &hash,
-                    code::FORBIDDEN,
-                    "a device may push only changes it made itself".into(),
-                );
-                continue;
+            match groups.iter_mut().find(|(d, _)| *d == c.doc) {
+                Some((_, list)) => list.push(incoming),
+                None => groups.push((c.doc, vec![incoming])),
             }
-            if let Some(why) = self.write_refusal(storage, &c.doc)? {
-                self.reject(&c.doc, &hash, code::FORBIDDEN, why);
-                continue;
-            }
-            if let Some(scope) = &mut self.scope
-                && scope.insert(c.doc.clone())
-            {
-                // Created by this device: in its scope from now on.
-                self.created.insert(c.doc.clone());
-            }
-            accepted.push(NewChange {
-                doc: c.doc,
-                hash,
-                data: c.data.into_vec(),
-            });
         }
+        let mut known = Vec::with_capacity(groups.len());
+        for (doc, _) in &groups {
+            known.push(Self::known(storage, doc)?);
+        }
+        // Walk-ins created in this very push may be signed up in it.
+        let creating: HashSet<String> = groups
+            .iter()
+            .zip(&known)
+            .filter(|((doc, _), k)| !k.exists && self.write_refusal(doc, **k).is_none())
+            .map(|((doc, _), _)| doc.clone())
+            .collect();
+        let mut accepted = Vec::new();
+        for ((doc, list), k) in groups.into_iter().zip(known) {
+            accepted.extend(self.vet(storage, &doc, k, list, None, &creating, false)?);
+        }
+        self.note_created(&accepted);
         if accepted.is_empty() {
             return Ok(Handled::default());
         }
@@ -863,62 +1022,126 @@ impl RelaySession {
             self.close_with(code::MALFORMED, format!("{doc_id:?} is not a document id"));
             return Ok(Handled::default());
         }
-        let refusal = self.write_refusal(storage, &doc_id)?;
-        if !self.visible(&doc_id) && refusal.is_some() {
-            // Outside the device's view: say nothing of what the relay has.
-            self.transmit.push_back(wire::encode(&Message::DocSync {
-                doc: doc_id,
-                message: ByteBuf::new(),
-            }));
-            return Ok(Handled::default());
-        }
-        let mut doc = match self.held.remove(&doc_id) {
-            Some(doc) => doc,
-            None => storage.load_doc(&doc_id)?.unwrap_or_default(),
-        };
-        let author = self.author();
-        let state = self.fallback.entry(doc_id.clone()).or_default();
-        let before = doc.get_heads();
-        let mut appended = 0;
-        if !message.is_empty() {
-            let parsed = match automerge::sync::Message::decode(message) {
-                Ok(m) => m,
+        let parsed = if message.is_empty() {
+            None
+        } else {
+            match automerge::sync::Message::decode(message) {
+                Ok(m) => Some(m),
                 Err(e) => {
                     self.close_with(code::MALFORMED, format!("doc_sync for {doc_id}: {e}"));
                     return Ok(Handled::default());
                 }
-            };
+            }
+        };
+        if self.refused.contains(&doc_id) {
+            // Changes of this document were refused: the exchange is over.
+            self.reply_doc_sync(doc_id, Vec::new());
+            return Ok(Handled::default());
+        }
+        let known = Self::known(storage, &doc_id)?;
+        // A document outside the device's view is answered as if the relay
+        // had nothing of it, whether it exists or not.
+        let visible = self.visible(&doc_id);
+        let (mut doc, mut held_bytes) = match self.held.remove(&doc_id) {
+            Some(held) => (held.doc, held.bytes),
+            None if visible && known.exists => (storage.load_doc(&doc_id)?.unwrap_or_default(), 0),
+            None => (AutoCommit::new(), 0),
+        };
+        let state = self.fallback.entry(doc_id.clone()).or_default();
+        let mut appended = 0;
+        if let Some(parsed) = parsed {
+            let base = doc.clone();
+            let before = doc.get_heads();
             if let Err(e) = doc.sync().receive_sync_message(state, parsed) {
                 self.close_with(code::MALFORMED, format!("doc_sync for {doc_id}: {e}"));
                 return Ok(Handled::default());
             }
-            let new: Vec<NewChange> = doc
-                .get_changes(&before)
-                .into_iter()
-                .map(|c| NewChange {
-                    doc: doc_id.clone(),
-                    hash: c.hash().0,
-                    data: c.raw_bytes().to_vec(),
-                })
-                .collect();
-            if !new.is_empty() && refusal.is_none() {
-                let (before, _) = storage.head()?;
-                storage.append(&author, &new, now)?;
-                appended = storage.head()?.0.saturating_sub(before) as usize;
+            let mut incoming = Vec::new();
+            for c in doc.get_changes(&before) {
+                let c = c.clone();
+                if c.raw_bytes().len() > wire::MAX_CHANGE_BYTES {
+                    self.reject(
+                        &doc_id,
+                        &c.hash().0,
+                        code::BAD_CHANGE,
+                        format!("a change may hold at most {} bytes", wire::MAX_CHANGE_BYTES),
+                    );
+                    self.refused.insert(doc_id.clone());
+                    continue;
+                }
+                incoming.push(Incoming::from(c));
             }
+            let count = incoming.len();
+            let accepted = if incoming.is_empty() {
+                Vec::new()
+            } else {
+                self.vet(storage, &doc_id, known, incoming, Some(&base), &HashSet::new(), true)?
+            };
+            if accepted.len() < count {
+                self.refused.insert(doc_id.clone());
+            }
+            if !accepted.is_empty() {
+                let (before, _) = storage.head()?;
+                storage.append(&self.author(), &accepted, now)?;
+                appended = storage.head()?.0.saturating_sub(before) as usize;
+                self.note_created(&accepted);
+            }
+            if self.refused.contains(&doc_id) {
+                // The relay's copy now differs from what the exchange
+                // assumed; end it here (the device stops on an empty reply).
+                self.fallback.remove(&doc_id);
+                self.reply_doc_sync(doc_id, Vec::new());
+                return Ok(Handled {
+                    appended,
+                    visibility_changed: false,
+                });
+            }
+            held_bytes += message.len();
         }
+        let Some(state) = self.fallback.get_mut(&doc_id) else {
+            return Ok(Handled::default());
+        };
         let reply = doc.sync().generate_sync_message(state).map(|m| m.encode());
         if !doc.get_missing_deps(&[]).is_empty() {
-            self.held.insert(doc_id.clone(), doc);
+            // Waiting for changes it depends on: held, within bounds.
+            let total: usize = self.held.values().map(|h| h.bytes).sum::<usize>() + held_bytes;
+            if self.held.len() >= wire::MAX_HELD_DOCS || total > wire::MAX_HELD_BYTES {
+                self.close_with(
+                    code::TOO_LARGE,
+                    format!(
+                        "the fallback holds at most {} documents and {} MiB of changes waiting for the changes they depend on; send those first",
+                        wire::MAX_HELD_DOCS,
+                        wire::MAX_HELD_BYTES >> 20
+                    ),
+                );
+                return Ok(Handled {
+                    appended,
+                    visibility_changed: false,
+                });
+            }
+            self.held.insert(
+                doc_id.clone(),
+                Held {
+                    doc,
+                    bytes: held_bytes,
+                },
+            );
+        } else if reply.is_none() {
+            // This document's exchange is complete.
+            self.fallback.remove(&doc_id);
         }
-        self.transmit.push_back(wire::encode(&Message::DocSync {
-            doc: doc_id,
-            message: ByteBuf::from(reply.unwrap_or_default()),
-        }));
+        self.reply_doc_sync(doc_id, reply.unwrap_or_default());
         Ok(Handled {
             appended,
             visibility_changed: false,
         })
+    }
+
+    fn reply_doc_sync(&mut self, doc: String, message: Vec<u8>) {
+        self.transmit.push_back(wire::encode(&Message::DocSync {
+            doc,
+            message: ByteBuf::from(message),
+        }));
     }
 
     /// Queues a `live` message with `entries` (if any) and the cursor.
@@ -1032,18 +1255,16 @@ fn may_see(grant: Option<&Grant>, scope: Option<&HashSet<String>>, doc: &str) ->
 }
 
 /// Checks one pushed change: a well-formed document id, within the size
-/// limit, decodable. Returns its hash and its actor (hex), or the hash
-/// (zeros if undecodable) and the reason for refusing it.
-fn check_change(
-    doc: &str,
-    data: &[u8],
-) -> std::result::Result<([u8; 32], String), ([u8; 32], String)> {
+/// limit, decodable. Returns the change, or its hash (zeros if
+/// undecodable) and the reason for refusing it.
+fn check_change(doc: &str, data: &[u8]) -> std::result::Result<Change, ([u8; 32], String)> {
     // Decoded first, so that every refusal of a real change names its hash
     // and the device can stop waiting for it.
-    let (hash, actor) = match Change::from_bytes(data.to_vec()) {
-        Ok(change) => (change.hash().0, change.actor_id().to_hex_string()),
+    let change = match Change::from_bytes(data.to_vec()) {
+        Ok(change) => change,
         Err(e) => return Err(([0; 32], format!("not an Automerge change: {e}"))),
     };
+    let hash = change.hash().0;
     if DocKind::of_id(doc).is_none() {
         return Err((hash, format!("{doc:?} is not a document id")));
     }
@@ -1053,7 +1274,53 @@ fn check_change(
             format!("a change may hold at most {} bytes", wire::MAX_CHANGE_BYTES),
         ));
     }
-    Ok((hash, actor))
+    Ok(change)
+}
+
+/// The refusal a scoped device gets for any document outside its view,
+/// whatever the relay knows of it.
+const OUTSIDE_SCOPE: &str = "outside this device's scope (a volunteer changes what it can see and may create new contacts and feedback cases, each a readable record)";
+
+/// What the relay knows of a document, for deciding a write.
+#[derive(Debug, Clone, Copy)]
+struct Known {
+    /// The log holds entries of it.
+    exists: bool,
+    /// It was erased.
+    erased: bool,
+}
+
+/// A change a device sent, decoded.
+struct Incoming {
+    hash: [u8; 32],
+    change: Change,
+}
+
+impl From<Change> for Incoming {
+    fn from(change: Change) -> Incoming {
+        Incoming {
+            hash: change.hash().0,
+            change,
+        }
+    }
+}
+
+impl Incoming {
+    fn into_new(self, doc: &str) -> NewChange {
+        NewChange {
+            doc: doc.to_owned(),
+            hash: self.hash,
+            data: self.change.raw_bytes().to_vec(),
+        }
+    }
+}
+
+/// A fallback document holding changes whose dependencies have not come.
+#[derive(Debug)]
+struct Held {
+    doc: AutoCommit,
+    /// Bytes of the `doc_sync` messages that went into it.
+    bytes: usize,
 }
 
 fn message_name(m: &Message) -> &'static str {

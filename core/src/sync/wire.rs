@@ -23,6 +23,13 @@ pub const PUSH_WINDOW: usize = 4;
 pub const BATCH_ENTRIES: usize = 2_000;
 /// Target size of a relay `batch`, in bytes.
 pub const BATCH_BYTES: usize = 1 << 20;
+/// Documents a relay holds in one fallback session while they wait for
+/// changes they depend on (PROTOCOL.md §5); past it the session ends with
+/// `too_large`.
+pub const MAX_HELD_DOCS: usize = 64;
+/// Bytes of `doc_sync` messages a relay holds in one fallback session for
+/// such documents.
+pub const MAX_HELD_BYTES: usize = 16 << 20;
 
 /// A position in the relay's log: the `seq` and hash of the last entry a
 /// device applied, and the relay's epoch.

@@ -1,0 +1,583 @@
+//! What the relay lets a device do, checked message by message on the real
+//! SQLite storage: a core `RelaySession` driven in this process, no socket.
+//! These are the holes found by probing the running relay (issue 13):
+//! a volunteer pulling contacts into its view, ids leaking to a scoped
+//! device, the fallback's unbounded memory and bypassed identity rule,
+//! unreadable new records, and an existence oracle.
+
+use std::collections::BTreeSet;
+
+use automerge::sync::{ChunkList, MessageVersion};
+use automerge::transaction::Transactable;
+use automerge::sync::SyncDoc;
+use automerge::{ActorId, AutoCommit, ReadDoc};
+use muster_core::sync::relay::{RelaySession, RelayStorage};
+use muster_core::sync::wire::{self, Cursor, Form, Message, PushChange, code};
+use muster_core::{NewContact, NewEvent, Store};
+use muster_server::SqliteRelay;
+use serde_bytes::ByteBuf;
+
+const T0: i64 = 1_793_491_200_000;
+
+/// A device's connection, driven frame by frame.
+struct Conn {
+    session: RelaySession,
+    /// Every frame the relay sent, raw.
+    frames: Vec<Vec<u8>>,
+}
+
+impl Conn {
+    /// Sends `hello` (with `cursor`) and takes what the relay answers.
+    fn open(relay: &SqliteRelay, token: &str, device: &str, cursor: Option<Cursor>) -> Conn {
+        let mut conn = Conn {
+            session: RelaySession::new(),
+            frames: Vec::new(),
+        };
+        conn.send(
+            relay,
+            &Message::Hello {
+                protocol: wire::PROTOCOL_VERSION,
+                token: token.to_owned(),
+                device: device.to_owned(),
+                cursor,
+                acked: None,
+            },
+        );
+        conn
+    }
+
+    /// Sends one message; returns what the relay answered (all of it,
+    /// catch-up included).
+    fn send(&mut self, relay: &SqliteRelay, m: &Message) -> Vec<Message> {
+        self.session
+            .handle_frame(relay, &wire::encode(m), T0)
+            .unwrap();
+        let mut out = Vec::new();
+        while let Some(f) = self.session.poll_transmit(relay).unwrap() {
+            out.push(wire::decode(&f).unwrap());
+            self.frames.push(f);
+        }
+        out
+    }
+
+    fn push(&mut self, relay: &SqliteRelay, changes: &[(String, Vec<u8>)]) -> Vec<Message> {
+        self.send(
+            relay,
+            &Message::Push {
+                changes: changes
+                    .iter()
+                    .map(|(doc, data)| PushChange {
+                        doc: doc.clone(),
+                        data: ByteBuf::from(data.clone()),
+                    })
+                    .collect(),
+            },
+        )
+    }
+
+    fn doc_sync(&mut self, relay: &SqliteRelay, doc: &str, message: Vec<u8>) -> Vec<Message> {
+        self.send(
+            relay,
+            &Message::DocSync {
+                doc: doc.to_owned(),
+                message: ByteBuf::from(message),
+            },
+        )
+    }
+
+    /// The documents the device was sent, whole or as changes.
+    fn docs_sent(&self) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        for f in &self.frames {
+            if let Ok(Message::Batch { entries, .. } | Message::Live { entries, .. }) =
+                wire::decode(f)
+            {
+                out.extend(
+                    entries
+                        .into_iter()
+                        .filter(|e| e.form != Form::Forget)
+                        .map(|e| e.doc),
+                );
+            }
+        }
+        out
+    }
+
+    /// Whether `needle` appears anywhere in what the device was sent.
+    fn received_bytes(&self, needle: &str) -> bool {
+        let n = needle.as_bytes();
+        self.frames.iter().any(|f| f.windows(n.len()).any(|w| w == n))
+    }
+}
+
+/// The rejections (code, message) among `replies`.
+fn rejections(replies: &[Message]) -> Vec<(u16, String)> {
+    replies
+        .iter()
+        .filter_map(|m| match m {
+            Message::Rejected { code, message, .. } => Some((*code, message.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn acked(replies: &[Message]) -> usize {
+    replies
+        .iter()
+        .map(|m| match m {
+            Message::Ack { hashes, .. } => hashes.len(),
+            _ => 0,
+        })
+        .sum()
+}
+
+fn error_code(replies: &[Message]) -> Option<u16> {
+    replies.iter().find_map(|m| match m {
+        Message::Error { code, .. } => Some(*code),
+        _ => None,
+    })
+}
+
+/// Pushes everything `store` has pending through a coordinator session.
+fn push_all(relay: &SqliteRelay, conn: &mut Conn, store: &mut Store) {
+    let pending: Vec<(String, Vec<u8>)> = store
+        .pending_changes(10_000)
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.doc_id, p.data))
+        .collect();
+    let replies = conn.push(relay, &pending);
+    assert_eq!(rejections(&replies), vec![], "the office's changes");
+    assert_eq!(acked(&replies), pending.len());
+    let hashes: Vec<_> = store
+        .pending_changes(10_000)
+        .unwrap()
+        .into_iter()
+        .map(|p| p.hash)
+        .collect();
+    store.acknowledge(&hashes, T0).unwrap();
+}
+
+/// A document rebuilt from every change a store holds of it, written from
+/// now on by `actor`.
+fn doc_of(store: &mut Store, id: &str, actor: &str) -> AutoCommit {
+    let mut doc = AutoCommit::new();
+    for c in store.changes_of(id).unwrap() {
+        doc.load_incremental(&c).unwrap();
+    }
+    doc.set_actor(ActorId::from(hex(actor)));
+    doc
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// The bytes of the change made by `edit` on `doc`.
+fn change(doc: &mut AutoCommit, edit: impl FnOnce(&mut AutoCommit)) -> Vec<u8> {
+    edit(doc);
+    doc.commit();
+    doc.get_last_local_change().unwrap().raw_bytes().to_vec()
+}
+
+fn device_id(n: u8) -> String {
+    format!("{n:02x}").repeat(16)
+}
+
+fn person(store: &mut Store, name: &str) -> String {
+    store
+        .create_contact(
+            &NewContact {
+                name: name.into(),
+                ..Default::default()
+            },
+            T0,
+        )
+        .unwrap()
+}
+
+/// An office with one event, a volunteer token for it, and contacts:
+/// `ana` signed up to it, `xavier` not.
+struct Office {
+    relay: SqliteRelay,
+    _dir: tempfile::TempDir,
+    store: Store,
+    coordinator_token: String,
+    event: String,
+    ana: String,
+    xavier: String,
+    volunteer_id: String,
+    volunteer: String,
+}
+
+fn office() -> Office {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = SqliteRelay::open(dir.path()).unwrap();
+    let (_, coordinator_token) = relay.create_token("coordinator", "office", &[], T0).unwrap();
+    let mut store = Store::open_in_memory().unwrap();
+    let event = store
+        .create_event(
+            &NewEvent {
+                title: "Gala".into(),
+                starts_at: T0,
+                ends_at: None,
+                place: "Hall".into(),
+                capacity: None,
+            },
+            T0,
+        )
+        .unwrap();
+    let ana = person(&mut store, "Ana Silva");
+    let xavier = person(&mut store, "Xavier Out-of-scope");
+    store.sign_up(&event, &ana, false, T0).unwrap();
+    let mut coordinator = Conn::open(&relay, &coordinator_token, store.device_id(), None);
+    push_all(&relay, &mut coordinator, &mut store);
+    let (volunteer_id, volunteer) = relay
+        .create_token("volunteer", "desk", std::slice::from_ref(&event), T0)
+        .unwrap();
+    Office {
+        relay,
+        _dir: dir,
+        store,
+        coordinator_token,
+        event,
+        ana,
+        xavier,
+        volunteer_id,
+        volunteer,
+    }
+}
+
+/// Puts `value` under `key` in the sign-up map `attr` of an event document.
+fn put_signup(doc: &mut AutoCommit, attr: &str, key: &str, value: i64) {
+    let signups = doc.get(automerge::ROOT, "signups").unwrap().unwrap().1;
+    let map = doc.get(&signups, attr).unwrap().unwrap().1;
+    doc.put(&map, key, value).unwrap();
+}
+
+fn pending(store: &Store) -> Vec<(String, Vec<u8>)> {
+    store
+        .pending_changes(10_000)
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.doc_id, p.data))
+        .collect()
+}
+
+#[test]
+fn a_volunteer_cannot_sign_up_a_contact_it_cannot_see() {
+    let mut o = office();
+    let mut desk = Store::open_in_memory().unwrap();
+    let desk_id = desk.device_id().to_owned();
+    let mut v = Conn::open(&o.relay, &o.volunteer, &desk_id, None);
+    assert_eq!(
+        v.docs_sent(),
+        BTreeSet::from([o.event.clone(), o.ana.clone()])
+    );
+
+    // The forged sign-up of a contact outside its view is refused...
+    let mut event = doc_of(&mut o.store, &o.event, &desk_id);
+    let forged = change(&mut event, |d| put_signup(d, "registered_at", &o.xavier, T0));
+    let replies = v.push(&o.relay, &[(o.event.clone(), forged)]);
+    let refused = rejections(&replies);
+    assert_eq!(refused.len(), 1, "{replies:?}");
+    assert_eq!(refused[0].0, code::FORBIDDEN);
+    assert!(refused[0].1.contains("cannot see"), "{}", refused[0].1);
+    assert_eq!(acked(&replies), 0);
+    // ...so it enters no volunteer's scope, and no device is sent it.
+    assert!(!o.relay.scope_docs(&o.volunteer_id).unwrap().contains(&o.xavier));
+    let (_, second_desk) = o
+        .relay
+        .create_token("volunteer", "desk 2", std::slice::from_ref(&o.event), T0)
+        .unwrap();
+    let other = Conn::open(&o.relay, &second_desk, &device_id(2), None);
+    assert!(!other.docs_sent().contains(&o.xavier));
+    assert!(!other.received_bytes(&o.xavier));
+
+    // A walk-in created in the same push, and a check-in of someone it
+    // sees, are fine.
+    let walk_in = person(&mut desk, "Wanda Walk-in");
+    let mut changes = pending(&desk);
+    let mut event = doc_of(&mut o.store, &o.event, &desk_id);
+    changes.push((
+        o.event.clone(),
+        change(&mut event, |d| {
+            put_signup(d, "registered_at", &walk_in, T0 + 1);
+            put_signup(d, "checked_in_at", &o.ana, T0 + 2);
+        }),
+    ));
+    let replies = v.push(&o.relay, &changes);
+    assert_eq!(rejections(&replies), vec![]);
+    assert_eq!(acked(&replies), changes.len());
+    assert!(o.relay.scope_docs(&o.volunteer_id).unwrap().contains(&walk_in));
+    // The other desk of the event now sees the walk-in, still not Xavier.
+    let other = Conn::open(&o.relay, &second_desk, &device_id(3), None);
+    assert!(other.docs_sent().contains(&walk_in));
+    assert!(!other.received_bytes(&o.xavier));
+}
+
+#[test]
+fn a_scoped_device_is_never_sent_ids_outside_its_view() {
+    let mut o = office();
+    // The office merges Ana into a contact the desk cannot see, and marks
+    // her as not the same person as Xavier.
+    let kept = person(&mut o.store, "Ana M. Silva");
+    o.store.merge_contacts(&kept, &o.ana, T0 + 5).unwrap();
+    o.store.mark_not_duplicate(&kept, &o.xavier, T0 + 6).unwrap();
+    o.store.mark_not_duplicate(&o.ana, &o.xavier, T0 + 7).unwrap();
+    let mut coordinator = Conn::open(&o.relay, &o.coordinator_token, o.store.device_id(), None);
+    push_all(&o.relay, &mut coordinator, &mut o.store);
+
+    let desk = Store::open_in_memory().unwrap();
+    let desk_id = desk.device_id().to_owned();
+    let v = Conn::open(&o.relay, &o.volunteer, &desk_id, None);
+    // The kept contact is the same person: it joins the desk's view...
+    assert!(v.docs_sent().contains(&kept), "{:?}", v.docs_sent());
+    assert!(o.relay.scope_docs(&o.volunteer_id).unwrap().contains(&kept));
+    // ...Xavier does not, and his id is in no frame the desk received.
+    assert!(!v.docs_sent().contains(&o.xavier));
+    assert!(!v.received_bytes(&o.xavier), "Xavier's id leaked");
+
+    // A volunteer may not merge a contact it sees into one it does not.
+    let mut ana = doc_of(&mut o.store, &o.ana, &desk_id);
+    let forged = change(&mut ana, |d| {
+        d.put(automerge::ROOT, "merged_into", o.xavier.as_str()).unwrap()
+    });
+    let mut v = v;
+    let replies = v.push(&o.relay, &[(o.ana.clone(), forged)]);
+    assert_eq!(rejections(&replies).len(), 1, "{replies:?}");
+    assert!(!o.relay.scope_docs(&o.volunteer_id).unwrap().contains(&o.xavier));
+}
+
+/// A cursor the relay cannot trust: the session falls back (PROTOCOL.md §5).
+fn bogus_cursor() -> Option<Cursor> {
+    Some(Cursor {
+        seq: 999_999,
+        hash: ByteBuf::from(vec![7; 32]),
+        epoch: "not-this-relay".into(),
+        vis: 0,
+    })
+}
+
+/// An Automerge sync message carrying only `changes`, whatever the relay
+/// has: what a hostile client can send.
+fn sync_message(changes: Vec<Vec<u8>>) -> Vec<u8> {
+    automerge::sync::Message {
+        heads: Vec::new(),
+        need: Vec::new(),
+        have: Vec::new(),
+        changes: ChunkList::from(changes),
+        flags: None,
+        version: MessageVersion::V1,
+    }
+    .encode()
+}
+
+/// A change to a new document that depends on a change never sent, with
+/// `pad` bytes of text: it can only wait.
+fn orphan_change(pad: usize) -> Vec<u8> {
+    let mut doc = AutoCommit::new();
+    doc.put(automerge::ROOT, "kind", "contact").unwrap();
+    doc.commit();
+    let text = "x".repeat(pad);
+    doc.put(automerge::ROOT, "name", text.as_str()).unwrap();
+    doc.commit();
+    doc.get_last_local_change().unwrap().raw_bytes().to_vec()
+}
+
+fn new_contact_id(n: u32) -> String {
+    format!("c_{n:032x}")
+}
+
+#[test]
+fn the_fallback_holds_a_bounded_number_of_waiting_documents() {
+    let o = office();
+    let mut v = Conn::open(&o.relay, &o.volunteer, &device_id(9), bogus_cursor());
+    let mut closed = None;
+    for n in 0..(wire::MAX_HELD_DOCS as u32 + 10) {
+        let replies = v.doc_sync(&o.relay, &new_contact_id(n), sync_message(vec![orphan_change(10)]));
+        if let Some(code) = error_code(&replies) {
+            closed = Some((n, code));
+            break;
+        }
+    }
+    let (n, code) = closed.expect("the relay ends the session");
+    assert_eq!(code, code::TOO_LARGE);
+    assert_eq!(n as usize, wire::MAX_HELD_DOCS);
+    assert!(v.session.is_closed());
+
+    // And in bytes: 1 MiB changes that can only wait, well before 24 × 8 MiB.
+    let mut v = Conn::open(&o.relay, &o.volunteer, &device_id(9), bogus_cursor());
+    let mut closed = None;
+    for n in 0..24u32 {
+        let replies = v.doc_sync(
+            &o.relay,
+            &new_contact_id(1000 + n),
+            sync_message(vec![orphan_change(1 << 20)]),
+        );
+        if let Some(code) = error_code(&replies) {
+            closed = Some((n, code));
+            break;
+        }
+    }
+    let (n, code) = closed.expect("the relay ends the session");
+    assert_eq!(code, code::TOO_LARGE);
+    assert!((n as usize) <= wire::MAX_HELD_BYTES >> 20, "closed after {n}");
+    // Nothing of it reached the log.
+    assert_eq!(o.relay.log_len().unwrap(), 4);
+}
+
+#[test]
+fn doc_sync_applies_the_rules_of_push() {
+    let mut o = office();
+    let desk = Store::open_in_memory().unwrap();
+    let desk_id = desk.device_id().to_owned();
+    let head = o.relay.log_len().unwrap();
+
+    // The coordinator's actor renaming Ana: refused by push...
+    let office_id = o.store.device_id().to_owned();
+    let mut ana = doc_of(&mut o.store, &o.ana, &office_id);
+    let forged = change(&mut ana, |d| {
+        d.put(automerge::ROOT, "name", "Forged by a desk").unwrap()
+    });
+    let mut v = Conn::open(&o.relay, &o.volunteer, &desk_id, None);
+    let replies = v.push(&o.relay, &[(o.ana.clone(), forged.clone())]);
+    assert_eq!(rejections(&replies)[0].0, code::FORBIDDEN);
+    // ...and by doc_sync after a bogus cursor, alike.
+    let mut v = Conn::open(&o.relay, &o.volunteer, &desk_id, bogus_cursor());
+    let replies = v.doc_sync(&o.relay, &o.ana, sync_message(vec![forged.clone()]));
+    let refused = rejections(&replies);
+    assert_eq!(refused.len(), 1, "{replies:?}");
+    assert_eq!(refused[0].0, code::FORBIDDEN);
+    assert_eq!(o.relay.log_len().unwrap(), head, "nothing was logged");
+    // The relay's Ana is unchanged.
+    let doc = o.relay.load_doc(&o.ana).unwrap().unwrap();
+    assert_eq!(
+        doc.get(automerge::ROOT, "name").unwrap().unwrap().0.into_string().ok(),
+        Some("Ana Silva".to_owned())
+    );
+
+    // A desk's own edit through the fallback is taken, as through push
+    // (in a new session: the exchange about Ana ended at the refusal).
+    let mut v = Conn::open(&o.relay, &o.volunteer, &desk_id, bogus_cursor());
+    let mut ana = doc_of(&mut o.store, &o.ana, &desk_id);
+    let own = change(&mut ana, |d| {
+        d.put(automerge::ROOT, "preferred_name", "Aninha").unwrap()
+    });
+    let replies = v.doc_sync(&o.relay, &o.ana, sync_message(vec![own]));
+    assert_eq!(rejections(&replies), vec![]);
+    assert_eq!(o.relay.log_len().unwrap(), head + 1);
+
+    // A coordinator's device may hand back other authors' changes: that is
+    // how a relay restored from a backup gets back what it lost.
+    let mut office2 = Conn::open(&o.relay, &o.coordinator_token, &device_id(7), bogus_cursor());
+    let replies = office2.doc_sync(&o.relay, &o.ana, sync_message(vec![forged]));
+    assert_eq!(rejections(&replies), vec![]);
+    assert_eq!(o.relay.log_len().unwrap(), head + 2);
+}
+
+#[test]
+fn a_new_record_must_be_readable() {
+    let o = office();
+    let head = o.relay.log_len().unwrap();
+    let desk = Store::open_in_memory().unwrap();
+    let desk_id = desk.device_id().to_owned();
+    let actor = ActorId::from(hex(&desk_id));
+    let broken: Vec<(&str, AutoCommit)> = vec![
+        ("an empty root", {
+            let mut d = AutoCommit::new().with_actor(actor.clone());
+            d.put(automerge::ROOT, "unrelated", 1).unwrap();
+            d
+        }),
+        ("a name that is a number", {
+            let mut d = AutoCommit::new().with_actor(actor.clone());
+            d.put(automerge::ROOT, "kind", "contact").unwrap();
+            d.put(automerge::ROOT, "name", 42).unwrap();
+            d
+        }),
+        ("fields missing", {
+            let mut d = AutoCommit::new().with_actor(actor.clone());
+            d.put(automerge::ROOT, "kind", "contact").unwrap();
+            d.put(automerge::ROOT, "name", "Only a name").unwrap();
+            d
+        }),
+    ];
+    let mut v = Conn::open(&o.relay, &o.volunteer, &desk_id, None);
+    let mut office = Conn::open(&o.relay, &o.coordinator_token, &device_id(5), None);
+    for (n, (what, mut doc)) in broken.into_iter().enumerate() {
+        doc.commit();
+        let data = doc.get_last_local_change().unwrap().raw_bytes().to_vec();
+        let id = new_contact_id(5000 + n as u32);
+        let replies = v.push(&o.relay, &[(id.clone(), data)]);
+        assert_eq!(rejections(&replies).len(), 1, "{what}: {replies:?}");
+        assert_eq!(acked(&replies), 0, "{what}");
+    }
+    assert_eq!(o.relay.log_len().unwrap(), head, "nothing was logged");
+    let broken = {
+        let mut d = AutoCommit::new().with_actor(ActorId::from(hex(&device_id(5))));
+        d.put(automerge::ROOT, "kind", "contact").unwrap();
+        d.commit();
+        d.get_last_local_change().unwrap().raw_bytes().to_vec()
+    };
+    let replies = office.push(&o.relay, &[(new_contact_id(6000), broken)]);
+    let refused = rejections(&replies);
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].0, code::BAD_CHANGE);
+    assert!(refused[0].1.contains("readable"), "{}", refused[0].1);
+    assert_eq!(o.relay.log_len().unwrap(), head);
+}
+
+#[test]
+fn a_volunteer_cannot_tell_whether_an_id_exists() {
+    let mut o = office();
+    let desk = Store::open_in_memory().unwrap();
+    let desk_id = desk.device_id().to_owned();
+    let unknown = new_contact_id(77);
+    let existing = o.xavier.clone();
+
+    // The fallback: the same question about each gets the same answer.
+    let mut answers = Vec::new();
+    for id in [&unknown, &existing] {
+        let mut v = Conn::open(&o.relay, &o.volunteer, &desk_id, bogus_cursor());
+        let mut empty = AutoCommit::new();
+        let mut state = automerge::sync::State::new();
+        let hello = empty
+            .sync()
+            .generate_sync_message(&mut state)
+            .unwrap()
+            .encode();
+        answers.push(v.doc_sync(&o.relay, id, hello));
+    }
+    assert_eq!(answers[0].len(), answers[1].len());
+    let strip = |m: &Message| match m {
+        Message::DocSync { message, .. } => message.to_vec(),
+        other => wire::encode(other),
+    };
+    assert_eq!(
+        answers[0].iter().map(strip).collect::<Vec<_>>(),
+        answers[1].iter().map(strip).collect::<Vec<_>>()
+    );
+
+    // A change that edits a record (it depends on earlier changes), pushed
+    // to each: refused alike, with the same words.
+    let mut xavier = doc_of(&mut o.store, &o.xavier, &desk_id);
+    let edit = change(&mut xavier, |d| d.put(automerge::ROOT, "name", "X").unwrap());
+    let mut v = Conn::open(&o.relay, &o.volunteer, &desk_id, None);
+    let to_existing = rejections(&v.push(&o.relay, &[(existing.clone(), edit.clone())]));
+    let to_unknown = rejections(&v.push(&o.relay, &[(unknown.clone(), edit)]));
+    assert_eq!(to_existing.len(), 1);
+    assert_eq!(to_existing, to_unknown);
+
+    // The same for a broken new record.
+    let mut d = AutoCommit::new().with_actor(ActorId::from(hex(&desk_id)));
+    d.put(automerge::ROOT, "kind", "contact").unwrap();
+    d.commit();
+    let junk = d.get_last_local_change().unwrap().raw_bytes().to_vec();
+    let to_existing = rejections(&v.push(&o.relay, &[(existing, junk.clone())]));
+    let to_unknown = rejections(&v.push(&o.relay, &[(new_contact_id(78), junk)]));
+    assert_eq!(to_existing.len(), 1);
+    assert_eq!(to_existing, to_unknown);
+}
