@@ -609,7 +609,8 @@ fn read_rows(
         let mut cells = Vec::with_capacity(record.len());
         for (i, cell) in record.iter().enumerate() {
             match std::str::from_utf8(cell) {
-                Ok(text) => cells.push(text.to_owned()),
+                // An export's `'` before a would-be formula comes off.
+                Ok(text) => cells.push(muster_core::export::csv_text_read(text).to_owned()),
                 Err(e) => bail!(
                     "{}: row {row}, column {:?} is not UTF-8 text (byte {} of the cell); the file is probably in another encoding such as Windows-1252: save it as UTF-8 (in Excel: \"CSV UTF-8\"). Nothing was imported",
                     file.path.display(),

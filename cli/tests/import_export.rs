@@ -784,3 +784,37 @@ fn an_import_killed_midway_keeps_whole_rows_and_resumes() {
     assert_eq!(report["unchanged"], written);
     assert_eq!(m.store().contact_count().unwrap(), rows as i64);
 }
+
+/// A name typed as a formula at a walk-in desk is exported as text a
+/// spreadsheet will not run (OWASP "CSV Injection"), in every CSV export
+/// that names contacts, and imports back as typed.
+#[test]
+fn formulas_are_neutralised_in_csv_and_import_back_as_typed() {
+    let m = Muster::new();
+    let formula = "=HYPERLINK(\"http://evil.example\",\"click\")";
+    let id = m
+        .ok_with_stderr(&["contact", "add", "--name", formula, "--phone", "+447700900123"])
+        .0
+        .trim()
+        .to_owned();
+    let (csv_text, _) = m.ok_with_stderr(&["export", "contacts"]);
+    let mut rows = csv::Reader::from_reader(csv_text.as_bytes());
+    let headers = rows.headers().unwrap().clone();
+    let row = rows.records().next().unwrap().unwrap();
+    let cell = |name: &str| row.get(headers.iter().position(|h| h == name).unwrap()).unwrap();
+    assert_eq!(cell("name"), format!("'{formula}"));
+    // A phone in E.164 form is a number, not a formula: left as it is.
+    assert_eq!(cell("phones"), "+447700900123");
+    // JSON is never changed.
+    let json = m.json(&["export", "contacts", "--format", "json"]);
+    assert_eq!(json[0]["name"], formula);
+    // Back in, the contact is unchanged.
+    let file = m.file("export.csv", &csv_text);
+    let report = m.json(&["import", "contacts", &file, "--json"]);
+    assert_eq!(report["unchanged"], 1, "{report:#}");
+    let other = Muster::new();
+    let file = other.file("export.csv", &csv_text);
+    other.json(&["import", "contacts", &file, "--json"]);
+    assert_eq!(other.contacts()[0]["name"], formula);
+    let _ = id;
+}

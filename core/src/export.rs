@@ -100,6 +100,47 @@ pub fn iso(ms: i64) -> String {
     }
 }
 
+/// Characters that make a spreadsheet read a cell as a formula when they
+/// come first (OWASP, "CSV Injection").
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// A text cell as every CSV export writes it: text a spreadsheet would run
+/// as a formula (it starts with `=`, `+`, `-`, `@`, a tab or a carriage
+/// return; a volunteer can type `=HYPERLINK(…)` as a walk-in's name) gets
+/// a leading `'`, which spreadsheets take as "this is text" and do not show.
+/// A plain number (`-12.50`, a phone in E.164 form such as
+/// `+447700900123`) is not a formula and is written as it is. Imports undo
+/// this ([`csv_text_read`]), so an export imports back unchanged. JSON
+/// exports are never changed.
+pub fn csv_text(text: &str) -> String {
+    if text.starts_with(FORMULA_STARTS) && !is_plain_number(text) {
+        format!("'{text}")
+    } else {
+        text.to_owned()
+    }
+}
+
+/// A cell of a CSV file being imported, with the `'` that [`csv_text`]
+/// puts before a would-be formula taken off again.
+pub fn csv_text_read(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(FORMULA_STARTS) => rest,
+        _ => cell,
+    }
+}
+
+/// `[+-]digits[.digits]`: what a spreadsheet reads as a number, not a
+/// formula.
+fn is_plain_number(text: &str) -> bool {
+    let body = text.strip_prefix(['+', '-']).unwrap_or(text);
+    let (int, frac) = match body.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (body, None),
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    digits(int) && frac.is_none_or(digits)
+}
+
 impl Cell {
     fn opt(value: &str) -> Cell {
         Cell::Opt((!value.is_empty()).then(|| value.to_owned()))
@@ -107,9 +148,9 @@ impl Cell {
 
     fn csv(&self) -> String {
         match self {
-            Cell::Text(s) => s.clone(),
-            Cell::Opt(s) => s.clone().unwrap_or_default(),
-            Cell::List(items) => items.join("; "),
+            Cell::Text(s) => csv_text(s),
+            Cell::Opt(s) => s.as_deref().map(csv_text).unwrap_or_default(),
+            Cell::List(items) => csv_text(&items.join("; ")),
             Cell::Bool(b) => b.to_string(),
             Cell::Int(n) => n.map(|n| n.to_string()).unwrap_or_default(),
             Cell::Time(t) => t.map(iso).unwrap_or_default(),
@@ -507,6 +548,25 @@ mod tests {
         assert_eq!(decimal_amount(1500, "KWD"), "1.500");
         assert_eq!(decimal_amount(-250, "USD"), "-2.50");
         assert_eq!(iso(1_796_148_000_000), "2026-12-01T18:00:00Z");
+    }
+
+    #[test]
+    fn would_be_formulas_are_neutralised_and_read_back() {
+        for (typed, written) in [
+            ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+            ("+1+1", "'+1+1"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tcmd", "'\tcmd"),
+            ("\rcmd", "'\rcmd"),
+            ("Ana Silva", "Ana Silva"),
+            ("+447700900123", "+447700900123"),
+            ("-12.50", "-12.50"),
+            ("'quoted", "'quoted"),
+        ] {
+            assert_eq!(csv_text(typed), written, "{typed:?}");
+            assert_eq!(csv_text_read(written), typed, "{written:?}");
+        }
     }
 
     #[test]

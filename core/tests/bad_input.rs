@@ -337,3 +337,70 @@ fn a_store_with_damaged_pages_fails_its_integrity_check_without_panicking() {
         }
     }
 }
+
+/// A contact the relay acknowledged before it checked new records' shape
+/// (fields missing, a name that is a number, an empty root): every device
+/// that receives one keeps syncing, and the report names it.
+#[test]
+fn an_unreadable_record_from_the_relay_is_skipped_and_reported() {
+    use automerge::transaction::Transactable;
+    use muster_core::sync::wire::{Cursor, Entry, Form};
+
+    let mut office = Store::open_in_memory().unwrap();
+    let ana = contact(&mut office, "Ana Silva");
+    let before = office.baseline().unwrap();
+    let broken: Vec<(String, Vec<u8>)> = (0..3u8)
+        .map(|n| {
+            let mut d = automerge::AutoCommit::new();
+            match n {
+                0 => d.put(automerge::ROOT, "unrelated", 1).unwrap(),
+                1 => {
+                    d.put(automerge::ROOT, "kind", "contact").unwrap();
+                    d.put(automerge::ROOT, "name", 42).unwrap();
+                }
+                _ => {
+                    d.put(automerge::ROOT, "kind", "contact").unwrap();
+                    d.put(automerge::ROOT, "name", "Only a name").unwrap();
+                }
+            }
+            (format!("c_{:032x}", 0xbad0 + u32::from(n)), d.save())
+        })
+        .collect();
+    let entries: Vec<Entry> = broken
+        .iter()
+        .map(|(doc, data)| Entry {
+            doc: doc.clone(),
+            form: Form::Snapshot,
+            data: serde_bytes::ByteBuf::from(data.clone()),
+        })
+        .collect();
+    let cursor = Cursor {
+        seq: 3,
+        hash: serde_bytes::ByteBuf::from(vec![1; 32]),
+        epoch: "e".into(),
+        vis: 0,
+    };
+    let outcome = office.apply_entries(&entries, &cursor).unwrap();
+    let report = office.reconcile(&before, &outcome.changed_docs).unwrap();
+    let ids: Vec<String> = broken.iter().map(|(d, _)| d.clone()).collect();
+    assert_eq!(report.unreadable, ids);
+    assert_eq!(report.arrived.new_contacts, 0);
+    // Everything else works as before.
+    assert_eq!(office.list_contacts(10, 0).unwrap().len(), 1);
+    assert_eq!(office.search_contacts("Ana", 10).unwrap()[0].id, ana);
+    office.duplicate_candidates().unwrap();
+    assert_eq!(office.sync_cursor().unwrap(), Some(cursor));
+}
+
+/// Control characters in a search (a `%00` in the dashboard's URL) are
+/// read as spaces: FTS5 refused the query ("unterminated string").
+#[test]
+fn control_characters_in_a_search_are_spaces() {
+    let mut s = Store::open_in_memory().unwrap();
+    let ana = contact(&mut s, "Ana Silva");
+    for q in ["\0silva", "silva\0", "\0", "si\u{1}lva", "\u{7f}ana silva\r\n"] {
+        let hits = s.search_contacts(q, 10).unwrap();
+        assert!(hits.len() <= 1, "{q:?}");
+    }
+    assert_eq!(s.search_contacts("\0silva", 10).unwrap()[0].id, ana);
+}

@@ -689,6 +689,8 @@ pub struct Reconciliation {
     pub moved_to_waitlist: Vec<WaitlistNote>,
     /// New contacts that may be people already known.
     pub duplicate_candidates: Vec<DuplicatePair>,
+    /// Records that arrived but cannot be read (kept, not shown).
+    pub unreadable: Vec<String>,
 }
 
 impl From<core::store::Reconciliation> for Reconciliation {
@@ -707,6 +709,7 @@ impl From<core::store::Reconciliation> for Reconciliation {
             conflicts: r.conflicts.into_iter().map(Into::into).collect(),
             moved_to_waitlist: r.moved_to_waitlist.into_iter().map(Into::into).collect(),
             duplicate_candidates: r.duplicate_candidates.into_iter().map(Into::into).collect(),
+            unreadable: r.unreadable,
         }
     }
 }

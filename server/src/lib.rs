@@ -13,6 +13,7 @@
 //! operations made with `block_in_place` on the multi-threaded runtime.
 
 pub mod dashboard;
+pub mod listener;
 pub mod storage;
 
 use std::future::Future;
@@ -37,6 +38,7 @@ use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+pub use listener::Limits;
 pub use storage::SqliteRelay;
 
 /// How long a device has to send `hello`.
@@ -81,6 +83,16 @@ pub enum ServerError {
     /// Serving failed (the listener broke).
     #[error("serving failed: {0}")]
     Serve(#[source] std::io::Error),
+    /// Another relay process is serving this data directory.
+    #[error(
+        "another muster-server is already serving {path}{holder}; stop it first, or give this one its own --data directory"
+    )]
+    Locked {
+        /// The data directory.
+        path: PathBuf,
+        /// ` (process N)` when the other process wrote its id.
+        holder: String,
+    },
     /// The coordinators' dashboard could not start (the relay still serves
     /// devices).
     #[error("the dashboard could not start: {0}")]
@@ -122,6 +134,52 @@ struct Inner {
     registry: Registry,
     /// The coordinators' dashboard, once turned on.
     dashboard: std::sync::OnceLock<dashboard::Slot>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    trusted_proxies: std::sync::RwLock<Vec<ipnet::IpNet>>,
+    /// `relay.lock` in the data directory, locked while this state lives.
+    _lock: std::fs::File,
+}
+
+/// Takes `relay.lock` in the data directory for this process: two relays on
+/// one directory would each miss the other's pushes and contend for the
+/// database. The lock is the operating system's (`flock`), so it goes with
+/// the process however the process ends; the file keeps the holder's
+/// process id for the message the next one prints.
+fn lock_data_dir(dir: &Path) -> Result<std::fs::File, ServerError> {
+    use std::io::{Read, Seek, Write};
+    let path = dir.join("relay.lock");
+    let io = |source| ServerError::DataDir {
+        path: path.clone(),
+        source,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => {
+            file.set_len(0).map_err(io)?;
+            file.rewind().map_err(io)?;
+            writeln!(file, "{}", std::process::id()).map_err(io)?;
+            Ok(file)
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut pid = String::new();
+            let _ = file.take(32).read_to_string(&mut pid);
+            let holder = match pid.trim().parse::<u32>() {
+                Ok(pid) => format!(" (process {pid})"),
+                Err(_) => String::new(),
+            };
+            Err(ServerError::Locked {
+                path: dir.to_path_buf(),
+                holder,
+            })
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+    }
 }
 
 impl AppState {
@@ -138,8 +196,13 @@ impl AppState {
     }
 
     /// [`AppState::open`] or [`AppState::open_encrypted`].
+    /// The data directory is this process's while the state lives: a
+    /// second [`AppState`] on it, in this process or another, is refused
+    /// with [`ServerError::Locked`]. (The `token`, `audit` and `erase`
+    /// commands open the storage alone and may run beside a serving relay.)
     pub fn open_with_key(data_dir: &Path, key: Option<&[u8; 32]>) -> Result<AppState, ServerError> {
         let storage = SqliteRelay::open_with_key(data_dir, key)?;
+        let lock = lock_data_dir(data_dir)?;
         let (head_seq, _) = storage
             .head()
             .map_err(|e| ServerError::Storage(e.to_string()))?;
@@ -210,6 +273,8 @@ impl AppState {
                 metrics,
                 registry,
                 dashboard: std::sync::OnceLock::new(),
+                trusted_proxies: std::sync::RwLock::new(Vec::new()),
+                _lock: lock,
             }),
         })
     }
@@ -264,6 +329,53 @@ impl AppState {
     /// The relay's storage.
     pub fn storage(&self) -> &SqliteRelay {
         &self.inner.storage
+    }
+
+    /// Trusts these reverse proxies (addresses or networks) to say, in
+    /// `X-Forwarded-For`, whom they forward: see [`AppState::client_ip`].
+    /// Nobody is trusted until this is called (`serve --trusted-proxy`).
+    pub fn trust_proxies(&self, proxies: Vec<ipnet::IpNet>) {
+        *self
+            .inner
+            .trusted_proxies
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = proxies;
+    }
+
+    /// The client behind a connection from `peer`: `peer` itself, unless
+    /// `peer` is a trusted proxy; then the right-most address of
+    /// `X-Forwarded-For` that is not a trusted proxy (proxies append the
+    /// address they received from, so what is left of it is the client's
+    /// word and cannot be trusted). Without the header, `peer`.
+    pub fn client_ip(&self, peer: std::net::IpAddr, headers: &axum::http::HeaderMap) -> std::net::IpAddr {
+        let trusted = self
+            .inner
+            .trusted_proxies
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|n| n.contains(ip));
+        if !is_trusted(&peer) {
+            return peer;
+        }
+        let mut client = peer;
+        let hops = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .collect::<Vec<_>>();
+        for hop in hops.into_iter().rev() {
+            let Ok(ip) = hop.parse::<std::net::IpAddr>() else {
+                // Garbage in the header: stop at the last address known good.
+                break;
+            };
+            client = ip;
+            if !is_trusted(&ip) {
+                break;
+            }
+        }
+        client
     }
 
     /// Whether `addr` has used up its failed logins for now.
@@ -337,7 +449,9 @@ async fn sync_ws(
     ws: WebSocketUpgrade,
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    headers: axum::http::HeaderMap,
 ) -> Response {
+    let client = state.client_ip(addr.ip(), &headers);
     // The socket reads a little past the protocol's limit, so that a
     // frame just over it reaches the session and gets a `too_large` error
     // the device can read; beyond the slack the connection is cut.
@@ -352,7 +466,7 @@ async fn sync_ws(
             inner.active.fetch_add(1, Ordering::SeqCst);
             inner.metrics.connections.inc();
             inner.metrics.connections_total.inc();
-            serve_device(socket, &state, addr).await;
+            serve_device(socket, &state, addr, client).await;
             inner.metrics.connections.dec();
             inner.active.fetch_sub(1, Ordering::SeqCst);
         })
@@ -364,8 +478,15 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Runs one device connection to its end.
-async fn serve_device(socket: WebSocket, state: &AppState, addr: std::net::SocketAddr) {
+/// Runs one device connection to its end. `client` is the device's
+/// address as [`AppState::client_ip`] reads it (the failed-login limit
+/// counts per client).
+async fn serve_device(
+    socket: WebSocket,
+    state: &AppState,
+    addr: std::net::SocketAddr,
+    client: std::net::IpAddr,
+) {
     let inner = &state.inner;
     let storage = &inner.storage;
     let m = &inner.metrics;
@@ -384,12 +505,6 @@ async fn serve_device(socket: WebSocket, state: &AppState, addr: std::net::Socke
         session.close_with(
             code::UNAVAILABLE,
             "the relay is shutting down; try again shortly",
-        );
-    } else if state.rate_limited(addr.ip()) {
-        tracing::warn!(%addr, "refusing an address with too many failed logins");
-        session.close_with(
-            code::RATE_LIMITED,
-            "too many failed logins from this address; try again in a minute",
         );
     }
 
@@ -430,10 +545,16 @@ async fn serve_device(socket: WebSocket, state: &AppState, addr: std::net::Socke
                     }
                 };
                 m.bytes_in.inc_by(frame.len() as u64);
+                if session.grant().is_none() {
+                    // Checked at each hello, whenever it comes: a wrong
+                    // token from an address past its failed logins is
+                    // answered `rate_limited`; a right one still gets in.
+                    session.set_login_limited(state.rate_limited(client));
+                }
                 let result = tokio::task::block_in_place(|| session.handle_frame(storage, &frame, now_ms()));
                 if !login_counted && session.login_refused() {
                     login_counted = true;
-                    state.record_failed_login(addr.ip());
+                    state.record_failed_login(client);
                 }
                 match result {
                     Ok(handled) if handled.appended > 0 || handled.visibility_changed => {
@@ -515,10 +636,24 @@ async fn serve_device(socket: WebSocket, state: &AppState, addr: std::net::Socke
 /// every connected device the relay is going away, waits (up to
 /// [`SHUTDOWN_GRACE`]) for their sessions to end, and returns. Every
 /// acknowledged change is already on disk; unacknowledged ones are re-sent
-/// by devices when they reconnect.
+/// by devices when they reconnect. Connections are held to the default
+/// [`Limits`]; see [`run_with_limits`].
 pub async fn run(
     listener: TcpListener,
     state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    run_with_limits(listener, state, Limits::default(), shutdown).await
+}
+
+/// [`run`] with connections held to `limits`: a complete request head
+/// within [`Limits::request_timeout`] (of the connection's opening or of its
+/// previous response), at most [`Limits::max_connections`] open (a `503`
+/// past it); see [`crate::listener`].
+pub async fn run_with_limits(
+    listener: TcpListener,
+    state: AppState,
+    limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let inner = state.inner.clone();
@@ -564,13 +699,7 @@ pub async fn run(
             }
         })
     };
-    axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(signal)
-    .await
-    .map_err(ServerError::Serve)?;
+    crate::listener::serve(listener, app(state), limits, signal).await;
     watcher.abort();
     let deadline = Instant::now() + SHUTDOWN_GRACE;
     while inner.active.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {

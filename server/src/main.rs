@@ -33,6 +33,27 @@ enum Command {
         /// its replica, `dashboard.muster` in the data directory, in sync).
         #[arg(long)]
         no_dashboard: bool,
+        /// Open connections at most, WebSockets included; past it a new
+        /// connection gets `503 Service Unavailable` and is closed. Lowered
+        /// at startup if the open-file limit (`ulimit -n`) is too low.
+        #[arg(long, value_name = "N",
+              default_value_t = muster_server::listener::MAX_CONNECTIONS,
+              value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+        max_connections: usize,
+        /// Seconds a connection has to send a complete request head (from
+        /// when it opened or its previous response ended) before it is
+        /// closed. Established WebSockets are not affected.
+        #[arg(long, value_name = "SECS",
+              default_value_t = muster_server::listener::REQUEST_TIMEOUT.as_secs(),
+              value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        request_timeout: u64,
+        /// A reverse proxy (an address such as 127.0.0.1, or a network such
+        /// as 10.0.0.0/8) whose `X-Forwarded-For` header names the client;
+        /// repeat for several. The failed-login limit then counts per client,
+        /// not per proxy. Trust only proxies you run: a client can write
+        /// that header itself.
+        #[arg(long = "trusted-proxy", value_name = "ADDR", value_parser = parse_proxy)]
+        trusted_proxies: Vec<ipnet::IpNet>,
     },
     /// Manage device tokens.
     Token {
@@ -137,7 +158,16 @@ fn main() -> anyhow::Result<()> {
             data,
             listen,
             no_dashboard,
-        } => serve(data, listen, key, !no_dashboard),
+            max_connections,
+            request_timeout,
+            trusted_proxies,
+        } => {
+            let limits = muster_server::Limits {
+                max_connections,
+                request_timeout: std::time::Duration::from_secs(request_timeout),
+            };
+            serve(data, listen, key, !no_dashboard, limits, trusted_proxies)
+        }
         Command::Token { command } => match command {
             TokenCommand::Create {
                 role,
@@ -261,12 +291,15 @@ fn serve(
     listen: SocketAddr,
     key: Option<[u8; 32]>,
     dashboard: bool,
+    limits: muster_server::Limits,
+    trusted_proxies: Vec<ipnet::IpNet>,
 ) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
         let state = muster_server::AppState::open_with_key(&data, key.as_ref())?;
+        state.trust_proxies(trusted_proxies);
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
@@ -282,10 +315,17 @@ fn serve(
                 Err(e) => tracing::error!(error = %e, "the coordinators' dashboard is unavailable"),
             }
         }
-        muster_server::run(listener, state, shutdown_signal()).await?;
+        muster_server::run_with_limits(listener, state, limits, shutdown_signal()).await?;
         tracing::info!("muster-server stopped cleanly");
         Ok(())
     })
+}
+
+/// `--trusted-proxy`: a network (`10.0.0.0/8`) or one address.
+fn parse_proxy(s: &str) -> Result<ipnet::IpNet, String> {
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{s:?} is not an address (127.0.0.1) or a network (10.0.0.0/8)"))
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

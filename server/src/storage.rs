@@ -171,6 +171,9 @@ fn storage_err(e: rusqlite::Error) -> ServerError {
     ServerError::Storage(e.to_string())
 }
 
+/// The most a key file may hold: 64 hex digits and generous whitespace.
+pub const MAX_KEY_FILE_BYTES: usize = 1024;
+
 /// Reads the relay's data key from `path`: 64 hex digits (a 256-bit key),
 /// surrounding whitespace ignored. The error never shows the file's content.
 pub fn read_key_file(path: &Path) -> Result<[u8; 32], ServerError> {
@@ -180,7 +183,28 @@ pub fn read_key_file(path: &Path) -> Result<[u8; 32], ServerError> {
             path.display()
         ))
     };
-    let mut text = std::fs::read(path).map_err(|e| bad(&format!("cannot be read ({e})")))?;
+    // A FIFO would block the start until something writes to it, and a
+    // device such as /dev/zero would be read until memory runs out: only a
+    // regular file, and only as much as a key file can hold.
+    let meta = std::fs::metadata(path).map_err(|e| bad(&format!("cannot be read ({e})")))?;
+    if !meta.is_file() {
+        return Err(bad("is not a regular file"));
+    }
+    let mut text = Vec::with_capacity(MAX_KEY_FILE_BYTES + 1);
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(
+            std::fs::File::open(path).map_err(|e| bad(&format!("cannot be read ({e})")))?,
+            MAX_KEY_FILE_BYTES as u64 + 1,
+        ),
+        &mut text,
+    )
+    .map_err(|e| bad(&format!("cannot be read ({e})")))?;
+    if text.len() > MAX_KEY_FILE_BYTES {
+        text.fill(0);
+        return Err(bad(&format!(
+            "is larger than a key file can be ({MAX_KEY_FILE_BYTES} bytes)"
+        )));
+    }
     let digits = text.trim_ascii();
     let key = if digits.len() == 64 {
         let mut key = [0u8; 32];

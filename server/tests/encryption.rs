@@ -145,6 +145,35 @@ fn key_files_hold_64_hex_digits() {
     assert!(e.contains("cannot be read"), "{e}");
 }
 
+/// A FIFO hung the start silently and /dev/zero was read until memory ran
+/// out: only a regular file of a key file's size is read. Each refusal
+/// comes at once (the test would hang on the FIFO otherwise).
+#[test]
+fn key_files_that_are_not_small_regular_files_are_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("relay.fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let paths = [fifo, "/dev/zero".into(), dir.path().to_path_buf()];
+    std::thread::spawn(move || {
+        for p in paths {
+            let _ = tx.send(read_key_file(&p).map(drop).map_err(|e| e.to_string()));
+        }
+    });
+    for what in ["a FIFO", "/dev/zero", "a directory"] {
+        let e = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("reading {what} as a key file did not return"))
+            .unwrap_err();
+        assert!(e.contains("is not a regular file"), "{what}: {e}");
+    }
+    let big = dir.path().join("big.key");
+    std::fs::write(&big, format!("{KEY_HEX}{}", " ".repeat(2_000_000))).unwrap();
+    let e = read_key_file(&big).unwrap_err().to_string();
+    assert!(e.contains("larger than a key file can be"), "{e}");
+}
+
 fn relay_cmd(args: &[&str], data: &Path, key_file: Option<&Path>) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_muster-server"));
     cmd.args(args)

@@ -56,3 +56,59 @@ fn serve_answers_healthz_and_stops_on_sigterm() {
     out.read_to_string(&mut rest).unwrap();
     assert!(rest.contains("stopped cleanly"), "{rest}");
 }
+
+/// A second relay on the same data directory made devices see
+/// intermittent storage errors and live sessions miss each other's pushes:
+/// it is refused at once, with a message naming the first, and a relay
+/// starts again once the first has stopped.
+#[test]
+fn a_second_relay_on_the_same_data_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("relay-data");
+    let start = || {
+        Command::new(env!("CARGO_BIN_EXE_muster-server"))
+            .args(["serve", "--no-dashboard", "--listen", "127.0.0.1:0", "--data"])
+            .arg(&data)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut first = start();
+    let mut out = BufReader::new(first.stderr.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert!(line.contains("listening"), "{line}");
+
+    let second = Command::new(env!("CARGO_BIN_EXE_muster-server"))
+        .args(["serve", "--no-dashboard", "--listen", "127.0.0.1:0", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(err.contains("another muster-server is already serving"), "{err}");
+    assert!(err.contains(&format!("process {}", first.id())), "{err}");
+    // Token commands still work beside the serving relay.
+    let token = Command::new(env!("CARGO_BIN_EXE_muster-server"))
+        .args(["token", "create", "--role", "coordinator", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(token.status.success(), "{}", String::from_utf8_lossy(&token.stderr));
+
+    Command::new("kill")
+        .args(["-TERM", &first.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(first.wait().unwrap().success());
+    let mut again = start();
+    let mut out = BufReader::new(again.stderr.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert!(line.contains("listening"), "{line}");
+    again.kill().unwrap();
+    again.wait().unwrap();
+}

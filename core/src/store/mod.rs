@@ -401,7 +401,14 @@ impl Store {
 
     /// Contacts whose name, phone or email contains every word of `text`
     /// (case and accents ignored), merged duplicates left out, by name.
+    /// Control characters (a NUL from a URL's `%00`, say) match nothing a
+    /// person can type into a record and are read as spaces.
     pub fn search_contacts(&self, text: &str, limit: usize) -> Result<Vec<ContactSummary>> {
+        let cleaned: String = text
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        let text = cleaned.as_str();
         let limit = limit as i64;
         let rows = if let Some(query) = index::fts_query(text) {
             let mut stmt = self.conn.prepare_cached(

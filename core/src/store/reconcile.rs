@@ -136,6 +136,11 @@ pub struct Reconciliation {
     pub duplicate_candidates: Vec<DuplicatePair>,
     /// Whether every new contact was checked for duplicates.
     pub duplicates_complete: bool,
+    /// Records that arrived but cannot be read as their kind (written by a
+    /// broken or newer app): kept as they came, left out of searches, lists
+    /// and the rest of this report. A sync never fails because of them.
+    #[serde(default)]
+    pub unreadable: Vec<String>,
 }
 
 impl Reconciliation {
@@ -146,6 +151,7 @@ impl Reconciliation {
             && self.conflicts.is_empty()
             && self.moved_to_waitlist.is_empty()
             && self.duplicate_candidates.is_empty()
+            && self.unreadable.is_empty()
     }
 }
 
@@ -172,6 +178,13 @@ impl Store {
             signups,
             merged,
         })
+    }
+
+    /// Whether the record reads as its kind (see
+    /// [`model::integrity::check_readable`]).
+    fn readable(&mut self, id: &str, kind: DocKind) -> bool {
+        self.doc_mut(id, kind)
+            .is_ok_and(|doc| model::integrity::check_readable(id, doc).is_ok())
     }
 
     fn marked_not_duplicate(&self, a: &str, b: &str) -> Result<bool> {
@@ -218,6 +231,10 @@ impl Store {
             };
             if !self.exists(id)? {
                 report.arrived.removed += 1;
+                continue;
+            }
+            if !self.readable(id, kind) {
+                report.unreadable.push((*id).clone());
                 continue;
             }
             let new = !before.docs.contains(*id);

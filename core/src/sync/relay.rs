@@ -245,6 +245,9 @@ pub struct RelaySession {
     created: HashSet<String>,
     /// The device presented a token the relay refused (for rate limits).
     login_refused: bool,
+    /// The server says the device's address is past its failed logins: a
+    /// refused token is answered `rate_limited` (a right one still gets in).
+    login_limited: bool,
     /// Fallback documents holding changes whose dependencies have not
     /// arrived yet. Automerge keeps such changes outside the document, so
     /// they cannot be logged (or reloaded) until they apply; the device will
@@ -278,6 +281,7 @@ impl RelaySession {
             vis: 0,
             created: HashSet::new(),
             login_refused: false,
+            login_limited: false,
             held: HashMap::new(),
             refused: HashSet::new(),
             sent_entries: 0,
@@ -303,6 +307,16 @@ impl RelaySession {
     /// revoked, or another device's): the server counts these per address.
     pub fn login_refused(&self) -> bool {
         self.login_refused
+    }
+
+    /// Tells the session whether the device's address has used up its
+    /// failed logins (the server counts them per address): if so, a
+    /// refused token at `hello` gets `rate_limited` rather than its own
+    /// answer. A valid token is let in all the same, so that a shared
+    /// address (everyone behind one proxy) cannot be locked out by one
+    /// client guessing.
+    pub fn set_login_limited(&mut self, limited: bool) {
+        self.login_limited = limited;
     }
 
     /// Whether the session is over (send what is queued, then close).
@@ -480,6 +494,13 @@ impl RelaySession {
         self.login_refused = !matches!(auth, Auth::Granted(_));
         let grant = match auth {
             Auth::Granted(g) => g,
+            _ if self.login_limited => {
+                self.close_with(
+                    code::RATE_LIMITED,
+                    "too many failed logins from this address; try again in a minute",
+                );
+                return Ok(Handled::default());
+            }
             Auth::Unknown => {
                 self.close_with(
                     code::UNAUTHORIZED,

@@ -284,13 +284,10 @@ pub async fn login(
 ) -> Response {
     let addr = extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    if addr.is_some_and(|a| state.rate_limited(a)) {
-        return login_page(
-            StatusCode::TOO_MANY_REQUESTS,
-            Some("Too many failed logins from this address. Wait a minute and try again."),
-        );
-    }
+        .map(|c| state.client_ip(c.0.ip(), &headers));
+    // Checked for wrong tokens only: a locked-out address (everyone behind
+    // one proxy, say) still lets a right token in.
+    let limited = addr.is_some_and(|a| state.rate_limited(a));
     let Ok(Form(form)) = form else {
         return login_page(
             StatusCode::BAD_REQUEST,
@@ -315,6 +312,10 @@ pub async fn login(
         }
     };
     match checked {
+        SecretCheck::Unknown | SecretCheck::Revoked if limited => login_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            Some("Too many failed logins from this address. Wait a minute and try again."),
+        ),
         SecretCheck::Unknown | SecretCheck::Revoked => {
             if let Some(a) = addr {
                 state.record_failed_login(a);
