@@ -8,7 +8,10 @@
 //! Hidden subcommands (this binary spawns itself):
 //! - `__open-probe PATH`: open the store cold, search, print
 //!   `OPEN <open µs> <first search µs> <peak RSS MB>`;
-//! - `__relay DATA`: a relay for the sync figures;
+//! - `__relay DATA [CATCH_UP_BATCHES]`: a relay for the sync figures;
+//! - `__stampede [N] [SIZE]`: N fresh devices (1,000) begin a first sync of
+//!   SIZE contacts (2,000) at once; the relay's peak memory, catch-up
+//!   batches capped and uncapped;
 //! - `__device-sync URL TOKEN PATH`: a fresh device's first sync, printing
 //!   `PEAK <MB> SECS <s>` (its peak resident memory, the sync's time);
 //! - `__automerge-repo [SIZE] [--quick]`: the automerge-repo figures alone;
@@ -1122,8 +1125,29 @@ fn main() -> Result<()> {
             let arg = |i: usize| args.get(i).context("__device-sync URL TOKEN PATH");
             return sync_figures::device_sync_main(arg(1)?, arg(2)?, Path::new(arg(3)?));
         }
+        Some("__stampede") => {
+            // One figure alone: N fresh devices at once against SIZE
+            // contacts, catch-up capped and uncapped.
+            let n: usize = args
+                .get(1)
+                .map_or(Ok(1_000), |v| v.parse())
+                .context("__stampede N SIZE")?;
+            let size: usize = args
+                .get(2)
+                .map_or(Ok(2_000), |v| v.parse())
+                .context("__stampede N SIZE")?;
+            let dir = tempfile::tempdir()?;
+            for f in sync_figures::stampede(dir.path(), n, size)? {
+                println!("{}: {} {}", f.name, f.value, f.unit);
+            }
+            return Ok(());
+        }
         Some("__relay") => {
-            return sync_figures::relay_main(Path::new(args.get(1).context("path")?));
+            let slots = match args.get(2) {
+                Some(v) => Some(v.parse().context("__relay DATA [CATCH_UP_BATCHES]")?),
+                None => None,
+            };
+            return sync_figures::relay_main(Path::new(args.get(1).context("path")?), slots);
         }
         Some("__apply") => {
             // Profiling aid: how long a device takes to apply N contacts

@@ -40,9 +40,10 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// `muster-bench __relay DATA`: serves a relay on 127.0.0.1:0 and prints
-/// `LISTENING <addr>` then, for `TOKEN`, a coordinator token.
-pub fn relay_main(data: &Path) -> Result<()> {
+/// `muster-bench __relay DATA [CATCH_UP_BATCHES]`: serves a relay on
+/// 127.0.0.1:0 and prints `LISTENING <addr>` then, for `TOKEN`, a
+/// coordinator token.
+pub fn relay_main(data: &Path, catch_up_batches: Option<usize>) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -53,7 +54,11 @@ pub fn relay_main(data: &Path) -> Result<()> {
             .create_token("coordinator", "bench", &[], now_ms())?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         println!("LISTENING {} {}", listener.local_addr()?, token);
-        muster_server::run(listener, state, std::future::pending()).await?;
+        let mut limits = muster_server::Limits::default();
+        if let Some(n) = catch_up_batches {
+            limits.catch_up_batches = n;
+        }
+        muster_server::run_with_limits(listener, state, limits, std::future::pending()).await?;
         Ok(())
     })
 }
@@ -68,12 +73,18 @@ pub struct Relay {
 
 impl Relay {
     pub fn start(data: &Path) -> Result<Relay> {
-        let mut child = Command::new(std::env::current_exe()?)
-            .arg("__relay")
-            .arg(data)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()?;
+        Relay::start_with(data, None)
+    }
+
+    /// A relay whose catch-up batches are capped at `catch_up_batches`
+    /// (`None`: the relay's default).
+    pub fn start_with(data: &Path, catch_up_batches: Option<usize>) -> Result<Relay> {
+        let mut child = Command::new(std::env::current_exe()?);
+        child.arg("__relay").arg(data);
+        if let Some(n) = catch_up_batches {
+            child.arg(n.to_string());
+        }
+        let mut child = child.stdout(Stdio::piped()).stderr(Stdio::null()).spawn()?;
         let mut line = String::new();
         BufReader::new(child.stdout.take().context("relay stdout")?).read_line(&mut line)?;
         let mut parts = line.split_whitespace().skip(1);
@@ -189,6 +200,94 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
         return f64::NAN;
     }
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// [`fresh_stampede`] on a runtime of its own (`__stampede`).
+pub fn stampede(dir: &Path, n: usize, size: usize) -> Result<Vec<Figure>> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(fresh_stampede(dir, n, size))
+}
+
+/// `n` fresh devices begin their first sync at the same moment, each on a
+/// relay of its own holding `size` contacts: the relay's peak memory with
+/// catch-up batches capped (the default) and, for comparison, uncapped, as
+/// the relay was before the cap. The devices are bare WebSocket clients
+/// that take 20 ms over each batch, as a phone applying it would; what the
+/// relay holds for them is the measure, not what they hold.
+async fn fresh_stampede(dir: &Path, n: usize, size: usize) -> Result<Vec<Figure>> {
+    use futures_util::{SinkExt, StreamExt};
+    use muster_core::sync::wire::{self, Message};
+    use tokio_tungstenite::tungstenite::Message as Ws;
+    let mut peaks = Vec::new();
+    for (name, slots) in [("capped", None), ("uncapped", Some(1_000_000))] {
+        eprintln!("sync: {n} fresh devices at once, catch-up {name}");
+        let relay = Relay::start_with(&dir.join(format!("stampede-{name}")), slots)?;
+        let mut office = Store::open(dir.join(format!("stampede-{name}.muster")))?;
+        let mut people = crate::People::new(7);
+        office.create_contacts(&contacts(&mut people, 0, size), now_ms())?;
+        once(&mut office, &relay).await?;
+        let (_, before) = relay.memory_mb();
+        let t = Instant::now();
+        let mut tasks = Vec::with_capacity(n);
+        for d in 0..n {
+            let (url, token) = (relay.url.clone(), relay.token.clone());
+            tasks.push(tokio::spawn(async move {
+                let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await?;
+                let hello = Message::Hello {
+                    protocol: wire::PROTOCOL_VERSION,
+                    token,
+                    device: format!("{:032x}", 0x5eed_0000_u64 + d as u64),
+                    cursor: None,
+                    acked: None,
+                };
+                ws.send(Ws::Binary(wire::encode(&hello).into())).await?;
+                while let Some(frame) = ws.next().await {
+                    let Ws::Binary(b) = frame? else { continue };
+                    match wire::decode(&b) {
+                        Ok(Message::CaughtUp { .. }) => return anyhow::Ok(true),
+                        Ok(Message::Batch { .. }) => {
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                        Ok(Message::Error { message, .. }) => anyhow::bail!(message),
+                        _ => {}
+                    }
+                }
+                Ok(false)
+            }));
+        }
+        let mut done = 0;
+        for task in tasks {
+            if let Ok(Ok(Ok(true))) = tokio::time::timeout(Duration::from_secs(300), task).await {
+                done += 1;
+            }
+        }
+        let secs = t.elapsed().as_secs_f64();
+        let (peak, _) = relay.memory_mb();
+        peaks.push((name, peak, before, done, secs));
+    }
+    let cell = |(_, peak, before, done, secs): &(&str, f64, f64, usize, f64)| {
+        format!("{peak:.0} MB ({before:.0} before), {done} caught up in {secs:.1} s")
+    };
+    Ok(vec![
+        fig(
+            format!(
+                "{n} fresh devices at once, {size} contacts: relay peak memory, catch-up capped at 16"
+            ),
+            cell(&peaks[0]),
+            "",
+            "bounded",
+        ),
+        fig(
+            format!(
+                "{n} fresh devices at once, {size} contacts: relay peak memory, uncapped (as before)"
+            ),
+            cell(&peaks[1]),
+            "",
+            "",
+        ),
+    ])
 }
 
 /// `n` devices connect live to `relay` and stay idle: the relay's memory
@@ -703,5 +802,7 @@ async fn run_async(
     let relay = Relay::start(&dir.join("relay3"))?;
     let idle = if quick { 100 } else { 1_000 };
     out.extend(idle_devices(&dir, &relay, idle).await?);
+    drop(relay);
+    out.extend(fresh_stampede(&dir, idle, 2_000).await?);
     Ok(out)
 }

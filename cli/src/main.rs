@@ -29,6 +29,28 @@ struct Cli {
     command: Command,
 }
 
+/// `--timeout SECS` of `login` and `sync`.
+#[derive(Args, Clone, Copy)]
+struct TimeoutArg {
+    /// How long to wait for the relay before giving up, in seconds: for each
+    /// answer it owes (its welcome, the catch-up, acknowledgements); the
+    /// connection itself must open within 15 s, or SECS if less. With
+    /// --watch, a connection that runs out is retried.
+    #[arg(
+        long = "timeout",
+        value_name = "SECS",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..=86_400)
+    )]
+    secs: u64,
+}
+
+impl TimeoutArg {
+    fn timeouts(self) -> muster_core::client::Timeouts {
+        muster_core::client::Timeouts::within(std::time::Duration::from_secs(self.secs))
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Enroll this store with a relay: checks the token and saves both.
@@ -37,6 +59,8 @@ enum Command {
         url: String,
         /// The token printed by `muster-server token create`.
         token: String,
+        #[command(flatten)]
+        timeout: TimeoutArg,
     },
     /// Push local work and pull everyone else's, once; or stay live.
     Sync {
@@ -46,6 +70,8 @@ enum Command {
         /// Print what moved as JSON.
         #[arg(long, conflicts_with = "watch")]
         json: bool,
+        #[command(flatten)]
+        timeout: TimeoutArg,
     },
     /// Contacts.
     #[command(subcommand)]
@@ -280,9 +306,19 @@ fn run(cli: Cli) -> Result<()> {
     let mut store = Store::open(&cli.store)
         .with_context(|| format!("cannot open the store {}", cli.store.display()))?;
     match cli.command {
-        Command::Login { url, token } => sync_cmd::login(&mut store, &url, &token),
-        Command::Sync { watch: true, .. } => sync_cmd::sync_watch(store),
-        Command::Sync { json, .. } => sync_cmd::sync_once(&mut store, json),
+        Command::Login {
+            url,
+            token,
+            timeout,
+        } => sync_cmd::login(&mut store, &url, &token, timeout.timeouts()),
+        Command::Sync {
+            watch: true,
+            timeout,
+            ..
+        } => sync_cmd::sync_watch(store, timeout.timeouts()),
+        Command::Sync { json, timeout, .. } => {
+            sync_cmd::sync_once(&mut store, json, timeout.timeouts())
+        }
         Command::Contact(c) => contact(&mut store, c),
         Command::Event(e) => event(&mut store, e),
         Command::Signup {

@@ -5,7 +5,7 @@ use std::io::Write;
 
 use anyhow::{Context, bail};
 use muster_core::Store;
-use muster_core::client::{self, Status, SyncReport};
+use muster_core::client::{self, Status, SyncReport, Timeouts};
 use muster_core::store::Reconciliation;
 use serde::Serialize;
 
@@ -24,8 +24,10 @@ fn credentials(store: &Store) -> anyhow::Result<(String, String)> {
 
 /// `muster login URL TOKEN`: checks the token with the relay (one sync) and
 /// saves both in the store. If the relay cannot be reached the credentials
-/// are saved anyway and the next `muster sync` uses them.
-pub fn login(store: &mut Store, url: &str, token: &str) -> anyhow::Result<()> {
+/// are saved anyway and the next `muster sync` uses them; if it does not
+/// answer within `timeouts`, they are saved too but the command fails, so
+/// that a script notices.
+pub fn login(store: &mut Store, url: &str, token: &str, timeouts: Timeouts) -> anyhow::Result<()> {
     let url = client::sync_url(url)?;
     let token = token.trim();
     if token.is_empty() {
@@ -34,7 +36,14 @@ pub fn login(store: &mut Store, url: &str, token: &str) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let result = runtime.block_on(client::sync_once(store, &url, token, &now_ms, &mut |_| {}));
+    let result = runtime.block_on(client::sync_once_with(
+        store,
+        &url,
+        token,
+        &now_ms,
+        &mut |_| {},
+        timeouts,
+    ));
     match result {
         Ok(report) => {
             client::save_enrollment(store, &url, token)?;
@@ -45,6 +54,12 @@ pub fn login(store: &mut Store, url: &str, token: &str) -> anyhow::Result<()> {
             Ok(())
         }
         Err(e) if client::is_permanent(&e) => Err(e).context("the relay refused this token"),
+        Err(e) if client::is_timeout(&e) => {
+            client::save_enrollment(store, &url, token)?;
+            bail!(
+                "the token could not be checked: {e} (the URL and token are saved; `muster sync` will retry)"
+            )
+        }
         Err(e) => {
             client::save_enrollment(store, &url, token)?;
             eprintln!(
@@ -71,7 +86,7 @@ struct SyncJson {
 }
 
 /// `muster sync`: one-shot, prints what moved.
-pub fn sync_once(store: &mut Store, json: bool) -> anyhow::Result<()> {
+pub fn sync_once(store: &mut Store, json: bool, timeouts: Timeouts) -> anyhow::Result<()> {
     let (url, token) = credentials(store)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -87,12 +102,13 @@ pub fn sync_once(store: &mut Store, json: bool) -> anyhow::Result<()> {
         _ => {}
     };
     let report: SyncReport = runtime
-        .block_on(client::sync_once(
+        .block_on(client::sync_once_with(
             store,
             &url,
             &token,
             &now_ms,
             &mut progress,
+            timeouts,
         ))
         .with_context(|| format!("sync with {url} failed"))?;
     let pending = store.pending_count()?;
@@ -140,7 +156,7 @@ pub fn sync_once(store: &mut Store, json: bool) -> anyhow::Result<()> {
 /// `muster sync --watch`: stays connected until Ctrl-C, one line per event.
 /// Writes made meanwhile by other `muster` commands on the same store are
 /// pushed within a second.
-pub fn sync_watch(store: Store) -> anyhow::Result<()> {
+pub fn sync_watch(store: Store, timeouts: Timeouts) -> anyhow::Result<()> {
     let (url, token) = credentials(&store)?;
     let store = std::sync::Mutex::new(store);
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -169,8 +185,8 @@ pub fn sync_watch(store: Store) -> anyhow::Result<()> {
         let _ = tokio::signal::ctrl_c().await;
     };
     runtime
-        .block_on(client::sync_live(
-            &store, &url, &token, &now_ms, &mut print, None, stop,
+        .block_on(client::sync_live_with(
+            &store, &url, &token, &now_ms, &mut print, None, stop, timeouts,
         ))
         .context("live sync stopped")?;
     Ok(())
@@ -195,6 +211,9 @@ fn print_reconciliation(r: &Reconciliation) {
     .collect::<Vec<_>>();
     if !arrived.is_empty() {
         println!("arrived: {}", arrived.join(", "));
+    }
+    for id in &r.unreadable {
+        println!("unreadable: {id} (kept as it came, not shown: it cannot be read as a record)");
     }
     for m in &r.merged {
         println!(

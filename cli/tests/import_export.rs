@@ -793,7 +793,14 @@ fn formulas_are_neutralised_in_csv_and_import_back_as_typed() {
     let m = Muster::new();
     let formula = "=HYPERLINK(\"http://evil.example\",\"click\")";
     let id = m
-        .ok_with_stderr(&["contact", "add", "--name", formula, "--phone", "+447700900123"])
+        .ok_with_stderr(&[
+            "contact",
+            "add",
+            "--name",
+            formula,
+            "--phone",
+            "+447700900123",
+        ])
         .0
         .trim()
         .to_owned();
@@ -801,7 +808,10 @@ fn formulas_are_neutralised_in_csv_and_import_back_as_typed() {
     let mut rows = csv::Reader::from_reader(csv_text.as_bytes());
     let headers = rows.headers().unwrap().clone();
     let row = rows.records().next().unwrap().unwrap();
-    let cell = |name: &str| row.get(headers.iter().position(|h| h == name).unwrap()).unwrap();
+    let cell = |name: &str| {
+        row.get(headers.iter().position(|h| h == name).unwrap())
+            .unwrap()
+    };
     assert_eq!(cell("name"), format!("'{formula}"));
     // A phone in E.164 form is a number, not a formula: left as it is.
     assert_eq!(cell("phones"), "+447700900123");

@@ -7,6 +7,14 @@
 //!
 //! The protocol logic is all in [`crate::sync::client::ClientSession`]; this
 //! module only moves frames, keeps time and retries.
+//!
+//! Nothing waits forever ([`Timeouts`]): opening the connection (TCP and the
+//! WebSocket handshake) has [`Timeouts::connect`]; while the session waits
+//! for the relay to answer (its `welcome`, the catch-up up to `caught_up`,
+//! acknowledgements of pushes) only protocol messages count as progress, and
+//! none for [`Timeouts::reply`] ends the session, however many pongs arrive.
+//! Live and idle, the connection is alive as long as the relay answers
+//! pings (PROTOCOL.md §2).
 
 use std::future::Future;
 use std::sync::Mutex;
@@ -24,8 +32,12 @@ use crate::store::Store;
 use crate::sync::client::{ClientSession, SyncEvent};
 use crate::sync::wire::{self, code};
 
-/// How long to wait for the relay before calling a connection dead.
+/// How long to wait for the relay before calling a connection dead: the
+/// default [`Timeouts::reply`].
 pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long opening a connection (TCP connect and the WebSocket handshake)
+/// may take: the default [`Timeouts::connect`].
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// After this long without hearing from the relay, the client pings it, so
 /// that an idle live connection proves itself alive before
 /// [`READ_TIMEOUT`] (the relay answers pings, and pings every 30 s itself).
@@ -34,6 +46,63 @@ pub const PING_AFTER: Duration = Duration::from_secs(20);
 pub const MIN_BACKOFF: Duration = Duration::from_millis(500);
 /// Longest retry delay.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// How long a sync waits for the relay. [`Timeouts::default`] is what
+/// PROTOCOL.md §2 states: [`CONNECT_TIMEOUT`] and [`READ_TIMEOUT`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// For the TCP connection and the WebSocket handshake (TLS included).
+    pub connect: Duration,
+    /// For an answer from the relay. While the session awaits one (the
+    /// `welcome`, the catch-up, acknowledgements), only protocol messages
+    /// count and pongs do not; live and idle, any frame (pongs included)
+    /// keeps the connection alive, and the client pings after a third of
+    /// this (at most [`PING_AFTER`]) of silence.
+    pub reply: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: CONNECT_TIMEOUT,
+            reply: READ_TIMEOUT,
+        }
+    }
+}
+
+impl Timeouts {
+    /// `reply` as given and `connect` the lesser of it and
+    /// [`CONNECT_TIMEOUT`]: "wait at most this long for the relay".
+    pub fn within(reply: Duration) -> Timeouts {
+        Timeouts {
+            connect: reply.min(CONNECT_TIMEOUT),
+            reply,
+        }
+    }
+
+    /// When an idle connection pings the relay.
+    fn ping_after(&self) -> Duration {
+        (self.reply / 3).min(PING_AFTER)
+    }
+}
+
+/// The start of every timeout's message (see [`is_timeout`]).
+const NO_ANSWER: &str = "no answer from ";
+
+/// Whether an error is one of the [`Timeouts`] running out: the relay (or
+/// whatever listens at its address) did not answer in time.
+pub fn is_timeout(e: &Error) -> bool {
+    matches!(e, Error::Network(m) if m.starts_with(NO_ANSWER))
+}
+
+/// A duration for a message: whole seconds as `15`, others as `0.5`.
+fn seconds(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        d.as_secs().to_string()
+    } else {
+        format!("{:.1}", d.as_secs_f64())
+    }
+}
 
 /// What a sync is doing, for a status line or a phone's sync indicator.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,12 +188,19 @@ pub struct SyncReport {
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(url: &str) -> Result<Socket> {
+async fn connect(url: &str, within: Duration) -> Result<Socket> {
     let config = WebSocketConfig::default()
         .max_message_size(Some(wire::MAX_FRAME_BYTES))
         .max_frame_size(Some(wire::MAX_FRAME_BYTES));
-    let (socket, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
+    let opening = tokio_tungstenite::connect_async_with_config(url, Some(config), true);
+    let (socket, _) = tokio::time::timeout(within, opening)
         .await
+        .map_err(|_| {
+            Error::Network(format!(
+                "{NO_ANSWER}{url} within {} s: is the relay running and reachable?",
+                seconds(within)
+            ))
+        })?
         .map_err(|e| Error::Network(format!("{url}: {e}")))?;
     Ok(socket)
 }
@@ -153,6 +229,7 @@ struct Endpoint<'a> {
     token: &'a str,
     clock: &'a (dyn Fn() -> Millis + Sync),
     wake: Option<&'a Notify>,
+    timeouts: Timeouts,
 }
 
 /// One connection's work. `settle_and_return` ends it once settled (one
@@ -165,11 +242,19 @@ async fn run_session(
     settle_and_return: bool,
     stop: &mut (dyn Future<Output = ()> + Unpin + Send),
 ) -> Result<()> {
-    let mut socket = connect(at.url).await?;
+    let mut socket = connect(at.url, at.timeouts.connect).await?;
     let mut session = store.with(|s| ClientSession::new(s, at.token))?;
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let period = at
+        .timeouts
+        .ping_after()
+        .clamp(Duration::from_millis(50), Duration::from_secs(1));
+    let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Any frame (pongs too): for the idle rule and when to ping.
     let mut last_heard = tokio::time::Instant::now();
+    // A protocol message, or the moment the session began to await one.
+    let mut last_progress = last_heard;
+    let mut was_awaiting = false;
     let mut pinged = false;
     loop {
         while let Some(frame) = session.poll_transmit() {
@@ -213,6 +298,16 @@ async fn run_session(
             store.with(|s| s.checkpoint())?;
             return Ok(());
         }
+        let awaiting = session.awaiting_reply();
+        if awaiting.is_some() && !was_awaiting {
+            // The relay's time to answer starts now (a push from idle).
+            last_progress = tokio::time::Instant::now();
+        }
+        was_awaiting = awaiting.is_some();
+        let deadline = match awaiting {
+            Some(_) => last_progress + at.timeouts.reply,
+            None => last_heard + at.timeouts.reply,
+        };
         tokio::select! {
             incoming = socket.next() => {
                 last_heard = tokio::time::Instant::now();
@@ -223,21 +318,25 @@ async fn run_session(
                     Some(Ok(WsMessage::Binary(b))) => b,
                     Some(Ok(WsMessage::Close(_))) => return Err(Error::Network("the relay closed the connection".into())),
                     // Pings are answered by tungstenite; pongs only count
-                    // as a sign of life.
+                    // as a sign of life, not as an answer.
                     Some(Ok(_)) => continue,
                 };
+                last_progress = last_heard;
                 report.frames_in += 1;
                 report.bytes_in += frame.len();
                 store.with(|s| session.handle_frame(s, &frame, (at.clock)()))?;
             }
-            _ = tokio::time::sleep_until(last_heard + READ_TIMEOUT) => {
-                return Err(Error::Network(format!(
-                    "no answer from the relay in {} s",
-                    READ_TIMEOUT.as_secs()
-                )));
+            _ = tokio::time::sleep_until(deadline) => {
+                let waited = seconds(at.timeouts.reply);
+                return Err(Error::Network(match awaiting {
+                    Some(what) => format!(
+                        "{NO_ANSWER}the relay in {waited} s (waiting for {what}); try again later, or check the relay"
+                    ),
+                    None => format!("{NO_ANSWER}the relay in {waited} s"),
+                }));
             }
             _ = tick.tick() => {
-                if !pinged && last_heard.elapsed() >= PING_AFTER {
+                if !pinged && last_heard.elapsed() >= at.timeouts.ping_after() {
                     pinged = true;
                     socket
                         .send(WsMessage::Ping(Vec::new().into()))
@@ -274,7 +373,19 @@ pub async fn sync_once(
     clock: &(dyn Fn() -> Millis + Sync),
     on_status: &mut (dyn FnMut(Status) + Send),
 ) -> Result<SyncReport> {
-    once(&Mutex::new(store), url, token, clock, on_status).await
+    sync_once_with(store, url, token, clock, on_status, Timeouts::default()).await
+}
+
+/// [`sync_once`] with other [`Timeouts`] than PROTOCOL.md's.
+pub async fn sync_once_with(
+    store: &mut Store,
+    url: &str,
+    token: &str,
+    clock: &(dyn Fn() -> Millis + Sync),
+    on_status: &mut (dyn FnMut(Status) + Send),
+    timeouts: Timeouts,
+) -> Result<SyncReport> {
+    once(&Mutex::new(store), url, token, clock, on_status, timeouts).await
 }
 
 /// [`sync_once`] on a store shared with the app: it is locked only for each
@@ -287,7 +398,19 @@ pub async fn sync_once_shared(
     clock: &(dyn Fn() -> Millis + Sync),
     on_status: &mut (dyn FnMut(Status) + Send),
 ) -> Result<SyncReport> {
-    once(store, url, token, clock, on_status).await
+    once(store, url, token, clock, on_status, Timeouts::default()).await
+}
+
+/// [`sync_once_shared`] with other [`Timeouts`] than PROTOCOL.md's.
+pub async fn sync_once_shared_with(
+    store: &Mutex<Store>,
+    url: &str,
+    token: &str,
+    clock: &(dyn Fn() -> Millis + Sync),
+    on_status: &mut (dyn FnMut(Status) + Send),
+    timeouts: Timeouts,
+) -> Result<SyncReport> {
+    once(store, url, token, clock, on_status, timeouts).await
 }
 
 async fn once(
@@ -296,6 +419,7 @@ async fn once(
     token: &str,
     clock: &(dyn Fn() -> Millis + Sync),
     on_status: &mut (dyn FnMut(Status) + Send),
+    timeouts: Timeouts,
 ) -> Result<SyncReport> {
     let mut report = SyncReport::default();
     on_status(Status::Connecting { attempt: 1 });
@@ -306,6 +430,7 @@ async fn once(
         token,
         clock,
         wake: None,
+        timeouts,
     };
     match run_session(store, &at, on_status, &mut report, true, &mut never).await {
         Ok(()) => Ok(report),
@@ -399,12 +524,40 @@ pub async fn sync_live(
     wake: Option<&Notify>,
     stop: impl Future<Output = ()> + Send,
 ) -> Result<()> {
+    sync_live_with(
+        store,
+        url,
+        token,
+        clock,
+        on_status,
+        wake,
+        stop,
+        Timeouts::default(),
+    )
+    .await
+}
+
+/// [`sync_live`] with other [`Timeouts`] than PROTOCOL.md's, for each
+/// connection: one that runs out is retried with backoff like any other
+/// lost connection.
+#[allow(clippy::too_many_arguments)]
+pub async fn sync_live_with(
+    store: &Mutex<Store>,
+    url: &str,
+    token: &str,
+    clock: &(dyn Fn() -> Millis + Sync),
+    on_status: &mut (dyn FnMut(Status) + Send),
+    wake: Option<&Notify>,
+    stop: impl Future<Output = ()> + Send,
+    timeouts: Timeouts,
+) -> Result<()> {
     let mut stop = std::pin::pin!(stop);
     let at = Endpoint {
         url,
         token,
         clock,
         wake,
+        timeouts,
     };
     let mut attempt = 0u32;
     loop {
@@ -445,7 +598,178 @@ pub async fn sync_live(
 
 #[cfg(test)]
 mod tests {
-    use super::sync_url;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use futures_util::{SinkExt, StreamExt};
+    use serde_bytes::ByteBuf;
+    use tokio::net::TcpListener;
+    use tokio_tungstenite::tungstenite::Message as Ws;
+
+    use super::*;
+    use crate::sync::wire::{Cursor, Message};
+
+    fn welcome() -> Message {
+        Message::Welcome {
+            protocol: wire::PROTOCOL_VERSION,
+            epoch: "ep".into(),
+            head: 10,
+            cursor_trusted: true,
+            role: "coordinator".into(),
+        }
+    }
+
+    /// A relay on 127.0.0.1 that answers the device's first frame with
+    /// `replies` and then only reads (so tungstenite answers its pings with
+    /// pongs). Returns its URL and how many pings it has received.
+    async fn fake_relay(replies: Vec<Message>) -> (String, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/v1/sync", listener.local_addr().unwrap());
+        let pings = Arc::new(AtomicUsize::new(0));
+        let counter = pings.clone();
+        tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+            let mut answered = false;
+            while let Some(Ok(frame)) = ws.next().await {
+                match frame {
+                    Ws::Binary(_) if !answered => {
+                        answered = true;
+                        for m in &replies {
+                            ws.send(Ws::Binary(wire::encode(m).into())).await.unwrap();
+                        }
+                    }
+                    Ws::Ping(_) => {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                    }
+                    _ => {}
+                }
+            }
+        });
+        (url, pings)
+    }
+
+    #[tokio::test]
+    async fn pongs_are_no_answer_while_the_catch_up_is_awaited() {
+        let (url, pings) = fake_relay(vec![welcome()]).await;
+        let mut store = Store::open_in_memory().unwrap();
+        let timeouts = Timeouts {
+            connect: Duration::from_secs(5),
+            reply: Duration::from_secs(2),
+        };
+        let started = tokio::time::Instant::now();
+        let result = tokio::time::timeout(
+            Duration::from_secs(20),
+            sync_once_with(&mut store, &url, "mst_x", &|| 0, &mut |_| {}, timeouts),
+        )
+        .await
+        .expect("sync_once gives up instead of waiting forever");
+        let err = result.unwrap_err();
+        assert!(is_timeout(&err), "{err}");
+        assert!(
+            err.to_string()
+                .contains("no answer from the relay in 2 s (waiting for the rest of the catch-up)"),
+            "{err}"
+        );
+        assert!(started.elapsed() >= Duration::from_secs(2));
+        assert!(
+            pings.load(Ordering::SeqCst) >= 1,
+            "the relay was pinged (and answered) meanwhile"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_listener_that_says_nothing_fails_the_connect_in_time() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/v1/sync", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (_tcp, _) = listener.accept().await.unwrap();
+            std::future::pending::<()>().await;
+        });
+        let mut store = Store::open_in_memory().unwrap();
+        let timeouts = Timeouts {
+            connect: Duration::from_secs(1),
+            reply: Duration::from_secs(60),
+        };
+        let result = tokio::time::timeout(
+            Duration::from_secs(20),
+            sync_once_with(&mut store, &url, "mst_x", &|| 0, &mut |_| {}, timeouts),
+        )
+        .await
+        .expect("the connect gives up");
+        let err = result.unwrap_err();
+        assert!(is_timeout(&err), "{err}");
+        assert!(
+            err.to_string().contains(&format!(
+                "no answer from {url} within 1 s: is the relay running and reachable?"
+            )),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn pongs_keep_an_idle_live_connection_alive() {
+        let caught_up = Message::CaughtUp {
+            cursor: Cursor {
+                seq: 0,
+                hash: ByteBuf::from(vec![0; 32]),
+                epoch: "ep".into(),
+                vis: 0,
+            },
+        };
+        let (url, pings) = fake_relay(vec![welcome(), caught_up]).await;
+        let store = Mutex::new(Store::open_in_memory().unwrap());
+        let timeouts = Timeouts {
+            connect: Duration::from_secs(5),
+            reply: Duration::from_secs(1),
+        };
+        let mut seen = Vec::new();
+        let stop = tokio::time::sleep(Duration::from_millis(3500));
+        sync_live_with(
+            &store,
+            &url,
+            "mst_x",
+            &|| 0,
+            &mut |s| seen.push(s),
+            None,
+            stop,
+            timeouts,
+        )
+        .await
+        .unwrap();
+        assert!(seen.contains(&Status::CaughtUp), "{seen:?}");
+        assert!(
+            !seen
+                .iter()
+                .any(|s| matches!(s, Status::Offline { .. } | Status::Error { .. })),
+            "an idle connection whose relay answers pings stays up: {seen:?}"
+        );
+        assert!(pings.load(Ordering::SeqCst) >= 2);
+    }
+
+    #[test]
+    fn timeouts_default_to_the_protocol_and_within_caps_the_connect() {
+        assert_eq!(
+            Timeouts::default(),
+            Timeouts {
+                connect: Duration::from_secs(15),
+                reply: Duration::from_secs(60)
+            }
+        );
+        assert_eq!(Timeouts::default().ping_after(), PING_AFTER);
+        assert_eq!(
+            Timeouts::within(Duration::from_secs(2)),
+            Timeouts {
+                connect: Duration::from_secs(2),
+                reply: Duration::from_secs(2)
+            }
+        );
+        assert_eq!(
+            Timeouts::within(Duration::from_secs(300)).connect,
+            CONNECT_TIMEOUT
+        );
+        assert_eq!(seconds(Duration::from_millis(500)), "0.5");
+    }
 
     #[test]
     fn relay_urls_are_normalised() {

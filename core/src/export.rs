@@ -108,12 +108,13 @@ const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
 /// as a formula (it starts with `=`, `+`, `-`, `@`, a tab or a carriage
 /// return; a volunteer can type `=HYPERLINK(…)` as a walk-in's name) gets
 /// a leading `'`, which spreadsheets take as "this is text" and do not show.
-/// A plain number (`-12.50`, a phone in E.164 form such as
-/// `+447700900123`) is not a formula and is written as it is. Imports undo
+/// Numbers and phone numbers (`-12.50`, `+447700900123`,
+/// `+44 20 7946 0958; +351 912 345 678`: digits, spaces and `+-.();`) are
+/// written as they are: they cannot call a function. Imports undo
 /// this ([`csv_text_read`]), so an export imports back unchanged. JSON
 /// exports are never changed.
 pub fn csv_text(text: &str) -> String {
-    if text.starts_with(FORMULA_STARTS) && !is_plain_number(text) {
+    if text.starts_with(FORMULA_STARTS) && !is_numeric(text) {
         format!("'{text}")
     } else {
         text.to_owned()
@@ -129,16 +130,15 @@ pub fn csv_text_read(cell: &str) -> &str {
     }
 }
 
-/// `[+-]digits[.digits]`: what a spreadsheet reads as a number, not a
-/// formula.
-fn is_plain_number(text: &str) -> bool {
-    let body = text.strip_prefix(['+', '-']).unwrap_or(text);
-    let (int, frac) = match body.split_once('.') {
-        Some((i, f)) => (i, Some(f)),
-        None => (body, None),
-    };
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    digits(int) && frac.is_none_or(digits)
+/// Only digits, spaces and `+ - . ( ) ;`, a digit among them: numbers and
+/// phone numbers (one or a list), as typed or in E.164 form. A spreadsheet
+/// may compute such a cell, but it cannot call a function or reach outside
+/// the sheet, and prefixing it would spoil every phone in the export.
+fn is_numeric(text: &str) -> bool {
+    text.bytes().any(|b| b.is_ascii_digit())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b" +-.();".contains(&b))
 }
 
 impl Cell {
@@ -554,13 +554,23 @@ mod tests {
     fn would_be_formulas_are_neutralised_and_read_back() {
         for (typed, written) in [
             ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
-            ("+1+1", "'+1+1"),
-            ("-2+3", "'-2+3"),
+            ("+1+A1", "'+1+A1"),
+            ("-2+SUM(A1:A9)", "'-2+SUM(A1:A9)"),
+            // Digits and signs only: no function to call.
+            ("+44 (0)20 7946-0958", "+44 (0)20 7946-0958"),
             ("@SUM(A1)", "'@SUM(A1)"),
             ("\tcmd", "'\tcmd"),
             ("\rcmd", "'\rcmd"),
             ("Ana Silva", "Ana Silva"),
             ("+447700900123", "+447700900123"),
+            (
+                "+447700900123; +442079460958",
+                "+447700900123; +442079460958",
+            ),
+            ("+447700900123; =1+1", "'+447700900123; =1+1"),
+            ("+999 123456", "+999 123456"),
+            ("-1+cmd|' /C calc'!A0", "'-1+cmd|' /C calc'!A0"),
+            ("+", "'+"),
             ("-12.50", "-12.50"),
             ("'quoted", "'quoted"),
         ] {

@@ -398,7 +398,13 @@ fn an_unreadable_record_from_the_relay_is_skipped_and_reported() {
 fn control_characters_in_a_search_are_spaces() {
     let mut s = Store::open_in_memory().unwrap();
     let ana = contact(&mut s, "Ana Silva");
-    for q in ["\0silva", "silva\0", "\0", "si\u{1}lva", "\u{7f}ana silva\r\n"] {
+    for q in [
+        "\0silva",
+        "silva\0",
+        "\0",
+        "si\u{1}lva",
+        "\u{7f}ana silva\r\n",
+    ] {
         let hits = s.search_contacts(q, 10).unwrap();
         assert!(hits.len() <= 1, "{q:?}");
     }

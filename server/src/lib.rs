@@ -60,6 +60,10 @@ pub const LOGIN_WINDOW: Duration = Duration::from_secs(60);
 /// How often the relay looks for tokens changed by `muster-server token`
 /// (another process): a revoked device is cut off within this.
 pub const TOKEN_POLL: Duration = Duration::from_millis(500);
+/// How long a device may take to take in one catch-up batch while it holds
+/// a catch-up slot; past it the connection is closed (the device resumes
+/// from its cursor when it reconnects) and the slot goes to another.
+pub const CATCH_UP_SEND_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long shutdown waits for sessions to say goodbye.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -111,6 +115,37 @@ struct Metrics {
     rejected_sessions: Counter,
     catch_up_seconds: Option<Histogram>,
     log_entries: Gauge,
+    /// Catch-up batches being read or sent now, the most there have been
+    /// at once, and how often a device waited for a slot.
+    catch_up_active: Gauge,
+    catch_up_peak: Gauge,
+    catch_up_waits: Counter,
+}
+
+/// A catch-up slot held by one session while one batch is read and sent;
+/// counted in the metrics while held.
+struct CatchUpSlot {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    active: Gauge,
+}
+
+impl CatchUpSlot {
+    fn new(permit: tokio::sync::OwnedSemaphorePermit, m: &Metrics) -> CatchUpSlot {
+        let now = m.catch_up_active.inc() + 1;
+        if now > m.catch_up_peak.get() {
+            m.catch_up_peak.set(now);
+        }
+        CatchUpSlot {
+            _permit: permit,
+            active: m.catch_up_active.clone(),
+        }
+    }
+}
+
+impl Drop for CatchUpSlot {
+    fn drop(&mut self) {
+        self.active.dec();
+    }
 }
 
 /// What every request handler can reach.
@@ -134,6 +169,9 @@ struct Inner {
     registry: Registry,
     /// The coordinators' dashboard, once turned on.
     dashboard: std::sync::OnceLock<dashboard::Slot>,
+    /// Slots for catch-up batches ([`Limits::catch_up_batches`]), set by
+    /// [`run_with_limits`].
+    catch_up: std::sync::OnceLock<Arc<tokio::sync::Semaphore>>,
     /// Reverse proxies whose `X-Forwarded-For` is believed.
     trusted_proxies: std::sync::RwLock<Vec<ipnet::IpNet>>,
     /// `relay.lock` in the data directory, locked while this state lives.
@@ -250,6 +288,21 @@ impl AppState {
             metrics.rejected_sessions.clone(),
         );
         registry.register(
+            "catch_up_batches",
+            "Catch-up batches being read or sent now",
+            metrics.catch_up_active.clone(),
+        );
+        registry.register(
+            "catch_up_batches_peak",
+            "The most catch-up batches read or sent at once since the relay started",
+            metrics.catch_up_peak.clone(),
+        );
+        registry.register(
+            "catch_up_waits",
+            "Times a device in catch-up waited for a free slot",
+            metrics.catch_up_waits.clone(),
+        );
+        registry.register(
             "log_entries",
             "Entries in the change log",
             metrics.log_entries.clone(),
@@ -273,6 +326,7 @@ impl AppState {
                 metrics,
                 registry,
                 dashboard: std::sync::OnceLock::new(),
+                catch_up: std::sync::OnceLock::new(),
                 trusted_proxies: std::sync::RwLock::new(Vec::new()),
                 _lock: lock,
             }),
@@ -347,7 +401,11 @@ impl AppState {
     /// `X-Forwarded-For` that is not a trusted proxy (proxies append the
     /// address they received from, so what is left of it is the client's
     /// word and cannot be trusted). Without the header, `peer`.
-    pub fn client_ip(&self, peer: std::net::IpAddr, headers: &axum::http::HeaderMap) -> std::net::IpAddr {
+    pub fn client_ip(
+        &self,
+        peer: std::net::IpAddr,
+        headers: &axum::http::HeaderMap,
+    ) -> std::net::IpAddr {
         let trusted = self
             .inner
             .trusted_proxies
@@ -501,6 +559,12 @@ async fn serve_device(
     let mut caught_up_reported = false;
     let mut last_heard = tokio::time::Instant::now();
     let mut ping = tokio::time::interval_at(last_heard + PING_EVERY, PING_EVERY);
+    let slots = inner
+        .catch_up
+        .get_or_init(|| Arc::new(tokio::sync::Semaphore::new(listener::CATCH_UP_BATCHES)))
+        .clone();
+    // A catch-up slot, held while one batch is read and sent.
+    let mut slot: Option<CatchUpSlot> = None;
     if *stop_rx.borrow() {
         session.close_with(
             code::UNAVAILABLE,
@@ -612,12 +676,33 @@ async fn serve_device(
             _ = tokio::time::sleep_until(hello_deadline), if session.grant().is_none() && !session.is_closed() => {
                 session.close_with(code::HANDSHAKE_TIMEOUT, "no hello within 10 seconds");
             }
-            _ = std::future::ready(()), if session.wants_transmit() => {
+            permit = async {
+                match slots.clone().try_acquire_owned() {
+                    Ok(p) => Ok(p),
+                    Err(_) => {
+                        m.catch_up_waits.inc();
+                        slots.clone().acquire_owned().await
+                    }
+                }
+            }, if slot.is_none() && session.wants_batch() => {
+                slot = permit.ok().map(|p| CatchUpSlot::new(p, m));
+            }
+            _ = std::future::ready(()), if session.wants_transmit() && (slot.is_some() || !session.wants_batch()) => {
                 match tokio::task::block_in_place(|| session.poll_transmit(storage)) {
                     Ok(Some(frame)) => {
                         m.bytes_out.inc_by(frame.len() as u64);
                         m.changes_out.inc_by(session.take_sent_entries());
-                        if sink.send(WsMessage::Binary(frame.into())).await.is_err() {
+                        let send = sink.send(WsMessage::Binary(frame.into()));
+                        let sent = match slot.take() {
+                            // A batch: it goes out within the time, or the
+                            // connection does and the slot is free again.
+                            Some(_held) => tokio::time::timeout(CATCH_UP_SEND_TIMEOUT, send).await,
+                            None => Ok(send.await),
+                        };
+                        if !matches!(sent, Ok(Ok(()))) {
+                            if sent.is_err() {
+                                tracing::info!(%addr, device = session.device(), "closing a device too slow to take a catch-up batch");
+                            }
                             break;
                         }
                     }
@@ -657,6 +742,9 @@ pub async fn run_with_limits(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let inner = state.inner.clone();
+    let _ = inner.catch_up.set(Arc::new(tokio::sync::Semaphore::new(
+        limits.catch_up_batches.max(1),
+    )));
     let stop = inner.stop.clone();
     // The dashboard's replica syncs with this very listener.
     if let Some(d) = state.dashboard() {

@@ -65,14 +65,25 @@ pub struct Limits {
     /// when it opened or its previous response ended (at most
     /// [`MAX_REQUEST_TIMEOUT`] is used).
     pub request_timeout: Duration,
+    /// Catch-up batches being built or sent at once, over all devices: a
+    /// device in catch-up waits for a slot before the relay reads its next
+    /// batch, and frees it once the batch is on its way, so a thousand
+    /// fresh phones at once cost this many batches of memory, not a
+    /// thousand.
+    pub catch_up_batches: usize,
 }
 
+/// Default [`Limits::catch_up_batches`].
+pub const CATCH_UP_BATCHES: usize = 16;
+
 impl Default for Limits {
-    /// [`MAX_CONNECTIONS`] connections, [`REQUEST_TIMEOUT`].
+    /// [`MAX_CONNECTIONS`] connections, [`REQUEST_TIMEOUT`],
+    /// [`CATCH_UP_BATCHES`].
     fn default() -> Limits {
         Limits {
             max_connections: MAX_CONNECTIONS,
             request_timeout: REQUEST_TIMEOUT,
+            catch_up_batches: CATCH_UP_BATCHES,
         }
     }
 }

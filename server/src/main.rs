@@ -47,6 +47,13 @@ enum Command {
               default_value_t = muster_server::listener::REQUEST_TIMEOUT.as_secs(),
               value_parser = clap::value_parser!(u64).range(1..=86_400))]
         request_timeout: u64,
+        /// Catch-up batches read and sent at once over all devices (each up
+        /// to about 1 MiB): what bounds the relay's memory when many fresh
+        /// devices sync at the same moment; the others wait their turn.
+        #[arg(long, value_name = "N",
+              default_value_t = muster_server::listener::CATCH_UP_BATCHES,
+              value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+        catch_up_batches: usize,
         /// A reverse proxy (an address such as 127.0.0.1, or a network such
         /// as 10.0.0.0/8) whose `X-Forwarded-For` header names the client;
         /// repeat for several. The failed-login limit then counts per client,
@@ -160,11 +167,13 @@ fn main() -> anyhow::Result<()> {
             no_dashboard,
             max_connections,
             request_timeout,
+            catch_up_batches,
             trusted_proxies,
         } => {
             let limits = muster_server::Limits {
                 max_connections,
                 request_timeout: std::time::Duration::from_secs(request_timeout),
+                catch_up_batches,
             };
             serve(data, listen, key, !no_dashboard, limits, trusted_proxies)
         }

@@ -371,7 +371,11 @@ fn follow_merge(tx: &rusqlite::Transaction<'_>, contact: &str) -> SResult<()> {
         _ => return Ok(()),
     };
     let erased: bool = tx
-        .query_row("SELECT 1 FROM erased WHERE doc_id = ?1", [&kept], |_| Ok(()))
+        .query_row(
+            "SELECT 1 FROM erased WHERE doc_id = ?1",
+            [&kept],
+            |_| Ok(()),
+        )
         .optional()?
         .is_some();
     if erased {

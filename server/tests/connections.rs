@@ -8,56 +8,17 @@ mod common;
 
 use std::time::Duration;
 
-use muster_server::{AppState, Limits};
+use common::start_relay_with;
+use muster_server::Limits;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
-
-struct Relay {
-    addr: String,
-    state: AppState,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
-    _dir: tempfile::TempDir,
-}
-
-impl Relay {
-    async fn start(limits: Limits) -> Relay {
-        let dir = tempfile::tempdir().unwrap();
-        let state = AppState::open(dir.path()).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let s = state.clone();
-        let task = tokio::spawn(async move {
-            muster_server::run_with_limits(listener, s, limits, async {
-                let _ = rx.await;
-            })
-            .await
-            .unwrap();
-        });
-        Relay {
-            addr,
-            state,
-            stop: Some(tx),
-            task,
-            _dir: dir,
-        }
-    }
-
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        tokio::time::timeout(Duration::from_secs(15), self.task)
-            .await
-            .expect("the relay stops")
-            .unwrap();
-    }
-}
 
 fn limits(max_connections: usize, request_timeout: Duration) -> Limits {
     Limits {
         max_connections,
         request_timeout,
+        ..Limits::default()
     }
 }
 
@@ -99,7 +60,7 @@ fn assert_healthy(reply: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_and_trickling_connections_are_closed_after_the_request_timeout() {
-    let relay = Relay::start(limits(4096, Duration::from_secs(1))).await;
+    let relay = start_relay_with(false, limits(4096, Duration::from_secs(1))).await;
     let addr = relay.addr.clone();
     let opened = Instant::now();
 
@@ -189,7 +150,7 @@ async fn silent_and_trickling_connections_are_closed_after_the_request_timeout()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_keep_alive_connection_is_closed_after_the_request_timeout() {
-    let relay = Relay::start(limits(4096, Duration::from_secs(1))).await;
+    let relay = start_relay_with(false, limits(4096, Duration::from_secs(1))).await;
     let mut s = TcpStream::connect(&relay.addr).await.unwrap();
     let request = format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", relay.addr);
     let mut buf = [0u8; 4096];
@@ -224,7 +185,7 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_request_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_past_the_cap_get_a_503_until_some_close() {
-    let relay = Relay::start(limits(20, Duration::from_secs(30))).await;
+    let relay = start_relay_with(false, limits(20, Duration::from_secs(30))).await;
     let mut idle = Vec::new();
     for _ in 0..20 {
         idle.push(TcpStream::connect(&relay.addr).await.unwrap());
@@ -267,7 +228,7 @@ async fn connections_past_the_cap_get_a_503_until_some_close() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_websocket_outlives_the_request_timeout_and_holds_its_place_under_the_cap() {
-    let relay = Relay::start(limits(2, Duration::from_secs(1))).await;
+    let relay = start_relay_with(false, limits(2, Duration::from_secs(1))).await;
     let mut ws = TcpStream::connect(&relay.addr).await.unwrap();
     ws.write_all(
         format!(
@@ -326,7 +287,7 @@ async fn a_websocket_outlives_the_request_timeout_and_holds_its_place_under_the_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn devices_sync_within_small_limits() {
     use muster_core::{NewContact, Store};
-    let relay = Relay::start(limits(8, Duration::from_secs(1))).await;
+    let relay = start_relay_with(false, limits(8, Duration::from_secs(1))).await;
     let token = relay
         .state
         .storage()

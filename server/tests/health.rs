@@ -2,7 +2,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStderr, Command, Stdio};
 
 fn get(addr: &str, path: &str) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
@@ -16,13 +16,14 @@ fn get(addr: &str, path: &str) -> String {
     out
 }
 
-#[test]
-fn serve_answers_healthz_and_stops_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("relay-data");
+/// Starts `muster-server serve` on 127.0.0.1:0 with `data` and `extra`
+/// flags; returns the process, the address its first log line names, and
+/// the rest of its stderr.
+fn start(data: &std::path::Path, extra: &[&str]) -> (Child, String, BufReader<ChildStderr>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_muster-server"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(&data)
+        .arg(data)
+        .args(extra)
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
         .stdout(Stdio::null())
@@ -39,6 +40,14 @@ fn serve_answers_healthz_and_stops_on_sigterm() {
         .and_then(|rest| rest.split_whitespace().next())
         .unwrap_or_else(|| panic!("no address in {line:?}"))
         .to_owned();
+    (child, addr, out)
+}
+
+#[test]
+fn serve_answers_healthz_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("relay-data");
+    let (mut child, addr, mut out) = start(&data, &[]);
     let reply = get(&addr, "/healthz");
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
     assert!(reply.ends_with("ok\n"), "{reply}");
@@ -65,31 +74,24 @@ fn serve_answers_healthz_and_stops_on_sigterm() {
 fn a_second_relay_on_the_same_data_directory_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("relay-data");
-    let start = || {
-        Command::new(env!("CARGO_BIN_EXE_muster-server"))
-            .args(["serve", "--no-dashboard", "--listen", "127.0.0.1:0", "--data"])
-            .arg(&data)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let mut first = start();
-    let mut out = BufReader::new(first.stderr.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    assert!(line.contains("listening"), "{line}");
-
+    let (mut first, _, _stderr) = start(&data, &["--no-dashboard"]);
     let second = Command::new(env!("CARGO_BIN_EXE_muster-server"))
-        .args(["serve", "--no-dashboard", "--listen", "127.0.0.1:0", "--data"])
+        .args([
+            "serve",
+            "--no-dashboard",
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+        ])
         .arg(&data)
         .output()
         .unwrap();
     assert_eq!(second.status.code(), Some(1));
     let err = String::from_utf8_lossy(&second.stderr);
-    assert!(err.contains("another muster-server is already serving"), "{err}");
+    assert!(
+        err.contains("another muster-server is already serving"),
+        "{err}"
+    );
     assert!(err.contains(&format!("process {}", first.id())), "{err}");
     // Token commands still work beside the serving relay.
     let token = Command::new(env!("CARGO_BIN_EXE_muster-server"))
@@ -97,18 +99,18 @@ fn a_second_relay_on_the_same_data_directory_is_refused() {
         .arg(&data)
         .output()
         .unwrap();
-    assert!(token.status.success(), "{}", String::from_utf8_lossy(&token.stderr));
+    assert!(
+        token.status.success(),
+        "{}",
+        String::from_utf8_lossy(&token.stderr)
+    );
 
     Command::new("kill")
         .args(["-TERM", &first.id().to_string()])
         .status()
         .unwrap();
     assert!(first.wait().unwrap().success());
-    let mut again = start();
-    let mut out = BufReader::new(again.stderr.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    assert!(line.contains("listening"), "{line}");
+    let (mut again, _, _stderr_again) = start(&data, &["--no-dashboard"]);
     again.kill().unwrap();
     again.wait().unwrap();
 }

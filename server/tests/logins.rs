@@ -127,7 +127,10 @@ async fn behind_a_trusted_proxy_the_limit_counts_per_client() {
         Some(code::UNAUTHORIZED)
     );
     let mut s = open(&relay.url, Some("203.0.113.8")).await;
-    assert!(matches!(hello(&mut s, &good, 62).await, Message::Welcome { .. }));
+    assert!(matches!(
+        hello(&mut s, &good, 62).await,
+        Message::Welcome { .. }
+    ));
     // A client cannot hide behind a forged left-most entry: the proxy
     // appends what it saw, and the right-most untrusted address counts.
     let mut s = open(&relay.url, Some("198.51.100.9, 203.0.113.7")).await;

@@ -7,9 +7,9 @@
 
 use std::collections::BTreeSet;
 
+use automerge::sync::SyncDoc;
 use automerge::sync::{ChunkList, MessageVersion};
 use automerge::transaction::Transactable;
-use automerge::sync::SyncDoc;
 use automerge::{ActorId, AutoCommit, ReadDoc};
 use muster_core::sync::relay::{RelaySession, RelayStorage};
 use muster_core::sync::wire::{self, Cursor, Form, Message, PushChange, code};
@@ -106,7 +106,9 @@ impl Conn {
     /// Whether `needle` appears anywhere in what the device was sent.
     fn received_bytes(&self, needle: &str) -> bool {
         let n = needle.as_bytes();
-        self.frames.iter().any(|f| f.windows(n.len()).any(|w| w == n))
+        self.frames
+            .iter()
+            .any(|f| f.windows(n.len()).any(|w| w == n))
     }
 }
 
@@ -216,7 +218,9 @@ struct Office {
 fn office() -> Office {
     let dir = tempfile::tempdir().unwrap();
     let relay = SqliteRelay::open(dir.path()).unwrap();
-    let (_, coordinator_token) = relay.create_token("coordinator", "office", &[], T0).unwrap();
+    let (_, coordinator_token) = relay
+        .create_token("coordinator", "office", &[], T0)
+        .unwrap();
     let mut store = Store::open_in_memory().unwrap();
     let event = store
         .create_event(
@@ -280,7 +284,9 @@ fn a_volunteer_cannot_sign_up_a_contact_it_cannot_see() {
 
     // The forged sign-up of a contact outside its view is refused...
     let mut event = doc_of(&mut o.store, &o.event, &desk_id);
-    let forged = change(&mut event, |d| put_signup(d, "registered_at", &o.xavier, T0));
+    let forged = change(&mut event, |d| {
+        put_signup(d, "registered_at", &o.xavier, T0)
+    });
     let replies = v.push(&o.relay, &[(o.event.clone(), forged)]);
     let refused = rejections(&replies);
     assert_eq!(refused.len(), 1, "{replies:?}");
@@ -288,7 +294,12 @@ fn a_volunteer_cannot_sign_up_a_contact_it_cannot_see() {
     assert!(refused[0].1.contains("cannot see"), "{}", refused[0].1);
     assert_eq!(acked(&replies), 0);
     // ...so it enters no volunteer's scope, and no device is sent it.
-    assert!(!o.relay.scope_docs(&o.volunteer_id).unwrap().contains(&o.xavier));
+    assert!(
+        !o.relay
+            .scope_docs(&o.volunteer_id)
+            .unwrap()
+            .contains(&o.xavier)
+    );
     let (_, second_desk) = o
         .relay
         .create_token("volunteer", "desk 2", std::slice::from_ref(&o.event), T0)
@@ -312,7 +323,12 @@ fn a_volunteer_cannot_sign_up_a_contact_it_cannot_see() {
     let replies = v.push(&o.relay, &changes);
     assert_eq!(rejections(&replies), vec![]);
     assert_eq!(acked(&replies), changes.len());
-    assert!(o.relay.scope_docs(&o.volunteer_id).unwrap().contains(&walk_in));
+    assert!(
+        o.relay
+            .scope_docs(&o.volunteer_id)
+            .unwrap()
+            .contains(&walk_in)
+    );
     // The other desk of the event now sees the walk-in, still not Xavier.
     let other = Conn::open(&o.relay, &second_desk, &device_id(3), None);
     assert!(other.docs_sent().contains(&walk_in));
@@ -326,8 +342,12 @@ fn a_scoped_device_is_never_sent_ids_outside_its_view() {
     // her as not the same person as Xavier.
     let kept = person(&mut o.store, "Ana M. Silva");
     o.store.merge_contacts(&kept, &o.ana, T0 + 5).unwrap();
-    o.store.mark_not_duplicate(&kept, &o.xavier, T0 + 6).unwrap();
-    o.store.mark_not_duplicate(&o.ana, &o.xavier, T0 + 7).unwrap();
+    o.store
+        .mark_not_duplicate(&kept, &o.xavier, T0 + 6)
+        .unwrap();
+    o.store
+        .mark_not_duplicate(&o.ana, &o.xavier, T0 + 7)
+        .unwrap();
     let mut coordinator = Conn::open(&o.relay, &o.coordinator_token, o.store.device_id(), None);
     push_all(&o.relay, &mut coordinator, &mut o.store);
 
@@ -344,12 +364,18 @@ fn a_scoped_device_is_never_sent_ids_outside_its_view() {
     // A volunteer may not merge a contact it sees into one it does not.
     let mut ana = doc_of(&mut o.store, &o.ana, &desk_id);
     let forged = change(&mut ana, |d| {
-        d.put(automerge::ROOT, "merged_into", o.xavier.as_str()).unwrap()
+        d.put(automerge::ROOT, "merged_into", o.xavier.as_str())
+            .unwrap()
     });
     let mut v = v;
     let replies = v.push(&o.relay, &[(o.ana.clone(), forged)]);
     assert_eq!(rejections(&replies).len(), 1, "{replies:?}");
-    assert!(!o.relay.scope_docs(&o.volunteer_id).unwrap().contains(&o.xavier));
+    assert!(
+        !o.relay
+            .scope_docs(&o.volunteer_id)
+            .unwrap()
+            .contains(&o.xavier)
+    );
 }
 
 /// A cursor the relay cannot trust: the session falls back (PROTOCOL.md §5).
@@ -398,7 +424,11 @@ fn the_fallback_holds_a_bounded_number_of_waiting_documents() {
     let mut v = Conn::open(&o.relay, &o.volunteer, &device_id(9), bogus_cursor());
     let mut closed = None;
     for n in 0..(wire::MAX_HELD_DOCS as u32 + 10) {
-        let replies = v.doc_sync(&o.relay, &new_contact_id(n), sync_message(vec![orphan_change(10)]));
+        let replies = v.doc_sync(
+            &o.relay,
+            &new_contact_id(n),
+            sync_message(vec![orphan_change(10)]),
+        );
         if let Some(code) = error_code(&replies) {
             closed = Some((n, code));
             break;
@@ -425,7 +455,10 @@ fn the_fallback_holds_a_bounded_number_of_waiting_documents() {
     }
     let (n, code) = closed.expect("the relay ends the session");
     assert_eq!(code, code::TOO_LARGE);
-    assert!((n as usize) <= wire::MAX_HELD_BYTES >> 20, "closed after {n}");
+    assert!(
+        (n as usize) <= wire::MAX_HELD_BYTES >> 20,
+        "closed after {n}"
+    );
     // Nothing of it reached the log.
     assert_eq!(o.relay.log_len().unwrap(), 4);
 }
@@ -456,7 +489,12 @@ fn doc_sync_applies_the_rules_of_push() {
     // The relay's Ana is unchanged.
     let doc = o.relay.load_doc(&o.ana).unwrap().unwrap();
     assert_eq!(
-        doc.get(automerge::ROOT, "name").unwrap().unwrap().0.into_string().ok(),
+        doc.get(automerge::ROOT, "name")
+            .unwrap()
+            .unwrap()
+            .0
+            .into_string()
+            .ok(),
         Some("Ana Silva".to_owned())
     );
 
@@ -473,7 +511,12 @@ fn doc_sync_applies_the_rules_of_push() {
 
     // A coordinator's device may hand back other authors' changes: that is
     // how a relay restored from a backup gets back what it lost.
-    let mut office2 = Conn::open(&o.relay, &o.coordinator_token, &device_id(7), bogus_cursor());
+    let mut office2 = Conn::open(
+        &o.relay,
+        &o.coordinator_token,
+        &device_id(7),
+        bogus_cursor(),
+    );
     let replies = office2.doc_sync(&o.relay, &o.ana, sync_message(vec![forged]));
     assert_eq!(rejections(&replies), vec![]);
     assert_eq!(o.relay.log_len().unwrap(), head + 2);
@@ -564,7 +607,9 @@ fn a_volunteer_cannot_tell_whether_an_id_exists() {
     // A change that edits a record (it depends on earlier changes), pushed
     // to each: refused alike, with the same words.
     let mut xavier = doc_of(&mut o.store, &o.xavier, &desk_id);
-    let edit = change(&mut xavier, |d| d.put(automerge::ROOT, "name", "X").unwrap());
+    let edit = change(&mut xavier, |d| {
+        d.put(automerge::ROOT, "name", "X").unwrap()
+    });
     let mut v = Conn::open(&o.relay, &o.volunteer, &desk_id, None);
     let to_existing = rejections(&v.push(&o.relay, &[(existing.clone(), edit.clone())]));
     let to_unknown = rejections(&v.push(&o.relay, &[(unknown.clone(), edit)]));

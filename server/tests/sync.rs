@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{T0, clock, start_relay};
+use common::{T0, clock, start_relay, start_relay_with};
 use muster_core::client::{Status, sync_once};
 use muster_core::{NewContact, NewEvent, SignupStatus, Store};
 
@@ -145,6 +145,15 @@ async fn http_get(addr: &str, path: &str) -> String {
     out
 }
 
+/// The value of metric `name` in a `/metrics` answer.
+fn metric(body: &str, name: &str) -> f64 {
+    body.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing in {body}"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_connections_changes_and_bytes() {
     let relay = start_relay(false).await;
@@ -174,13 +183,7 @@ async fn metrics_count_connections_changes_and_bytes() {
         .to_owned();
     let body = http_get(&addr, "/metrics").await;
     assert!(body.starts_with("HTTP/1.1 200"), "{body}");
-    let value = |name: &str| -> f64 {
-        body.lines()
-            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("{name} missing in {body}"))
-    };
+    let value = |name: &str| metric(&body, name);
     assert_eq!(value("muster_changes_in_total"), 3.0);
     assert_eq!(value("muster_changes_out_total"), 3.0);
     assert_eq!(value("muster_connections_total"), 2.0);
@@ -284,5 +287,63 @@ async fn live_devices_see_each_others_writes_without_polling() {
     for t in tasks {
         t.await.unwrap();
     }
+    relay.stop().await;
+}
+
+/// A thousand fresh phones at once each got a catch-up frame of their own
+/// in the relay's memory: catch-up batches now take turns for a bounded
+/// number of slots (`Limits::catch_up_batches`), and every device still
+/// gets everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fresh_devices_take_turns_for_catch_up_batches() {
+    let relay = start_relay_with(
+        false,
+        muster_server::Limits {
+            catch_up_batches: 1,
+            ..Default::default()
+        },
+    )
+    .await;
+    let token = relay.token("coordinator");
+    // Enough for several batches per device.
+    let mut office = Store::open_in_memory().unwrap();
+    let people: Vec<NewContact> = (0..5_000)
+        .map(|i| NewContact {
+            name: format!("Person {i} with a name long enough to fill batches"),
+            ..Default::default()
+        })
+        .collect();
+    office.create_contacts(&people, T0).unwrap();
+    sync_once(&mut office, &relay.url, &token, &clock, &mut |_| {})
+        .await
+        .unwrap();
+    let mut devices = Vec::new();
+    for _ in 0..12 {
+        let (url, token) = (relay.url.clone(), token.clone());
+        devices.push(tokio::spawn(async move {
+            let mut store = Store::open_in_memory().unwrap();
+            sync_once(&mut store, &url, &token, &clock, &mut |_| {})
+                .await
+                .unwrap();
+            store.contact_count().unwrap()
+        }));
+    }
+    for d in devices {
+        assert_eq!(d.await.unwrap(), 5_000);
+    }
+    let body = http_get(&relay.addr, "/metrics").await;
+    let value = |name: &str| metric(&body, name);
+    assert_eq!(
+        value("muster_catch_up_batches_peak"),
+        1.0,
+        "one slot, one batch at a time"
+    );
+    assert_eq!(
+        value("muster_catch_up_batches"),
+        0.0,
+        "every slot is free again"
+    );
+    // How often devices waited is exported too (how often depends on timing).
+    value("muster_catch_up_waits_total");
     relay.stop().await;
 }

@@ -164,3 +164,135 @@ fn sync_watch_receives_other_laptops_work_live() {
     let shown = json(&a, &["contact", "show", &bo, "--json"]);
     assert_eq!(shown["name"], "Bo Chen");
 }
+
+/// A fake relay on 127.0.0.1 that never does its part.
+#[derive(Clone, Copy, Debug)]
+enum Hostile {
+    /// Accepts TCP connections and says nothing.
+    Silent,
+    /// Completes the WebSocket handshake, never sends `welcome`.
+    NoWelcome,
+    /// Sends `welcome` after the device's first frame, then nothing (it
+    /// still answers pings: tungstenite does as it reads).
+    WelcomeOnly,
+}
+
+/// Serves `how` on every connection; returns the relay's URL.
+async fn hostile_relay(how: Hostile) -> String {
+    use futures_util::{SinkExt, StreamExt};
+    use muster_core::sync::wire::{self, Message};
+    use tokio_tungstenite::tungstenite::Message as Ws;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                if let Hostile::Silent = how {
+                    // Holds the connection open, reads nothing, says nothing.
+                    let _held = tcp;
+                    return std::future::pending::<()>().await;
+                }
+                let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+                    return;
+                };
+                let mut welcomed = false;
+                while let Some(Ok(frame)) = ws.next().await {
+                    if let (Hostile::WelcomeOnly, Ws::Binary(_), false) = (how, &frame, welcomed) {
+                        welcomed = true;
+                        let welcome = wire::encode(&Message::Welcome {
+                            protocol: wire::PROTOCOL_VERSION,
+                            epoch: "hostile".into(),
+                            head: 1_000,
+                            cursor_trusted: true,
+                            role: "coordinator".into(),
+                        });
+                        if ws.send(Ws::Binary(welcome.into())).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+/// `muster login` and `muster sync --timeout 2` against relays that never
+/// answer (issue 13, defect 8): each gives up within the bound with exit 1
+/// and a message naming the wait, instead of waiting forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_and_sync_give_up_on_a_relay_that_does_not_answer() {
+    use std::io::Read;
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            Hostile::Silent,
+            "within 2 s: is the relay running and reachable?",
+        ),
+        (Hostile::NoWelcome, "in 2 s (waiting for its welcome)"),
+        (
+            Hostile::WelcomeOnly,
+            "in 2 s (waiting for the rest of the catch-up)",
+        ),
+    ];
+    let mut runs = Vec::new();
+    for (how, expected) in cases {
+        let url = hostile_relay(how).await;
+        let store = dir.path().join(format!("{how:?}.store"));
+        runs.push(tokio::task::spawn_blocking(move || {
+            // Runs `muster ARGS --timeout 2`; kills it if it is still
+            // waiting after the bound.
+            let run = |args: &[&str]| {
+                let started = Instant::now();
+                let mut child = Command::new(bin("muster"))
+                    .arg("--store")
+                    .arg(&store)
+                    .args(args)
+                    .args(["--timeout", "2"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                let status = loop {
+                    if let Some(status) = child.try_wait().unwrap() {
+                        break status;
+                    }
+                    if started.elapsed() > Duration::from_secs(20) {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        panic!("{how:?}: `muster {args:?} --timeout 2` still waiting after 20 s");
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                };
+                let mut err = String::new();
+                child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut err)
+                    .unwrap();
+                (status, err, started.elapsed())
+            };
+            for args in [vec!["login", url.as_str(), "mst_hostile"], vec!["sync"]] {
+                let (status, err, took) = run(&args);
+                assert_eq!(status.code(), Some(1), "{how:?} {args:?}: {err}");
+                assert!(
+                    err.contains("no answer from") && err.contains(expected),
+                    "{how:?} {args:?}: {err}"
+                );
+                assert!(
+                    took >= Duration::from_secs(2),
+                    "{how:?} {args:?} took {took:?}"
+                );
+            }
+        }));
+    }
+    for run in runs {
+        run.await.unwrap();
+    }
+}

@@ -27,7 +27,11 @@ pub fn check_readable(doc_id: &str, doc: &AutoCommit) -> Result<()> {
         Some(k) => {
             return Err(Error::bad_document(
                 doc_id,
-                format!("it holds a {} but its id says {}", k.as_str(), kind.as_str()),
+                format!(
+                    "it holds a {} but its id says {}",
+                    k.as_str(),
+                    kind.as_str()
+                ),
             ));
         }
         None => {
@@ -166,20 +170,28 @@ mod tests {
             check_readable(id, &doc_of(&mut store, id)).unwrap();
         }
         let mut event_doc = doc_of(&mut store, &event);
-        assert_eq!(references(&event, &event_doc), BTreeSet::from([ana.clone()]));
+        assert_eq!(
+            references(&event, &event_doc),
+            BTreeSet::from([ana.clone()])
+        );
 
         let c = format!("c_{}", "a".repeat(32));
         let mut empty = AutoCommit::new();
         assert!(check_readable(&c, &empty).is_err());
         empty.put(automerge::ROOT, "kind", "contact").unwrap();
         empty.put(automerge::ROOT, "name", 7).unwrap();
-        assert!(check_readable(&c, &empty).is_err(), "a name that is a number");
+        assert!(
+            check_readable(&c, &empty).is_err(),
+            "a name that is a number"
+        );
         let mut event_doc = event_doc.fork();
         assert!(
             check_readable(&c, &event_doc).is_err(),
             "an event under a contact id"
         );
-        event_doc.put(automerge::ROOT, "merged_into", c.as_str()).unwrap();
+        event_doc
+            .put(automerge::ROOT, "merged_into", c.as_str())
+            .unwrap();
         assert!(references(&ana, &event_doc).contains(&c));
     }
 }

@@ -155,6 +155,25 @@ impl ClientSession {
         !self.in_flight.is_empty()
     }
 
+    /// What the session waits for the relay to send, if anything: its
+    /// `welcome`, the rest of the fallback or of the catch-up, the
+    /// acknowledgement of pushed changes, the confirmation of an erasure. A
+    /// driver gives the relay a limited time to answer (only protocol
+    /// messages count, not pongs); `None` means the session is live and idle,
+    /// and may stay silent as long as the connection is alive.
+    pub fn awaiting_reply(&self) -> Option<&'static str> {
+        match self.phase {
+            Phase::AwaitWelcome => Some("its welcome"),
+            Phase::Fallback => Some("the resync"),
+            Phase::CatchingUp => Some("the rest of the catch-up"),
+            Phase::Live if !self.in_flight.is_empty() => {
+                Some("the acknowledgement of pushed changes")
+            }
+            Phase::Live if !self.erasing.is_empty() => Some("the confirmation of an erasure"),
+            Phase::Live | Phase::Closed => None,
+        }
+    }
+
     /// Caught up, nothing in flight, nothing left to push: a one-shot sync
     /// may end here.
     pub fn is_settled(&self, store: &Store) -> Result<bool> {

@@ -329,6 +329,13 @@ impl RelaySession {
         matches!(self.phase, Phase::Live)
     }
 
+    /// Whether the next [`RelaySession::poll_transmit`] reads a catch-up
+    /// batch from storage (nothing else is queued): the server may make it
+    /// wait for one of a bounded number of slots first.
+    pub fn wants_batch(&self) -> bool {
+        self.transmit.is_empty() && matches!(self.phase, Phase::CatchingUp { .. })
+    }
+
     /// Whether [`RelaySession::poll_transmit`] has (or can produce) a frame.
     pub fn wants_transmit(&self) -> bool {
         !self.transmit.is_empty() || matches!(self.phase, Phase::CatchingUp { .. })
@@ -628,17 +635,19 @@ impl RelaySession {
     ///    its id says ([`integrity::check_readable`]), so that no device
     ///    receives a record it cannot read.
     ///
-    /// `base` is the relay's document when the caller has it loaded.
     fn vet(
         &mut self,
         storage: &dyn RelayStorage,
         doc_id: &str,
         known: Known,
         changes: Vec<Incoming>,
-        base: Option<&AutoCommit>,
-        creating: &HashSet<String>,
-        fallback: bool,
+        via: Via<'_>,
     ) -> Result<Vec<NewChange>> {
+        let Via {
+            base,
+            creating,
+            fallback,
+        } = via;
         if let Some(why) = self.write_refusal(doc_id, known) {
             for c in &changes {
                 self.reject(doc_id, &c.hash, code::FORBIDDEN, why.clone());
@@ -686,7 +695,9 @@ impl RelaySession {
                     .cloned()
             };
             let mut all = doc.clone();
-            if all.apply_changes(ok.iter().map(|c| c.change.clone())).is_err()
+            if all
+                .apply_changes(ok.iter().map(|c| c.change.clone()))
+                .is_err()
                 || unseen(&all, self).is_some()
             {
                 // Find the changes that name what the device cannot see.
@@ -719,7 +730,10 @@ impl RelaySession {
             } else {
                 doc = all;
             }
-        } else if doc.apply_changes(ok.iter().map(|c| c.change.clone())).is_err() {
+        } else if doc
+            .apply_changes(ok.iter().map(|c| c.change.clone()))
+            .is_err()
+        {
             for c in &ok {
                 self.reject(
                     doc_id,
@@ -737,7 +751,10 @@ impl RelaySession {
             let (code, why) = if scoped && !self.visible(doc_id) {
                 (code::FORBIDDEN, OUTSIDE_SCOPE.to_owned())
             } else {
-                (code::BAD_CHANGE, format!("a new record must be readable: {e}"))
+                (
+                    code::BAD_CHANGE,
+                    format!("a new record must be readable: {e}"),
+                )
             };
             for c in &ok {
                 self.reject(doc_id, &c.hash, code, why.clone());
@@ -1003,7 +1020,12 @@ impl RelaySession {
             .collect();
         let mut accepted = Vec::new();
         for ((doc, list), k) in groups.into_iter().zip(known) {
-            accepted.extend(self.vet(storage, &doc, k, list, None, &creating, false)?);
+            let via = Via {
+                base: None,
+                creating: &creating,
+                fallback: false,
+            };
+            accepted.extend(self.vet(storage, &doc, k, list, via)?);
         }
         self.note_created(&accepted);
         if accepted.is_empty() {
@@ -1096,7 +1118,12 @@ impl RelaySession {
             let accepted = if incoming.is_empty() {
                 Vec::new()
             } else {
-                self.vet(storage, &doc_id, known, incoming, Some(&base), &HashSet::new(), true)?
+                let via = Via {
+                    base: Some(&base),
+                    creating: &HashSet::new(),
+                    fallback: true,
+                };
+                self.vet(storage, &doc_id, known, incoming, via)?
             };
             if accepted.len() < count {
                 self.refused.insert(doc_id.clone());
@@ -1309,6 +1336,17 @@ struct Known {
     exists: bool,
     /// It was erased.
     erased: bool,
+}
+
+/// How changes reached [`RelaySession::vet`].
+#[derive(Clone, Copy)]
+struct Via<'a> {
+    /// The relay's document, when the caller has it loaded.
+    base: Option<&'a AutoCommit>,
+    /// Documents the same message creates (walk-ins it may also sign up).
+    creating: &'a HashSet<String>,
+    /// Through the fallback's `doc_sync` rather than `push`.
+    fallback: bool,
 }
 
 /// A change a device sent, decoded.

@@ -2,7 +2,7 @@
 //! data in a temporary directory: what the sync and dashboard tests start.
 #![allow(dead_code)]
 
-use muster_server::AppState;
+use muster_server::{AppState, Limits};
 
 /// The clock of every test: 2026-11-01T00:00:00Z.
 pub const T0: i64 = 1_793_491_200_000;
@@ -32,12 +32,24 @@ pub async fn serve(
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<()>,
 ) {
+    serve_with(state, Limits::default()).await
+}
+
+/// [`serve`] within `limits`.
+pub async fn serve_with(
+    state: &AppState,
+    limits: Limits,
+) -> (
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let s = state.clone();
     let task = tokio::spawn(async move {
-        muster_server::run(listener, s, async {
+        muster_server::run_with_limits(listener, s, limits, async {
             let _ = rx.await;
         })
         .await
@@ -48,12 +60,17 @@ pub async fn serve(
 
 /// A fresh relay, its dashboard on or off.
 pub async fn start_relay(dashboard: bool) -> Relay {
+    start_relay_with(dashboard, Limits::default()).await
+}
+
+/// A fresh relay within `limits`, its dashboard on or off.
+pub async fn start_relay_with(dashboard: bool, limits: Limits) -> Relay {
     let dir = tempfile::tempdir().unwrap();
     let state = AppState::open(dir.path()).unwrap();
     if dashboard {
         state.enable_dashboard(None).unwrap();
     }
-    let (addr, tx, task) = serve(&state).await;
+    let (addr, tx, task) = serve_with(&state, limits).await;
     Relay {
         url: format!("ws://{addr}/v1/sync"),
         addr,
@@ -79,9 +96,12 @@ impl Relay {
         self.token_in(role, &[]).1
     }
 
-    /// Stops serving and waits for the server to finish.
+    /// Stops serving and waits (at most 15 s) for the server to finish.
     pub async fn stop(mut self) {
         let _ = self.stop.take().unwrap().send(());
-        self.task.await.unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(15), self.task)
+            .await
+            .expect("the relay stops")
+            .unwrap();
     }
 }
