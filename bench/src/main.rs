@@ -8,10 +8,11 @@
 //! Hidden subcommands (this binary spawns itself):
 //! - `__open-probe PATH`: open the store cold, search, print
 //!   `OPEN <open µs> <first search µs> <peak RSS MB>`;
-//! - `__relay DATA [CATCH_UP_BATCHES]`: a relay for the sync figures;
+//! - `__relay DATA [CATCH_UP_BATCHES BATCH_BYTES]`: a relay for the sync
+//!   figures;
 //! - `__stampede [N] [SIZE]`: N fresh devices (1,000) begin a first sync of
-//!   SIZE contacts (2,000) at once; the relay's peak memory, catch-up
-//!   batches capped and uncapped;
+//!   SIZE contacts (2,000) at once; the relay's peak memory with its
+//!   catch-up limits and without them (as it was before);
 //! - `__device-sync URL TOKEN PATH`: a fresh device's first sync, printing
 //!   `PEAK <MB> SECS <s>` (its peak resident memory, the sync's time);
 //! - `__automerge-repo [SIZE] [--quick]`: the automerge-repo figures alone;
@@ -1143,11 +1144,12 @@ fn main() -> Result<()> {
             return Ok(());
         }
         Some("__relay") => {
-            let slots = match args.get(2) {
-                Some(v) => Some(v.parse().context("__relay DATA [CATCH_UP_BATCHES]")?),
-                None => None,
+            let usage = "__relay DATA [CATCH_UP_BATCHES BATCH_BYTES]";
+            let catch_up = match (args.get(2), args.get(3)) {
+                (Some(n), Some(b)) => Some((n.parse().context(usage)?, b.parse().context(usage)?)),
+                _ => None,
             };
-            return sync_figures::relay_main(Path::new(args.get(1).context("path")?), slots);
+            return sync_figures::relay_main(Path::new(args.get(1).context("path")?), catch_up);
         }
         Some("__apply") => {
             // Profiling aid: how long a device takes to apply N contacts

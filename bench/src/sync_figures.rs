@@ -43,7 +43,7 @@ fn now_ms() -> i64 {
 /// `muster-bench __relay DATA [CATCH_UP_BATCHES]`: serves a relay on
 /// 127.0.0.1:0 and prints `LISTENING <addr>` then, for `TOKEN`, a
 /// coordinator token.
-pub fn relay_main(data: &Path, catch_up_batches: Option<usize>) -> Result<()> {
+pub fn relay_main(data: &Path, catch_up: Option<(usize, usize)>) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -55,8 +55,9 @@ pub fn relay_main(data: &Path, catch_up_batches: Option<usize>) -> Result<()> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         println!("LISTENING {} {}", listener.local_addr()?, token);
         let mut limits = muster_server::Limits::default();
-        if let Some(n) = catch_up_batches {
+        if let Some((n, bytes)) = catch_up {
             limits.catch_up_batches = n;
+            limits.catch_up_batch_bytes = bytes;
         }
         muster_server::run_with_limits(listener, state, limits, std::future::pending()).await?;
         Ok(())
@@ -76,13 +77,13 @@ impl Relay {
         Relay::start_with(data, None)
     }
 
-    /// A relay whose catch-up batches are capped at `catch_up_batches`
-    /// (`None`: the relay's default).
-    pub fn start_with(data: &Path, catch_up_batches: Option<usize>) -> Result<Relay> {
+    /// A relay with `catch_up` (slots, batch bytes) for its catch-up
+    /// limits (`None`: the relay's defaults).
+    pub fn start_with(data: &Path, catch_up: Option<(usize, usize)>) -> Result<Relay> {
         let mut child = Command::new(std::env::current_exe()?);
         child.arg("__relay").arg(data);
-        if let Some(n) = catch_up_batches {
-            child.arg(n.to_string());
+        if let Some((n, bytes)) = catch_up {
+            child.arg(n.to_string()).arg(bytes.to_string());
         }
         let mut child = child.stdout(Stdio::piped()).stderr(Stdio::null()).spawn()?;
         let mut line = String::new();
@@ -212,8 +213,9 @@ pub fn stampede(dir: &Path, n: usize, size: usize) -> Result<Vec<Figure>> {
 
 /// `n` fresh devices begin their first sync at the same moment, each on a
 /// relay of its own holding `size` contacts: the relay's peak memory with
-/// catch-up batches capped (the default) and, for comparison, uncapped, as
-/// the relay was before the cap. The devices are bare WebSocket clients
+/// its catch-up limits (16 batches at a time, 256 KiB each: the defaults)
+/// and, for comparison, without them (any number of 1 MiB batches), as the
+/// relay was before. The devices are bare WebSocket clients
 /// that take 20 ms over each batch, as a phone applying it would; what the
 /// relay holds for them is the measure, not what they hold.
 async fn fresh_stampede(dir: &Path, n: usize, size: usize) -> Result<Vec<Figure>> {
@@ -221,7 +223,7 @@ async fn fresh_stampede(dir: &Path, n: usize, size: usize) -> Result<Vec<Figure>
     use muster_core::sync::wire::{self, Message};
     use tokio_tungstenite::tungstenite::Message as Ws;
     let mut peaks = Vec::new();
-    for (name, slots) in [("capped", None), ("uncapped", Some(1_000_000))] {
+    for (name, slots) in [("capped", None), ("uncapped", Some((1_000_000, 1 << 20)))] {
         eprintln!("sync: {n} fresh devices at once, catch-up {name}");
         let relay = Relay::start_with(&dir.join(format!("stampede-{name}")), slots)?;
         let mut office = Store::open(dir.join(format!("stampede-{name}.muster")))?;
@@ -273,7 +275,7 @@ async fn fresh_stampede(dir: &Path, n: usize, size: usize) -> Result<Vec<Figure>
     Ok(vec![
         fig(
             format!(
-                "{n} fresh devices at once, {size} contacts: relay peak memory, catch-up capped at 16"
+                "{n} fresh devices at once, {size} contacts: relay peak memory, catch-up 16 × 256 KiB"
             ),
             cell(&peaks[0]),
             "",
@@ -281,7 +283,7 @@ async fn fresh_stampede(dir: &Path, n: usize, size: usize) -> Result<Vec<Figure>
         ),
         fig(
             format!(
-                "{n} fresh devices at once, {size} contacts: relay peak memory, uncapped (as before)"
+                "{n} fresh devices at once, {size} contacts: relay peak memory, uncapped, 1 MiB (as before)"
             ),
             cell(&peaks[1]),
             "",

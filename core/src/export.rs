@@ -101,20 +101,33 @@ pub fn iso(ms: i64) -> String {
 }
 
 /// Characters that make a spreadsheet read a cell as a formula when they
-/// come first (OWASP, "CSV Injection").
-const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+/// come first (OWASP, "CSV Injection"), with their full-width forms.
+const FORMULA_STARTS: [char; 10] = [
+    '=', '+', '-', '@', '\t', '\r', '\u{ff1d}', '\u{ff0b}', '\u{ff0d}', '\u{ff20}',
+];
+
+/// Whether a spreadsheet may take `text` for a formula: its first
+/// character after any spaces is one of [`FORMULA_STARTS`] (some
+/// spreadsheets trim leading spaces before they look).
+fn formula_like(text: &str) -> bool {
+    text.trim_start_matches([' ', '\u{a0}'])
+        .starts_with(FORMULA_STARTS)
+}
 
 /// A text cell as every CSV export writes it: text a spreadsheet would run
-/// as a formula (it starts with `=`, `+`, `-`, `@`, a tab or a carriage
-/// return; a volunteer can type `=HYPERLINK(…)` as a walk-in's name) gets
-/// a leading `'`, which spreadsheets take as "this is text" and do not show.
-/// Numbers and phone numbers (`-12.50`, `+447700900123`,
-/// `+44 20 7946 0958; +351 912 345 678`: digits, spaces and `+-.();`) are
-/// written as they are: they cannot call a function. Imports undo
-/// this ([`csv_text_read`]), so an export imports back unchanged. JSON
-/// exports are never changed.
+/// as a formula (it starts, after any spaces, with `=`, `+`, `-`, `@`, a
+/// tab, a carriage return or a full-width `＝＋－＠`; a volunteer can type
+/// `=HYPERLINK(…)` as a walk-in's name) gets a leading `'`, which
+/// spreadsheets take as "this is text" and do not show. So does text that
+/// already starts with `'` before such a character, so that the `'` a
+/// person typed survives the way back. Numbers and phone numbers
+/// (`-12.50`, `+447700900123`, `+44 20 7946 0958; +351 912 345 678`:
+/// digits, spaces and `+-.();`) are written as they are: they cannot call
+/// a function. Imports undo this ([`csv_text_read`]), so an export imports
+/// back unchanged. JSON exports are never changed.
 pub fn csv_text(text: &str) -> String {
-    if text.starts_with(FORMULA_STARTS) && !is_numeric(text) {
+    let quoted = text.strip_prefix('\'').is_some_and(formula_like);
+    if quoted || (formula_like(text) && !is_numeric(text)) {
         format!("'{text}")
     } else {
         text.to_owned()
@@ -125,7 +138,9 @@ pub fn csv_text(text: &str) -> String {
 /// puts before a would-be formula taken off again.
 pub fn csv_text_read(cell: &str) -> &str {
     match cell.strip_prefix('\'') {
-        Some(rest) if rest.starts_with(FORMULA_STARTS) => rest,
+        Some(rest) if formula_like(rest) || rest.strip_prefix('\'').is_some_and(formula_like) => {
+            rest
+        }
         _ => cell,
     }
 }
@@ -573,6 +588,9 @@ mod tests {
             ("+", "'+"),
             ("-12.50", "-12.50"),
             ("'quoted", "'quoted"),
+            ("'=typed with a quote", "''=typed with a quote"),
+            ("  =SUM(A1)", "'  =SUM(A1)"),
+            ("\u{ff1d}SUM(A1)", "'\u{ff1d}SUM(A1)"),
         ] {
             assert_eq!(csv_text(typed), written, "{typed:?}");
             assert_eq!(csv_text_read(written), typed, "{written:?}");

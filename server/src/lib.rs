@@ -169,13 +169,29 @@ struct Inner {
     registry: Registry,
     /// The coordinators' dashboard, once turned on.
     dashboard: std::sync::OnceLock<dashboard::Slot>,
-    /// Slots for catch-up batches ([`Limits::catch_up_batches`]), set by
-    /// [`run_with_limits`].
-    catch_up: std::sync::OnceLock<Arc<tokio::sync::Semaphore>>,
+    /// Slots for catch-up batches ([`Limits::catch_up_batches`]) and the
+    /// batches' target size, set by [`run_with_limits`].
+    catch_up: std::sync::OnceLock<(Arc<tokio::sync::Semaphore>, usize)>,
     /// Reverse proxies whose `X-Forwarded-For` is believed.
     trusted_proxies: std::sync::RwLock<Vec<ipnet::IpNet>>,
     /// `relay.lock` in the data directory, locked while this state lives.
     _lock: std::fs::File,
+}
+
+/// One address of `X-Forwarded-For` as proxies write it: `203.0.113.7`,
+/// `2001:db8::1`, and also with a port (`203.0.113.7:5678`,
+/// `[2001:db8::1]:80`) or brackets (`[2001:db8::1]`).
+fn forwarded_ip(hop: &str) -> Option<std::net::IpAddr> {
+    let ip = hop
+        .parse::<std::net::IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|s| s.ip()))
+        .or_else(|| {
+            hop.strip_prefix('[')
+                .and_then(|h| h.strip_suffix(']'))
+                .and_then(|h| h.parse().ok())
+        })?;
+    Some(ip.to_canonical())
 }
 
 /// Takes `relay.lock` in the data directory for this process: two relays on
@@ -185,6 +201,10 @@ struct Inner {
 /// process id for the message the next one prints.
 fn lock_data_dir(dir: &Path) -> Result<std::fs::File, ServerError> {
     use std::io::{Read, Seek, Write};
+    std::fs::create_dir_all(dir).map_err(|source| ServerError::DataDir {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let path = dir.join("relay.lock");
     let io = |source| ServerError::DataDir {
         path: path.clone(),
@@ -239,8 +259,10 @@ impl AppState {
     /// with [`ServerError::Locked`]. (The `token`, `audit` and `erase`
     /// commands open the storage alone and may run beside a serving relay.)
     pub fn open_with_key(data_dir: &Path, key: Option<&[u8; 32]>) -> Result<AppState, ServerError> {
-        let storage = SqliteRelay::open_with_key(data_dir, key)?;
+        // The lock first: a second relay must not even open (and perhaps
+        // upgrade) the database under a running one.
         let lock = lock_data_dir(data_dir)?;
+        let storage = SqliteRelay::open_with_key(data_dir, key)?;
         let (head_seq, _) = storage
             .head()
             .map_err(|e| ServerError::Storage(e.to_string()))?;
@@ -412,6 +434,8 @@ impl AppState {
             .read()
             .unwrap_or_else(|p| p.into_inner());
         let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|n| n.contains(ip));
+        // `::ffff:127.0.0.1` on a dual-stack listener is 127.0.0.1.
+        let peer = peer.to_canonical();
         if !is_trusted(&peer) {
             return peer;
         }
@@ -424,7 +448,7 @@ impl AppState {
             .map(str::trim)
             .collect::<Vec<_>>();
         for hop in hops.into_iter().rev() {
-            let Ok(ip) = hop.parse::<std::net::IpAddr>() else {
+            let Some(ip) = forwarded_ip(hop) else {
                 // Garbage in the header: stop at the last address known good.
                 break;
             };
@@ -459,6 +483,11 @@ impl AppState {
             .failed_logins
             .lock()
             .unwrap_or_else(|p| p.into_inner());
+        // Many addresses (IPv6 makes new ones cheap): forget those whose
+        // window is over.
+        if map.len() >= 10_000 {
+            map.retain(|_, (_, since)| since.elapsed() < LOGIN_WINDOW);
+        }
         let entry = map.entry(addr).or_insert((0, Instant::now()));
         if entry.1.elapsed() >= LOGIN_WINDOW {
             *entry = (0, Instant::now());
@@ -478,7 +507,31 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/sync", get(sync_ws))
         .merge(dashboard::routes())
+        .layer(axum::middleware::from_fn(request_deadline))
         .with_state(state)
+}
+
+/// How long a request may take to be read and answered (its body
+/// included, the start of a streamed download too); a WebSocket upgrade is
+/// answered at once and its connection is not held to it.
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Answers `408 Request Timeout` to a request not handled within
+/// [`REQUEST_DEADLINE`]: a client trickling a form's body cannot hold a
+/// connection (and its place under the cap) longer than that.
+async fn request_deadline(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match tokio::time::timeout(REQUEST_DEADLINE, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => (
+            StatusCode::REQUEST_TIMEOUT,
+            [(header::CONNECTION, "close")],
+            "the request took too long to arrive\n",
+        )
+            .into_response(),
+    }
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
@@ -559,12 +612,28 @@ async fn serve_device(
     let mut caught_up_reported = false;
     let mut last_heard = tokio::time::Instant::now();
     let mut ping = tokio::time::interval_at(last_heard + PING_EVERY, PING_EVERY);
-    let slots = inner
+    let (slots, batch_bytes) = inner
         .catch_up
-        .get_or_init(|| Arc::new(tokio::sync::Semaphore::new(listener::CATCH_UP_BATCHES)))
+        .get_or_init(|| {
+            (
+                Arc::new(tokio::sync::Semaphore::new(listener::CATCH_UP_BATCHES)),
+                listener::CATCH_UP_BATCH_BYTES,
+            )
+        })
         .clone();
+    session.set_batch_bytes(batch_bytes);
     // A catch-up slot, held while one batch is read and sent.
     let mut slot: Option<CatchUpSlot> = None;
+    // Waiting for one: the same future across turns of the loop, so the
+    // session keeps its place in the queue whatever else wakes it.
+    type Acquire = std::pin::Pin<
+        Box<
+            dyn Future<
+                    Output = Result<tokio::sync::OwnedSemaphorePermit, tokio::sync::AcquireError>,
+                > + Send,
+        >,
+    >;
+    let mut waiting: Option<Acquire> = None;
     if *stop_rx.borrow() {
         session.close_with(
             code::UNAVAILABLE,
@@ -573,6 +642,15 @@ async fn serve_device(
     }
 
     loop {
+        if slot.is_none() && waiting.is_none() && session.wants_batch() {
+            match slots.clone().try_acquire_owned() {
+                Ok(p) => slot = Some(CatchUpSlot::new(p, m)),
+                Err(_) => {
+                    m.catch_up_waits.inc();
+                    waiting = Some(Box::pin(slots.clone().acquire_owned()));
+                }
+            }
+        }
         if session.is_closed() && !session.wants_transmit() {
             m.rejected_sessions.inc();
             let _ = sink.send(WsMessage::Close(None)).await;
@@ -676,15 +754,8 @@ async fn serve_device(
             _ = tokio::time::sleep_until(hello_deadline), if session.grant().is_none() && !session.is_closed() => {
                 session.close_with(code::HANDSHAKE_TIMEOUT, "no hello within 10 seconds");
             }
-            permit = async {
-                match slots.clone().try_acquire_owned() {
-                    Ok(p) => Ok(p),
-                    Err(_) => {
-                        m.catch_up_waits.inc();
-                        slots.clone().acquire_owned().await
-                    }
-                }
-            }, if slot.is_none() && session.wants_batch() => {
+            permit = async { waiting.as_mut().expect("guarded by is_some").await }, if waiting.is_some() => {
+                waiting = None;
                 slot = permit.ok().map(|p| CatchUpSlot::new(p, m));
             }
             _ = std::future::ready(()), if session.wants_transmit() && (slot.is_some() || !session.wants_batch()) => {
@@ -742,9 +813,14 @@ pub async fn run_with_limits(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let inner = state.inner.clone();
-    let _ = inner.catch_up.set(Arc::new(tokio::sync::Semaphore::new(
-        limits.catch_up_batches.max(1),
-    )));
+    let _ = inner.catch_up.set((
+        Arc::new(tokio::sync::Semaphore::new(
+            limits
+                .catch_up_batches
+                .clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
+        )),
+        limits.catch_up_batch_bytes,
+    ));
     let stop = inner.stop.clone();
     // The dashboard's replica syncs with this very listener.
     if let Some(d) = state.dashboard() {

@@ -71,19 +71,28 @@ pub struct Limits {
     /// fresh phones at once cost this many batches of memory, not a
     /// thousand.
     pub catch_up_batches: usize,
+    /// The bytes a catch-up batch aims at (at most the protocol's 1 MiB).
+    /// Each connection keeps a write buffer as large as the largest frame
+    /// it was sent, for as long as it stays open: with a thousand fresh
+    /// phones, 1 MiB batches leave a gigabyte behind.
+    pub catch_up_batch_bytes: usize,
 }
+
+/// Default [`Limits::catch_up_batch_bytes`].
+pub const CATCH_UP_BATCH_BYTES: usize = 256 << 10;
 
 /// Default [`Limits::catch_up_batches`].
 pub const CATCH_UP_BATCHES: usize = 16;
 
 impl Default for Limits {
     /// [`MAX_CONNECTIONS`] connections, [`REQUEST_TIMEOUT`],
-    /// [`CATCH_UP_BATCHES`].
+    /// [`CATCH_UP_BATCHES`] of [`CATCH_UP_BATCH_BYTES`].
     fn default() -> Limits {
         Limits {
             max_connections: MAX_CONNECTIONS,
             request_timeout: REQUEST_TIMEOUT,
             catch_up_batches: CATCH_UP_BATCHES,
+            catch_up_batch_bytes: CATCH_UP_BATCH_BYTES,
         }
     }
 }

@@ -54,6 +54,13 @@ enum Command {
               default_value_t = muster_server::listener::CATCH_UP_BATCHES,
               value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
         catch_up_batches: usize,
+        /// The size a catch-up batch aims at, in KiB (at most 1024, the
+        /// protocol's). Every connection keeps a buffer as large as the
+        /// largest frame it was sent while it stays open.
+        #[arg(long, value_name = "KIB",
+              default_value_t = (muster_server::listener::CATCH_UP_BATCH_BYTES >> 10) as u64,
+              value_parser = clap::value_parser!(u64).range(16..=1024))]
+        catch_up_batch_kib: u64,
         /// A reverse proxy (an address such as 127.0.0.1, or a network such
         /// as 10.0.0.0/8) whose `X-Forwarded-For` header names the client;
         /// repeat for several. The failed-login limit then counts per client,
@@ -168,12 +175,14 @@ fn main() -> anyhow::Result<()> {
             max_connections,
             request_timeout,
             catch_up_batches,
+            catch_up_batch_kib,
             trusted_proxies,
         } => {
             let limits = muster_server::Limits {
                 max_connections,
                 request_timeout: std::time::Duration::from_secs(request_timeout),
                 catch_up_batches,
+                catch_up_batch_bytes: (catch_up_batch_kib as usize) << 10,
             };
             serve(data, listen, key, !no_dashboard, limits, trusted_proxies)
         }

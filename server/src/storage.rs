@@ -90,6 +90,13 @@ CREATE TABLE IF NOT EXISTS visibility (
     doc_id   TEXT NOT NULL,
     forget   INTEGER NOT NULL
 ) STRICT;
+-- Every contact merged into another (from its `merged_into`, kept on each
+-- change that sets or clears it): a scope that sees the duplicate sees the
+-- kept contact too, the same person.
+CREATE TABLE IF NOT EXISTS relay_merges (
+    duplicate TEXT PRIMARY KEY,
+    kept      TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS erased (
     doc_id    TEXT PRIMARY KEY,
     erased_at INTEGER NOT NULL,
@@ -270,6 +277,14 @@ fn set_events(
             want.insert(d?);
         }
     }
+    // And the contacts those were merged into: the same people.
+    let mut kept = Vec::new();
+    for d in &want {
+        if DocKind::of_id(d) == Some(DocKind::Contact) {
+            kept.extend(kept_chain(tx, d)?);
+        }
+    }
+    want.extend(kept);
     let have: std::collections::BTreeSet<String> = tx
         .prepare_cached("SELECT doc_id FROM token_docs WHERE token_id = ?1")?
         .query_map([token_id], |r| r.get::<_, String>(0))?
@@ -338,21 +353,82 @@ fn follow_signups(tx: &rusqlite::Transaction<'_>, event: &str) -> SResult<()> {
                     .collect::<rusqlite::Result<_>>()?,
             ),
         };
+        let chain = kept_chain(tx, &c)?;
         for t in holders {
-            if grant.execute(params![t, c])? > 0 {
-                announce.execute(params![t, c])?;
+            for d in std::iter::once(&c).chain(&chain) {
+                if grant.execute(params![t, d])? > 0 {
+                    announce.execute(params![t, d])?;
+                }
             }
         }
     }
     Ok(())
 }
 
-/// After a contact changed: if it was merged into another contact, the kept
-/// contact joins the scope of every token that sees the duplicate. It is
-/// the same person, already visible there; a desk's roster shows the
-/// duplicate's sign-up as the kept contact's, and a phone must never hold
-/// an id (`merged_into`) of a record it cannot see.
+/// Whether a contact's change sets or clears its `merged_into` (read from
+/// the change itself, so that only merges cost a document load).
+fn touches_merged_into(data: &[u8]) -> bool {
+    use automerge::legacy::{Key, ObjectId};
+    automerge::Change::from_bytes(data.to_vec()).is_ok_and(|c| {
+        c.decode().operations.iter().any(|op| {
+            op.obj == ObjectId::Root && matches!(&op.key, Key::Map(k) if k == "merged_into")
+        })
+    })
+}
+
+/// The contacts `contact` was merged into, nearest first (a duplicate of a
+/// duplicate leads on), erased ones left out; at most 16, and a cycle ends
+/// it.
+fn kept_chain(tx: &rusqlite::Transaction<'_>, contact: &str) -> SResult<Vec<String>> {
+    let mut chain: Vec<String> = Vec::new();
+    let mut at = contact.to_owned();
+    let mut next = tx.prepare_cached(
+        "SELECT kept FROM relay_merges WHERE duplicate = ?1
+         AND kept NOT IN (SELECT doc_id FROM erased)",
+    )?;
+    while chain.len() < 16 {
+        let Some(kept) = next
+            .query_row([&at], |r| r.get::<_, String>(0))
+            .optional()?
+        else {
+            break;
+        };
+        if kept == contact || chain.contains(&kept) {
+            break;
+        }
+        chain.push(kept.clone());
+        at = kept;
+    }
+    Ok(chain)
+}
+
+/// After a change set or cleared a contact's `merged_into`: records it, and
+/// brings the kept contact (and what it was merged into in turn) into the
+/// scope of every token that sees the duplicate. It is the same person,
+/// already visible there; a desk's roster shows the duplicate's sign-up as
+/// the kept contact's, and a phone must never hold an id (`merged_into`)
+/// of a record it cannot see. An unmerge leaves the kept contact in those
+/// scopes (a scope only narrows through `token update`, which recomputes it).
 fn follow_merge(tx: &rusqlite::Transaction<'_>, contact: &str) -> SResult<()> {
+    let Some(doc) = load(tx, contact)? else {
+        return Ok(());
+    };
+    let kept = match automerge::ReadDoc::get(&doc, automerge::ROOT, "merged_into") {
+        Ok(Some((automerge::Value::Scalar(v), _))) => v
+            .as_str()
+            .filter(|k| DocKind::of_id(k) == Some(DocKind::Contact) && *k != contact)
+            .map(str::to_owned),
+        _ => None,
+    };
+    let Some(kept) = kept else {
+        tx.execute("DELETE FROM relay_merges WHERE duplicate = ?1", [contact])?;
+        return Ok(());
+    };
+    tx.execute(
+        "INSERT INTO relay_merges (duplicate, kept) VALUES (?1, ?2)
+         ON CONFLICT (duplicate) DO UPDATE SET kept = excluded.kept",
+        params![contact, kept],
+    )?;
     let holders: Vec<String> = tx
         .prepare_cached("SELECT token_id FROM token_docs WHERE doc_id = ?1")?
         .query_map([contact], |r| r.get(0))?
@@ -360,34 +436,16 @@ fn follow_merge(tx: &rusqlite::Transaction<'_>, contact: &str) -> SResult<()> {
     if holders.is_empty() {
         return Ok(());
     }
-    let Some(doc) = load(tx, contact)? else {
-        return Ok(());
-    };
-    let kept = match automerge::ReadDoc::get(&doc, automerge::ROOT, "merged_into") {
-        Ok(Some((automerge::Value::Scalar(v), _))) => match v.as_str() {
-            Some(k) if DocKind::of_id(k) == Some(DocKind::Contact) => k.to_owned(),
-            _ => return Ok(()),
-        },
-        _ => return Ok(()),
-    };
-    let erased: bool = tx
-        .query_row(
-            "SELECT 1 FROM erased WHERE doc_id = ?1",
-            [&kept],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some();
-    if erased {
-        return Ok(());
-    }
+    let chain = kept_chain(tx, contact)?;
     let mut grant =
         tx.prepare_cached("INSERT OR IGNORE INTO token_docs (token_id, doc_id) VALUES (?1, ?2)")?;
     let mut announce =
         tx.prepare_cached("INSERT INTO visibility (token_id, doc_id, forget) VALUES (?1, ?2, 0)")?;
     for t in holders {
-        if grant.execute(params![t, kept])? > 0 {
-            announce.execute(params![t, kept])?;
+        for k in &chain {
+            if grant.execute(params![t, k])? > 0 {
+                announce.execute(params![t, k])?;
+            }
         }
     }
     Ok(())
@@ -763,13 +821,17 @@ fn snapshot_bytes(conn: &Connection, doc: &str) -> SResult<Vec<u8>> {
     Ok(out)
 }
 
+/// The document as the log has it. A logged change whose dependencies are
+/// not logged yet (re-pushed after a restore) waits inside the document, as
+/// it would on a device, rather than make the whole document unreadable.
 fn load(conn: &Connection, doc: &str) -> SResult<Option<AutoCommit>> {
     let bytes = snapshot_bytes(conn, doc)?;
     if bytes.is_empty() {
         return Ok(None);
     }
-    AutoCommit::load(&bytes)
-        .map(Some)
+    let mut d = AutoCommit::new();
+    d.load_incremental(&bytes)
+        .map(|_| Some(d))
         .map_err(|e| muster_core::Error::BadDocument {
             doc_id: doc.to_owned(),
             detail: e.to_string(),
@@ -1063,7 +1125,10 @@ impl RelayStorage for SqliteRelay {
                 if kind == DocKind::Event.as_str() && !events.contains(&c.doc) {
                     events.push(c.doc.clone());
                 }
-                if kind == DocKind::Contact.as_str() && !contacts.contains(&c.doc) {
+                if kind == DocKind::Contact.as_str()
+                    && !contacts.contains(&c.doc)
+                    && touches_merged_into(&c.data)
+                {
                     contacts.push(c.doc.clone());
                 }
                 if since >= SNAPSHOT_AFTER && !grown.contains(&c.doc) {

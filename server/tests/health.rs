@@ -75,7 +75,7 @@ fn a_second_relay_on_the_same_data_directory_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("relay-data");
     let (mut first, _, _stderr) = start(&data, &["--no-dashboard"]);
-    let second = Command::new(env!("CARGO_BIN_EXE_muster-server"))
+    let mut second = Command::new(env!("CARGO_BIN_EXE_muster-server"))
         .args([
             "serve",
             "--no-dashboard",
@@ -84,10 +84,30 @@ fn a_second_relay_on_the_same_data_directory_is_refused() {
             "--data",
         ])
         .arg(&data)
-        .output()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    assert_eq!(second.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&second.stderr);
+    // Without the lock it would serve; it has ten seconds to refuse.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = second.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            second.kill().unwrap();
+            panic!("a second relay on the same data directory started serving");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(1));
+    let mut err = String::new();
+    second
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     assert!(
         err.contains("another muster-server is already serving"),
         "{err}"

@@ -626,3 +626,193 @@ fn a_volunteer_cannot_tell_whether_an_id_exists() {
     assert_eq!(to_existing.len(), 1);
     assert_eq!(to_existing, to_unknown);
 }
+
+/// A change waiting for a dependency names nobody until it applies: the
+/// relay must not take one from a volunteer and let it apply later,
+/// unchecked (the held documents of the fallback were the way round).
+#[test]
+fn a_waiting_change_cannot_carry_an_unseen_contact_in() {
+    let mut o = office();
+    let desk = Store::open_in_memory().unwrap();
+    let desk_id = desk.device_id().to_owned();
+    let mut event = doc_of(&mut o.store, &o.event, &desk_id);
+    let harmless = change(&mut event, |d| {
+        put_signup(d, "checked_in_at", &o.ana, T0 + 1)
+    });
+    let forged = change(&mut event, |d| {
+        put_signup(d, "registered_at", &o.xavier, T0 + 2)
+    });
+    let head = o.relay.log_len().unwrap();
+
+    // The fallback: the forged change first, waiting for the harmless one.
+    let mut v = Conn::open(&o.relay, &o.volunteer, &desk_id, bogus_cursor());
+    v.doc_sync(&o.relay, &o.event, sync_message(vec![forged.clone()]));
+    // The harmless one pushed, then handed over too.
+    let mut p = Conn::open(&o.relay, &o.volunteer, &desk_id, None);
+    assert_eq!(
+        acked(&p.push(&o.relay, &[(o.event.clone(), harmless.clone())])),
+        1
+    );
+    let replies = v.doc_sync(&o.relay, &o.event, sync_message(vec![harmless.clone()]));
+    assert!(!rejections(&replies).is_empty(), "{replies:?}");
+    // A push in the other order, the forged change first.
+    let replies = p.push(&o.relay, &[(o.event.clone(), forged.clone())]);
+    assert_eq!(rejections(&replies).len(), 1, "{replies:?}");
+    assert_eq!(
+        o.relay.log_len().unwrap(),
+        head + 1,
+        "only the harmless change"
+    );
+    assert!(
+        !o.relay
+            .scope_docs(&o.volunteer_id)
+            .unwrap()
+            .contains(&o.xavier)
+    );
+    let doc = o.relay.load_doc(&o.event).unwrap().unwrap();
+    assert!(!muster_core::model::integrity::references(&o.event, &doc).contains(&o.xavier));
+}
+
+/// Every doc_sync keeps a sync state (the device's heads, needs and bloom
+/// filters) until its exchange ends: what a session keeps is bounded in
+/// bytes too, not only the documents waiting for dependencies.
+#[test]
+fn the_fallback_bounds_its_sync_states() {
+    let o = office();
+    let mut v = Conn::open(&o.relay, &o.volunteer, &device_id(9), bogus_cursor());
+    // Messages of 1 MiB of made-up heads, each for a new id.
+    let heads: Vec<automerge::ChangeHash> = (0..32_000u32)
+        .map(|i| {
+            let mut h = [0u8; 32];
+            h[..4].copy_from_slice(&i.to_be_bytes());
+            automerge::ChangeHash(h)
+        })
+        .collect();
+    let message = automerge::sync::Message {
+        heads,
+        need: Vec::new(),
+        have: Vec::new(),
+        changes: ChunkList::empty(),
+        flags: None,
+        version: MessageVersion::V1,
+    }
+    .encode();
+    let mut closed = None;
+    for n in 0..200u32 {
+        let replies = v.doc_sync(&o.relay, &new_contact_id(20_000 + n), message.clone());
+        if let Some(code) = error_code(&replies) {
+            closed = Some((n, code));
+            break;
+        }
+    }
+    let (n, code) = closed.expect("the relay ends the session");
+    assert_eq!(code, code::TOO_LARGE);
+    assert!(
+        (n as usize) <= (wire::MAX_FALLBACK_STATE_BYTES / message.len()) + 1,
+        "closed after {n}"
+    );
+}
+
+/// Devices index a record under the id it holds: a new record holding
+/// another's id would overwrite that one's rows on every device.
+#[test]
+fn a_record_must_hold_its_own_id() {
+    let mut o = office();
+    let mut desk = Store::open_in_memory().unwrap();
+    let desk_id = desk.device_id().to_owned();
+    let walk_in = person(&mut desk, "Impostor");
+    let mut doc = doc_of(&mut desk, &walk_in, &desk_id);
+    let rename = change(&mut doc, |d| {
+        d.put(automerge::ROOT, "id", o.ana.as_str()).unwrap()
+    });
+    let mut changes = pending(&desk);
+    changes.push((walk_in.clone(), rename.clone()));
+    let mut v = Conn::open(&o.relay, &o.volunteer, &desk_id, None);
+    let replies = v.push(&o.relay, &changes);
+    assert_eq!(rejections(&replies).len(), 2, "{replies:?}");
+    assert_eq!(acked(&replies), 0);
+    // Nor may an existing record's id change.
+    let mut ana = doc_of(&mut o.store, &o.ana, &desk_id);
+    let rename = change(&mut ana, |d| {
+        d.put(automerge::ROOT, "id", o.xavier.as_str()).unwrap()
+    });
+    let replies = v.push(&o.relay, &[(o.ana.clone(), rename)]);
+    assert_eq!(rejections(&replies).len(), 1, "{replies:?}");
+}
+
+/// The kept contact of a merge stays in the views that see its duplicate
+/// when a token's events are edited, and so does a merge of a merge.
+#[test]
+fn merges_are_followed_through_token_edits_and_chains() {
+    let mut o = office();
+    let kept = person(&mut o.store, "Ana M. Silva");
+    let last = person(&mut o.store, "Ana Maria Silva");
+    o.store.merge_contacts(&kept, &o.ana, T0 + 5).unwrap();
+    o.store.merge_contacts(&last, &kept, T0 + 6).unwrap();
+    let mut coordinator = Conn::open(&o.relay, &o.coordinator_token, o.store.device_id(), None);
+    push_all(&o.relay, &mut coordinator, &mut o.store);
+    let scope = o.relay.scope_docs(&o.volunteer_id).unwrap();
+    assert!(scope.contains(&kept) && scope.contains(&last), "{scope:?}");
+    // `token update` recomputes the scope: the merges are kept.
+    o.relay
+        .set_token_events(&o.volunteer_id, std::slice::from_ref(&o.event))
+        .unwrap();
+    let scope = o.relay.scope_docs(&o.volunteer_id).unwrap();
+    assert!(scope.contains(&kept) && scope.contains(&last), "{scope:?}");
+    assert!(!scope.contains(&o.xavier));
+    // A token given the event afterwards sees them from the start.
+    let (_, later) = o
+        .relay
+        .create_token("volunteer", "desk 3", std::slice::from_ref(&o.event), T0)
+        .unwrap();
+    let v = Conn::open(&o.relay, &later, &device_id(4), None);
+    assert!(v.docs_sent().contains(&last), "{:?}", v.docs_sent());
+}
+
+/// The probes that told an unknown id from an existing out-of-scope one:
+/// a change under another actor, and one naming an unseen contact.
+#[test]
+fn every_refusal_about_an_unseen_id_is_the_same() {
+    let mut o = office();
+    let desk = Store::open_in_memory().unwrap();
+    let desk_id = desk.device_id().to_owned();
+    let office_id = o.store.device_id().to_owned();
+    let mut v = Conn::open(&o.relay, &o.volunteer, &desk_id, None);
+    let probes: Vec<Vec<u8>> = vec![
+        // Another actor's new record.
+        walk_in_bytes(&office_id, "Probe one", None),
+        // The desk's own new record, naming an unseen contact.
+        walk_in_bytes(&desk_id, "Probe two", Some(&o.xavier)),
+        // Not applicable at all: depends on nothing the relay has.
+        {
+            let mut x = doc_of(&mut o.store, &o.xavier, &desk_id);
+            change(&mut x, |d| d.put(automerge::ROOT, "name", "X").unwrap())
+        },
+    ];
+    for probe in probes {
+        let to_existing = rejections(&v.push(&o.relay, &[(o.xavier.clone(), probe.clone())]));
+        let to_unknown = rejections(&v.push(&o.relay, &[(new_contact_id(999), probe)]));
+        assert_eq!(to_existing.len(), 1);
+        assert_eq!(to_existing, to_unknown);
+    }
+}
+
+/// A change by `actor` to a contact record a store wrote, renaming it to
+/// `name`, or merging it into `merged_into` if given: a probe, refused for
+/// one reason or another wherever it is sent.
+fn walk_in_bytes(actor: &str, name: &str, merged_into: Option<&str>) -> Vec<u8> {
+    let mut store = Store::open_in_memory().unwrap();
+    let id = person(&mut store, name);
+    let mut doc = AutoCommit::new().with_actor(ActorId::from(hex(actor)));
+    let original = doc_of(&mut store, &id, actor);
+    doc.merge(&mut original.clone()).unwrap();
+    if let Some(m) = merged_into {
+        doc.put(automerge::ROOT, "merged_into", m).unwrap();
+        doc.commit();
+        return doc.get_last_local_change().unwrap().raw_bytes().to_vec();
+    }
+    doc.put(automerge::ROOT, "name", format!("{name}, renamed"))
+        .unwrap();
+    doc.commit();
+    doc.get_last_local_change().unwrap().raw_bytes().to_vec()
+}

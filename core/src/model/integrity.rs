@@ -41,6 +41,14 @@ pub fn check_readable(doc_id: &str, doc: &AutoCommit) -> Result<()> {
             ));
         }
     }
+    // Devices index a record under the id it holds: a record holding
+    // another's id would overwrite that one's rows everywhere.
+    if kind != DocKind::ContactPrivate && id_of(doc).as_deref() != Some(doc_id) {
+        return Err(Error::bad_document(
+            doc_id,
+            "the record's id is not its document's id",
+        ));
+    }
     match kind {
         DocKind::Contact => hydrate::<super::Contact>(doc_id, doc).map(drop),
         DocKind::ContactPrivate => hydrate::<ContactPrivate>(doc_id, doc).map(drop),
@@ -107,6 +115,12 @@ pub fn references(doc_id: &str, doc: &AutoCommit) -> BTreeSet<String> {
         Some(DocKind::ContactPrivate) | None => {}
     }
     out
+}
+
+/// The `id` a record holds (contacts, events and feedback cases keep their
+/// document's id; a private ledger keeps its contact's, `contact_id`).
+pub fn id_of(doc: &AutoCommit) -> Option<String> {
+    string_at(doc, &automerge::ROOT, "id")
 }
 
 fn map_at(doc: &AutoCommit, obj: &automerge::ObjId, key: &str) -> Option<automerge::ObjId> {

@@ -140,15 +140,23 @@ enum Row {
 }
 
 fn read_row(kind: DocKind, doc_id: &str, doc: &AutoCommit) -> Row {
+    // A record holding another record's id would overwrite that one's
+    // rows: it is unreadable.
+    let own = |id: &str| id == doc_id;
     let row = match kind {
-        DocKind::Contact => {
-            model::hydrate::<ContactRow>(doc_id, doc).map(|c| Row::Contact(Box::new(c)))
-        }
-        DocKind::Event => model::hydrate::<Event>(doc_id, doc).map(|e| Row::Event(Box::new(e))),
-        DocKind::Feedback => {
-            model::hydrate::<FeedbackCase>(doc_id, doc).map(|f| Row::Feedback(Box::new(f)))
-        }
-        DocKind::ContactPrivate => Ok(Row::Nothing),
+        DocKind::Contact => model::hydrate::<ContactRow>(doc_id, doc)
+            .ok()
+            .filter(|c| own(&c.id))
+            .map(|c| Row::Contact(Box::new(c))),
+        DocKind::Event => model::hydrate::<Event>(doc_id, doc)
+            .ok()
+            .filter(|e| own(&e.id))
+            .map(|e| Row::Event(Box::new(e))),
+        DocKind::Feedback => model::hydrate::<FeedbackCase>(doc_id, doc)
+            .ok()
+            .filter(|f| own(&f.id))
+            .map(|f| Row::Feedback(Box::new(f))),
+        DocKind::ContactPrivate => Some(Row::Nothing),
     };
     row.unwrap_or(Row::Unreadable(kind))
 }

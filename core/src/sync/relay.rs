@@ -233,7 +233,12 @@ pub struct RelaySession {
     epoch: String,
     /// Last log position this device has been sent (or told about).
     cursor: (u64, [u8; 32]),
-    fallback: HashMap<String, DocSyncState>,
+    /// Open per-document exchanges of the fallback, each with the size of
+    /// the last message that went into its state (what the state holds of
+    /// the device's heads, needs and bloom filters is about that much).
+    fallback: HashMap<String, (DocSyncState, usize)>,
+    /// The sum of those sizes, bounded by [`wire::MAX_FALLBACK_STATE_BYTES`].
+    fallback_bytes: usize,
     /// What a scoped token may see, kept current from the visibility log;
     /// `None` for roles that see every document (but private ledgers are
     /// still coordinators' only).
@@ -258,6 +263,8 @@ pub struct RelaySession {
     refused: HashSet<String>,
     /// Entries queued for the device since last asked (for metrics).
     sent_entries: u64,
+    /// The bytes a catch-up batch aims at ([`RelaySession::set_batch_bytes`]).
+    batch_bytes: usize,
 }
 
 impl Default for RelaySession {
@@ -277,6 +284,7 @@ impl RelaySession {
             epoch: String::new(),
             cursor: (0, [0; 32]),
             fallback: HashMap::new(),
+            fallback_bytes: 0,
             scope: None,
             vis: 0,
             created: HashSet::new(),
@@ -285,7 +293,17 @@ impl RelaySession {
             held: HashMap::new(),
             refused: HashSet::new(),
             sent_entries: 0,
+            batch_bytes: wire::BATCH_BYTES,
         }
+    }
+
+    /// Sets the bytes a catch-up batch aims at, at most
+    /// [`wire::BATCH_BYTES`] (PROTOCOL.md §7; a single larger snapshot is
+    /// still sent alone). A server holding many connections sends smaller
+    /// batches: each connection keeps a buffer as large as the largest
+    /// frame it sent.
+    pub fn set_batch_bytes(&mut self, bytes: usize) {
+        self.batch_bytes = bytes.clamp(1, wire::BATCH_BYTES);
     }
 
     /// Entries queued for the device since the last call (for metrics).
@@ -350,6 +368,7 @@ impl RelaySession {
         self.phase = Phase::Closed;
         // Nothing the session held is needed any more.
         self.fallback = HashMap::new();
+        self.fallback_bytes = 0;
         self.held = HashMap::new();
         self.refused = HashSet::new();
     }
@@ -397,6 +416,7 @@ impl RelaySession {
             (Phase::Fallback, Message::ResyncDone) => {
                 let (head, _) = storage.head()?;
                 self.fallback.clear();
+                self.fallback_bytes = 0;
                 self.held.clear();
                 self.refused.clear();
                 let vis_upto = storage.vis_head()?;
@@ -628,13 +648,22 @@ impl RelaySession {
     ///    coordinator's device may also hand back other authors' changes
     ///    (that is how a relay restored from a backup gets back what it
     ///    lost), a volunteer's or an observer's may not;
-    /// 3. a scoped device names only records it can see, or creates in this
-    ///    message ([`integrity::references`]): it cannot sign up, merge into
-    ///    or link a contact outside its view, and so cannot pull one into it;
+    /// 3. a scoped device's changes must apply to the relay's document as
+    ///    it stands (a change waiting for a dependency could name anyone
+    ///    once it applies, unchecked), keep its `id`, and name only records
+    ///    the device can see or creates in this message
+    ///    ([`integrity::references`]): it cannot sign up, merge into or link
+    ///    a contact outside its view, and so cannot pull one into it. One
+    ///    change breaking this refuses the document's whole group: a
+    ///    conforming device never sends one, and checking change by change
+    ///    would let one message cost the relay its size times the document's;
     /// 4. a document new to the relay must be a readable record of the kind
     ///    its id says ([`integrity::check_readable`]), so that no device
     ///    receives a record it cannot read.
     ///
+    /// For a scoped device and a document outside its view, every refusal
+    /// is the same ([`OUTSIDE_SCOPE`], code 21), whatever the reason: the
+    /// device learns nothing of whether the document exists.
     fn vet(
         &mut self,
         storage: &dyn RelayStorage,
@@ -643,35 +672,46 @@ impl RelaySession {
         changes: Vec<Incoming>,
         via: Via<'_>,
     ) -> Result<Vec<NewChange>> {
-        let Via {
-            base,
-            creating,
-            fallback,
-        } = via;
-        if let Some(why) = self.write_refusal(doc_id, known) {
-            for c in &changes {
-                self.reject(doc_id, &c.hash, code::FORBIDDEN, why.clone());
-            }
-            return Ok(Vec::new());
-        }
+        let Via { creating, fallback } = via;
         let coordinator = self.grant.as_ref().is_some_and(Grant::is_coordinator);
         let scoped = self.grant.as_ref().is_some_and(Grant::is_scoped);
+        let hidden = scoped && !self.visible(doc_id);
+        let refuse = |this: &mut Self, list: &[Incoming], code: u16, why: &str| {
+            for c in list {
+                if hidden {
+                    this.reject(doc_id, &c.hash, code::FORBIDDEN, OUTSIDE_SCOPE.into());
+                } else {
+                    this.reject(doc_id, &c.hash, code, why.to_owned());
+                }
+            }
+        };
+        if let Some(why) = self.write_refusal(doc_id, known) {
+            refuse(self, &changes, code::FORBIDDEN, &why);
+            return Ok(Vec::new());
+        }
         let genesis_actor = (DocKind::of_id(doc_id) == Some(DocKind::ContactPrivate))
             .then(|| doc_id.get(2..).unwrap_or_default().to_owned());
-        let mut ok = Vec::with_capacity(changes.len());
+        let (mut ok, mut foreign) = (Vec::with_capacity(changes.len()), Vec::new());
         for c in changes {
             let actor = c.change.actor_id().to_hex_string();
             let own = actor == self.device || genesis_actor.as_deref() == Some(actor.as_str());
             if own || (fallback && coordinator) {
                 ok.push(c);
             } else {
-                let why = if fallback {
-                    "a device may hand back only changes it made itself; only a coordinator's device may return other authors' changes"
-                } else {
-                    "a device may push only changes it made itself"
-                };
-                self.reject(doc_id, &c.hash, code::FORBIDDEN, why.into());
+                foreign.push(c);
             }
+        }
+        if !foreign.is_empty() {
+            let why = if fallback {
+                "a device may hand back only changes it made itself; only a coordinator's device may return other authors' changes"
+            } else {
+                "a device may push only changes it made itself"
+            };
+            if scoped {
+                // Its own changes may build on the refused ones: all go.
+                foreign.append(&mut ok);
+            }
+            refuse(self, &foreign, code::FORBIDDEN, why);
         }
         let links_matter = scoped
             && matches!(
@@ -681,84 +721,69 @@ impl RelaySession {
         if ok.is_empty() || (known.exists && !links_matter) {
             return Ok(ok.into_iter().map(|c| c.into_new(doc_id)).collect());
         }
-        let mut doc = match base {
-            Some(d) => d.clone(),
-            None if known.exists => storage.load_doc(doc_id)?.unwrap_or_default(),
-            None => AutoCommit::new(),
+        // The relay's document as it stands now (tolerating changes in its
+        // log that wait for dependencies).
+        let mut doc = if known.exists {
+            storage.load_doc(doc_id)?.unwrap_or_default()
+        } else {
+            AutoCommit::new()
         };
-        if links_matter {
-            let before = integrity::references(doc_id, &doc);
-            let unseen = |doc: &AutoCommit, this: &Self| -> Option<String> {
-                integrity::references(doc_id, doc)
-                    .difference(&before)
-                    .find(|r| !this.visible(r) && !creating.contains(*r))
-                    .cloned()
-            };
-            let mut all = doc.clone();
-            if all
-                .apply_changes(ok.iter().map(|c| c.change.clone()))
-                .is_err()
-                || unseen(&all, self).is_some()
-            {
-                // Find the changes that name what the device cannot see.
-                let mut kept = Vec::with_capacity(ok.len());
-                for c in ok {
-                    let mut trial = doc.clone();
-                    let applied = trial.apply_changes([c.change.clone()]).is_ok();
-                    match unseen(&trial, self) {
-                        Some(other) if applied => self.reject(
-                            doc_id,
-                            &c.hash,
-                            code::FORBIDDEN,
-                            format!(
-                                "this change names {other}, which this device cannot see: a volunteer may sign up, merge or link only contacts it can see"
-                            ),
-                        ),
-                        _ if !applied => self.reject(
-                            doc_id,
-                            &c.hash,
-                            code::BAD_CHANGE,
-                            "the change does not apply to the document".into(),
-                        ),
-                        _ => {
-                            doc = trial;
-                            kept.push(c);
-                        }
-                    }
-                }
-                ok = kept;
-            } else {
-                doc = all;
-            }
-        } else if doc
+        let before = links_matter.then(|| integrity::references(doc_id, &doc));
+        if doc
             .apply_changes(ok.iter().map(|c| c.change.clone()))
             .is_err()
         {
-            for c in &ok {
-                self.reject(
-                    doc_id,
-                    &c.hash,
-                    code::BAD_CHANGE,
-                    "the change does not apply to the document".into(),
-                );
-            }
+            refuse(
+                self,
+                &ok,
+                code::BAD_CHANGE,
+                "the change does not apply to the document",
+            );
             return Ok(Vec::new());
         }
+        if let Some(before) = before {
+            let waiting = ok.iter().any(|c| {
+                doc.get_change_by_hash(&automerge::ChangeHash(c.hash))
+                    .is_none()
+            });
+            if waiting {
+                refuse(
+                    self,
+                    &ok,
+                    code::BAD_CHANGE,
+                    "a change depends on changes the relay does not have; sync the document whole",
+                );
+                return Ok(Vec::new());
+            }
+            if known.exists && integrity::id_of(&doc).as_deref() != Some(doc_id) {
+                refuse(self, &ok, code::BAD_CHANGE, "a record's id cannot change");
+                return Ok(Vec::new());
+            }
+            let unseen = integrity::references(doc_id, &doc)
+                .difference(&before)
+                .find(|r| !self.visible(r) && !creating.contains(*r))
+                .cloned();
+            if let Some(other) = unseen {
+                refuse(
+                    self,
+                    &ok,
+                    code::FORBIDDEN,
+                    &format!(
+                        "this change names {other}, which this device cannot see: a volunteer may sign up, merge or link only contacts it can see"
+                    ),
+                );
+                return Ok(Vec::new());
+            }
+        }
         if !known.exists
-            && !ok.is_empty()
             && let Err(e) = integrity::check_readable(doc_id, &doc)
         {
-            let (code, why) = if scoped && !self.visible(doc_id) {
-                (code::FORBIDDEN, OUTSIDE_SCOPE.to_owned())
-            } else {
-                (
-                    code::BAD_CHANGE,
-                    format!("a new record must be readable: {e}"),
-                )
-            };
-            for c in &ok {
-                self.reject(doc_id, &c.hash, code, why.clone());
-            }
+            refuse(
+                self,
+                &ok,
+                code::BAD_CHANGE,
+                &format!("a new record must be readable: {e}"),
+            );
             return Ok(Vec::new());
         }
         Ok(ok.into_iter().map(|c| c.into_new(doc_id)).collect())
@@ -864,7 +889,7 @@ impl RelaySession {
         };
         self.vis = *vis_upto;
         let log =
-            storage.entries_after(*next_after, *upto, wire::BATCH_ENTRIES, wire::BATCH_BYTES)?;
+            storage.entries_after(*next_after, *upto, wire::BATCH_ENTRIES, self.batch_bytes)?;
         let Some(last) = log.last() else {
             // Done. The cursor is the catch-up's end (its hash read once).
             let hash = if *upto == 0 {
@@ -886,7 +911,7 @@ impl RelaySession {
         // the batch ends once its bytes reach the target, wherever that is.
         let mut bytes = 0;
         for e in log {
-            if bytes >= wire::BATCH_BYTES {
+            if bytes >= self.batch_bytes {
                 break;
             }
             (last_seq, last_hash) = (e.seq, e.chain);
@@ -942,7 +967,7 @@ impl RelaySession {
         };
         let mut entries = Vec::new();
         let mut size = 0;
-        while size < wire::BATCH_BYTES && entries.len() < wire::BATCH_ENTRIES {
+        while size < self.batch_bytes && entries.len() < wire::BATCH_ENTRIES {
             let Some(v) = todo.pop_front() else {
                 break;
             };
@@ -1011,18 +1036,29 @@ impl RelaySession {
         for (doc, _) in &groups {
             known.push(Self::known(storage, doc)?);
         }
-        // Walk-ins created in this very push may be signed up in it.
-        let creating: HashSet<String> = groups
-            .iter()
-            .zip(&known)
-            .filter(|((doc, _), k)| !k.exists && self.write_refusal(doc, **k).is_none())
-            .map(|((doc, _), _)| doc.clone())
-            .collect();
+        // Creations first: the rest of the push may then name the walk-ins
+        // the relay took (and only those).
+        let mut created = HashSet::new();
         let mut accepted = Vec::new();
+        let mut rest = Vec::new();
         for ((doc, list), k) in groups.into_iter().zip(known) {
+            if k.exists {
+                rest.push((doc, list, k));
+                continue;
+            }
             let via = Via {
-                base: None,
-                creating: &creating,
+                creating: &HashSet::new(),
+                fallback: false,
+            };
+            let taken = self.vet(storage, &doc, k, list, via)?;
+            if !taken.is_empty() {
+                created.insert(doc);
+            }
+            accepted.extend(taken);
+        }
+        for (doc, list, k) in rest {
+            let via = Via {
+                creating: &created,
                 fallback: false,
             };
             accepted.extend(self.vet(storage, &doc, k, list, via)?);
@@ -1090,10 +1126,24 @@ impl RelaySession {
             None if visible && known.exists => (storage.load_doc(&doc_id)?.unwrap_or_default(), 0),
             None => (AutoCommit::new(), 0),
         };
-        let state = self.fallback.entry(doc_id.clone()).or_default();
+        if !self.fallback.contains_key(&doc_id)
+            && self.fallback.len() + self.refused.len() >= wire::MAX_FALLBACK_DOCS
+        {
+            self.close_with(
+                code::TOO_LARGE,
+                format!(
+                    "the fallback runs at most {} documents' exchanges at once",
+                    wire::MAX_FALLBACK_DOCS
+                ),
+            );
+            return Ok(Handled::default());
+        }
+        let (state, _) = self
+            .fallback
+            .entry(doc_id.clone())
+            .or_insert_with(|| (DocSyncState::new(), 0));
         let mut appended = 0;
         if let Some(parsed) = parsed {
-            let base = doc.clone();
             let before = doc.get_heads();
             if let Err(e) = doc.sync().receive_sync_message(state, parsed) {
                 self.close_with(code::MALFORMED, format!("doc_sync for {doc_id}: {e}"));
@@ -1119,7 +1169,6 @@ impl RelaySession {
                 Vec::new()
             } else {
                 let via = Via {
-                    base: Some(&base),
                     creating: &HashSet::new(),
                     fallback: true,
                 };
@@ -1137,7 +1186,7 @@ impl RelaySession {
             if self.refused.contains(&doc_id) {
                 // The relay's copy now differs from what the exchange
                 // assumed; end it here (the device stops on an empty reply).
-                self.fallback.remove(&doc_id);
+                self.end_exchange(&doc_id);
                 self.reply_doc_sync(doc_id, Vec::new());
                 return Ok(Handled {
                     appended,
@@ -1146,10 +1195,25 @@ impl RelaySession {
             }
             held_bytes += message.len();
         }
-        let Some(state) = self.fallback.get_mut(&doc_id) else {
+        let Some((state, size)) = self.fallback.get_mut(&doc_id) else {
             return Ok(Handled::default());
         };
         let reply = doc.sync().generate_sync_message(state).map(|m| m.encode());
+        self.fallback_bytes = self.fallback_bytes - *size + message.len();
+        *size = message.len();
+        if self.fallback_bytes > wire::MAX_FALLBACK_STATE_BYTES {
+            self.close_with(
+                code::TOO_LARGE,
+                format!(
+                    "the fallback holds at most {} MiB of sync state; send fewer documents at once",
+                    wire::MAX_FALLBACK_STATE_BYTES >> 20
+                ),
+            );
+            return Ok(Handled {
+                appended,
+                visibility_changed: false,
+            });
+        }
         if !doc.get_missing_deps(&[]).is_empty() {
             // Waiting for changes it depends on: held, within bounds.
             let total: usize = self.held.values().map(|h| h.bytes).sum::<usize>() + held_bytes;
@@ -1176,13 +1240,20 @@ impl RelaySession {
             );
         } else if reply.is_none() {
             // This document's exchange is complete.
-            self.fallback.remove(&doc_id);
+            self.end_exchange(&doc_id);
         }
         self.reply_doc_sync(doc_id, reply.unwrap_or_default());
         Ok(Handled {
             appended,
             visibility_changed: false,
         })
+    }
+
+    /// Drops a document's fallback exchange state.
+    fn end_exchange(&mut self, doc: &str) {
+        if let Some((_, size)) = self.fallback.remove(doc) {
+            self.fallback_bytes -= size;
+        }
     }
 
     fn reply_doc_sync(&mut self, doc: String, message: Vec<u8>) {
@@ -1306,6 +1377,15 @@ fn may_see(grant: Option<&Grant>, scope: Option<&HashSet<String>>, doc: &str) ->
 /// limit, decodable. Returns the change, or its hash (zeros if
 /// undecodable) and the reason for refusing it.
 fn check_change(doc: &str, data: &[u8]) -> std::result::Result<Change, ([u8; 32], String)> {
+    // A compressed change chunk (type 2 after the magic bytes and the
+    // checksum) would be inflated without a bound before any size check;
+    // devices push changes uncompressed.
+    if data.get(8) == Some(&2) {
+        return Err((
+            [0; 32],
+            "compressed changes are not accepted; push changes uncompressed".into(),
+        ));
+    }
     // Decoded first, so that every refusal of a real change names its hash
     // and the device can stop waiting for it.
     let change = match Change::from_bytes(data.to_vec()) {
@@ -1341,8 +1421,6 @@ struct Known {
 /// How changes reached [`RelaySession::vet`].
 #[derive(Clone, Copy)]
 struct Via<'a> {
-    /// The relay's document, when the caller has it loaded.
-    base: Option<&'a AutoCommit>,
     /// Documents the same message creates (walk-ins it may also sign up).
     creating: &'a HashSet<String>,
     /// Through the fallback's `doc_sync` rather than `push`.

@@ -30,6 +30,12 @@ pub const MAX_HELD_DOCS: usize = 64;
 /// Bytes of `doc_sync` messages a relay holds in one fallback session for
 /// such documents.
 pub const MAX_HELD_BYTES: usize = 16 << 20;
+/// Documents whose fallback exchange a relay keeps open at once in one
+/// session (a coordinator's device starts one for every document it holds).
+pub const MAX_FALLBACK_DOCS: usize = 500_000;
+/// Bytes of sync state (the last message of each open exchange) a relay
+/// keeps in one fallback session.
+pub const MAX_FALLBACK_STATE_BYTES: usize = 64 << 20;
 
 /// A position in the relay's log: the `seq` and hash of the last entry a
 /// device applied, and the relay's epoch.
