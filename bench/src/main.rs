@@ -10,9 +10,10 @@
 //!   `OPEN <open µs> <first search µs> <peak RSS MB>`;
 //! - `__relay DATA [CATCH_UP_BATCHES BATCH_BYTES]`: a relay for the sync
 //!   figures;
-//! - `__stampede [N] [SIZE]`: N fresh devices (1,000) begin a first sync of
-//!   SIZE contacts (2,000) at once; the relay's peak memory with its
-//!   catch-up limits and without them (as it was before);
+//! - `__stampede [N SIZE [SLOTS KIB]]`: N fresh devices (1,000) begin a
+//!   first sync of SIZE contacts (2,000) at once; the relay's memory with
+//!   the catch-up limits given, or with its defaults and with none (as it
+//!   was before);
 //! - `__device-sync URL TOKEN PATH`: a fresh device's first sync, printing
 //!   `PEAK <MB> SECS <s>` (its peak resident memory, the sync's time);
 //! - `__automerge-repo [SIZE] [--quick]`: the automerge-repo figures alone;
@@ -1128,17 +1129,20 @@ fn main() -> Result<()> {
         }
         Some("__stampede") => {
             // One figure alone: N fresh devices at once against SIZE
-            // contacts, catch-up capped and uncapped.
-            let n: usize = args
-                .get(1)
-                .map_or(Ok(1_000), |v| v.parse())
-                .context("__stampede N SIZE")?;
-            let size: usize = args
-                .get(2)
-                .map_or(Ok(2_000), |v| v.parse())
-                .context("__stampede N SIZE")?;
+            // contacts, with the catch-up limits SLOTS × KIB or, without,
+            // the relay's defaults and none.
+            let usage = "__stampede [N SIZE [SLOTS KIB]]";
+            let arg = |i: usize, default: usize| -> Result<usize> {
+                args.get(i)
+                    .map_or(Ok(default), |v| v.parse().context(usage))
+            };
+            let (n, size) = (arg(1, 1_000)?, arg(2, 2_000)?);
+            let limits = match args.get(3) {
+                Some(_) => Some((arg(3, 16)?, arg(4, 256)? << 10)),
+                None => None,
+            };
             let dir = tempfile::tempdir()?;
-            for f in sync_figures::stampede(dir.path(), n, size)? {
+            for f in sync_figures::stampede(dir.path(), n, size, limits)? {
                 println!("{}: {} {}", f.name, f.value, f.unit);
             }
             return Ok(());

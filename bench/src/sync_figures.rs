@@ -203,30 +203,56 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-/// [`fresh_stampede`] on a runtime of its own (`__stampede`).
-pub fn stampede(dir: &Path, n: usize, size: usize) -> Result<Vec<Figure>> {
+/// [`fresh_stampede`] on a runtime of its own (`__stampede`), with the
+/// given catch-up limits (slots, batch bytes) or, without, the default pair.
+pub fn stampede(
+    dir: &Path,
+    n: usize,
+    size: usize,
+    limits: Option<(usize, usize)>,
+) -> Result<Vec<Figure>> {
+    let label = limits.map(|(slots, bytes)| format!("catch-up {slots} × {} KiB", bytes >> 10));
+    let configs: Vec<(String, Option<(usize, usize)>)> = match (label, limits) {
+        (Some(l), Some(c)) => vec![(l, Some(c))],
+        _ => stampede_configs(),
+    };
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
-        .block_on(fresh_stampede(dir, n, size))
+        .block_on(fresh_stampede(dir, n, size, &configs))
 }
 
-/// `n` fresh devices begin their first sync at the same moment, each on a
-/// relay of its own holding `size` contacts: the relay's peak memory with
-/// its catch-up limits (16 batches at a time, 256 KiB each: the defaults)
-/// and, for comparison, without them (any number of 1 MiB batches), as the
-/// relay was before. The devices are bare WebSocket clients
-/// that take 20 ms over each batch, as a phone applying it would; what the
-/// relay holds for them is the measure, not what they hold.
-async fn fresh_stampede(dir: &Path, n: usize, size: usize) -> Result<Vec<Figure>> {
+/// The relay's catch-up limits (16 batches of 1 MiB at a time: the
+/// defaults) and, for comparison, no limit on concurrent batches.
+fn stampede_configs() -> Vec<(String, Option<(usize, usize)>)> {
+    vec![
+        ("catch-up 16 × 1 MiB".into(), None),
+        (
+            "any number of 1 MiB batches".into(),
+            Some((1_000_000, 1 << 20)),
+        ),
+    ]
+}
+
+/// `n` fresh devices begin their first sync at the same moment, each time
+/// on a relay of its own holding `size` contacts, once per catch-up
+/// configuration: the relay's peak memory. The devices are bare WebSocket
+/// clients that take 20 ms over each batch, as a phone applying it would;
+/// what the relay holds for them is the measure, not what they hold.
+async fn fresh_stampede(
+    dir: &Path,
+    n: usize,
+    size: usize,
+    configs: &[(String, Option<(usize, usize)>)],
+) -> Result<Vec<Figure>> {
     use futures_util::{SinkExt, StreamExt};
     use muster_core::sync::wire::{self, Message};
     use tokio_tungstenite::tungstenite::Message as Ws;
-    let mut peaks = Vec::new();
-    for (name, slots) in [("capped", None), ("uncapped", Some((1_000_000, 1 << 20)))] {
-        eprintln!("sync: {n} fresh devices at once, catch-up {name}");
-        let relay = Relay::start_with(&dir.join(format!("stampede-{name}")), slots)?;
-        let mut office = Store::open(dir.join(format!("stampede-{name}.muster")))?;
+    let mut out = Vec::new();
+    for (i, (label, limits)) in configs.iter().enumerate() {
+        eprintln!("sync: {n} fresh devices at once, {label}");
+        let relay = Relay::start_with(&dir.join(format!("stampede-{i}")), *limits)?;
+        let mut office = Store::open(dir.join(format!("stampede-{i}.muster")))?;
         let mut people = crate::People::new(7);
         office.create_contacts(&contacts(&mut people, 0, size), now_ms())?;
         once(&mut office, &relay).await?;
@@ -266,30 +292,17 @@ async fn fresh_stampede(dir: &Path, n: usize, size: usize) -> Result<Vec<Figure>
             }
         }
         let secs = t.elapsed().as_secs_f64();
-        let (peak, _) = relay.memory_mb();
-        peaks.push((name, peak, before, done, secs));
+        let (peak, held) = relay.memory_mb();
+        out.push(fig(
+            format!("{n} fresh devices at once, {size} contacts: relay memory, {label}"),
+            format!(
+                "peak {peak:.0}, then {held:.0} ({before:.0} before); {done} caught up in {secs:.1} s"
+            ),
+            "MB",
+            if limits.is_none() { "bounded" } else { "" },
+        ));
     }
-    let cell = |(_, peak, before, done, secs): &(&str, f64, f64, usize, f64)| {
-        format!("{peak:.0} MB ({before:.0} before), {done} caught up in {secs:.1} s")
-    };
-    Ok(vec![
-        fig(
-            format!(
-                "{n} fresh devices at once, {size} contacts: relay peak memory, catch-up 16 × 256 KiB"
-            ),
-            cell(&peaks[0]),
-            "",
-            "bounded",
-        ),
-        fig(
-            format!(
-                "{n} fresh devices at once, {size} contacts: relay peak memory, uncapped, 1 MiB (as before)"
-            ),
-            cell(&peaks[1]),
-            "",
-            "",
-        ),
-    ])
+    Ok(out)
 }
 
 /// `n` devices connect live to `relay` and stay idle: the relay's memory
@@ -805,6 +818,6 @@ async fn run_async(
     let idle = if quick { 100 } else { 1_000 };
     out.extend(idle_devices(&dir, &relay, idle).await?);
     drop(relay);
-    out.extend(fresh_stampede(&dir, idle, 2_000).await?);
+    out.extend(fresh_stampede(&dir, idle, 2_000, &stampede_configs()).await?);
     Ok(out)
 }

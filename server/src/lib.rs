@@ -15,6 +15,7 @@
 pub mod dashboard;
 pub mod listener;
 pub mod storage;
+pub mod upgrade;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -23,7 +24,6 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -37,6 +37,8 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 pub use listener::Limits;
 pub use storage::SqliteRelay;
@@ -174,8 +176,19 @@ struct Inner {
     catch_up: std::sync::OnceLock<(Arc<tokio::sync::Semaphore>, usize)>,
     /// Reverse proxies whose `X-Forwarded-For` is believed.
     trusted_proxies: std::sync::RwLock<Vec<ipnet::IpNet>>,
-    /// `relay.lock` in the data directory, locked while this state lives.
+    /// The data directory, locked (`flock`) while this state lives.
     _lock: std::fs::File,
+}
+
+/// Writes this process's id into `relay.lock` beside the locked
+/// directory, for the message a second relay prints.
+fn write_holder(dir: &Path) -> Result<(), ServerError> {
+    std::fs::write(dir.join("relay.lock"), format!("{}\n", std::process::id())).map_err(|source| {
+        ServerError::DataDir {
+            path: dir.join("relay.lock"),
+            source,
+        }
+    })
 }
 
 /// One address of `X-Forwarded-For` as proxies write it: `203.0.113.7`,
@@ -194,39 +207,27 @@ fn forwarded_ip(hop: &str) -> Option<std::net::IpAddr> {
     Some(ip.to_canonical())
 }
 
-/// Takes `relay.lock` in the data directory for this process: two relays on
-/// one directory would each miss the other's pushes and contend for the
-/// database. The lock is the operating system's (`flock`), so it goes with
-/// the process however the process ends; the file keeps the holder's
-/// process id for the message the next one prints.
+/// Locks the data directory for this process: two relays on one directory
+/// would each miss the other's pushes and contend for the database. The
+/// lock is the operating system's (`flock` on the directory), so it goes
+/// with the process however the process ends; `relay.lock` keeps the
+/// holder's process id for the message the next one prints.
 fn lock_data_dir(dir: &Path) -> Result<std::fs::File, ServerError> {
-    use std::io::{Read, Seek, Write};
     std::fs::create_dir_all(dir).map_err(|source| ServerError::DataDir {
         path: dir.to_path_buf(),
         source,
     })?;
-    let path = dir.join("relay.lock");
     let io = |source| ServerError::DataDir {
-        path: path.clone(),
+        path: dir.to_path_buf(),
         source,
     };
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(io)?;
-    match file.try_lock() {
-        Ok(()) => {
-            file.set_len(0).map_err(io)?;
-            file.rewind().map_err(io)?;
-            writeln!(file, "{}", std::process::id()).map_err(io)?;
-            Ok(file)
-        }
+    // The directory itself is what is locked, so that a refused start
+    // creates nothing in it; `relay.lock` only names the holder.
+    let handle = std::fs::File::open(dir).map_err(io)?;
+    match handle.try_lock() {
+        Ok(()) => Ok(handle),
         Err(std::fs::TryLockError::WouldBlock) => {
-            let mut pid = String::new();
-            let _ = file.take(32).read_to_string(&mut pid);
+            let pid = std::fs::read_to_string(dir.join("relay.lock")).unwrap_or_default();
             let holder = match pid.trim().parse::<u32>() {
                 Ok(pid) => format!(" (process {pid})"),
                 Err(_) => String::new(),
@@ -263,6 +264,8 @@ impl AppState {
         // upgrade) the database under a running one.
         let lock = lock_data_dir(data_dir)?;
         let storage = SqliteRelay::open_with_key(data_dir, key)?;
+        // Only now that the data opened: a refused start writes nothing.
+        write_holder(data_dir)?;
         let (head_seq, _) = storage
             .head()
             .map_err(|e| ServerError::Storage(e.to_string()))?;
@@ -557,30 +560,30 @@ async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 async fn sync_ws(
-    ws: WebSocketUpgrade,
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
-    headers: axum::http::HeaderMap,
+    request: axum::extract::Request,
 ) -> Response {
-    let client = state.client_ip(addr.ip(), &headers);
+    let client = state.client_ip(addr.ip(), request.headers());
     // The socket reads a little past the protocol's limit, so that a
     // frame just over it reaches the session and gets a `too_large` error
     // the device can read; beyond the slack the connection is cut.
-    ws.max_message_size(wire::MAX_FRAME_BYTES + FRAME_SLACK)
-        .max_frame_size(wire::MAX_FRAME_BYTES + FRAME_SLACK)
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(wire::MAX_FRAME_BYTES + FRAME_SLACK))
+        .max_frame_size(Some(wire::MAX_FRAME_BYTES + FRAME_SLACK))
         // Idle devices are the common case: small buffers that grow with a
         // large frame rather than 128 KiB each way per connection.
         .read_buffer_size(IDLE_BUFFER)
-        .write_buffer_size(IDLE_BUFFER)
-        .on_upgrade(move |socket| async move {
-            let inner = state.inner.clone();
-            inner.active.fetch_add(1, Ordering::SeqCst);
-            inner.metrics.connections.inc();
-            inner.metrics.connections_total.inc();
-            serve_device(socket, &state, addr, client).await;
-            inner.metrics.connections.dec();
-            inner.active.fetch_sub(1, Ordering::SeqCst);
-        })
+        .write_buffer_size(IDLE_BUFFER);
+    upgrade::accept(request, config, move |socket| async move {
+        let inner = state.inner.clone();
+        inner.active.fetch_add(1, Ordering::SeqCst);
+        inner.metrics.connections.inc();
+        inner.metrics.connections_total.inc();
+        serve_device(socket, &state, addr, client).await;
+        inner.metrics.connections.dec();
+        inner.active.fetch_sub(1, Ordering::SeqCst);
+    })
 }
 
 fn now_ms() -> i64 {
@@ -593,7 +596,7 @@ fn now_ms() -> i64 {
 /// address as [`AppState::client_ip`] reads it (the failed-login limit
 /// counts per client).
 async fn serve_device(
-    socket: WebSocket,
+    socket: upgrade::Socket,
     state: &AppState,
     addr: std::net::SocketAddr,
     client: std::net::IpAddr,
@@ -673,7 +676,7 @@ async fn serve_device(
                         session.close_with(code::MALFORMED, "binary frames only (PROTOCOL.md §2)");
                         continue;
                     }
-                    Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => continue,
+                    Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => continue,
                     Some(Ok(WsMessage::Close(_))) | None => break,
                     Some(Err(e)) => {
                         // Oversized frames and broken framing end up here.
@@ -763,7 +766,7 @@ async fn serve_device(
                     Ok(Some(frame)) => {
                         m.bytes_out.inc_by(frame.len() as u64);
                         m.changes_out.inc_by(session.take_sent_entries());
-                        let send = sink.send(WsMessage::Binary(frame.into()));
+                        let send = upgrade::send_binary(&mut sink, frame);
                         let sent = match slot.take() {
                             // A batch: it goes out within the time, or the
                             // connection does and the slot is free again.

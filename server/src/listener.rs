@@ -72,14 +72,15 @@ pub struct Limits {
     /// thousand.
     pub catch_up_batches: usize,
     /// The bytes a catch-up batch aims at (at most the protocol's 1 MiB).
-    /// Each connection keeps a write buffer as large as the largest frame
-    /// it was sent, for as long as it stays open: with a thousand fresh
-    /// phones, 1 MiB batches leave a gigabyte behind.
+    /// Fewer bytes mean more batches, each one transaction on the device:
+    /// slower first syncs. (What a connection keeps afterwards does not
+    /// grow with it: messages go out in 64 KiB fragments,
+    /// [`crate::upgrade::FRAGMENT_BYTES`].)
     pub catch_up_batch_bytes: usize,
 }
 
 /// Default [`Limits::catch_up_batch_bytes`].
-pub const CATCH_UP_BATCH_BYTES: usize = 256 << 10;
+pub const CATCH_UP_BATCH_BYTES: usize = 1 << 20;
 
 /// Default [`Limits::catch_up_batches`].
 pub const CATCH_UP_BATCHES: usize = 16;

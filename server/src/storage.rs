@@ -365,15 +365,31 @@ fn follow_signups(tx: &rusqlite::Transaction<'_>, event: &str) -> SResult<()> {
     Ok(())
 }
 
-/// Whether a contact's change sets or clears its `merged_into` (read from
-/// the change itself, so that only merges cost a document load).
-fn touches_merged_into(data: &[u8]) -> bool {
-    use automerge::legacy::{Key, ObjectId};
-    automerge::Change::from_bytes(data.to_vec()).is_ok_and(|c| {
-        c.decode().operations.iter().any(|op| {
-            op.obj == ObjectId::Root && matches!(&op.key, Key::Map(k) if k == "merged_into")
+/// Whether a contact's change may set or clear its `merged_into`, from its
+/// bytes alone (no decoding, which would cost every new contact of an
+/// import): it holds the key, and names another contact (a merge) or the
+/// contact is a known duplicate (an unmerge, or a merge into another).
+/// Keys and strings stand uncompressed in a change (pushes are).
+fn may_change_merge(tx: &rusqlite::Transaction<'_>, contact: &str, data: &[u8]) -> SResult<bool> {
+    if memchr::memmem::find(data, b"merged_into").is_none() {
+        return Ok(false);
+    }
+    let names_another = memchr::memmem::find_iter(data, b"c_").any(|at| {
+        data.get(at..at + 34).is_some_and(|id| {
+            id != contact.as_bytes()
+                && id[2..]
+                    .iter()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
         })
-    })
+    });
+    if names_another {
+        return Ok(true);
+    }
+    Ok(tx
+        .prepare_cached("SELECT 1 FROM relay_merges WHERE duplicate = ?1")?
+        .query_row([contact], |_| Ok(()))
+        .optional()?
+        .is_some())
 }
 
 /// The contacts `contact` was merged into, nearest first (a duplicate of a
@@ -1012,8 +1028,9 @@ impl RelayStorage for SqliteRelay {
     ) -> SResult<Vec<LogEntry>> {
         let conn = self.lock();
         let mut stmt = conn.prepare_cached(
-            "SELECT seq, doc_id, hash, data, device, chain FROM log
-             WHERE seq > ?1 AND seq <= ?2 AND length(data) > 0 ORDER BY seq LIMIT ?3",
+            "SELECT l.seq, l.doc_id, l.hash, l.data, l.device, l.chain, ifnull(d.first_seq, l.seq)
+             FROM log l LEFT JOIN docs d ON d.doc_id = l.doc_id
+             WHERE l.seq > ?1 AND l.seq <= ?2 AND length(l.data) > 0 ORDER BY l.seq LIMIT ?3",
         )?;
         let upto = i64::try_from(upto).unwrap_or(i64::MAX);
         let mut rows = stmt.query(params![after as i64, upto, max_entries as i64])?;
@@ -1034,6 +1051,7 @@ impl RelayStorage for SqliteRelay {
                 data,
                 device: r.get(4)?,
                 chain: to_hash(&chain),
+                first_seq: r.get::<_, i64>(6)? as u64,
             });
         }
         Ok(out)
@@ -1127,7 +1145,7 @@ impl RelayStorage for SqliteRelay {
                 }
                 if kind == DocKind::Contact.as_str()
                     && !contacts.contains(&c.doc)
-                    && touches_merged_into(&c.data)
+                    && may_change_merge(&tx, &c.doc, &c.data)?
                 {
                     contacts.push(c.doc.clone());
                 }

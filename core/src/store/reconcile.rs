@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
 
 use super::Store;
@@ -180,11 +181,22 @@ impl Store {
         })
     }
 
-    /// Whether the record reads as its kind (see
-    /// [`model::integrity::check_readable`]).
-    fn readable(&mut self, id: &str, kind: DocKind) -> bool {
-        self.doc_mut(id, kind)
-            .is_ok_and(|doc| model::integrity::check_readable(id, doc).is_ok())
+    /// Whether the record reads as its kind: it has its index row (a
+    /// record that cannot be read has none, see `index::reindex`). Private
+    /// ledgers have no rows and are not checked here.
+    fn readable(&mut self, id: &str, kind: DocKind) -> Result<bool> {
+        let table = match kind {
+            DocKind::Contact => "contacts",
+            DocKind::Event => "events",
+            DocKind::Feedback => "feedback",
+            DocKind::ContactPrivate => return Ok(true),
+        };
+        Ok(self
+            .conn
+            .prepare_cached(&format!("SELECT 1 FROM {table} WHERE id = ?1"))?
+            .query_row([id], |_| Ok(()))
+            .optional()?
+            .is_some())
     }
 
     fn marked_not_duplicate(&self, a: &str, b: &str) -> Result<bool> {
@@ -207,7 +219,6 @@ impl Store {
     }
 
     fn name_of(&self, contact_id: &str) -> Result<Option<String>> {
-        use rusqlite::OptionalExtension;
         Ok(self
             .conn
             .prepare_cached("SELECT name FROM contacts WHERE id = ?1")?
@@ -233,7 +244,7 @@ impl Store {
                 report.arrived.removed += 1;
                 continue;
             }
-            if !self.readable(id, kind) {
+            if !self.readable(id, kind)? {
                 report.unreadable.push((*id).clone());
                 continue;
             }

@@ -223,6 +223,7 @@ impl RelayStorage for MemoryRelay {
             let seq = s.log.len() as u64 + 1;
             let prev = s.log.last().map_or([0; 32], |e| e.chain);
             s.seen.insert(key, seq);
+            let first_seq = s.log.iter().find(|e| e.doc == c.doc).map_or(seq, |e| e.seq);
             s.log.push(LogEntry {
                 seq,
                 doc: c.doc.clone(),
@@ -230,6 +231,7 @@ impl RelayStorage for MemoryRelay {
                 data: c.data.clone(),
                 device: device.to_owned(),
                 chain: chain_hash(&prev, &c.hash),
+                first_seq,
             });
             positions.push(seq);
         }
