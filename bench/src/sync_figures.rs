@@ -80,7 +80,13 @@ impl Relay {
     /// A relay with `catch_up` (slots, batch bytes) for its catch-up
     /// limits (`None`: the relay's defaults).
     pub fn start_with(data: &Path, catch_up: Option<(usize, usize)>) -> Result<Relay> {
-        let mut child = Command::new(std::env::current_exe()?);
+        // `MUSTER_BENCH_RELAY` runs another build's relay (its `muster-bench`
+        // binary), to measure a change against the code before it.
+        let exe = match std::env::var_os("MUSTER_BENCH_RELAY") {
+            Some(other) => PathBuf::from(other),
+            None => std::env::current_exe()?,
+        };
+        let mut child = Command::new(exe);
         child.arg("__relay").arg(data);
         if let Some((n, bytes)) = catch_up {
             child.arg(n.to_string()).arg(bytes.to_string());

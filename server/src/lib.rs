@@ -62,9 +62,10 @@ pub const LOGIN_WINDOW: Duration = Duration::from_secs(60);
 /// How often the relay looks for tokens changed by `muster-server token`
 /// (another process): a revoked device is cut off within this.
 pub const TOKEN_POLL: Duration = Duration::from_millis(500);
-/// How long a device may take to take in one catch-up batch while it holds
-/// a catch-up slot; past it the connection is closed (the device resumes
-/// from its cursor when it reconnects) and the slot goes to another.
+/// How long a device may take to take in one 64 KiB fragment of a catch-up
+/// batch while it holds a catch-up slot (a slow link progresses fragment by
+/// fragment); past it the connection is closed (the device resumes from its
+/// cursor when it reconnects) and the slot goes to another.
 pub const CATCH_UP_SEND_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long shutdown waits for sessions to say goodbye.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -766,16 +767,16 @@ async fn serve_device(
                     Ok(Some(frame)) => {
                         m.bytes_out.inc_by(frame.len() as u64);
                         m.changes_out.inc_by(session.take_sent_entries());
-                        let send = upgrade::send_binary(&mut sink, frame);
-                        let sent = match slot.take() {
-                            // A batch: it goes out within the time, or the
-                            // connection does and the slot is free again.
-                            Some(_held) => tokio::time::timeout(CATCH_UP_SEND_TIMEOUT, send).await,
-                            None => Ok(send.await),
-                        };
-                        if !matches!(sent, Ok(Ok(()))) {
-                            if sent.is_err() {
-                                tracing::info!(%addr, device = session.device(), "closing a device too slow to take a catch-up batch");
+                        // A batch goes out fragment by fragment, each
+                        // within the time, or the connection does and the
+                        // slot is free again.
+                        let held = slot.take();
+                        let within = held.as_ref().map(|_| CATCH_UP_SEND_TIMEOUT);
+                        let sent = upgrade::send_binary(&mut sink, frame, within).await;
+                        drop(held);
+                        if let Err(e) = sent {
+                            if matches!(e, upgrade::SendError::Stalled) {
+                                tracing::info!(%addr, device = session.device(), "closing a device that stopped taking in a catch-up batch");
                             }
                             break;
                         }

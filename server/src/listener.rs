@@ -194,6 +194,11 @@ pub(crate) async fn serve(
             }
             continue;
         };
+        // Frames go out as they are written: a live change, or the last
+        // fragment of a batch, does not wait for the previous one's ACK.
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
         tokio::spawn(connection(
             stream,
             peer,

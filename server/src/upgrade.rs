@@ -101,18 +101,41 @@ fn header_has(headers: &HeaderMap, name: header::HeaderName, token: &str) -> boo
     })
 }
 
+/// Why [`send_binary`] did not send.
+#[derive(Debug)]
+pub(crate) enum SendError {
+    /// The connection failed.
+    Closed,
+    /// One fragment did not go out within the time given: the device is
+    /// not reading.
+    Stalled,
+}
+
 /// Sends one binary message, as one frame up to [`FRAGMENT_BYTES`] and as
 /// fragments of that size beyond (each flushed before the next is written,
-/// so the write buffer never holds more than one).
+/// so the write buffer never holds more than one). With `each_within`,
+/// every fragment must go out in that time: a slow link makes progress
+/// fragment by fragment, a device that stopped reading is found out.
 pub(crate) async fn send_binary<S>(
     sink: &mut S,
     data: Vec<u8>,
-) -> Result<(), tokio_tungstenite::tungstenite::Error>
+    each_within: Option<std::time::Duration>,
+) -> Result<(), SendError>
 where
     S: futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
 {
+    let send = async |sink: &mut S, m: Message| -> Result<(), SendError> {
+        let sent = sink.send(m);
+        match each_within {
+            Some(limit) => match tokio::time::timeout(limit, sent).await {
+                Ok(r) => r.map_err(|_| SendError::Closed),
+                Err(_) => Err(SendError::Stalled),
+            },
+            None => sent.await.map_err(|_| SendError::Closed),
+        }
+    };
     if data.len() <= FRAGMENT_BYTES {
-        return sink.send(Message::Binary(data.into())).await;
+        return send(sink, Message::Binary(data.into())).await;
     }
     let data = bytes::Bytes::from(data);
     let last = (data.len() - 1) / FRAGMENT_BYTES;
@@ -123,8 +146,11 @@ where
         } else {
             OpCode::Data(Data::Continue)
         };
-        sink.send(Message::Frame(Frame::message(part, opcode, i == last)))
-            .await?;
+        send(
+            sink,
+            Message::Frame(Frame::message(part, opcode, i == last)),
+        )
+        .await?;
     }
     Ok(())
 }
