@@ -402,6 +402,25 @@ fn sync_message(changes: Vec<Vec<u8>>) -> Vec<u8> {
     .encode()
 }
 
+/// Sends `doc_sync` messages (`message(n)`) for the new ids `first`,
+/// `first + 1`, … until the relay ends the session, at most `count`;
+/// returns how many went before and the error code.
+fn doc_syncs_until_closed(
+    v: &mut Conn,
+    relay: &SqliteRelay,
+    first: u32,
+    count: u32,
+    message: impl Fn(u32) -> Vec<u8>,
+) -> (u32, u16) {
+    for n in 0..count {
+        let replies = v.doc_sync(relay, &new_contact_id(first + n), message(n));
+        if let Some(code) = error_code(&replies) {
+            return (n, code);
+        }
+    }
+    panic!("the relay did not end the session after {count} messages");
+}
+
 /// A change to a new document that depends on a change never sent, with
 /// `pad` bytes of text: it can only wait.
 fn orphan_change(pad: usize) -> Vec<u8> {
@@ -422,38 +441,19 @@ fn new_contact_id(n: u32) -> String {
 fn the_fallback_holds_a_bounded_number_of_waiting_documents() {
     let o = office();
     let mut v = Conn::open(&o.relay, &o.volunteer, &device_id(9), bogus_cursor());
-    let mut closed = None;
-    for n in 0..(wire::MAX_HELD_DOCS as u32 + 10) {
-        let replies = v.doc_sync(
-            &o.relay,
-            &new_contact_id(n),
-            sync_message(vec![orphan_change(10)]),
-        );
-        if let Some(code) = error_code(&replies) {
-            closed = Some((n, code));
-            break;
-        }
-    }
-    let (n, code) = closed.expect("the relay ends the session");
+    let (n, code) =
+        doc_syncs_until_closed(&mut v, &o.relay, 0, wire::MAX_HELD_DOCS as u32 + 10, |_| {
+            sync_message(vec![orphan_change(10)])
+        });
     assert_eq!(code, code::TOO_LARGE);
     assert_eq!(n as usize, wire::MAX_HELD_DOCS);
     assert!(v.session.is_closed());
 
     // And in bytes: 1 MiB changes that can only wait, well before 24 × 8 MiB.
     let mut v = Conn::open(&o.relay, &o.volunteer, &device_id(9), bogus_cursor());
-    let mut closed = None;
-    for n in 0..24u32 {
-        let replies = v.doc_sync(
-            &o.relay,
-            &new_contact_id(1000 + n),
-            sync_message(vec![orphan_change(1 << 20)]),
-        );
-        if let Some(code) = error_code(&replies) {
-            closed = Some((n, code));
-            break;
-        }
-    }
-    let (n, code) = closed.expect("the relay ends the session");
+    let (n, code) = doc_syncs_until_closed(&mut v, &o.relay, 1000, 24, |_| {
+        sync_message(vec![orphan_change(1 << 20)])
+    });
     assert_eq!(code, code::TOO_LARGE);
     assert!(
         (n as usize) <= wire::MAX_HELD_BYTES >> 20,
@@ -697,15 +697,7 @@ fn the_fallback_bounds_its_sync_states() {
         version: MessageVersion::V1,
     }
     .encode();
-    let mut closed = None;
-    for n in 0..200u32 {
-        let replies = v.doc_sync(&o.relay, &new_contact_id(20_000 + n), message.clone());
-        if let Some(code) = error_code(&replies) {
-            closed = Some((n, code));
-            break;
-        }
-    }
-    let (n, code) = closed.expect("the relay ends the session");
+    let (n, code) = doc_syncs_until_closed(&mut v, &o.relay, 20_000, 200, |_| message.clone());
     assert_eq!(code, code::TOO_LARGE);
     assert!(
         (n as usize) <= (wire::MAX_FALLBACK_STATE_BYTES / message.len()) + 1,
