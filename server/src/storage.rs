@@ -333,10 +333,6 @@ fn follow_signups(tx: &rusqlite::Transaction<'_>, event: &str) -> SResult<()> {
         "SELECT e.token_id FROM token_events e JOIN tokens t ON t.id = e.token_id
          WHERE e.event_id = ?1 AND t.revoked_at IS NULL",
     )?;
-    let mut grant =
-        tx.prepare_cached("INSERT OR IGNORE INTO token_docs (token_id, doc_id) VALUES (?1, ?2)")?;
-    let mut announce =
-        tx.prepare_cached("INSERT INTO visibility (token_id, doc_id, forget) VALUES (?1, ?2, 0)")?;
     let mut holders: Option<Vec<String>> = None;
     for c in contacts {
         if record.execute(params![event, c])? == 0 {
@@ -356,11 +352,22 @@ fn follow_signups(tx: &rusqlite::Transaction<'_>, event: &str) -> SResult<()> {
         let chain = kept_chain(tx, &c)?;
         for t in holders {
             for d in std::iter::once(&c).chain(&chain) {
-                if grant.execute(params![t, d])? > 0 {
-                    announce.execute(params![t, d])?;
-                }
+                admit(tx, t, d)?;
             }
         }
+    }
+    Ok(())
+}
+
+/// Brings `doc` into the scope of `token`, and if it was not there already
+/// records it in the visibility log, so the token's devices are sent it.
+fn admit(tx: &rusqlite::Transaction<'_>, token: &str, doc: &str) -> SResult<()> {
+    let added = tx
+        .prepare_cached("INSERT OR IGNORE INTO token_docs (token_id, doc_id) VALUES (?1, ?2)")?
+        .execute(params![token, doc])?;
+    if added > 0 {
+        tx.prepare_cached("INSERT INTO visibility (token_id, doc_id, forget) VALUES (?1, ?2, 0)")?
+            .execute(params![token, doc])?;
     }
     Ok(())
 }
@@ -453,15 +460,9 @@ fn follow_merge(tx: &rusqlite::Transaction<'_>, contact: &str) -> SResult<()> {
         return Ok(());
     }
     let chain = kept_chain(tx, contact)?;
-    let mut grant =
-        tx.prepare_cached("INSERT OR IGNORE INTO token_docs (token_id, doc_id) VALUES (?1, ?2)")?;
-    let mut announce =
-        tx.prepare_cached("INSERT INTO visibility (token_id, doc_id, forget) VALUES (?1, ?2, 0)")?;
-    for t in holders {
+    for t in &holders {
         for k in &chain {
-            if grant.execute(params![t, k])? > 0 {
-                announce.execute(params![t, k])?;
-            }
+            admit(tx, t, k)?;
         }
     }
     Ok(())
@@ -1131,14 +1132,7 @@ impl RelayStorage for SqliteRelay {
                     doc_row.query_row(params![c.doc, kind, seq], |r| Ok((r.get(0)?, r.get(1)?)))?;
                 if first == seq && scoped {
                     // Created by a volunteer's device: in its scope from now.
-                    tx.execute(
-                        "INSERT OR IGNORE INTO token_docs (token_id, doc_id) VALUES (?1, ?2)",
-                        params![author.token_id, c.doc],
-                    )?;
-                    tx.execute(
-                        "INSERT INTO visibility (token_id, doc_id, forget) VALUES (?1, ?2, 0)",
-                        params![author.token_id, c.doc],
-                    )?;
+                    admit(&tx, &author.token_id, &c.doc)?;
                 }
                 if kind == DocKind::Event.as_str() && !events.contains(&c.doc) {
                     events.push(c.doc.clone());

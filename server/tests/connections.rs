@@ -183,6 +183,20 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_request_timeout() {
     relay.stop().await;
 }
 
+/// Asks `/healthz` until it is answered `200` (within 3 s, or the test
+/// fails); returns the answer.
+async fn answered_again(addr: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let reply = get(addr, "/healthz").await;
+        if reply.starts_with("HTTP/1.1 200") {
+            return reply;
+        }
+        assert!(Instant::now() < deadline, "still refused: {reply}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_past_the_cap_get_a_503_until_some_close() {
     let relay = start_relay_with(false, limits(20, Duration::from_secs(30))).await;
@@ -213,16 +227,7 @@ async fn connections_past_the_cap_get_a_503_until_some_close() {
 
     // Once the idle sockets are gone, the relay answers again.
     drop(idle);
-    let deadline = Instant::now() + Duration::from_secs(3);
-    loop {
-        let reply = get(&relay.addr, "/healthz").await;
-        if reply.starts_with("HTTP/1.1 200") {
-            assert_healthy(&reply);
-            break;
-        }
-        assert!(Instant::now() < deadline, "still refused: {reply}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    assert_healthy(&answered_again(&relay.addr).await);
     relay.stop().await;
 }
 
@@ -272,15 +277,7 @@ async fn a_websocket_outlives_the_request_timeout_and_holds_its_place_under_the_
 
     // The WebSocket's place is given back when it ends.
     drop(ws);
-    let deadline = Instant::now() + Duration::from_secs(3);
-    loop {
-        let reply = get(&relay.addr, "/healthz").await;
-        if reply.starts_with("HTTP/1.1 200") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "still refused: {reply}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    answered_again(&relay.addr).await;
     relay.stop().await;
 }
 

@@ -48,6 +48,13 @@ async fn hello(socket: &mut Socket, token: &str, device: u32) -> Message {
     }
 }
 
+/// The error code a wrong token gets, sent from a connection claiming to
+/// forward for `forwarded_for`, as device number `device`.
+async fn guess(url: &str, forwarded_for: Option<&str>, device: u32) -> Option<u16> {
+    let mut s = open(url, forwarded_for).await;
+    error_code(&hello(&mut s, "mst_guess", device).await)
+}
+
 fn error_code(m: &Message) -> Option<u16> {
     match m {
         Message::Error { code, .. } => Some(*code),
@@ -87,15 +94,13 @@ async fn behind_a_trusted_proxy_the_limit_counts_per_client() {
     // Untrusted: the header is the client's word and is ignored, so a
     // guesser cannot dodge the limit by writing a new address each time.
     for i in 0..muster_server::MAX_FAILED_LOGINS {
-        let mut s = open(&relay.url, Some(&format!("203.0.113.{i}"))).await;
         assert_eq!(
-            error_code(&hello(&mut s, "mst_guess", i).await),
+            guess(&relay.url, Some(&format!("203.0.113.{i}")), i).await,
             Some(code::UNAUTHORIZED)
         );
     }
-    let mut s = open(&relay.url, Some("198.51.100.1")).await;
     assert_eq!(
-        error_code(&hello(&mut s, "mst_guess", 50).await),
+        guess(&relay.url, Some("198.51.100.1"), 50).await,
         Some(code::RATE_LIMITED),
         "the peer (127.0.0.1) is what counts"
     );
@@ -108,22 +113,19 @@ async fn behind_a_trusted_proxy_the_limit_counts_per_client() {
         .trust_proxies(vec!["127.0.0.0/8".parse().unwrap()]);
     let good = relay.token("coordinator");
     for i in 0..muster_server::MAX_FAILED_LOGINS {
-        let mut s = open(&relay.url, Some("203.0.113.7")).await;
         assert_eq!(
-            error_code(&hello(&mut s, "mst_guess", i).await),
+            guess(&relay.url, Some("203.0.113.7"), i).await,
             Some(code::UNAUTHORIZED)
         );
     }
-    let mut s = open(&relay.url, Some("203.0.113.7")).await;
     assert_eq!(
-        error_code(&hello(&mut s, "mst_guess", 60).await),
+        guess(&relay.url, Some("203.0.113.7"), 60).await,
         Some(code::RATE_LIMITED),
         "the guesser is locked out"
     );
     // Another client behind the same proxy is not.
-    let mut s = open(&relay.url, Some("203.0.113.8")).await;
     assert_eq!(
-        error_code(&hello(&mut s, "mst_guess", 61).await),
+        guess(&relay.url, Some("203.0.113.8"), 61).await,
         Some(code::UNAUTHORIZED)
     );
     let mut s = open(&relay.url, Some("203.0.113.8")).await;
@@ -133,9 +135,8 @@ async fn behind_a_trusted_proxy_the_limit_counts_per_client() {
     ));
     // A client cannot hide behind a forged left-most entry: the proxy
     // appends what it saw, and the right-most untrusted address counts.
-    let mut s = open(&relay.url, Some("198.51.100.9, 203.0.113.7")).await;
     assert_eq!(
-        error_code(&hello(&mut s, "mst_guess", 63).await),
+        guess(&relay.url, Some("198.51.100.9, 203.0.113.7"), 63).await,
         Some(code::RATE_LIMITED)
     );
     relay.stop().await;

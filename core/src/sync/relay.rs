@@ -675,19 +675,19 @@ impl RelaySession {
         storage: &dyn RelayStorage,
         doc_id: &str,
         known: Known,
-        changes: Vec<Incoming>,
+        changes: Vec<Change>,
         via: Via<'_>,
     ) -> Result<Vec<NewChange>> {
         let Via { creating, fallback } = via;
         let coordinator = self.grant.as_ref().is_some_and(Grant::is_coordinator);
         let scoped = self.grant.as_ref().is_some_and(Grant::is_scoped);
         let hidden = scoped && !self.visible(doc_id);
-        let refuse = |this: &mut Self, list: &[Incoming], code: u16, why: &str| {
+        let refuse = |this: &mut Self, list: &[Change], code: u16, why: &str| {
             for c in list {
                 if hidden {
-                    this.reject(doc_id, &c.hash, code::FORBIDDEN, OUTSIDE_SCOPE.into());
+                    this.reject(doc_id, &c.hash().0, code::FORBIDDEN, OUTSIDE_SCOPE.into());
                 } else {
-                    this.reject(doc_id, &c.hash, code, why.to_owned());
+                    this.reject(doc_id, &c.hash().0, code, why.to_owned());
                 }
             }
         };
@@ -699,7 +699,7 @@ impl RelaySession {
             .then(|| doc_id.get(2..).unwrap_or_default().to_owned());
         let (mut ok, mut foreign) = (Vec::with_capacity(changes.len()), Vec::new());
         for c in changes {
-            let actor = c.change.actor_id().to_hex_string();
+            let actor = c.actor_id().to_hex_string();
             let own = actor == self.device || genesis_actor.as_deref() == Some(actor.as_str());
             if own || (fallback && coordinator) {
                 ok.push(c);
@@ -725,7 +725,7 @@ impl RelaySession {
                 Some(DocKind::Contact | DocKind::Event | DocKind::Feedback)
             );
         if ok.is_empty() || (known.exists && !links_matter) {
-            return Ok(ok.into_iter().map(|c| c.into_new(doc_id)).collect());
+            return Ok(new_changes(doc_id, ok));
         }
         // The relay's document as it stands now (tolerating changes in its
         // log that wait for dependencies).
@@ -735,10 +735,7 @@ impl RelaySession {
             AutoCommit::new()
         };
         let before = links_matter.then(|| integrity::references(doc_id, &doc));
-        if doc
-            .apply_changes(ok.iter().map(|c| c.change.clone()))
-            .is_err()
-        {
+        if doc.apply_changes(ok.iter().cloned()).is_err() {
             refuse(
                 self,
                 &ok,
@@ -748,10 +745,9 @@ impl RelaySession {
             return Ok(Vec::new());
         }
         if let Some(before) = before {
-            let waiting = ok.iter().any(|c| {
-                doc.get_change_by_hash(&automerge::ChangeHash(c.hash))
-                    .is_none()
-            });
+            let waiting = ok
+                .iter()
+                .any(|c| doc.get_change_by_hash(&c.hash()).is_none());
             if waiting {
                 refuse(
                     self,
@@ -801,7 +797,7 @@ impl RelaySession {
             );
             return Ok(Vec::new());
         }
-        Ok(ok.into_iter().map(|c| c.into_new(doc_id)).collect())
+        Ok(new_changes(doc_id, ok))
     }
 
     /// A scoped device's new documents join its view as soon as the relay
@@ -936,15 +932,14 @@ impl RelaySession {
             {
                 continue;
             }
-            let first = Some(e.first_seq);
-            if *base == 0 && first != Some(e.seq) {
+            if *base == 0 && e.first_seq != e.seq {
                 // A first sync sends each document whole at its first
                 // entry; its later entries are in that snapshot. (Read
                 // from the log, not kept in a set: a thousand fresh
                 // devices would each hold one as large as the organisation.)
                 continue;
             }
-            let new_to_device = first.is_some_and(|f| f > *base);
+            let new_to_device = e.first_seq > *base;
             let entry = if new_to_device {
                 let data = storage.snapshot(&e.doc)?;
                 if *base > 0 {
@@ -1043,18 +1038,22 @@ impl RelaySession {
         }
         // Grouped by document, in the order documents first appear; each
         // document's changes keep the order they came in.
-        let mut groups: Vec<(String, Vec<Incoming>)> = Vec::new();
+        let mut groups: Vec<(String, Vec<Change>)> = Vec::new();
+        let mut group_of: HashMap<String, usize> = HashMap::new();
         for c in changes {
-            let incoming = match check_change(&c.doc, &c.data) {
-                Ok(change) => Incoming::from(change),
+            let change = match check_change(&c.doc, &c.data) {
+                Ok(change) => change,
                 Err((hash, why)) => {
                     self.reject(&c.doc, &hash, code::BAD_CHANGE, why);
                     continue;
                 }
             };
-            match groups.iter_mut().find(|(d, _)| *d == c.doc) {
-                Some((_, list)) => list.push(incoming),
-                None => groups.push((c.doc, vec![incoming])),
+            match group_of.get(&c.doc) {
+                Some(&i) => groups[i].1.push(change),
+                None => {
+                    group_of.insert(c.doc.clone(), groups.len());
+                    groups.push((c.doc, vec![change]));
+                }
             }
         }
         let mut known = Vec::with_capacity(groups.len());
@@ -1187,7 +1186,7 @@ impl RelaySession {
                     self.refused.insert(doc_id.clone());
                     continue;
                 }
-                incoming.push(Incoming::from(c));
+                incoming.push(c);
             }
             let count = incoming.len();
             let accepted = if incoming.is_empty() {
@@ -1452,29 +1451,16 @@ struct Via<'a> {
     fallback: bool,
 }
 
-/// A change a device sent, decoded.
-struct Incoming {
-    hash: [u8; 32],
-    change: Change,
-}
-
-impl From<Change> for Incoming {
-    fn from(change: Change) -> Incoming {
-        Incoming {
-            hash: change.hash().0,
-            change,
-        }
-    }
-}
-
-impl Incoming {
-    fn into_new(self, doc: &str) -> NewChange {
-        NewChange {
+/// The changes of `doc` the relay takes, as storage appends them.
+fn new_changes(doc: &str, changes: Vec<Change>) -> Vec<NewChange> {
+    changes
+        .into_iter()
+        .map(|c| NewChange {
             doc: doc.to_owned(),
-            hash: self.hash,
-            data: self.change.raw_bytes().to_vec(),
-        }
-    }
+            hash: c.hash().0,
+            data: c.raw_bytes().to_vec(),
+        })
+        .collect()
 }
 
 /// A fallback document holding changes whose dependencies have not come.
