@@ -109,7 +109,7 @@ impl Relay {
     /// Creates a token as the administrator would, from another process's
     /// connection to the relay's database (this one; SQLite serialises).
     pub fn create_token(&self, role: &str, event: Option<&str>) -> Result<String> {
-        let storage = muster_server::SqliteRelay::open(&self.data)?;
+        let storage = muster_server::backend::Backend::open_sqlite(&self.data, None)?.storage;
         let events: Vec<String> = event.map(str::to_owned).into_iter().collect();
         Ok(storage.create_token(role, "bench", &events, now_ms())?.1)
     }

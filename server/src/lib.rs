@@ -12,6 +12,7 @@
 //! sessions when the log grows, and counts. Storage calls are short SQLite
 //! operations made with `block_in_place` on the multi-threaded runtime.
 
+pub mod backend;
 pub mod dashboard;
 pub mod listener;
 pub mod storage;
@@ -29,7 +30,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::{SinkExt, StreamExt};
-use muster_core::sync::relay::{RelaySession, RelayStorage};
+use muster_core::sync::relay::RelaySession;
+use muster_core::sync::storage::RelayStorage;
 use muster_core::sync::wire::{self, code};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
@@ -59,9 +61,6 @@ pub const SILENCE_LIMIT: Duration = Duration::from_secs(90);
 pub const MAX_FAILED_LOGINS: u32 = 10;
 /// See [`MAX_FAILED_LOGINS`].
 pub const LOGIN_WINDOW: Duration = Duration::from_secs(60);
-/// How often the relay looks for tokens changed by `muster-server token`
-/// (another process): a revoked device is cut off within this.
-pub const TOKEN_POLL: Duration = Duration::from_millis(500);
 /// How long a device may take to take in one 64 KiB fragment of a catch-up
 /// batch while it holds a catch-up slot (a slow link progresses fragment by
 /// fragment); past it the connection is closed (the device resumes from its
@@ -104,6 +103,15 @@ pub enum ServerError {
     /// devices).
     #[error("the dashboard could not start: {0}")]
     Dashboard(String),
+}
+
+impl From<muster_core::sync::storage::StorageError> for ServerError {
+    fn from(e: muster_core::sync::storage::StorageError) -> ServerError {
+        match e {
+            muster_core::sync::storage::StorageError::Refused(why) => ServerError::BadRequest(why),
+            e => ServerError::Storage(e.to_string()),
+        }
+    }
 }
 
 /// The relay's counters, exported at `/metrics`.
@@ -160,7 +168,7 @@ pub struct AppState {
 #[derive(Debug)]
 struct Inner {
     data_dir: PathBuf,
-    storage: SqliteRelay,
+    backend: backend::Backend,
     head: watch::Sender<u64>,
     /// Bumped when tokens changed in the database.
     tokens: watch::Sender<u64>,
@@ -264,12 +272,20 @@ impl AppState {
         // The lock first: a second relay must not even open (and perhaps
         // upgrade) the database under a running one.
         let lock = lock_data_dir(data_dir)?;
-        let storage = SqliteRelay::open_with_key(data_dir, key)?;
+        let backend = backend::Backend::open_sqlite(data_dir, key)?;
         // Only now that the data opened: a refused start writes nothing.
         write_holder(data_dir)?;
-        let (head_seq, _) = storage
-            .head()
-            .map_err(|e| ServerError::Storage(e.to_string()))?;
+        AppState::with_backend(data_dir, backend, lock)
+    }
+
+    /// The state over an opened backend; `data_dir` holds the dashboard's
+    /// store and is locked by `lock`.
+    fn with_backend(
+        data_dir: &Path,
+        backend: backend::Backend,
+        lock: std::fs::File,
+    ) -> Result<AppState, ServerError> {
+        let head_seq = backend.storage.head()?.seq;
         let metrics = Metrics {
             catch_up_seconds: Some(Histogram::new([
                 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -343,7 +359,7 @@ impl AppState {
         Ok(AppState {
             inner: Arc::new(Inner {
                 data_dir: data_dir.to_path_buf(),
-                storage,
+                backend,
                 head: watch::channel(head_seq).0,
                 tokens: watch::channel(0).0,
                 failed_logins: std::sync::Mutex::new(std::collections::HashMap::new()),
@@ -370,7 +386,7 @@ impl AppState {
         if self.inner.dashboard.get().is_some() {
             return Ok(());
         }
-        match dashboard::Dashboard::open(&self.inner.data_dir, &self.inner.storage, key) {
+        match dashboard::Dashboard::open(&self.inner.data_dir, self.storage(), key) {
             Ok(d) => {
                 let _ = self
                     .inner
@@ -407,8 +423,8 @@ impl AppState {
     }
 
     /// The relay's storage.
-    pub fn storage(&self) -> &SqliteRelay {
-        &self.inner.storage
+    pub fn storage(&self) -> &dyn RelayStorage {
+        &*self.inner.backend.storage
     }
 
     /// Trusts these reverse proxies (addresses or networks) to say, in
@@ -539,7 +555,7 @@ async fn request_deadline(
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
-    match tokio::task::block_in_place(|| state.inner.storage.head()) {
+    match tokio::task::block_in_place(|| state.storage().head()) {
         Ok(_) => "ok\n".into_response(),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("storage: {e}\n")).into_response(),
     }
@@ -603,7 +619,7 @@ async fn serve_device(
     client: std::net::IpAddr,
 ) {
     let inner = &state.inner;
-    let storage = &inner.storage;
+    let storage = state.storage();
     let m = &inner.metrics;
     let (mut sink, mut stream) = socket.split();
     let mut session = RelaySession::new();
@@ -705,7 +721,9 @@ async fn serve_device(
                 match result {
                     Ok(handled) if handled.appended > 0 || handled.visibility_changed => {
                         m.changes_in.inc_by(handled.appended as u64);
-                        if let Ok((head, _)) = tokio::task::block_in_place(|| storage.head()) {
+                        inner.backend.notifier.publish(backend::Wake::Log);
+                        if let Ok(head) = tokio::task::block_in_place(|| storage.head()) {
+                            let head = head.seq;
                             m.log_entries.set(head as i64);
                             // Wakes every live session, also when only what
                             // devices may see changed (an erasure).
@@ -846,29 +864,18 @@ pub async fn run_with_limits(
         }
         stop.send_replace(true);
     };
-    // Tokens are managed by `muster-server token …`, another process: watch
-    // the database for its commits and have live sessions check again.
+    // Tokens are managed by `muster-server token …`, another process (and
+    // a shared backend has other relays): live sessions check again when
+    // the notifier says something changed elsewhere.
     let watcher = {
-        let state = state.clone();
-        let mut stop_rx = inner.stop.subscribe();
-        tokio::spawn(async move {
-            let mut seen = state.storage().data_version().ok();
-            let mut tick = tokio::time::interval(TOKEN_POLL);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    _ = stop_rx.changed() => return,
-                }
-                let now = tokio::task::block_in_place(|| state.storage().data_version()).ok();
-                if now.is_some() && now != seen {
-                    seen = now;
-                    state.inner.tokens.send_modify(|v| *v += 1);
-                }
-            }
-        })
+        let tokens = inner.tokens.clone();
+        inner
+            .backend
+            .notifier
+            .subscribe(Box::new(move |_| tokens.send_modify(|v| *v += 1)))
     };
     crate::listener::serve(listener, app(state), limits, signal).await;
-    watcher.abort();
+    drop(watcher);
     let deadline = Instant::now() + SHUTDOWN_GRACE;
     while inner.active.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use muster_core::sync::storage::Author;
 
 #[derive(Parser)]
 #[command(name = "muster-server", version, about = "The Muster relay")]
@@ -193,14 +194,16 @@ fn main() -> anyhow::Result<()> {
                 events,
                 data,
             } => {
-                let storage = muster_server::SqliteRelay::open_with_key(&data, key.as_ref())?;
+                let storage =
+                    muster_server::backend::Backend::open_sqlite(&data, key.as_ref())?.storage;
                 let (id, secret) = storage.create_token(&role, &name, &events, now_ms())?;
                 eprintln!("token {id} ({role}) created; the secret below is shown once");
                 println!("{secret}");
                 Ok(())
             }
             TokenCommand::List { json, data } => {
-                let storage = muster_server::SqliteRelay::open_with_key(&data, key.as_ref())?;
+                let storage =
+                    muster_server::backend::Backend::open_sqlite(&data, key.as_ref())?.storage;
                 let tokens = storage.list_tokens()?;
                 if json {
                     for t in tokens {
@@ -243,7 +246,8 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             TokenCommand::Revoke { id, data } => {
-                let storage = muster_server::SqliteRelay::open_with_key(&data, key.as_ref())?;
+                let storage =
+                    muster_server::backend::Backend::open_sqlite(&data, key.as_ref())?.storage;
                 if storage.revoke_token(&id, now_ms())? {
                     println!("revoked {id}; its devices are disconnected and refused");
                 } else {
@@ -252,14 +256,16 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             TokenCommand::Update { id, events, data } => {
-                let storage = muster_server::SqliteRelay::open_with_key(&data, key.as_ref())?;
+                let storage =
+                    muster_server::backend::Backend::open_sqlite(&data, key.as_ref())?.storage;
                 storage.set_token_events(&id, &events)?;
                 println!("{id} now covers {}", events.join(" "));
                 Ok(())
             }
         },
         Command::Audit { doc, json, data } => {
-            let storage = muster_server::SqliteRelay::open_with_key(&data, key.as_ref())?;
+            let storage =
+                muster_server::backend::Backend::open_sqlite(&data, key.as_ref())?.storage;
             for e in storage.audit(doc.as_deref())? {
                 if json {
                     println!(
@@ -291,8 +297,9 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Erase { contact, data } => {
-            let storage = muster_server::SqliteRelay::open_with_key(&data, key.as_ref())?;
-            storage.erase_contact(&contact, now_ms())?;
+            let storage =
+                muster_server::backend::Backend::open_sqlite(&data, key.as_ref())?.storage;
+            storage.erase(&contact, &Author::admin(), now_ms())?;
             println!("erased {contact}; devices delete it at their next sync");
             Ok(())
         }

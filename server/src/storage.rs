@@ -1,30 +1,31 @@
 //! The relay's durable state on SQLite (the embedded default): the change
-//! log, per-document snapshots for first sync, and device tokens.
+//! log, per-document snapshots for first sync, tokens, scopes, the
+//! visibility log and erasures.
 //!
 //! One file, `relay.sqlite3`, in the data directory; WAL with
-//! `synchronous = FULL`, so [`RelayStorage::append`] returns only once the
-//! changes are on disk — the session acknowledges nothing before that.
-//! Other backends (PostgreSQL, so that several relay processes can serve one
-//! organisation) implement the same [`RelayStorage`] trait.
+//! `synchronous = FULL`, so a committed transaction is on disk — the
+//! session acknowledges nothing before that. [`SqliteRelay`] implements the
+//! backend half of core's [`RelayStorage`] (reads, and the primitive writes
+//! of [`RelayTx`] inside one `IMMEDIATE` transaction at a time); the rules
+//! that decide what is written are core's. Other backends (PostgreSQL, so
+//! that several relay processes can serve one organisation) implement the
+//! same trait and pass the same conformance suite.
 
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use automerge::AutoCommit;
 use muster_core::Millis;
 use muster_core::model::DocKind;
-use muster_core::sync::relay::{
-    Auth, Author, Grant, LogEntry, NewChange, ROLE_COORDINATOR, ROLE_OBSERVER, ROLE_VOLUNTEER,
-    RelayStorage, VisChange, chain_hash,
+pub use muster_core::sync::storage::{AuditEntry, ROLES, SecretCheck, TokenInfo, random_hex};
+use muster_core::sync::storage::{
+    Author, DocState, Head, Inserted, InsertedDoc, LogEntry, NewChange, RelayStorage, RelayTx,
+    SResult, StorageError, TokenRecord, VisChange, chain_hash,
 };
 use rusqlite::{Connection, OptionalExtension, params};
-use sha2::{Digest, Sha256};
 
 use crate::ServerError;
-
-/// After this many log entries of a document since its snapshot, the
-/// snapshot is rebuilt, so a first sync gets one compact document.
-const SNAPSHOT_AFTER: i64 = 64;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (
@@ -112,72 +113,6 @@ CREATE TABLE IF NOT EXISTS devices (
 ) STRICT;
 "#;
 
-/// Roles a token may have (PROTOCOL.md §6, README "Roles and scopes").
-pub const ROLES: [&str; 3] = [ROLE_COORDINATOR, ROLE_VOLUNTEER, ROLE_OBSERVER];
-
-/// A token as `token list` shows it: never its secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenInfo {
-    /// Its id.
-    pub id: String,
-    /// Its role.
-    pub role: String,
-    /// Its label.
-    pub label: String,
-    /// When it was created.
-    pub created_at: Millis,
-    /// When a device last used it.
-    pub last_seen_at: Option<Millis>,
-    /// The last device that used it.
-    pub last_device: Option<String>,
-    /// A volunteer token's events.
-    pub events: Vec<String>,
-    /// When it was revoked.
-    pub revoked_at: Option<Millis>,
-}
-
-/// What a secret presented at the dashboard's login is
-/// ([`SqliteRelay::check_secret`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SecretCheck {
-    /// No token has this secret.
-    Unknown,
-    /// The token was revoked.
-    Revoked,
-    /// A live token.
-    Valid {
-        /// The token's id (`tok_…`).
-        id: String,
-        /// Its role: `coordinator`, `volunteer` or `observer`.
-        role: String,
-    },
-}
-
-/// One log entry as the audit trail shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditEntry {
-    /// Its position in the log.
-    pub seq: u64,
-    /// The document.
-    pub doc: String,
-    /// The device that pushed it.
-    pub device: String,
-    /// The token that device authenticated with.
-    pub token_id: String,
-    /// That token's label.
-    pub label: String,
-    /// That token's role.
-    pub role: String,
-    /// When the relay received it.
-    pub received_at: Millis,
-    /// Whether its content was erased.
-    pub erased: bool,
-}
-
-fn storage_err(e: rusqlite::Error) -> ServerError {
-    ServerError::Storage(e.to_string())
-}
-
 /// The most a key file may hold: 64 hex digits and generous whitespace.
 pub const MAX_KEY_FILE_BYTES: usize = 1024;
 
@@ -233,241 +168,6 @@ pub fn read_key_file(path: &Path) -> Result<[u8; 32], ServerError> {
     key.ok_or_else(|| bad("does not hold 64 hex digits"))
 }
 
-/// Sets a token's events and brings its scope (`token_docs`) in line:
-/// events, the contacts signed up to them, the documents its devices
-/// created. With `announce`, what entered or left the scope goes into the
-/// visibility log so devices that synced before follow (a new token has no
-/// devices yet).
-fn set_events(
-    tx: &rusqlite::Transaction<'_>,
-    token_id: &str,
-    events: &[String],
-    announce: bool,
-) -> SResult<()> {
-    for e in events {
-        if DocKind::of_id(e) != Some(DocKind::Event) {
-            return Err(muster_core::Error::Protocol(format!(
-                "{e:?} is not an event id (e_ followed by 32 hex digits)"
-            )));
-        }
-    }
-    tx.execute("DELETE FROM token_events WHERE token_id = ?1", [token_id])?;
-    for e in events {
-        tx.execute(
-            "INSERT OR IGNORE INTO token_events (token_id, event_id) VALUES (?1, ?2)",
-            params![token_id, e],
-        )?;
-    }
-    // The scope it should have now.
-    let mut want: std::collections::BTreeSet<String> = events.iter().cloned().collect();
-    {
-        let mut signed = tx.prepare_cached(
-            "SELECT contact_id FROM relay_signups WHERE event_id = ?1
-             AND contact_id NOT IN (SELECT doc_id FROM erased)",
-        )?;
-        for e in events {
-            for c in signed.query_map([e], |r| r.get::<_, String>(0))? {
-                want.insert(c?);
-            }
-        }
-        let mut created = tx.prepare_cached(
-            "SELECT d.doc_id FROM docs d JOIN log l ON l.seq = d.first_seq WHERE l.token_id = ?1",
-        )?;
-        for d in created.query_map([token_id], |r| r.get::<_, String>(0))? {
-            want.insert(d?);
-        }
-    }
-    // And the contacts those were merged into: the same people.
-    let mut kept = Vec::new();
-    for d in &want {
-        if DocKind::of_id(d) == Some(DocKind::Contact) {
-            kept.extend(kept_chain(tx, d)?);
-        }
-    }
-    want.extend(kept);
-    let have: std::collections::BTreeSet<String> = tx
-        .prepare_cached("SELECT doc_id FROM token_docs WHERE token_id = ?1")?
-        .query_map([token_id], |r| r.get::<_, String>(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    for d in want.difference(&have) {
-        tx.execute(
-            "INSERT INTO token_docs (token_id, doc_id) VALUES (?1, ?2)",
-            params![token_id, d],
-        )?;
-        if announce {
-            tx.execute(
-                "INSERT INTO visibility (token_id, doc_id, forget) VALUES (?1, ?2, 0)",
-                params![token_id, d],
-            )?;
-        }
-    }
-    for d in have.difference(&want) {
-        tx.execute(
-            "DELETE FROM token_docs WHERE token_id = ?1 AND doc_id = ?2",
-            params![token_id, d],
-        )?;
-        if announce {
-            tx.execute(
-                "INSERT INTO visibility (token_id, doc_id, forget) VALUES (?1, ?2, 1)",
-                params![token_id, d],
-            )?;
-        }
-    }
-    Ok(())
-}
-
-/// After an event changed: records contacts newly signed up to it, and
-/// brings them into the scope of every volunteer token holding the event.
-fn follow_signups(tx: &rusqlite::Transaction<'_>, event: &str) -> SResult<()> {
-    let Some(doc) = load(tx, event)? else {
-        return Ok(());
-    };
-    let Ok(contacts) = muster_core::model::event::ops::signed_up(&doc, event) else {
-        // Not readable as an event: nothing to follow.
-        return Ok(());
-    };
-    let mut record = tx.prepare_cached(
-        "INSERT OR IGNORE INTO relay_signups (event_id, contact_id) VALUES (?1, ?2)",
-    )?;
-    let mut tokens = tx.prepare_cached(
-        "SELECT e.token_id FROM token_events e JOIN tokens t ON t.id = e.token_id
-         WHERE e.event_id = ?1 AND t.revoked_at IS NULL",
-    )?;
-    let mut holders: Option<Vec<String>> = None;
-    for c in contacts {
-        if record.execute(params![event, c])? == 0 {
-            continue; // known already
-        }
-        if DocKind::of_id(&c) != Some(DocKind::Contact) {
-            continue;
-        }
-        let holders = match &holders {
-            Some(h) => h,
-            None => holders.insert(
-                tokens
-                    .query_map([event], |r| r.get::<_, String>(0))?
-                    .collect::<rusqlite::Result<_>>()?,
-            ),
-        };
-        let chain = kept_chain(tx, &c)?;
-        for t in holders {
-            for d in std::iter::once(&c).chain(&chain) {
-                admit(tx, t, d)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Brings `doc` into the scope of `token`, and if it was not there already
-/// records it in the visibility log, so the token's devices are sent it.
-fn admit(tx: &rusqlite::Transaction<'_>, token: &str, doc: &str) -> SResult<()> {
-    let added = tx
-        .prepare_cached("INSERT OR IGNORE INTO token_docs (token_id, doc_id) VALUES (?1, ?2)")?
-        .execute(params![token, doc])?;
-    if added > 0 {
-        tx.prepare_cached("INSERT INTO visibility (token_id, doc_id, forget) VALUES (?1, ?2, 0)")?
-            .execute(params![token, doc])?;
-    }
-    Ok(())
-}
-
-/// Whether a contact's change may set or clear its `merged_into`, from its
-/// bytes alone (no decoding, which would cost every new contact of an
-/// import): it holds the key, and names another contact (a merge) or the
-/// contact is a known duplicate (an unmerge, or a merge into another).
-/// Keys and strings stand uncompressed in a change (pushes are).
-fn may_change_merge(tx: &rusqlite::Transaction<'_>, contact: &str, data: &[u8]) -> SResult<bool> {
-    if memchr::memmem::find(data, b"merged_into").is_none() {
-        return Ok(false);
-    }
-    let names_another = memchr::memmem::find_iter(data, b"c_").any(|at| {
-        data.get(at..at + 34).is_some_and(|id| {
-            id != contact.as_bytes()
-                && id[2..]
-                    .iter()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
-        })
-    });
-    if names_another {
-        return Ok(true);
-    }
-    Ok(tx
-        .prepare_cached("SELECT 1 FROM relay_merges WHERE duplicate = ?1")?
-        .query_row([contact], |_| Ok(()))
-        .optional()?
-        .is_some())
-}
-
-/// The contacts `contact` was merged into, nearest first (a duplicate of a
-/// duplicate leads on), erased ones left out; at most 16, and a cycle ends
-/// it.
-fn kept_chain(tx: &rusqlite::Transaction<'_>, contact: &str) -> SResult<Vec<String>> {
-    let mut chain: Vec<String> = Vec::new();
-    let mut at = contact.to_owned();
-    let mut next = tx.prepare_cached(
-        "SELECT kept FROM relay_merges WHERE duplicate = ?1
-         AND kept NOT IN (SELECT doc_id FROM erased)",
-    )?;
-    while chain.len() < 16 {
-        let Some(kept) = next
-            .query_row([&at], |r| r.get::<_, String>(0))
-            .optional()?
-        else {
-            break;
-        };
-        if kept == contact || chain.contains(&kept) {
-            break;
-        }
-        chain.push(kept.clone());
-        at = kept;
-    }
-    Ok(chain)
-}
-
-/// After a change set or cleared a contact's `merged_into`: records it, and
-/// brings the kept contact (and what it was merged into in turn) into the
-/// scope of every token that sees the duplicate. It is the same person,
-/// already visible there; a desk's roster shows the duplicate's sign-up as
-/// the kept contact's, and a phone must never hold an id (`merged_into`)
-/// of a record it cannot see. An unmerge leaves the kept contact in those
-/// scopes (a scope only narrows through `token update`, which recomputes it).
-fn follow_merge(tx: &rusqlite::Transaction<'_>, contact: &str) -> SResult<()> {
-    let Some(doc) = load(tx, contact)? else {
-        return Ok(());
-    };
-    let kept = match automerge::ReadDoc::get(&doc, automerge::ROOT, "merged_into") {
-        Ok(Some((automerge::Value::Scalar(v), _))) => v
-            .as_str()
-            .filter(|k| DocKind::of_id(k) == Some(DocKind::Contact) && *k != contact)
-            .map(str::to_owned),
-        _ => None,
-    };
-    let Some(kept) = kept else {
-        tx.execute("DELETE FROM relay_merges WHERE duplicate = ?1", [contact])?;
-        return Ok(());
-    };
-    tx.execute(
-        "INSERT INTO relay_merges (duplicate, kept) VALUES (?1, ?2)
-         ON CONFLICT (duplicate) DO UPDATE SET kept = excluded.kept",
-        params![contact, kept],
-    )?;
-    let holders: Vec<String> = tx
-        .prepare_cached("SELECT token_id FROM token_docs WHERE doc_id = ?1")?
-        .query_map([contact], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    if holders.is_empty() {
-        return Ok(());
-    }
-    let chain = kept_chain(tx, contact)?;
-    for t in &holders {
-        for k in &chain {
-            admit(tx, t, k)?;
-        }
-    }
-    Ok(())
-}
-
 /// The relay's SQLite storage. See the module documentation.
 #[derive(Debug)]
 pub struct SqliteRelay {
@@ -476,7 +176,10 @@ pub struct SqliteRelay {
     epoch: String,
 }
 
-type SResult<T> = Result<T, muster_core::Error>;
+/// SQLite's errors, as the relay's storage reports them.
+fn db(e: rusqlite::Error) -> StorageError {
+    StorageError::Unavailable(e.to_string())
+}
 
 impl SqliteRelay {
     /// Opens (creating if needed) the storage in `data_dir`, unencrypted.
@@ -557,271 +260,42 @@ impl SqliteRelay {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Creates a token and returns `(id, secret)`. Only the secret's
-    /// SHA-256 is stored; the secret is shown once. A volunteer token needs
-    /// at least one event (`events`); other roles take none.
-    pub fn create_token(
-        &self,
-        role: &str,
-        label: &str,
-        events: &[String],
-        now: Millis,
-    ) -> Result<(String, String), ServerError> {
-        if !ROLES.contains(&role) {
-            return Err(ServerError::BadRequest(format!(
-                "role {role:?} is not one of {}",
-                ROLES.join(", ")
-            )));
-        }
-        match (role == ROLE_VOLUNTEER, events.is_empty()) {
-            (true, true) => {
-                return Err(ServerError::BadRequest(
-                    "a volunteer token needs at least one --event".into(),
-                ));
-            }
-            (false, false) => {
-                return Err(ServerError::BadRequest(format!(
-                    "a {role} token sees every event; --event is for volunteer tokens"
-                )));
-            }
-            _ => {}
-        }
-        let id = format!("tok_{}", random_hex(8));
-        // 256 random bits: guessing is hopeless, and failed logins are
-        // rate-limited per address on top.
-        let secret = format!("mst_{}", random_hex(32));
-        let mut conn = self.lock();
-        let tx = conn.transaction().map_err(storage_err)?;
-        tx.execute(
-            "INSERT INTO tokens (id, secret_hash, role, label, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![id, secret_hash(&secret).as_slice(), role, label, now],
-        )
-        .map_err(storage_err)?;
-        set_events(&tx, &id, events, false).map_err(|e| ServerError::Storage(e.to_string()))?;
-        tx.commit().map_err(storage_err)?;
-        Ok((id, secret))
-    }
-
-    /// Replaces a volunteer token's events. Its devices receive what entered
-    /// the scope and forget what left it, at their next sync (live ones at
-    /// once).
-    pub fn set_token_events(&self, id: &str, events: &[String]) -> Result<(), ServerError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction().map_err(storage_err)?;
-        let role: Option<String> = tx
-            .query_row("SELECT role FROM tokens WHERE id = ?1", [id], |r| r.get(0))
-            .optional()
-            .map_err(storage_err)?;
-        match role.as_deref() {
-            None => return Err(ServerError::BadRequest(format!("no token {id}"))),
-            Some(ROLE_VOLUNTEER) if events.is_empty() => {
-                return Err(ServerError::BadRequest(
-                    "a volunteer token needs at least one --event (revoke it instead)".into(),
-                ));
-            }
-            Some(ROLE_VOLUNTEER) => {}
-            Some(r) => {
-                return Err(ServerError::BadRequest(format!(
-                    "{id} is a {r} token: it sees every event"
-                )));
-            }
-        }
-        set_events(&tx, id, events, true).map_err(|e| ServerError::Storage(e.to_string()))?;
-        tx.commit().map_err(storage_err)?;
-        Ok(())
-    }
-
-    /// Revokes a token: its devices are disconnected at once and refused
-    /// from then on. Returns false if it was already revoked.
-    pub fn revoke_token(&self, id: &str, now: Millis) -> Result<bool, ServerError> {
-        let conn = self.lock();
-        let exists: bool = conn
-            .query_row("SELECT count(*) FROM tokens WHERE id = ?1", [id], |r| {
-                r.get::<_, i64>(0)
-            })
-            .map_err(storage_err)?
-            > 0;
-        if !exists {
-            return Err(ServerError::BadRequest(format!(
-                "no token {id} (see `muster-server token list`)"
-            )));
-        }
-        let changed = conn
-            .execute(
-                "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-                params![id, now],
-            )
-            .map_err(storage_err)?;
-        Ok(changed > 0)
-    }
-
-    /// Every token, oldest first (never their secrets).
-    pub fn list_tokens(&self) -> Result<Vec<TokenInfo>, ServerError> {
-        let conn = self.lock();
-        let mut stmt = conn
-            .prepare(
-                "SELECT id, role, label, created_at, last_seen_at, last_device, revoked_at,
-                        (SELECT group_concat(event_id, ' ') FROM
-                            (SELECT event_id FROM token_events e WHERE e.token_id = t.id ORDER BY event_id))
-                 FROM tokens t ORDER BY created_at, id",
-            )
-            .map_err(storage_err)?;
-        let rows = stmt
-            .query_map([], |r| {
-                let events: Option<String> = r.get(7)?;
-                Ok(TokenInfo {
-                    id: r.get(0)?,
-                    role: r.get(1)?,
-                    label: r.get(2)?,
-                    created_at: r.get(3)?,
-                    last_seen_at: r.get(4)?,
-                    last_device: r.get(5)?,
-                    revoked_at: r.get(6)?,
-                    events: events
-                        .map(|e| e.split(' ').map(str::to_owned).collect())
-                        .unwrap_or_default(),
-                })
-            })
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(storage_err)?;
-        Ok(rows)
-    }
-
-    /// Which token a secret belongs to, for the coordinators' dashboard
-    /// login: looked up by its SHA-256 and compared again in constant time,
-    /// as a device's hello is. Records nothing (a device's `last_seen` is
-    /// about devices).
-    pub fn check_secret(&self, secret: &str) -> Result<SecretCheck, ServerError> {
-        let hash = secret_hash(secret);
-        let row: Option<(String, Vec<u8>, String, Option<i64>)> = self
-            .lock()
-            .query_row(
-                "SELECT id, secret_hash, role, revoked_at FROM tokens WHERE secret_hash = ?1",
-                [hash.as_slice()],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
-            .optional()
-            .map_err(storage_err)?;
-        let Some((id, stored, role, revoked)) = row else {
-            return Ok(SecretCheck::Unknown);
-        };
-        if !bool::from(subtle::ConstantTimeEq::ct_eq(
-            stored.as_slice(),
-            hash.as_slice(),
-        )) {
-            return Ok(SecretCheck::Unknown);
-        }
-        if revoked.is_some() {
-            return Ok(SecretCheck::Revoked);
-        }
-        Ok(SecretCheck::Valid { id, role })
-    }
-
-    /// Every device that has enrolled, with the label and role of the
-    /// token it enrolled with: device id → (label, role). What the
-    /// dashboard shows next to "created by" and a record's history.
-    pub fn device_labels(
-        &self,
-    ) -> Result<std::collections::HashMap<String, (String, String)>, ServerError> {
-        let conn = self.lock();
-        let mut stmt = conn
-            .prepare(
-                "SELECT d.device_id, ifnull(t.label, ''), ifnull(t.role, '')
-                 FROM devices d LEFT JOIN tokens t ON t.id = d.token_id",
-            )
-            .map_err(storage_err)?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))
-            .and_then(|rows| rows.collect::<rusqlite::Result<_>>())
-            .map_err(storage_err)?;
-        Ok(rows)
-    }
-
-    /// Erases a contact from the relay's command line (an administrator
-    /// acting on a request); the audit trail names `admin` as the author.
-    pub fn erase_contact(&self, contact: &str, now: Millis) -> Result<(), ServerError> {
-        if DocKind::of_id(contact) != Some(DocKind::Contact) {
-            return Err(ServerError::BadRequest(format!(
-                "{contact:?} is not a contact id (c_ followed by 32 hex digits)"
-            )));
-        }
-        let admin = Author {
-            device: "admin".into(),
-            token_id: "admin".into(),
-        };
-        self.erase(contact, &admin, now)
-            .map_err(|e| ServerError::Storage(e.to_string()))
-    }
-
-    /// Who wrote what: the log entries of one document (or all), in order,
-    /// with the device and token that pushed each.
-    pub fn audit(&self, doc: Option<&str>) -> Result<Vec<AuditEntry>, ServerError> {
-        let conn = self.lock();
-        let mut stmt = conn
-            .prepare(
-                "SELECT l.seq, l.doc_id, l.device, l.token_id, ifnull(t.label, ''), ifnull(t.role, ''),
-                        l.received_at, length(l.data) = 0
-                 FROM log l LEFT JOIN tokens t ON t.id = l.token_id
-                 WHERE ?1 IS NULL OR l.doc_id = ?1 ORDER BY l.seq",
-            )
-            .map_err(storage_err)?;
-        let rows = stmt
-            .query_map([doc], |r| {
-                Ok(AuditEntry {
-                    seq: r.get::<_, i64>(0)? as u64,
-                    doc: r.get(1)?,
-                    device: r.get(2)?,
-                    token_id: r.get(3)?,
-                    label: r.get(4)?,
-                    role: r.get(5)?,
-                    received_at: r.get(6)?,
-                    erased: r.get(7)?,
-                })
-            })
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(storage_err)?;
-        Ok(rows)
-    }
-
     /// Changes whenever another process commits to the database (a token
     /// created, revoked or edited from the command line): the server polls
     /// it to apply such changes to live sessions at once.
     pub fn data_version(&self) -> Result<i64, ServerError> {
         self.lock()
             .query_row("PRAGMA data_version", [], |r| r.get(0))
-            .map_err(storage_err)
+            .map_err(|e| ServerError::Storage(e.to_string()))
     }
 
     /// Number of entries in the log.
     pub fn log_len(&self) -> SResult<u64> {
-        Ok(self.head()?.0)
+        Ok(self.head()?.seq)
     }
 
-    fn rebuild_snapshot(conn: &Connection, doc: &str) -> SResult<()> {
-        let Some(mut d) = load(conn, doc)? else {
-            return Ok(());
-        };
-        // A change whose dependencies are not logged yet (re-pushed after a
-        // restore, say) is held outside the document, and `save` would
-        // drop it: keep the old snapshot and the log until it applies.
-        if !d.get_missing_deps(&[]).is_empty() {
-            return Ok(());
-        }
-        let upto: i64 =
-            conn.query_row("SELECT max(seq) FROM log WHERE doc_id = ?1", [doc], |r| {
-                r.get(0)
-            })?;
-        conn.execute(
-            "UPDATE docs SET snapshot = ?2, snapshot_upto = ?3, since_snapshot = 0 WHERE doc_id = ?1",
-            params![doc, d.save(), upto],
-        )?;
+    /// Writes a consistent copy of the whole database to `file` (`VACUUM
+    /// INTO`), as a backup would be taken from a running relay.
+    pub fn backup_to(&self, file: &Path) -> SResult<()> {
+        let target = file.to_str().ok_or_else(|| {
+            StorageError::Refused(format!("{} is not a UTF-8 path", file.display()))
+        })?;
+        self.lock()
+            .execute("VACUUM INTO ?1", [target])
+            .map_err(db)?;
         Ok(())
+    }
+
+    /// Runs `f` on the connection, SQLite's error reported as the
+    /// storage's.
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> SResult<T> {
+        f(&self.lock()).map_err(db)
     }
 }
 
 /// What Automerge's `load` accepts for `doc`: its snapshot, then the
 /// changes logged after it.
-fn snapshot_bytes(conn: &Connection, doc: &str) -> SResult<Vec<u8>> {
+fn snapshot_bytes(conn: &Connection, doc: &str) -> rusqlite::Result<Vec<u8>> {
     let row: Option<(Option<Vec<u8>>, i64)> = conn
         .prepare_cached("SELECT snapshot, snapshot_upto FROM docs WHERE doc_id = ?1")?
         .query_row([doc], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -842,264 +316,69 @@ fn snapshot_bytes(conn: &Connection, doc: &str) -> SResult<Vec<u8>> {
 /// not logged yet (re-pushed after a restore) waits inside the document, as
 /// it would on a device, rather than make the whole document unreadable.
 fn load(conn: &Connection, doc: &str) -> SResult<Option<AutoCommit>> {
-    let bytes = snapshot_bytes(conn, doc)?;
+    let bytes = snapshot_bytes(conn, doc).map_err(db)?;
     if bytes.is_empty() {
         return Ok(None);
     }
     let mut d = AutoCommit::new();
     d.load_incremental(&bytes)
         .map(|_| Some(d))
-        .map_err(|e| muster_core::Error::BadDocument {
-            doc_id: doc.to_owned(),
-            detail: e.to_string(),
-        })
+        .map_err(|e| StorageError::damaged(doc, e))
 }
 
-impl RelayStorage for SqliteRelay {
-    fn epoch(&self) -> SResult<String> {
-        Ok(self.epoch.clone())
-    }
+fn token_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRecord> {
+    let hash: Vec<u8> = r.get(1)?;
+    Ok(TokenRecord {
+        id: r.get(0)?,
+        secret_hash: to_hash(&hash),
+        role: r.get(2)?,
+        label: r.get(3)?,
+        revoked: r.get::<_, Option<i64>>(4)?.is_some(),
+    })
+}
 
-    fn authenticate(&self, token: &str, device: &str, now: Millis) -> SResult<Auth> {
-        let hash = secret_hash(token);
-        let conn = self.lock();
-        type TokenRow = (String, Vec<u8>, String, String, Option<i64>);
-        let row: Option<TokenRow> = conn
-            .query_row(
-                "SELECT id, secret_hash, role, label, revoked_at FROM tokens WHERE secret_hash = ?1",
-                [hash.as_slice()],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-            )
-            .optional()?;
-        let Some((id, stored, role, label, revoked)) = row else {
-            return Ok(Auth::Unknown);
-        };
-        // The lookup was by hash; compare again in constant time so that
-        // no timing depends on how much of a guess was right.
-        if !bool::from(subtle::ConstantTimeEq::ct_eq(
-            stored.as_slice(),
-            hash.as_slice(),
-        )) {
-            return Ok(Auth::Unknown);
-        }
-        if revoked.is_some() {
-            return Ok(Auth::Revoked);
-        }
-        conn.execute(
-            "INSERT OR IGNORE INTO devices (device_id, token_id, first_seen) VALUES (?1, ?2, ?3)",
-            params![device, id, now],
-        )?;
-        let owner: String = conn.query_row(
-            "SELECT token_id FROM devices WHERE device_id = ?1",
-            [device],
-            |r| r.get(0),
-        )?;
-        if owner != id {
-            return Ok(Auth::DeviceTaken);
-        }
-        conn.execute(
-            "UPDATE tokens SET last_seen_at = ?2, last_device = ?3 WHERE id = ?1",
-            params![id, now, device],
-        )?;
-        Ok(Auth::Granted(Grant {
-            token_id: id,
-            role,
-            label,
-        }))
-    }
+const TOKEN_COLUMNS: &str = "id, secret_hash, role, label, revoked_at";
 
-    fn grant(&self, token_id: &str) -> SResult<Auth> {
-        let row: Option<(String, String, Option<i64>)> = self
-            .lock()
-            .query_row(
-                "SELECT role, label, revoked_at FROM tokens WHERE id = ?1",
-                [token_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?;
-        Ok(match row {
-            None => Auth::Unknown,
-            Some((_, _, Some(_))) => Auth::Revoked,
-            Some((role, label, None)) => Auth::Granted(Grant {
-                token_id: token_id.to_owned(),
-                role,
-                label,
-            }),
-        })
-    }
+/// One transaction of [`SqliteRelay`]: the primitive writes.
+struct Tx<'a>(&'a rusqlite::Transaction<'a>);
 
-    fn vis_head(&self) -> SResult<u64> {
-        let v: Option<i64> =
-            self.lock()
-                .query_row("SELECT max(vseq) FROM visibility", [], |r| r.get(0))?;
-        Ok(v.unwrap_or(0) as u64)
-    }
-
-    fn vis_after(&self, grant: &Grant, after: u64, upto: u64) -> SResult<Vec<VisChange>> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare_cached(
-            "SELECT doc_id, forget FROM visibility
-             WHERE vseq > ?1 AND vseq <= ?2 AND (token_id IS NULL OR token_id = ?3)
-             ORDER BY vseq",
-        )?;
-        let upto = i64::try_from(upto).unwrap_or(i64::MAX);
+impl Tx<'_> {
+    fn strings(&self, sql: &str, arg: &str) -> SResult<Vec<String>> {
+        let mut stmt = self.0.prepare_cached(sql).map_err(db)?;
         let rows = stmt
-            .query_map(params![after as i64, upto, grant.token_id], |r| {
-                Ok(VisChange {
-                    doc: r.get(0)?,
-                    forget: r.get::<_, i64>(1)? != 0,
+            .query_map([arg], |r| r.get::<_, String>(0))
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(db)?;
+        Ok(rows)
+    }
+
+    fn exec(&self, sql: &str, args: impl rusqlite::Params) -> SResult<usize> {
+        self.0
+            .prepare_cached(sql)
+            .and_then(|mut s| s.execute(args))
+            .map_err(db)
+    }
+}
+
+impl RelayTx for Tx<'_> {
+    fn insert_changes(
+        &mut self,
+        author: &Author,
+        changes: &[NewChange],
+        now: Millis,
+    ) -> SResult<Inserted> {
+        let tx = self.0;
+        let run = || -> rusqlite::Result<Inserted> {
+            let mut out = Inserted::default();
+            let mut index: HashMap<&str, usize> = HashMap::new();
+            let mut chain = tx
+                .query_row("SELECT chain FROM log ORDER BY seq DESC LIMIT 1", [], |r| {
+                    r.get::<_, Vec<u8>>(0)
                 })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
-    }
-
-    fn scope_docs(&self, token_id: &str) -> SResult<Vec<String>> {
-        let conn = self.lock();
-        let mut stmt = conn
-            .prepare_cached("SELECT doc_id FROM token_docs WHERE token_id = ?1 ORDER BY doc_id")?;
-        let rows = stmt
-            .query_map([token_id], |r| r.get(0))?
-            .collect::<rusqlite::Result<Vec<String>>>()?;
-        Ok(rows)
-    }
-
-    fn is_erased(&self, doc: &str) -> SResult<bool> {
-        Ok(self
-            .lock()
-            .query_row("SELECT 1 FROM erased WHERE doc_id = ?1", [doc], |_| Ok(()))
-            .optional()?
-            .is_some())
-    }
-
-    fn erase(&self, contact: &str, author: &Author, now: Millis) -> SResult<()> {
-        let private = muster_core::model::private_id_of(contact);
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        for doc in [contact, private.as_str()] {
-            // The entries stay (positions and hashes keep the log's chain);
-            // their content goes. secure_delete overwrites the freed bytes.
-            tx.execute("UPDATE log SET data = x'' WHERE doc_id = ?1", [doc])?;
-            tx.execute("DELETE FROM docs WHERE doc_id = ?1", [doc])?;
-            tx.execute("DELETE FROM token_docs WHERE doc_id = ?1", [doc])?;
-            tx.execute(
-                "INSERT OR IGNORE INTO erased (doc_id, erased_at, token_id, device) VALUES (?1, ?2, ?3, ?4)",
-                params![doc, now, author.token_id, author.device],
-            )?;
-            tx.execute(
-                "INSERT INTO visibility (token_id, doc_id, forget) VALUES (NULL, ?1, 1)",
-                [doc],
-            )?;
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
-    fn head(&self) -> SResult<(u64, [u8; 32])> {
-        let row: Option<(i64, Vec<u8>)> = self
-            .lock()
-            .query_row(
-                "SELECT seq, chain FROM log ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        Ok(match row {
-            None => (0, [0; 32]),
-            Some((seq, hash)) => (seq as u64, to_hash(&hash)),
-        })
-    }
-
-    fn hash_at(&self, seq: u64) -> SResult<Option<[u8; 32]>> {
-        let hash: Option<Vec<u8>> = self
-            .lock()
-            .query_row("SELECT chain FROM log WHERE seq = ?1", [seq as i64], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        Ok(hash.map(|h| to_hash(&h)))
-    }
-
-    fn entries_after(
-        &self,
-        after: u64,
-        upto: u64,
-        max_entries: usize,
-        max_bytes: usize,
-    ) -> SResult<Vec<LogEntry>> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare_cached(
-            "SELECT l.seq, l.doc_id, l.hash, l.data, l.device, l.chain, ifnull(d.first_seq, l.seq)
-             FROM log l LEFT JOIN docs d ON d.doc_id = l.doc_id
-             WHERE l.seq > ?1 AND l.seq <= ?2 AND length(l.data) > 0 ORDER BY l.seq LIMIT ?3",
-        )?;
-        let upto = i64::try_from(upto).unwrap_or(i64::MAX);
-        let mut rows = stmt.query(params![after as i64, upto, max_entries as i64])?;
-        let mut out = Vec::new();
-        let mut bytes = 0;
-        while let Some(r) = rows.next()? {
-            if bytes >= max_bytes && !out.is_empty() {
-                break;
-            }
-            let data: Vec<u8> = r.get(3)?;
-            bytes += data.len();
-            let hash: Vec<u8> = r.get(2)?;
-            let chain: Vec<u8> = r.get(5)?;
-            out.push(LogEntry {
-                seq: r.get::<_, i64>(0)? as u64,
-                doc: r.get(1)?,
-                hash: to_hash(&hash),
-                data,
-                device: r.get(4)?,
-                chain: to_hash(&chain),
-                first_seq: r.get::<_, i64>(6)? as u64,
-            });
-        }
-        Ok(out)
-    }
-
-    fn first_seq(&self, doc: &str) -> SResult<Option<u64>> {
-        let seq: Option<i64> = self
-            .lock()
-            .query_row("SELECT first_seq FROM docs WHERE doc_id = ?1", [doc], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        Ok(seq.map(|s| s as u64))
-    }
-
-    fn snapshot(&self, doc: &str) -> SResult<Vec<u8>> {
-        snapshot_bytes(&self.lock(), doc)
-    }
-
-    fn load_doc(&self, doc: &str) -> SResult<Option<AutoCommit>> {
-        load(&self.lock(), doc)
-    }
-
-    fn append(&self, author: &Author, changes: &[NewChange], now: Millis) -> SResult<Vec<u64>> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let scoped: bool = tx
-            .query_row(
-                "SELECT role = ?2 FROM tokens WHERE id = ?1",
-                params![author.token_id, ROLE_VOLUNTEER],
-                |r| r.get(0),
-            )
-            .optional()?
-            .unwrap_or(false);
-        let mut events: Vec<String> = Vec::new();
-        let mut contacts: Vec<String> = Vec::new();
-        let mut positions = Vec::with_capacity(changes.len());
-        let mut grown: Vec<String> = Vec::new();
-        let mut chain = tx
-            .query_row("SELECT chain FROM log ORDER BY seq DESC LIMIT 1", [], |r| {
-                r.get::<_, Vec<u8>>(0)
-            })
-            .optional()?
-            .map_or([0; 32], |c| to_hash(&c));
-        {
+                .optional()?
+                .map_or([0; 32], |c| to_hash(&c));
             let mut existing =
-                tx.prepare_cached("SELECT seq FROM log WHERE doc_id = ?1 AND hash = ?2")?;
+                tx.prepare_cached("SELECT seq, chain FROM log WHERE doc_id = ?1 AND hash = ?2")?;
             let mut insert = tx.prepare_cached(
                 "INSERT INTO log (doc_id, hash, data, device, token_id, received_at, chain) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
@@ -1108,12 +387,19 @@ impl RelayStorage for SqliteRelay {
                  ON CONFLICT (doc_id) DO UPDATE SET since_snapshot = since_snapshot + 1
                  RETURNING since_snapshot, first_seq",
             )?;
-            for c in changes {
-                let found: Option<i64> = existing
-                    .query_row(params![c.doc, c.hash.as_slice()], |r| r.get(0))
+            let mut last: Option<(u64, [u8; 32])> = None;
+            for (i, c) in changes.iter().enumerate() {
+                let found: Option<(i64, Vec<u8>)> = existing
+                    .query_row(params![c.doc, c.hash.as_slice()], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })
                     .optional()?;
-                if let Some(seq) = found {
-                    positions.push(seq as u64);
+                if let Some((seq, at)) = found {
+                    let seq = seq as u64;
+                    out.appended.positions.push(seq);
+                    if last.is_none_or(|(l, _)| seq > l) {
+                        last = Some((seq, to_hash(&at)));
+                    }
                     continue;
                 }
                 chain = chain_hash(&chain, &c.hash);
@@ -1130,36 +416,425 @@ impl RelayStorage for SqliteRelay {
                 let kind = DocKind::of_id(&c.doc).map_or("unknown", DocKind::as_str);
                 let (since, first): (i64, i64) =
                     doc_row.query_row(params![c.doc, kind, seq], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                if first == seq && scoped {
-                    // Created by a volunteer's device: in its scope from now.
-                    admit(&tx, &author.token_id, &c.doc)?;
+                let seq = seq as u64;
+                out.appended.positions.push(seq);
+                out.appended.new += 1;
+                if last.is_none_or(|(l, _)| seq > l) {
+                    last = Some((seq, chain));
                 }
-                if kind == DocKind::Event.as_str() && !events.contains(&c.doc) {
-                    events.push(c.doc.clone());
-                }
-                if kind == DocKind::Contact.as_str()
-                    && !contacts.contains(&c.doc)
-                    && may_change_merge(&tx, &c.doc, &c.data)?
-                {
-                    contacts.push(c.doc.clone());
-                }
-                if since >= SNAPSHOT_AFTER && !grown.contains(&c.doc) {
-                    grown.push(c.doc.clone());
-                }
-                positions.push(seq as u64);
+                let at = *index.entry(c.doc.as_str()).or_insert_with(|| {
+                    out.docs.push(InsertedDoc {
+                        doc: c.doc.clone(),
+                        created: first as u64 == seq,
+                        last_seq: seq,
+                        since_snapshot: 0,
+                        new_changes: Vec::new(),
+                    });
+                    out.docs.len() - 1
+                });
+                let d = &mut out.docs[at];
+                d.last_seq = seq;
+                d.since_snapshot = since as u64;
+                d.new_changes.push(i);
             }
+            out.appended.last = last;
+            Ok(out)
+        };
+        run().map_err(db)
+    }
+
+    fn load_doc(&mut self, doc: &str) -> SResult<Option<AutoCommit>> {
+        load(self.0, doc)
+    }
+
+    fn put_snapshot(&mut self, doc: &str, snapshot: &[u8], upto: u64) -> SResult<()> {
+        self.exec(
+            "UPDATE docs SET snapshot = ?2, snapshot_upto = ?3, since_snapshot = 0 WHERE doc_id = ?1",
+            params![doc, snapshot, upto as i64],
+        )?;
+        Ok(())
+    }
+
+    fn record_signup(&mut self, event: &str, contact: &str) -> SResult<bool> {
+        Ok(self.exec(
+            "INSERT OR IGNORE INTO relay_signups (event_id, contact_id) VALUES (?1, ?2)",
+            params![event, contact],
+        )? > 0)
+    }
+
+    fn signups_of(&mut self, event: &str) -> SResult<Vec<String>> {
+        self.strings(
+            "SELECT contact_id FROM relay_signups WHERE event_id = ?1",
+            event,
+        )
+    }
+
+    fn event_holders(&mut self, event: &str) -> SResult<Vec<String>> {
+        self.strings(
+            "SELECT e.token_id FROM token_events e JOIN tokens t ON t.id = e.token_id
+             WHERE e.event_id = ?1 AND t.revoked_at IS NULL ORDER BY e.token_id",
+            event,
+        )
+    }
+
+    fn doc_holders(&mut self, doc: &str) -> SResult<Vec<String>> {
+        self.strings(
+            "SELECT token_id FROM token_docs WHERE doc_id = ?1 ORDER BY token_id",
+            doc,
+        )
+    }
+
+    fn merge_of(&mut self, duplicate: &str) -> SResult<Option<String>> {
+        Ok(self
+            .strings(
+                "SELECT kept FROM relay_merges WHERE duplicate = ?1",
+                duplicate,
+            )?
+            .pop())
+    }
+
+    fn set_merge(&mut self, duplicate: &str, kept: Option<&str>) -> SResult<()> {
+        match kept {
+            Some(kept) => self.exec(
+                "INSERT INTO relay_merges (duplicate, kept) VALUES (?1, ?2)
+                 ON CONFLICT (duplicate) DO UPDATE SET kept = excluded.kept",
+                params![duplicate, kept],
+            )?,
+            None => self.exec("DELETE FROM relay_merges WHERE duplicate = ?1", [duplicate])?,
+        };
+        Ok(())
+    }
+
+    fn is_erased(&mut self, doc: &str) -> SResult<bool> {
+        Ok(!self
+            .strings("SELECT doc_id FROM erased WHERE doc_id = ?1", doc)?
+            .is_empty())
+    }
+
+    fn created_by(&mut self, token: &str) -> SResult<Vec<String>> {
+        self.strings(
+            "SELECT d.doc_id FROM docs d JOIN log l ON l.seq = d.first_seq
+             WHERE l.token_id = ?1 ORDER BY d.doc_id",
+            token,
+        )
+    }
+
+    fn scope_of(&mut self, token: &str) -> SResult<BTreeSet<String>> {
+        Ok(self
+            .strings("SELECT doc_id FROM token_docs WHERE token_id = ?1", token)?
+            .into_iter()
+            .collect())
+    }
+
+    fn add_to_scope(&mut self, token: &str, doc: &str) -> SResult<bool> {
+        Ok(self.exec(
+            "INSERT OR IGNORE INTO token_docs (token_id, doc_id) VALUES (?1, ?2)",
+            params![token, doc],
+        )? > 0)
+    }
+
+    fn remove_from_scope(&mut self, token: Option<&str>, doc: &str) -> SResult<()> {
+        match token {
+            Some(t) => self.exec(
+                "DELETE FROM token_docs WHERE token_id = ?1 AND doc_id = ?2",
+                params![t, doc],
+            )?,
+            None => self.exec("DELETE FROM token_docs WHERE doc_id = ?1", [doc])?,
+        };
+        Ok(())
+    }
+
+    fn announce(&mut self, token: Option<&str>, doc: &str, forget: bool) -> SResult<()> {
+        self.exec(
+            "INSERT INTO visibility (token_id, doc_id, forget) VALUES (?1, ?2, ?3)",
+            params![token, doc, forget as i64],
+        )?;
+        Ok(())
+    }
+
+    fn insert_token(&mut self, token: &TokenRecord, now: Millis) -> SResult<()> {
+        self.exec(
+            "INSERT INTO tokens (id, secret_hash, role, label, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                token.id,
+                token.secret_hash.as_slice(),
+                token.role,
+                token.label,
+                now
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn token(&mut self, id: &str) -> SResult<Option<TokenRecord>> {
+        self.0
+            .prepare_cached(&format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = ?1"))
+            .and_then(|mut s| s.query_row([id], token_record).optional())
+            .map_err(db)
+    }
+
+    fn set_token_events(&mut self, id: &str, events: &[String]) -> SResult<()> {
+        self.exec("DELETE FROM token_events WHERE token_id = ?1", [id])?;
+        for e in events {
+            self.exec(
+                "INSERT OR IGNORE INTO token_events (token_id, event_id) VALUES (?1, ?2)",
+                params![id, e],
+            )?;
         }
-        for doc in &grown {
-            SqliteRelay::rebuild_snapshot(&tx, doc)?;
-        }
-        for event in &events {
-            follow_signups(&tx, event)?;
-        }
-        for contact in &contacts {
-            follow_merge(&tx, contact)?;
-        }
-        tx.commit()?;
-        Ok(positions)
+        Ok(())
+    }
+
+    fn revoke_token(&mut self, id: &str, now: Millis) -> SResult<()> {
+        self.exec(
+            "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+            params![id, now],
+        )?;
+        Ok(())
+    }
+
+    fn claim_device(&mut self, device: &str, token: &str, now: Millis) -> SResult<String> {
+        self.exec(
+            "INSERT OR IGNORE INTO devices (device_id, token_id, first_seen) VALUES (?1, ?2, ?3)",
+            params![device, token, now],
+        )?;
+        self.strings("SELECT token_id FROM devices WHERE device_id = ?1", device)?
+            .pop()
+            .ok_or_else(|| StorageError::damaged("devices", "a device row just written is missing"))
+    }
+
+    fn touch_token(&mut self, token: &str, device: &str, now: Millis) -> SResult<()> {
+        self.exec(
+            "UPDATE tokens SET last_seen_at = ?2, last_device = ?3 WHERE id = ?1",
+            params![token, now, device],
+        )?;
+        Ok(())
+    }
+
+    fn erase_doc(&mut self, doc: &str, author: &Author, now: Millis) -> SResult<()> {
+        // The entries stay (positions and hashes keep the log's chain);
+        // their content goes. secure_delete overwrites the freed bytes.
+        self.exec("UPDATE log SET data = x'' WHERE doc_id = ?1", [doc])?;
+        self.exec("DELETE FROM docs WHERE doc_id = ?1", [doc])?;
+        self.exec(
+            "INSERT OR IGNORE INTO erased (doc_id, erased_at, token_id, device) VALUES (?1, ?2, ?3, ?4)",
+            params![doc, now, author.token_id, author.device],
+        )?;
+        Ok(())
+    }
+}
+
+impl RelayStorage for SqliteRelay {
+    fn epoch(&self) -> SResult<String> {
+        Ok(self.epoch.clone())
+    }
+
+    fn head(&self) -> SResult<Head> {
+        self.read(|conn| {
+            let log: Option<(i64, Vec<u8>)> = conn
+                .prepare_cached("SELECT seq, chain FROM log ORDER BY seq DESC LIMIT 1")?
+                .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let vis: Option<i64> = conn
+                .prepare_cached("SELECT max(vseq) FROM visibility")?
+                .query_row([], |r| r.get(0))?;
+            let (seq, chain) = log.map_or((0, [0; 32]), |(s, c)| (s as u64, to_hash(&c)));
+            Ok(Head {
+                seq,
+                chain,
+                vis: vis.unwrap_or(0) as u64,
+            })
+        })
+    }
+
+    fn hash_at(&self, seq: u64) -> SResult<Option<[u8; 32]>> {
+        self.read(|conn| {
+            let hash: Option<Vec<u8>> = conn
+                .prepare_cached("SELECT chain FROM log WHERE seq = ?1")?
+                .query_row([seq as i64], |r| r.get(0))
+                .optional()?;
+            Ok(hash.map(|h| to_hash(&h)))
+        })
+    }
+
+    fn entries_after(
+        &self,
+        after: u64,
+        upto: u64,
+        max_entries: usize,
+        max_bytes: usize,
+    ) -> SResult<Vec<LogEntry>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT l.seq, l.doc_id, l.hash, l.data, l.device, l.chain, ifnull(d.first_seq, l.seq)
+                 FROM log l LEFT JOIN docs d ON d.doc_id = l.doc_id
+                 WHERE l.seq > ?1 AND l.seq <= ?2 AND length(l.data) > 0 ORDER BY l.seq LIMIT ?3",
+            )?;
+            let upto = i64::try_from(upto).unwrap_or(i64::MAX);
+            let mut rows = stmt.query(params![after as i64, upto, max_entries as i64])?;
+            let mut out = Vec::new();
+            let mut bytes = 0;
+            while let Some(r) = rows.next()? {
+                if bytes >= max_bytes && !out.is_empty() {
+                    break;
+                }
+                let data: Vec<u8> = r.get(3)?;
+                bytes += data.len();
+                let hash: Vec<u8> = r.get(2)?;
+                let chain: Vec<u8> = r.get(5)?;
+                out.push(LogEntry {
+                    seq: r.get::<_, i64>(0)? as u64,
+                    doc: r.get(1)?,
+                    hash: to_hash(&hash),
+                    data,
+                    device: r.get(4)?,
+                    chain: to_hash(&chain),
+                    first_seq: r.get::<_, i64>(6)? as u64,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    fn doc_states(&self, docs: &[&str]) -> SResult<Vec<DocState>> {
+        self.read(|conn| {
+            let mut exists = conn.prepare_cached("SELECT 1 FROM docs WHERE doc_id = ?1")?;
+            let mut erased = conn.prepare_cached("SELECT 1 FROM erased WHERE doc_id = ?1")?;
+            docs.iter()
+                .map(|d| {
+                    Ok(DocState {
+                        exists: exists.exists([d])?,
+                        erased: erased.exists([d])?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn snapshots(&self, docs: &[&str]) -> SResult<Vec<Vec<u8>>> {
+        self.read(|conn| docs.iter().map(|d| snapshot_bytes(conn, d)).collect())
+    }
+
+    fn load_doc(&self, doc: &str) -> SResult<Option<AutoCommit>> {
+        load(&self.lock(), doc)
+    }
+
+    fn vis_after(&self, token: &str, after: u64, upto: u64) -> SResult<Vec<VisChange>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT doc_id, forget FROM visibility
+                 WHERE vseq > ?1 AND vseq <= ?2 AND (token_id IS NULL OR token_id = ?3)
+                 ORDER BY vseq",
+            )?;
+            let upto = i64::try_from(upto).unwrap_or(i64::MAX);
+            stmt.query_map(params![after as i64, upto, token], |r| {
+                Ok(VisChange {
+                    doc: r.get(0)?,
+                    forget: r.get::<_, i64>(1)? != 0,
+                })
+            })?
+            .collect()
+        })
+    }
+
+    fn scope_docs(&self, token: &str) -> SResult<Vec<String>> {
+        self.read(|conn| {
+            conn.prepare_cached(
+                "SELECT doc_id FROM token_docs WHERE token_id = ?1 ORDER BY doc_id",
+            )?
+            .query_map([token], |r| r.get(0))?
+            .collect()
+        })
+    }
+
+    fn token_by_secret(&self, secret_hash: &[u8; 32]) -> SResult<Option<TokenRecord>> {
+        self.read(|conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM tokens WHERE secret_hash = ?1"
+            ))?
+            .query_row([secret_hash.as_slice()], token_record)
+            .optional()
+        })
+    }
+
+    fn token_by_id(&self, id: &str) -> SResult<Option<TokenRecord>> {
+        self.read(|conn| {
+            conn.prepare_cached(&format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = ?1"))?
+                .query_row([id], token_record)
+                .optional()
+        })
+    }
+
+    fn list_tokens(&self) -> SResult<Vec<TokenInfo>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT id, role, label, created_at, last_seen_at, last_device, revoked_at,
+                        (SELECT group_concat(event_id, ' ') FROM
+                            (SELECT event_id FROM token_events e WHERE e.token_id = t.id ORDER BY event_id))
+                 FROM tokens t ORDER BY created_at, id",
+            )?;
+            stmt.query_map([], |r| {
+                let events: Option<String> = r.get(7)?;
+                Ok(TokenInfo {
+                    id: r.get(0)?,
+                    role: r.get(1)?,
+                    label: r.get(2)?,
+                    created_at: r.get(3)?,
+                    last_seen_at: r.get(4)?,
+                    last_device: r.get(5)?,
+                    revoked_at: r.get(6)?,
+                    events: events
+                        .map(|e| e.split(' ').map(str::to_owned).collect())
+                        .unwrap_or_default(),
+                })
+            })?
+            .collect()
+        })
+    }
+
+    fn device_labels(&self) -> SResult<HashMap<String, (String, String)>> {
+        self.read(|conn| {
+            conn.prepare(
+                "SELECT d.device_id, ifnull(t.label, ''), ifnull(t.role, '')
+                 FROM devices d LEFT JOIN tokens t ON t.id = d.token_id",
+            )?
+            .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?
+            .collect()
+        })
+    }
+
+    fn audit(&self, doc: Option<&str>) -> SResult<Vec<AuditEntry>> {
+        self.read(|conn| {
+            conn.prepare(
+                "SELECT l.seq, l.doc_id, l.device, l.token_id, ifnull(t.label, ''), ifnull(t.role, ''),
+                        l.received_at, length(l.data) = 0
+                 FROM log l LEFT JOIN tokens t ON t.id = l.token_id
+                 WHERE ?1 IS NULL OR l.doc_id = ?1 ORDER BY l.seq",
+            )?
+            .query_map([doc], |r| {
+                Ok(AuditEntry {
+                    seq: r.get::<_, i64>(0)? as u64,
+                    doc: r.get(1)?,
+                    device: r.get(2)?,
+                    token_id: r.get(3)?,
+                    label: r.get(4)?,
+                    role: r.get(5)?,
+                    received_at: r.get(6)?,
+                    erased: r.get(7)?,
+                })
+            })?
+            .collect()
+        })
+    }
+
+    fn transaction(&self, f: &mut dyn FnMut(&mut dyn RelayTx) -> SResult<()>) -> SResult<()> {
+        let mut conn = self.lock();
+        // IMMEDIATE: the write lock from the start, so that a command-line
+        // process writing at the same time waits rather than fails midway.
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(db)?;
+        f(&mut Tx(&tx))?;
+        tx.commit().map_err(db)
     }
 }
 
@@ -1169,14 +844,4 @@ fn to_hash(bytes: &[u8]) -> [u8; 32] {
         out.copy_from_slice(bytes);
     }
     out
-}
-
-fn secret_hash(secret: &str) -> [u8; 32] {
-    Sha256::digest(secret.as_bytes()).into()
-}
-
-pub(crate) fn random_hex(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    rand::fill(buf.as_mut_slice());
-    buf.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -7,6 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+use muster_core::sync::storage::RelayStorage;
 use muster_server::storage::read_key_file;
 use muster_server::{AppState, SqliteRelay};
 

@@ -24,6 +24,7 @@
 //! reads the clock: every call that records a time takes `now`.
 
 mod exchange;
+mod fingerprint;
 pub mod history;
 mod index;
 mod merging;

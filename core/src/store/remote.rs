@@ -125,6 +125,14 @@ impl Store {
         let mut changed: HashSet<String> = HashSet::new();
         let tx = self.conn.unchecked_transaction()?;
         let mut touched: HashMap<String, AutoCommit> = HashMap::new();
+        // Contacts erased here, their erasure not yet confirmed: what other
+        // devices wrote to them before the relay erased them must not bring
+        // them back.
+        let erasing: HashSet<String> = self
+            .pending_erasures()?
+            .into_iter()
+            .flat_map(|c| [model::private_id_of(&c), c])
+            .collect();
         for entry in entries {
             let Some(kind) = DocKind::of_id(&entry.doc) else {
                 outcome
@@ -132,6 +140,9 @@ impl Store {
                     .push((entry.doc.clone(), "malformed document id".into()));
                 continue;
             };
+            if entry.form != Form::Forget && erasing.contains(&entry.doc) {
+                continue;
+            }
             if entry.form == Form::Forget {
                 touched.remove(&entry.doc);
                 self.cache.remove(&entry.doc);

@@ -3,7 +3,10 @@
 //!
 //! - [`wire`]: the messages and their CBOR encoding;
 //! - [`client`]: the device's side of a session, over the device [`Store`];
-//! - [`relay`]: the relay's side of a session, over a [`relay::RelayStorage`];
+//! - [`relay`]: the relay's side of a session, over a [`storage::RelayStorage`];
+//! - [`storage`]: the seam to the relay's database, its contract, and the
+//!   relay's rules that run inside its transactions;
+//! - [`scope`]: who may see what (volunteer tokens' scopes);
 //! - [`memory`]: an in-memory relay storage for simulations and tests.
 //!
 //! The drivers that own sockets and timers live elsewhere: the tokio client
@@ -14,4 +17,6 @@
 pub mod client;
 pub mod memory;
 pub mod relay;
+pub mod scope;
+pub mod storage;
 pub mod wire;

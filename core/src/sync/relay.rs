@@ -18,181 +18,13 @@ use automerge::sync::{State as DocSyncState, SyncDoc};
 use automerge::{AutoCommit, Change};
 use serde_bytes::ByteBuf;
 
+pub use super::storage::{
+    Auth, Author, Grant, LogEntry, NewChange, ROLE_COORDINATOR, ROLE_OBSERVER, ROLE_VOLUNTEER,
+    RelayStorage, VisChange, chain_hash,
+};
+use super::storage::{DocState, Head, SResult};
 use super::wire::{self, Cursor, Entry, Form, Message, code};
-use crate::error::Result;
 use crate::model::{DocKind, Millis, integrity};
-
-/// What a token grants.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Grant {
-    /// The token's id (not its secret).
-    pub token_id: String,
-    /// `coordinator`, `volunteer` or `observer`.
-    pub role: String,
-    /// The label given when the token was created.
-    pub label: String,
-}
-
-impl Grant {
-    /// Coordinators see and write every document.
-    pub fn is_coordinator(&self) -> bool {
-        self.role == ROLE_COORDINATOR
-    }
-
-    /// Whether this role's view is limited to a scope kept by the storage
-    /// (volunteers: their events, the contacts signed up to them, and what
-    /// their devices created).
-    pub fn is_scoped(&self) -> bool {
-        self.role == ROLE_VOLUNTEER
-    }
-}
-
-/// Every document, every private ledger, every write.
-pub const ROLE_COORDINATOR: &str = "coordinator";
-/// Their events, the contacts signed up to them, what they created; never
-/// a private ledger.
-pub const ROLE_VOLUNTEER: &str = "volunteer";
-/// Reads everything but private ledgers; writes nothing.
-pub const ROLE_OBSERVER: &str = "observer";
-
-/// The answer to a token.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Auth {
-    /// A valid token.
-    Granted(Grant),
-    /// A token the relay never issued.
-    Unknown,
-    /// A token that was revoked.
-    Revoked,
-    /// The device id is enrolled with another token: a device cannot take
-    /// another's identity.
-    DeviceTaken,
-}
-
-/// Who pushed a change: the device and the token it authenticated with.
-/// The log records both (the audit trail).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Author {
-    /// The device id (32 hex digits).
-    pub device: String,
-    /// The token's id (never its secret).
-    pub token_id: String,
-}
-
-/// A document entering or leaving what a device may see.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VisChange {
-    /// The document.
-    pub doc: String,
-    /// `true`: the device must delete it (erased, or out of scope now);
-    /// `false`: it is newly visible.
-    pub forget: bool,
-}
-
-/// One entry of the relay's log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogEntry {
-    /// Position in the log, from 1.
-    pub seq: u64,
-    /// The document.
-    pub doc: String,
-    /// The change's hash.
-    pub hash: [u8; 32],
-    /// The encoded change.
-    pub data: Vec<u8>,
-    /// The device that pushed it.
-    pub device: String,
-    /// The log's hash up to and including this entry (see [`chain_hash`]):
-    /// what cursors carry.
-    pub chain: [u8; 32],
-    /// The `seq` of the document's first entry (this one's, if it is the
-    /// first): a catch-up sends a document new to the device whole, at its
-    /// first entry.
-    pub first_seq: u64,
-}
-
-/// The log's hash after appending the change `change` to a log whose hash
-/// was `prev` (32 zero bytes for the empty log): SHA-256 of `prev`
-/// followed by the change's hash.
-///
-/// Cursors carry this, not the change's own hash, so that a cursor names
-/// the whole prefix of the log it covers. A relay restored from a backup
-/// may later hold, at the same `seq`, the same change the device saw there
-/// but different entries before it; only a chained hash tells.
-pub fn chain_hash(prev: &[u8; 32], change: &[u8; 32]) -> [u8; 32] {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    h.update(prev);
-    h.update(change);
-    h.finalize().into()
-}
-
-/// A change the session has checked and wants stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewChange {
-    /// The document.
-    pub doc: String,
-    /// The change's hash.
-    pub hash: [u8; 32],
-    /// The encoded change.
-    pub data: Vec<u8>,
-}
-
-/// The relay's durable state, as a session needs it. Implementations must
-/// make [`RelayStorage::append`] durable before it returns: the session
-/// acknowledges what it returns.
-pub trait RelayStorage {
-    /// The random id this relay's data was created with.
-    fn epoch(&self) -> Result<String>;
-    /// Checks a token presented by `device` and records that it was seen.
-    fn authenticate(&self, token: &str, device: &str, now: Millis) -> Result<Auth>;
-    /// The token with this id as it stands now (a live session checks again
-    /// when tokens change: revoked, or its scope edited).
-    fn grant(&self, token_id: &str) -> Result<Auth>;
-    /// The last entry's `seq` and chained log hash (`0` and zeros for an
-    /// empty log).
-    fn head(&self) -> Result<(u64, [u8; 32])>;
-    /// The chained log hash at `seq` ([`LogEntry::chain`]), if there is an
-    /// entry there.
-    fn hash_at(&self, seq: u64) -> Result<Option<[u8; 32]>>;
-    /// Entries with `after < seq <= upto`, in order, at most `max_entries`
-    /// and about `max_bytes` (at least one entry if any).
-    fn entries_after(
-        &self,
-        after: u64,
-        upto: u64,
-        max_entries: usize,
-        max_bytes: usize,
-    ) -> Result<Vec<LogEntry>>;
-    /// The `seq` of a document's first entry.
-    fn first_seq(&self, doc: &str) -> Result<Option<u64>>;
-    /// Everything the relay has of a document, as bytes Automerge's `load`
-    /// accepts (a compacted document, then any later changes).
-    fn snapshot(&self, doc: &str) -> Result<Vec<u8>>;
-    /// The document as the relay has it (for the per-document fallback).
-    fn load_doc(&self, doc: &str) -> Result<Option<AutoCommit>>;
-    /// Appends changes pushed by `author`, skipping those already in the
-    /// log, durably, each with its [`chain_hash`]. Returns the log position
-    /// of each change (new or already there), in order. Keeps scopes up to
-    /// date in the same transaction: a document created by a scoped token
-    /// joins its scope, and so does a contact signed up to a scoped token's
-    /// event (each a row of the visibility log).
-    fn append(&self, author: &Author, changes: &[NewChange], now: Millis) -> Result<Vec<u64>>;
-    /// The last position of the visibility log (0 if empty).
-    fn vis_head(&self) -> Result<u64>;
-    /// What entered or left the view of `grant` with positions in
-    /// `(after, upto]`, in order: erasures for everyone, scope changes for
-    /// scoped tokens.
-    fn vis_after(&self, grant: &Grant, after: u64, upto: u64) -> Result<Vec<VisChange>>;
-    /// Every document a scoped token may see now.
-    fn scope_docs(&self, token_id: &str) -> Result<Vec<String>>;
-    /// Whether the document was erased (nothing may be written to it).
-    fn is_erased(&self, doc: &str) -> Result<bool>;
-    /// Erases a contact and its private ledger: their log entries lose
-    /// their data, their snapshots go, and every device is told to forget
-    /// them (a visibility row for everyone).
-    fn erase(&self, contact: &str, author: &Author, now: Millis) -> Result<()>;
-}
 
 /// What the server must do after [`RelaySession::handle_frame`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -380,7 +212,7 @@ impl RelaySession {
 
     /// The next frame to send. When nothing is queued during catch-up, this
     /// reads the next batch from storage.
-    pub fn poll_transmit(&mut self, storage: &dyn RelayStorage) -> Result<Option<Vec<u8>>> {
+    pub fn poll_transmit(&mut self, storage: &dyn RelayStorage) -> SResult<Option<Vec<u8>>> {
         if self.transmit.is_empty() && matches!(self.phase, Phase::CatchingUp { .. }) {
             self.next_batch(storage)?;
         }
@@ -393,7 +225,7 @@ impl RelaySession {
         storage: &dyn RelayStorage,
         frame: &[u8],
         now: Millis,
-    ) -> Result<Handled> {
+    ) -> SResult<Handled> {
         if self.is_closed() {
             return Ok(Handled::default());
         }
@@ -419,13 +251,12 @@ impl RelaySession {
                 self.doc_sync(storage, doc, &message, now)
             }
             (Phase::Fallback, Message::ResyncDone) => {
-                let (head, _) = storage.head()?;
+                let head = storage.head()?;
                 self.fallback.clear();
                 self.fallback_bytes = 0;
                 self.held.clear();
                 self.refused.clear();
-                let vis_upto = storage.vis_head()?;
-                self.start_catch_up(storage, 0, head, 0, vis_upto)?;
+                self.start_catch_up(storage, 0, head.seq, 0, head.vis)?;
                 Ok(Handled::default())
             }
             (_, Message::Erase { doc }) => self.erase(storage, doc, now),
@@ -443,29 +274,25 @@ impl RelaySession {
     /// may now see — documents newly in its view, whole; documents erased
     /// or out of its view, to forget — then the new entries of other
     /// devices within its view.
-    pub fn handle_log_advanced(&mut self, storage: &dyn RelayStorage) -> Result<()> {
+    pub fn handle_log_advanced(&mut self, storage: &dyn RelayStorage) -> SResult<()> {
         if !self.is_live() {
             return Ok(());
         }
-        let vis_upto = storage.vis_head()?;
+        let vis_upto = storage.head()?.vis;
         if vis_upto > self.vis {
-            let grant = self.grant.clone().unwrap_or_else(|| Grant {
-                token_id: String::new(),
-                role: String::new(),
-                label: String::new(),
-            });
-            let changes = storage.vis_after(&grant, self.vis, vis_upto)?;
+            let token = self
+                .grant
+                .as_ref()
+                .map(|g| g.token_id.clone())
+                .unwrap_or_default();
+            let changes = storage.vis_after(&token, self.vis, vis_upto)?;
             self.vis = vis_upto;
-            let mut out = Vec::new();
-            for v in changes {
-                if !v.forget && self.created.contains(&v.doc) {
-                    // Created by this very device: it has it.
-                    continue;
-                }
-                if let Some(entry) = self.vis_entry(storage, v)? {
-                    out.push(entry);
-                }
-            }
+            let changes: Vec<VisChange> = changes
+                .into_iter()
+                // Created by this very device: it has it.
+                .filter(|v| v.forget || !self.created.contains(&v.doc))
+                .collect();
+            let out = self.vis_entries(storage, changes)?;
             self.queue_live(out);
         }
         loop {
@@ -497,7 +324,7 @@ impl RelaySession {
         storage: &dyn RelayStorage,
         hello: Message,
         now: Millis,
-    ) -> Result<Handled> {
+    ) -> SResult<Handled> {
         let Message::Hello {
             protocol,
             token,
@@ -553,10 +380,14 @@ impl RelaySession {
             }
         };
         self.epoch = storage.epoch()?;
-        let (head, _) = storage.head()?;
+        let Head {
+            seq: head,
+            vis: vis_upto,
+            ..
+        } = storage.head()?;
         // A position is trustworthy when this relay's log still holds, at
         // that seq, the entry the device saw there.
-        let holds = |p: &Option<Cursor>| -> Result<bool> {
+        let holds = |p: &Option<Cursor>| -> SResult<bool> {
             Ok(match p {
                 None => true,
                 Some(c) => {
@@ -578,10 +409,10 @@ impl RelaySession {
             cursor_trusted: trusted,
             role: grant.role.clone(),
         }));
-        // The visibility position first, the scope after: a document that
-        // joins the scope in between is then both in the scope and in the
-        // visibility rows after the catch-up, and is sent (twice at worst).
-        let vis_upto = storage.vis_head()?;
+        // The visibility position first (with the head), the scope after: a
+        // document that joins the scope in between is then both in the
+        // scope and in the visibility rows after the catch-up, and is sent
+        // (twice at worst).
         if grant.is_scoped() {
             self.scope = Some(storage.scope_docs(&grant.token_id)?.into_iter().collect());
         }
@@ -605,7 +436,7 @@ impl RelaySession {
     /// what the relay knows of it. For a scoped device, a document outside
     /// its view gets the same answer whether it exists, was erased, or was
     /// never seen: a volunteer learns nothing of ids it cannot see.
-    fn write_refusal(&self, doc: &str, known: Known) -> Option<String> {
+    fn write_refusal(&self, doc: &str, known: DocState) -> Option<String> {
         let Some(grant) = &self.grant else {
             return Some("not authenticated".into());
         };
@@ -632,15 +463,6 @@ impl RelaySession {
             return None;
         }
         Some(OUTSIDE_SCOPE.into())
-    }
-
-    /// What the relay knows of a document, read once per document a
-    /// message touches.
-    fn known(storage: &dyn RelayStorage, doc: &str) -> Result<Known> {
-        Ok(Known {
-            exists: storage.first_seq(doc)?.is_some(),
-            erased: storage.is_erased(doc)?,
-        })
     }
 
     /// Decides which of the changes a device sent for one document the
@@ -674,10 +496,10 @@ impl RelaySession {
         &mut self,
         storage: &dyn RelayStorage,
         doc_id: &str,
-        known: Known,
+        known: DocState,
         changes: Vec<Change>,
         via: Via<'_>,
-    ) -> Result<Vec<NewChange>> {
+    ) -> SResult<Vec<NewChange>> {
         let Via { creating, fallback } = via;
         let coordinator = self.grant.as_ref().is_some_and(Grant::is_coordinator);
         let scoped = self.grant.as_ref().is_some_and(Grant::is_scoped);
@@ -812,34 +634,41 @@ impl RelaySession {
         }
     }
 
-    /// The entry that tells the device about one visibility change, if it
-    /// needs one; keeps the session's scope current.
-    fn vis_entry(&mut self, storage: &dyn RelayStorage, v: VisChange) -> Result<Option<Entry>> {
-        if v.forget {
+    /// The entries that tell the device about visibility changes, in
+    /// order (none for a document it may not see or the relay no longer
+    /// has); keeps the session's scope current. The snapshots are read in
+    /// one call.
+    fn vis_entries(
+        &mut self,
+        storage: &dyn RelayStorage,
+        changes: Vec<VisChange>,
+    ) -> SResult<Vec<Entry>> {
+        let mut entries = Vec::with_capacity(changes.len());
+        for v in changes {
             if let Some(scope) = &mut self.scope {
-                scope.remove(&v.doc);
+                if v.forget {
+                    scope.remove(&v.doc);
+                } else {
+                    scope.insert(v.doc.clone());
+                }
             }
-            return Ok(Some(Entry {
-                doc: v.doc,
-                form: Form::Forget,
-                data: ByteBuf::new(),
-            }));
+            if v.forget {
+                entries.push(Entry {
+                    doc: v.doc,
+                    form: Form::Forget,
+                    data: ByteBuf::new(),
+                });
+            } else if self.visible(&v.doc) {
+                entries.push(Entry {
+                    doc: v.doc,
+                    form: Form::Snapshot,
+                    data: ByteBuf::new(),
+                });
+            }
         }
-        if let Some(scope) = &mut self.scope {
-            scope.insert(v.doc.clone());
-        }
-        if !self.visible(&v.doc) {
-            return Ok(None);
-        }
-        let data = storage.snapshot(&v.doc)?;
-        if data.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(Entry {
-            doc: v.doc,
-            form: Form::Snapshot,
-            data: ByteBuf::from(data),
-        }))
+        fill_snapshots(storage, &mut entries)?;
+        entries.retain(|e| e.form == Form::Forget || !e.data.is_empty());
+        Ok(entries)
     }
 
     fn start_catch_up(
@@ -849,7 +678,7 @@ impl RelaySession {
         upto: u64,
         vis_base: u64,
         vis_upto: u64,
-    ) -> Result<()> {
+    ) -> SResult<()> {
         self.cursor = (base, [0; 32]);
         self.vis = vis_base;
         let mut whole = VecDeque::new();
@@ -869,7 +698,7 @@ impl RelaySession {
         } else if let Some(grant) = &grant
             && vis_upto > vis_base
         {
-            whole.extend(storage.vis_after(grant, vis_base, vis_upto)?);
+            whole.extend(storage.vis_after(&grant.token_id, vis_base, vis_upto)?);
         }
         self.phase = Phase::CatchingUp {
             next_after,
@@ -882,7 +711,7 @@ impl RelaySession {
         Ok(())
     }
 
-    fn next_batch(&mut self, storage: &dyn RelayStorage) -> Result<()> {
+    fn next_batch(&mut self, storage: &dyn RelayStorage) -> SResult<()> {
         if self.next_whole_batch(storage)? {
             return Ok(());
         }
@@ -920,45 +749,52 @@ impl RelaySession {
         let mut entries = Vec::with_capacity(log.len());
         // Snapshots can be much larger than the log entries they replace:
         // the batch ends once its bytes reach the target, wherever that is.
+        // Entries go in groups, each group's snapshots read in one call,
+        // each group as large as the bytes left allow at the sizes seen.
         let mut bytes = 0;
-        for e in log {
-            if bytes >= self.batch_bytes {
-                break;
-            }
-            (last_seq, last_hash) = (e.seq, e.chain);
-            if sent_whole.contains(&e.doc)
-                || (e.device == self.device && *base > 0)
-                || !may_see(grant, scope, &e.doc)
-            {
-                continue;
-            }
-            if *base == 0 && e.first_seq != e.seq {
-                // A first sync sends each document whole at its first
-                // entry; its later entries are in that snapshot. (Read
-                // from the log, not kept in a set: a thousand fresh
-                // devices would each hold one as large as the organisation.)
-                continue;
-            }
-            let new_to_device = e.first_seq > *base;
-            let entry = if new_to_device {
-                let data = storage.snapshot(&e.doc)?;
-                if *base > 0 {
-                    sent_whole.insert(e.doc.clone());
+        let mut sizes = SizeGuess::default();
+        let mut log = log.into_iter().peekable();
+        while bytes < self.batch_bytes && log.peek().is_some() {
+            let mut group = Vec::new();
+            for e in log.by_ref().take(sizes.room(self.batch_bytes - bytes)) {
+                (last_seq, last_hash) = (e.seq, e.chain);
+                if sent_whole.contains(&e.doc)
+                    || (e.device == self.device && *base > 0)
+                    || !may_see(grant, scope, &e.doc)
+                {
+                    continue;
                 }
-                Entry {
-                    doc: e.doc,
-                    form: Form::Snapshot,
-                    data: ByteBuf::from(data),
+                if *base == 0 && e.first_seq != e.seq {
+                    // A first sync sends each document whole at its first
+                    // entry; its later entries are in that snapshot. (Read
+                    // from the log, not kept in a set: a thousand fresh
+                    // devices would each hold one as large as the organisation.)
+                    continue;
                 }
-            } else {
-                Entry {
-                    doc: e.doc,
-                    form: Form::Change,
-                    data: ByteBuf::from(e.data),
+                if e.first_seq > *base {
+                    // New to the device: whole.
+                    if *base > 0 {
+                        sent_whole.insert(e.doc.clone());
+                    }
+                    group.push(Entry {
+                        doc: e.doc,
+                        form: Form::Snapshot,
+                        data: ByteBuf::new(),
+                    });
+                } else {
+                    group.push(Entry {
+                        doc: e.doc,
+                        form: Form::Change,
+                        data: ByteBuf::from(e.data),
+                    });
                 }
-            };
-            bytes += entry.data.len();
-            entries.push(entry);
+            }
+            fill_snapshots(storage, &mut group)?;
+            for e in group {
+                sizes.saw(e.data.len());
+                bytes += e.data.len();
+                entries.push(e);
+            }
         }
         *next_after = last_seq;
         self.sent_entries += entries.len() as u64;
@@ -975,7 +811,7 @@ impl RelaySession {
 
     /// Sends the next batch of documents the catch-up sends whole or tells
     /// the device to forget, if any are left. Returns whether it did.
-    fn next_whole_batch(&mut self, storage: &dyn RelayStorage) -> Result<bool> {
+    fn next_whole_batch(&mut self, storage: &dyn RelayStorage) -> SResult<bool> {
         let (mut todo, log_left) = match &mut self.phase {
             Phase::CatchingUp {
                 whole,
@@ -987,17 +823,19 @@ impl RelaySession {
         };
         let mut entries = Vec::new();
         let mut size = 0;
-        while size < self.batch_bytes && entries.len() < wire::BATCH_ENTRIES {
-            let Some(v) = todo.pop_front() else {
-                break;
-            };
-            let doc = v.doc.clone();
-            if let Some(e) = self.vis_entry(storage, v)? {
+        let mut sizes = SizeGuess::default();
+        while size < self.batch_bytes && entries.len() < wire::BATCH_ENTRIES && !todo.is_empty() {
+            let room = sizes
+                .room(self.batch_bytes - size)
+                .min(wire::BATCH_ENTRIES - entries.len());
+            let group: Vec<VisChange> = todo.drain(..room.min(todo.len())).collect();
+            if let Phase::CatchingUp { sent_whole, .. } = &mut self.phase {
+                sent_whole.extend(group.iter().map(|v| v.doc.clone()));
+            }
+            for e in self.vis_entries(storage, group)? {
+                sizes.saw(e.data.len());
                 size += e.data.len();
                 entries.push(e);
-            }
-            if let Phase::CatchingUp { sent_whole, .. } = &mut self.phase {
-                sent_whole.insert(doc);
             }
         }
         let left = todo.len() as u64;
@@ -1020,7 +858,7 @@ impl RelaySession {
         storage: &dyn RelayStorage,
         changes: Vec<wire::PushChange>,
         now: Millis,
-    ) -> Result<Handled> {
+    ) -> SResult<Handled> {
         if changes.len() > wire::MAX_PUSH_CHANGES {
             self.close_with(
                 code::TOO_LARGE,
@@ -1056,10 +894,9 @@ impl RelaySession {
                 }
             }
         }
-        let mut known = Vec::with_capacity(groups.len());
-        for (doc, _) in &groups {
-            known.push(Self::known(storage, doc)?);
-        }
+        // What the relay knows of every document the push touches: one read.
+        let docs: Vec<&str> = groups.iter().map(|(d, _)| d.as_str()).collect();
+        let known = storage.doc_states(&docs)?;
         // Creations first: the rest of the push may then name the walk-ins
         // the relay took (and only those).
         let mut created = HashSet::new();
@@ -1091,13 +928,11 @@ impl RelaySession {
         if accepted.is_empty() {
             return Ok(Handled::default());
         }
-        let (head_before, _) = storage.head()?;
-        let positions = storage.append(&self.author(), &accepted, now)?;
-        let (head_after, _) = storage.head()?;
-        let last = positions.iter().copied().max().unwrap_or(0);
+        let appended = storage.append(&self.author(), &accepted, now)?;
+        let (last, hash) = appended.last.unwrap_or((0, [0; 32]));
         let upto = Cursor {
             seq: last,
-            hash: ByteBuf::from(storage.hash_at(last)?.unwrap_or([0; 32]).to_vec()),
+            hash: ByteBuf::from(hash.to_vec()),
             epoch: self.epoch.clone(),
             vis: self.vis,
         };
@@ -1109,7 +944,7 @@ impl RelaySession {
             upto,
         }));
         Ok(Handled {
-            appended: head_after.saturating_sub(head_before) as usize,
+            appended: appended.new,
             visibility_changed: false,
         })
     }
@@ -1120,7 +955,7 @@ impl RelaySession {
         doc_id: String,
         message: &[u8],
         now: Millis,
-    ) -> Result<Handled> {
+    ) -> SResult<Handled> {
         if DocKind::of_id(&doc_id).is_none() {
             self.close_with(code::MALFORMED, format!("{doc_id:?} is not a document id"));
             return Ok(Handled::default());
@@ -1141,7 +976,10 @@ impl RelaySession {
             self.reply_doc_sync(doc_id, Vec::new());
             return Ok(Handled::default());
         }
-        let known = Self::known(storage, &doc_id)?;
+        let known = storage
+            .doc_states(&[doc_id.as_str()])?
+            .pop()
+            .unwrap_or_default();
         // A document outside the device's view is answered as if the relay
         // had nothing of it, whether it exists or not.
         let visible = self.visible(&doc_id);
@@ -1202,9 +1040,7 @@ impl RelaySession {
                 self.refused.insert(doc_id.clone());
             }
             if !accepted.is_empty() {
-                let (before, _) = storage.head()?;
-                storage.append(&self.author(), &accepted, now)?;
-                appended = storage.head()?.0.saturating_sub(before) as usize;
+                appended = storage.append(&self.author(), &accepted, now)?.new;
                 self.note_created(&accepted);
             }
             if self.refused.contains(&doc_id) {
@@ -1301,7 +1137,7 @@ impl RelaySession {
     /// Re-reads the device's token after tokens changed: a revoked token
     /// ends the session at once; an edited scope is followed (what entered
     /// it is sent, what left it is forgotten, via the visibility log).
-    pub fn handle_tokens_changed(&mut self, storage: &dyn RelayStorage) -> Result<()> {
+    pub fn handle_tokens_changed(&mut self, storage: &dyn RelayStorage) -> SResult<()> {
         let Some(token_id) = self.grant.as_ref().map(|g| g.token_id.clone()) else {
             return Ok(());
         };
@@ -1330,6 +1166,7 @@ impl RelaySession {
                 .as_ref()
                 .map(|g| g.token_id.clone())
                 .unwrap_or_default(),
+            scoped: self.grant.as_ref().is_some_and(Grant::is_scoped),
         }
     }
 
@@ -1343,7 +1180,7 @@ impl RelaySession {
     }
 
     /// A coordinator asks to erase a contact (right to be forgotten).
-    fn erase(&mut self, storage: &dyn RelayStorage, doc: String, now: Millis) -> Result<Handled> {
+    fn erase(&mut self, storage: &dyn RelayStorage, doc: String, now: Millis) -> SResult<Handled> {
         if self.grant.is_none() {
             self.close_with(code::UNEXPECTED, "erase before hello");
             return Ok(Handled::default());
@@ -1382,6 +1219,49 @@ impl RelaySession {
             epoch: self.epoch.clone(),
             vis: self.vis,
         }
+    }
+}
+
+/// Reads, in one call, the snapshots of the entries marked
+/// [`Form::Snapshot`] (their data empty until then).
+fn fill_snapshots(storage: &dyn RelayStorage, entries: &mut [Entry]) -> SResult<()> {
+    let docs: Vec<&str> = entries
+        .iter()
+        .filter(|e| e.form == Form::Snapshot)
+        .map(|e| e.doc.as_str())
+        .collect();
+    if docs.is_empty() {
+        return Ok(());
+    }
+    let mut snapshots = storage.snapshots(&docs)?.into_iter();
+    for e in entries.iter_mut().filter(|e| e.form == Form::Snapshot) {
+        e.data = ByteBuf::from(snapshots.next().unwrap_or_default());
+    }
+    Ok(())
+}
+
+/// How many entries the next group of a batch takes: as many as the bytes
+/// left hold at the average size seen so far (a few hundred bytes assumed
+/// before any), between 1 and 256, so that a batch overshoots its target
+/// by about one group at most.
+#[derive(Debug, Default)]
+struct SizeGuess {
+    bytes: usize,
+    count: usize,
+}
+
+impl SizeGuess {
+    fn saw(&mut self, size: usize) {
+        self.bytes += size;
+        self.count += 1;
+    }
+
+    fn room(&self, bytes_left: usize) -> usize {
+        let average = self
+            .bytes
+            .checked_div(self.count)
+            .map_or(512, |a| a.max(64));
+        (bytes_left / average).clamp(1, 256)
     }
 }
 
@@ -1432,15 +1312,6 @@ fn check_change(doc: &str, data: &[u8]) -> std::result::Result<Change, ([u8; 32]
 /// The refusal a scoped device gets for any document outside its view,
 /// whatever the relay knows of it.
 const OUTSIDE_SCOPE: &str = "outside this device's scope (a volunteer changes what it can see and may create new contacts and feedback cases, each a readable record)";
-
-/// What the relay knows of a document, for deciding a write.
-#[derive(Debug, Clone, Copy)]
-struct Known {
-    /// The log holds entries of it.
-    exists: bool,
-    /// It was erased.
-    erased: bool,
-}
 
 /// How changes reached [`RelaySession::vet`].
 #[derive(Clone, Copy)]

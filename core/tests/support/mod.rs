@@ -46,34 +46,9 @@ pub fn two(stores: &mut [Store], i: usize, j: usize) -> (&mut Store, &mut Store)
     }
 }
 
-/// Everything a store shows, as text: every document's heads and typed
-/// record, and the materialised lists (contacts, events, rosters).
-/// Two replicas that converged have equal fingerprints.
+/// Everything a store shows, as text ([`Store::fingerprint`]).
 pub fn fingerprint(store: &mut Store) -> String {
-    let mut out = String::new();
-    for id in store.doc_ids().unwrap() {
-        let mut heads = store.heads(&id).unwrap();
-        heads.sort();
-        out += &format!("{id} heads {heads:?}\n");
-        let record = match muster_core::DocKind::of_id(&id).unwrap() {
-            muster_core::DocKind::Contact => format!("{:?}", store.contact(&id).unwrap()),
-            muster_core::DocKind::Event => format!(
-                "{:?} roster {:?}",
-                store.event(&id).unwrap(),
-                store.roster(&id, None).unwrap()
-            ),
-            muster_core::DocKind::Feedback => {
-                let f = store.feedback(&id).unwrap();
-                format!("{f:?} {:?} {:?}", f.status(), f.first_response_at())
-            }
-            muster_core::DocKind::ContactPrivate => String::new(),
-        };
-        out += &record;
-        out.push('\n');
-    }
-    out += &format!("contacts {:?}\n", store.list_contacts(10_000, 0).unwrap());
-    out += &format!("events {:?}\n", store.list_events().unwrap());
-    out
+    store.fingerprint().unwrap()
 }
 
 /// Applies, into a fresh store, the changes of `sources` in the given order,

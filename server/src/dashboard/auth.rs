@@ -21,7 +21,7 @@ use axum::extract::{ConnectInfo, Form, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{Extensions, HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use muster_core::sync::relay::{Auth, ROLE_COORDINATOR, RelayStorage};
+use muster_core::sync::relay::{Auth, ROLE_COORDINATOR};
 use serde::Deserialize;
 
 use super::html::{self, esc};

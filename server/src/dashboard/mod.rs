@@ -46,7 +46,8 @@ use muster_core::device::{Activity, Clock, Device, Observer, Origin, SyncStatus}
 use muster_core::sync::relay::ROLE_COORDINATOR;
 
 use crate::storage::SecretCheck;
-use crate::{AppState, ServerError, SqliteRelay};
+use crate::{AppState, ServerError};
+use muster_core::sync::storage::RelayStorage;
 
 /// The dashboard's store, in the relay's data directory.
 pub const STORE_FILE: &str = "dashboard.muster";
@@ -82,6 +83,9 @@ pub enum DashboardError {
     /// The relay's own storage failed.
     #[error("{0}")]
     Relay(#[from] ServerError),
+    /// The relay's own storage failed.
+    #[error("{0}")]
+    RelayStorage(#[from] muster_core::sync::storage::StorageError),
 }
 
 impl DashboardError {
@@ -96,9 +100,9 @@ impl DashboardError {
             DashboardError::Store(E::NotFound { .. }) => StatusCode::NOT_FOUND,
             DashboardError::Store(E::Invalid { .. }) => StatusCode::BAD_REQUEST,
             DashboardError::Store(E::NotAllowed(_)) => StatusCode::CONFLICT,
-            DashboardError::Store(_) | DashboardError::Relay(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            DashboardError::Store(_)
+            | DashboardError::Relay(_)
+            | DashboardError::RelayStorage(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -214,7 +218,7 @@ impl Dashboard {
     /// see [`Dashboard::connect`].
     pub fn open(
         data_dir: &Path,
-        storage: &SqliteRelay,
+        storage: &dyn RelayStorage,
         key: Option<&[u8; 32]>,
     ) -> DResult<Dashboard> {
         let path = data_dir.join(STORE_FILE);

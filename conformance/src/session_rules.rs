@@ -1,5 +1,5 @@
-//! What the relay lets a device do, checked message by message on the real
-//! SQLite storage: a core `RelaySession` driven in this process, no socket.
+//! What the relay lets a device do, checked message by message on any
+//! backend: a core `RelaySession` driven in this process, no socket.
 //! These are the holes found by probing the running relay (issue 13):
 //! a volunteer pulling contacts into its view, ids leaking to a scoped
 //! device, the fallback's unbounded memory and bypassed identity rule,
@@ -12,9 +12,10 @@ use automerge::sync::{ChunkList, MessageVersion};
 use automerge::transaction::Transactable;
 use automerge::{ActorId, AutoCommit, ReadDoc};
 use muster_core::sync::relay::{RelaySession, RelayStorage};
+
+use crate::Backend;
 use muster_core::sync::wire::{self, Cursor, Form, Message, PushChange, code};
 use muster_core::{NewContact, NewEvent, Store};
-use muster_server::SqliteRelay;
 use serde_bytes::ByteBuf;
 
 const T0: i64 = 1_793_491_200_000;
@@ -28,7 +29,7 @@ struct Conn {
 
 impl Conn {
     /// Sends `hello` (with `cursor`) and takes what the relay answers.
-    fn open(relay: &SqliteRelay, token: &str, device: &str, cursor: Option<Cursor>) -> Conn {
+    fn open(relay: &dyn RelayStorage, token: &str, device: &str, cursor: Option<Cursor>) -> Conn {
         let mut conn = Conn {
             session: RelaySession::new(),
             frames: Vec::new(),
@@ -48,7 +49,7 @@ impl Conn {
 
     /// Sends one message; returns what the relay answered (all of it,
     /// catch-up included).
-    fn send(&mut self, relay: &SqliteRelay, m: &Message) -> Vec<Message> {
+    fn send(&mut self, relay: &dyn RelayStorage, m: &Message) -> Vec<Message> {
         self.session
             .handle_frame(relay, &wire::encode(m), T0)
             .unwrap();
@@ -60,7 +61,7 @@ impl Conn {
         out
     }
 
-    fn push(&mut self, relay: &SqliteRelay, changes: &[(String, Vec<u8>)]) -> Vec<Message> {
+    fn push(&mut self, relay: &dyn RelayStorage, changes: &[(String, Vec<u8>)]) -> Vec<Message> {
         self.send(
             relay,
             &Message::Push {
@@ -75,7 +76,7 @@ impl Conn {
         )
     }
 
-    fn doc_sync(&mut self, relay: &SqliteRelay, doc: &str, message: Vec<u8>) -> Vec<Message> {
+    fn doc_sync(&mut self, relay: &dyn RelayStorage, doc: &str, message: Vec<u8>) -> Vec<Message> {
         self.send(
             relay,
             &Message::DocSync {
@@ -141,7 +142,7 @@ fn error_code(replies: &[Message]) -> Option<u16> {
 }
 
 /// Pushes everything `store` has pending through a coordinator session.
-fn push_all(relay: &SqliteRelay, conn: &mut Conn, store: &mut Store) {
+fn push_all(relay: &dyn RelayStorage, conn: &mut Conn, store: &mut Store) {
     let pending: Vec<(String, Vec<u8>)> = store
         .pending_changes(10_000)
         .unwrap()
@@ -203,9 +204,8 @@ fn person(store: &mut Store, name: &str) -> String {
 
 /// An office with one event, a volunteer token for it, and contacts:
 /// `ana` signed up to it, `xavier` not.
-struct Office {
-    relay: SqliteRelay,
-    _dir: tempfile::TempDir,
+struct Office<B> {
+    relay: B,
     store: Store,
     coordinator_token: String,
     event: String,
@@ -215,9 +215,9 @@ struct Office {
     volunteer: String,
 }
 
-fn office() -> Office {
-    let dir = tempfile::tempdir().unwrap();
-    let relay = SqliteRelay::open(dir.path()).unwrap();
+fn office<B: Backend>() -> Office<B> {
+    let backend = B::fresh();
+    let relay = backend.storage();
     let (_, coordinator_token) = relay
         .create_token("coordinator", "office", &[], T0)
         .unwrap();
@@ -237,14 +237,13 @@ fn office() -> Office {
     let ana = person(&mut store, "Ana Silva");
     let xavier = person(&mut store, "Xavier Out-of-scope");
     store.sign_up(&event, &ana, false, T0).unwrap();
-    let mut coordinator = Conn::open(&relay, &coordinator_token, store.device_id(), None);
-    push_all(&relay, &mut coordinator, &mut store);
+    let mut coordinator = Conn::open(relay, &coordinator_token, store.device_id(), None);
+    push_all(relay, &mut coordinator, &mut store);
     let (volunteer_id, volunteer) = relay
         .create_token("volunteer", "desk", std::slice::from_ref(&event), T0)
         .unwrap();
     Office {
-        relay,
-        _dir: dir,
+        relay: backend,
         store,
         coordinator_token,
         event,
@@ -271,12 +270,11 @@ fn pending(store: &Store) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-#[test]
-fn a_volunteer_cannot_sign_up_a_contact_it_cannot_see() {
-    let mut o = office();
+pub fn a_volunteer_cannot_sign_up_a_contact_it_cannot_see<B: Backend>() {
+    let mut o = office::<B>();
     let mut desk = Store::open_in_memory().unwrap();
     let desk_id = desk.device_id().to_owned();
-    let mut v = Conn::open(&o.relay, &o.volunteer, &desk_id, None);
+    let mut v = Conn::open(o.relay.storage(), &o.volunteer, &desk_id, None);
     assert_eq!(
         v.docs_sent(),
         BTreeSet::from([o.event.clone(), o.ana.clone()])
@@ -287,7 +285,7 @@ fn a_volunteer_cannot_sign_up_a_contact_it_cannot_see() {
     let forged = change(&mut event, |d| {
         put_signup(d, "registered_at", &o.xavier, T0)
     });
-    let replies = v.push(&o.relay, &[(o.event.clone(), forged)]);
+    let replies = v.push(o.relay.storage(), &[(o.event.clone(), forged)]);
     let refused = rejections(&replies);
     assert_eq!(refused.len(), 1, "{replies:?}");
     assert_eq!(refused[0].0, code::FORBIDDEN);
@@ -296,15 +294,17 @@ fn a_volunteer_cannot_sign_up_a_contact_it_cannot_see() {
     // ...so it enters no volunteer's scope, and no device is sent it.
     assert!(
         !o.relay
+            .storage()
             .scope_docs(&o.volunteer_id)
             .unwrap()
             .contains(&o.xavier)
     );
     let (_, second_desk) = o
         .relay
+        .storage()
         .create_token("volunteer", "desk 2", std::slice::from_ref(&o.event), T0)
         .unwrap();
-    let other = Conn::open(&o.relay, &second_desk, &device_id(2), None);
+    let other = Conn::open(o.relay.storage(), &second_desk, &device_id(2), None);
     assert!(!other.docs_sent().contains(&o.xavier));
     assert!(!other.received_bytes(&o.xavier));
 
@@ -320,24 +320,24 @@ fn a_volunteer_cannot_sign_up_a_contact_it_cannot_see() {
             put_signup(d, "checked_in_at", &o.ana, T0 + 2);
         }),
     ));
-    let replies = v.push(&o.relay, &changes);
+    let replies = v.push(o.relay.storage(), &changes);
     assert_eq!(rejections(&replies), vec![]);
     assert_eq!(acked(&replies), changes.len());
     assert!(
         o.relay
+            .storage()
             .scope_docs(&o.volunteer_id)
             .unwrap()
             .contains(&walk_in)
     );
     // The other desk of the event now sees the walk-in, still not Xavier.
-    let other = Conn::open(&o.relay, &second_desk, &device_id(3), None);
+    let other = Conn::open(o.relay.storage(), &second_desk, &device_id(3), None);
     assert!(other.docs_sent().contains(&walk_in));
     assert!(!other.received_bytes(&o.xavier));
 }
 
-#[test]
-fn a_scoped_device_is_never_sent_ids_outside_its_view() {
-    let mut o = office();
+pub fn a_scoped_device_is_never_sent_ids_outside_its_view<B: Backend>() {
+    let mut o = office::<B>();
     // The office merges Ana into a contact the desk cannot see, and marks
     // her as not the same person as Xavier.
     let kept = person(&mut o.store, "Ana M. Silva");
@@ -348,15 +348,26 @@ fn a_scoped_device_is_never_sent_ids_outside_its_view() {
     o.store
         .mark_not_duplicate(&o.ana, &o.xavier, T0 + 7)
         .unwrap();
-    let mut coordinator = Conn::open(&o.relay, &o.coordinator_token, o.store.device_id(), None);
-    push_all(&o.relay, &mut coordinator, &mut o.store);
+    let mut coordinator = Conn::open(
+        o.relay.storage(),
+        &o.coordinator_token,
+        o.store.device_id(),
+        None,
+    );
+    push_all(o.relay.storage(), &mut coordinator, &mut o.store);
 
     let desk = Store::open_in_memory().unwrap();
     let desk_id = desk.device_id().to_owned();
-    let v = Conn::open(&o.relay, &o.volunteer, &desk_id, None);
+    let v = Conn::open(o.relay.storage(), &o.volunteer, &desk_id, None);
     // The kept contact is the same person: it joins the desk's view...
     assert!(v.docs_sent().contains(&kept), "{:?}", v.docs_sent());
-    assert!(o.relay.scope_docs(&o.volunteer_id).unwrap().contains(&kept));
+    assert!(
+        o.relay
+            .storage()
+            .scope_docs(&o.volunteer_id)
+            .unwrap()
+            .contains(&kept)
+    );
     // ...Xavier does not, and his id is in no frame the desk received.
     assert!(!v.docs_sent().contains(&o.xavier));
     assert!(!v.received_bytes(&o.xavier), "Xavier's id leaked");
@@ -368,10 +379,11 @@ fn a_scoped_device_is_never_sent_ids_outside_its_view() {
             .unwrap()
     });
     let mut v = v;
-    let replies = v.push(&o.relay, &[(o.ana.clone(), forged)]);
+    let replies = v.push(o.relay.storage(), &[(o.ana.clone(), forged)]);
     assert_eq!(rejections(&replies).len(), 1, "{replies:?}");
     assert!(
         !o.relay
+            .storage()
             .scope_docs(&o.volunteer_id)
             .unwrap()
             .contains(&o.xavier)
@@ -407,7 +419,7 @@ fn sync_message(changes: Vec<Vec<u8>>) -> Vec<u8> {
 /// returns how many went before and the error code.
 fn doc_syncs_until_closed(
     v: &mut Conn,
-    relay: &SqliteRelay,
+    relay: &dyn RelayStorage,
     first: u32,
     count: u32,
     message: impl Fn(u32) -> Vec<u8>,
@@ -437,21 +449,33 @@ fn new_contact_id(n: u32) -> String {
     format!("c_{n:032x}")
 }
 
-#[test]
-fn the_fallback_holds_a_bounded_number_of_waiting_documents() {
-    let o = office();
-    let mut v = Conn::open(&o.relay, &o.volunteer, &device_id(9), bogus_cursor());
-    let (n, code) =
-        doc_syncs_until_closed(&mut v, &o.relay, 0, wire::MAX_HELD_DOCS as u32 + 10, |_| {
-            sync_message(vec![orphan_change(10)])
-        });
+pub fn the_fallback_holds_a_bounded_number_of_waiting_documents<B: Backend>() {
+    let o = office::<B>();
+    let mut v = Conn::open(
+        o.relay.storage(),
+        &o.volunteer,
+        &device_id(9),
+        bogus_cursor(),
+    );
+    let (n, code) = doc_syncs_until_closed(
+        &mut v,
+        o.relay.storage(),
+        0,
+        wire::MAX_HELD_DOCS as u32 + 10,
+        |_| sync_message(vec![orphan_change(10)]),
+    );
     assert_eq!(code, code::TOO_LARGE);
     assert_eq!(n as usize, wire::MAX_HELD_DOCS);
     assert!(v.session.is_closed());
 
     // And in bytes: 1 MiB changes that can only wait, well before 24 × 8 MiB.
-    let mut v = Conn::open(&o.relay, &o.volunteer, &device_id(9), bogus_cursor());
-    let (n, code) = doc_syncs_until_closed(&mut v, &o.relay, 1000, 24, |_| {
+    let mut v = Conn::open(
+        o.relay.storage(),
+        &o.volunteer,
+        &device_id(9),
+        bogus_cursor(),
+    );
+    let (n, code) = doc_syncs_until_closed(&mut v, o.relay.storage(), 1000, 24, |_| {
         sync_message(vec![orphan_change(1 << 20)])
     });
     assert_eq!(code, code::TOO_LARGE);
@@ -460,15 +484,14 @@ fn the_fallback_holds_a_bounded_number_of_waiting_documents() {
         "closed after {n}"
     );
     // Nothing of it reached the log.
-    assert_eq!(o.relay.log_len().unwrap(), 4);
+    assert_eq!(o.relay.storage().head().unwrap().seq, 4);
 }
 
-#[test]
-fn doc_sync_applies_the_rules_of_push() {
-    let mut o = office();
+pub fn doc_sync_applies_the_rules_of_push<B: Backend>() {
+    let mut o = office::<B>();
     let desk = Store::open_in_memory().unwrap();
     let desk_id = desk.device_id().to_owned();
-    let head = o.relay.log_len().unwrap();
+    let head = o.relay.storage().head().unwrap().seq;
 
     // The coordinator's actor renaming Ana: refused by push...
     let office_id = o.store.device_id().to_owned();
@@ -476,18 +499,26 @@ fn doc_sync_applies_the_rules_of_push() {
     let forged = change(&mut ana, |d| {
         d.put(automerge::ROOT, "name", "Forged by a desk").unwrap()
     });
-    let mut v = Conn::open(&o.relay, &o.volunteer, &desk_id, None);
-    let replies = v.push(&o.relay, &[(o.ana.clone(), forged.clone())]);
+    let mut v = Conn::open(o.relay.storage(), &o.volunteer, &desk_id, None);
+    let replies = v.push(o.relay.storage(), &[(o.ana.clone(), forged.clone())]);
     assert_eq!(rejections(&replies)[0].0, code::FORBIDDEN);
     // ...and by doc_sync after a bogus cursor, alike.
-    let mut v = Conn::open(&o.relay, &o.volunteer, &desk_id, bogus_cursor());
-    let replies = v.doc_sync(&o.relay, &o.ana, sync_message(vec![forged.clone()]));
+    let mut v = Conn::open(o.relay.storage(), &o.volunteer, &desk_id, bogus_cursor());
+    let replies = v.doc_sync(
+        o.relay.storage(),
+        &o.ana,
+        sync_message(vec![forged.clone()]),
+    );
     let refused = rejections(&replies);
     assert_eq!(refused.len(), 1, "{replies:?}");
     assert_eq!(refused[0].0, code::FORBIDDEN);
-    assert_eq!(o.relay.log_len().unwrap(), head, "nothing was logged");
+    assert_eq!(
+        o.relay.storage().head().unwrap().seq,
+        head,
+        "nothing was logged"
+    );
     // The relay's Ana is unchanged.
-    let doc = o.relay.load_doc(&o.ana).unwrap().unwrap();
+    let doc = o.relay.storage().load_doc(&o.ana).unwrap().unwrap();
     assert_eq!(
         doc.get(automerge::ROOT, "name")
             .unwrap()
@@ -500,32 +531,31 @@ fn doc_sync_applies_the_rules_of_push() {
 
     // A desk's own edit through the fallback is taken, as through push
     // (in a new session: the exchange about Ana ended at the refusal).
-    let mut v = Conn::open(&o.relay, &o.volunteer, &desk_id, bogus_cursor());
+    let mut v = Conn::open(o.relay.storage(), &o.volunteer, &desk_id, bogus_cursor());
     let mut ana = doc_of(&mut o.store, &o.ana, &desk_id);
     let own = change(&mut ana, |d| {
         d.put(automerge::ROOT, "preferred_name", "Aninha").unwrap()
     });
-    let replies = v.doc_sync(&o.relay, &o.ana, sync_message(vec![own]));
+    let replies = v.doc_sync(o.relay.storage(), &o.ana, sync_message(vec![own]));
     assert_eq!(rejections(&replies), vec![]);
-    assert_eq!(o.relay.log_len().unwrap(), head + 1);
+    assert_eq!(o.relay.storage().head().unwrap().seq, head + 1);
 
     // A coordinator's device may hand back other authors' changes: that is
     // how a relay restored from a backup gets back what it lost.
     let mut office2 = Conn::open(
-        &o.relay,
+        o.relay.storage(),
         &o.coordinator_token,
         &device_id(7),
         bogus_cursor(),
     );
-    let replies = office2.doc_sync(&o.relay, &o.ana, sync_message(vec![forged]));
+    let replies = office2.doc_sync(o.relay.storage(), &o.ana, sync_message(vec![forged]));
     assert_eq!(rejections(&replies), vec![]);
-    assert_eq!(o.relay.log_len().unwrap(), head + 2);
+    assert_eq!(o.relay.storage().head().unwrap().seq, head + 2);
 }
 
-#[test]
-fn a_new_record_must_be_readable() {
-    let o = office();
-    let head = o.relay.log_len().unwrap();
+pub fn a_new_record_must_be_readable<B: Backend>() {
+    let o = office::<B>();
+    let head = o.relay.storage().head().unwrap().seq;
     let desk = Store::open_in_memory().unwrap();
     let desk_id = desk.device_id().to_owned();
     let actor = ActorId::from(hex(&desk_id));
@@ -548,34 +578,37 @@ fn a_new_record_must_be_readable() {
             d
         }),
     ];
-    let mut v = Conn::open(&o.relay, &o.volunteer, &desk_id, None);
-    let mut office = Conn::open(&o.relay, &o.coordinator_token, &device_id(5), None);
+    let mut v = Conn::open(o.relay.storage(), &o.volunteer, &desk_id, None);
+    let mut office = Conn::open(o.relay.storage(), &o.coordinator_token, &device_id(5), None);
     for (n, (what, mut doc)) in broken.into_iter().enumerate() {
         doc.commit();
         let data = doc.get_last_local_change().unwrap().raw_bytes().to_vec();
         let id = new_contact_id(5000 + n as u32);
-        let replies = v.push(&o.relay, &[(id.clone(), data)]);
+        let replies = v.push(o.relay.storage(), &[(id.clone(), data)]);
         assert_eq!(rejections(&replies).len(), 1, "{what}: {replies:?}");
         assert_eq!(acked(&replies), 0, "{what}");
     }
-    assert_eq!(o.relay.log_len().unwrap(), head, "nothing was logged");
+    assert_eq!(
+        o.relay.storage().head().unwrap().seq,
+        head,
+        "nothing was logged"
+    );
     let broken = {
         let mut d = AutoCommit::new().with_actor(ActorId::from(hex(&device_id(5))));
         d.put(automerge::ROOT, "kind", "contact").unwrap();
         d.commit();
         d.get_last_local_change().unwrap().raw_bytes().to_vec()
     };
-    let replies = office.push(&o.relay, &[(new_contact_id(6000), broken)]);
+    let replies = office.push(o.relay.storage(), &[(new_contact_id(6000), broken)]);
     let refused = rejections(&replies);
     assert_eq!(refused.len(), 1);
     assert_eq!(refused[0].0, code::BAD_CHANGE);
     assert!(refused[0].1.contains("readable"), "{}", refused[0].1);
-    assert_eq!(o.relay.log_len().unwrap(), head);
+    assert_eq!(o.relay.storage().head().unwrap().seq, head);
 }
 
-#[test]
-fn a_volunteer_cannot_tell_whether_an_id_exists() {
-    let mut o = office();
+pub fn a_volunteer_cannot_tell_whether_an_id_exists<B: Backend>() {
+    let mut o = office::<B>();
     let desk = Store::open_in_memory().unwrap();
     let desk_id = desk.device_id().to_owned();
     let unknown = new_contact_id(77);
@@ -584,7 +617,7 @@ fn a_volunteer_cannot_tell_whether_an_id_exists() {
     // The fallback: the same question about each gets the same answer.
     let mut answers = Vec::new();
     for id in [&unknown, &existing] {
-        let mut v = Conn::open(&o.relay, &o.volunteer, &desk_id, bogus_cursor());
+        let mut v = Conn::open(o.relay.storage(), &o.volunteer, &desk_id, bogus_cursor());
         let mut empty = AutoCommit::new();
         let mut state = automerge::sync::State::new();
         let hello = empty
@@ -592,7 +625,7 @@ fn a_volunteer_cannot_tell_whether_an_id_exists() {
             .generate_sync_message(&mut state)
             .unwrap()
             .encode();
-        answers.push(v.doc_sync(&o.relay, id, hello));
+        answers.push(v.doc_sync(o.relay.storage(), id, hello));
     }
     assert_eq!(answers[0].len(), answers[1].len());
     let strip = |m: &Message| match m {
@@ -610,9 +643,9 @@ fn a_volunteer_cannot_tell_whether_an_id_exists() {
     let edit = change(&mut xavier, |d| {
         d.put(automerge::ROOT, "name", "X").unwrap()
     });
-    let mut v = Conn::open(&o.relay, &o.volunteer, &desk_id, None);
-    let to_existing = rejections(&v.push(&o.relay, &[(existing.clone(), edit.clone())]));
-    let to_unknown = rejections(&v.push(&o.relay, &[(unknown.clone(), edit)]));
+    let mut v = Conn::open(o.relay.storage(), &o.volunteer, &desk_id, None);
+    let to_existing = rejections(&v.push(o.relay.storage(), &[(existing.clone(), edit.clone())]));
+    let to_unknown = rejections(&v.push(o.relay.storage(), &[(unknown.clone(), edit)]));
     assert_eq!(to_existing.len(), 1);
     assert_eq!(to_existing, to_unknown);
 
@@ -621,8 +654,8 @@ fn a_volunteer_cannot_tell_whether_an_id_exists() {
     d.put(automerge::ROOT, "kind", "contact").unwrap();
     d.commit();
     let junk = d.get_last_local_change().unwrap().raw_bytes().to_vec();
-    let to_existing = rejections(&v.push(&o.relay, &[(existing, junk.clone())]));
-    let to_unknown = rejections(&v.push(&o.relay, &[(new_contact_id(78), junk)]));
+    let to_existing = rejections(&v.push(o.relay.storage(), &[(existing, junk.clone())]));
+    let to_unknown = rejections(&v.push(o.relay.storage(), &[(new_contact_id(78), junk)]));
     assert_eq!(to_existing.len(), 1);
     assert_eq!(to_existing, to_unknown);
 }
@@ -630,9 +663,8 @@ fn a_volunteer_cannot_tell_whether_an_id_exists() {
 /// A change waiting for a dependency names nobody until it applies: the
 /// relay must not take one from a volunteer and let it apply later,
 /// unchecked (the held documents of the fallback were the way round).
-#[test]
-fn a_waiting_change_cannot_carry_an_unseen_contact_in() {
-    let mut o = office();
+pub fn a_waiting_change_cannot_carry_an_unseen_contact_in<B: Backend>() {
+    let mut o = office::<B>();
     let desk = Store::open_in_memory().unwrap();
     let desk_id = desk.device_id().to_owned();
     let mut event = doc_of(&mut o.store, &o.event, &desk_id);
@@ -642,44 +674,57 @@ fn a_waiting_change_cannot_carry_an_unseen_contact_in() {
     let forged = change(&mut event, |d| {
         put_signup(d, "registered_at", &o.xavier, T0 + 2)
     });
-    let head = o.relay.log_len().unwrap();
+    let head = o.relay.storage().head().unwrap().seq;
 
     // The fallback: the forged change first, waiting for the harmless one.
-    let mut v = Conn::open(&o.relay, &o.volunteer, &desk_id, bogus_cursor());
-    v.doc_sync(&o.relay, &o.event, sync_message(vec![forged.clone()]));
+    let mut v = Conn::open(o.relay.storage(), &o.volunteer, &desk_id, bogus_cursor());
+    v.doc_sync(
+        o.relay.storage(),
+        &o.event,
+        sync_message(vec![forged.clone()]),
+    );
     // The harmless one pushed, then handed over too.
-    let mut p = Conn::open(&o.relay, &o.volunteer, &desk_id, None);
+    let mut p = Conn::open(o.relay.storage(), &o.volunteer, &desk_id, None);
     assert_eq!(
-        acked(&p.push(&o.relay, &[(o.event.clone(), harmless.clone())])),
+        acked(&p.push(o.relay.storage(), &[(o.event.clone(), harmless.clone())])),
         1
     );
-    let replies = v.doc_sync(&o.relay, &o.event, sync_message(vec![harmless.clone()]));
+    let replies = v.doc_sync(
+        o.relay.storage(),
+        &o.event,
+        sync_message(vec![harmless.clone()]),
+    );
     assert!(!rejections(&replies).is_empty(), "{replies:?}");
     // A push in the other order, the forged change first.
-    let replies = p.push(&o.relay, &[(o.event.clone(), forged.clone())]);
+    let replies = p.push(o.relay.storage(), &[(o.event.clone(), forged.clone())]);
     assert_eq!(rejections(&replies).len(), 1, "{replies:?}");
     assert_eq!(
-        o.relay.log_len().unwrap(),
+        o.relay.storage().head().unwrap().seq,
         head + 1,
         "only the harmless change"
     );
     assert!(
         !o.relay
+            .storage()
             .scope_docs(&o.volunteer_id)
             .unwrap()
             .contains(&o.xavier)
     );
-    let doc = o.relay.load_doc(&o.event).unwrap().unwrap();
+    let doc = o.relay.storage().load_doc(&o.event).unwrap().unwrap();
     assert!(!muster_core::model::integrity::references(&o.event, &doc).contains(&o.xavier));
 }
 
 /// Every doc_sync keeps a sync state (the device's heads, needs and bloom
 /// filters) until its exchange ends: what a session keeps is bounded in
 /// bytes too, not only the documents waiting for dependencies.
-#[test]
-fn the_fallback_bounds_its_sync_states() {
-    let o = office();
-    let mut v = Conn::open(&o.relay, &o.volunteer, &device_id(9), bogus_cursor());
+pub fn the_fallback_bounds_its_sync_states<B: Backend>() {
+    let o = office::<B>();
+    let mut v = Conn::open(
+        o.relay.storage(),
+        &o.volunteer,
+        &device_id(9),
+        bogus_cursor(),
+    );
     // Messages of 1 MiB of made-up heads, each for a new id.
     let heads: Vec<automerge::ChangeHash> = (0..32_000u32)
         .map(|i| {
@@ -697,7 +742,8 @@ fn the_fallback_bounds_its_sync_states() {
         version: MessageVersion::V1,
     }
     .encode();
-    let (n, code) = doc_syncs_until_closed(&mut v, &o.relay, 20_000, 200, |_| message.clone());
+    let (n, code) =
+        doc_syncs_until_closed(&mut v, o.relay.storage(), 20_000, 200, |_| message.clone());
     assert_eq!(code, code::TOO_LARGE);
     assert!(
         (n as usize) <= (wire::MAX_FALLBACK_STATE_BYTES / message.len()) + 1,
@@ -707,9 +753,8 @@ fn the_fallback_bounds_its_sync_states() {
 
 /// Devices index a record under the id it holds: a new record holding
 /// another's id would overwrite that one's rows on every device.
-#[test]
-fn a_record_must_hold_its_own_id() {
-    let mut o = office();
+pub fn a_record_must_hold_its_own_id<B: Backend>() {
+    let mut o = office::<B>();
     let mut desk = Store::open_in_memory().unwrap();
     let desk_id = desk.device_id().to_owned();
     let walk_in = person(&mut desk, "Impostor");
@@ -719,8 +764,8 @@ fn a_record_must_hold_its_own_id() {
     });
     let mut changes = pending(&desk);
     changes.push((walk_in.clone(), rename.clone()));
-    let mut v = Conn::open(&o.relay, &o.volunteer, &desk_id, None);
-    let replies = v.push(&o.relay, &changes);
+    let mut v = Conn::open(o.relay.storage(), &o.volunteer, &desk_id, None);
+    let replies = v.push(o.relay.storage(), &changes);
     assert_eq!(rejections(&replies).len(), 2, "{replies:?}");
     assert_eq!(acked(&replies), 0);
     // Nor may an existing record's id change.
@@ -728,48 +773,53 @@ fn a_record_must_hold_its_own_id() {
     let rename = change(&mut ana, |d| {
         d.put(automerge::ROOT, "id", o.xavier.as_str()).unwrap()
     });
-    let replies = v.push(&o.relay, &[(o.ana.clone(), rename)]);
+    let replies = v.push(o.relay.storage(), &[(o.ana.clone(), rename)]);
     assert_eq!(rejections(&replies).len(), 1, "{replies:?}");
 }
 
 /// The kept contact of a merge stays in the views that see its duplicate
 /// when a token's events are edited, and so does a merge of a merge.
-#[test]
-fn merges_are_followed_through_token_edits_and_chains() {
-    let mut o = office();
+pub fn merges_are_followed_through_token_edits_and_chains<B: Backend>() {
+    let mut o = office::<B>();
     let kept = person(&mut o.store, "Ana M. Silva");
     let last = person(&mut o.store, "Ana Maria Silva");
     o.store.merge_contacts(&kept, &o.ana, T0 + 5).unwrap();
     o.store.merge_contacts(&last, &kept, T0 + 6).unwrap();
-    let mut coordinator = Conn::open(&o.relay, &o.coordinator_token, o.store.device_id(), None);
-    push_all(&o.relay, &mut coordinator, &mut o.store);
-    let scope = o.relay.scope_docs(&o.volunteer_id).unwrap();
+    let mut coordinator = Conn::open(
+        o.relay.storage(),
+        &o.coordinator_token,
+        o.store.device_id(),
+        None,
+    );
+    push_all(o.relay.storage(), &mut coordinator, &mut o.store);
+    let scope = o.relay.storage().scope_docs(&o.volunteer_id).unwrap();
     assert!(scope.contains(&kept) && scope.contains(&last), "{scope:?}");
     // `token update` recomputes the scope: the merges are kept.
     o.relay
+        .storage()
         .set_token_events(&o.volunteer_id, std::slice::from_ref(&o.event))
         .unwrap();
-    let scope = o.relay.scope_docs(&o.volunteer_id).unwrap();
+    let scope = o.relay.storage().scope_docs(&o.volunteer_id).unwrap();
     assert!(scope.contains(&kept) && scope.contains(&last), "{scope:?}");
     assert!(!scope.contains(&o.xavier));
     // A token given the event afterwards sees them from the start.
     let (_, later) = o
         .relay
+        .storage()
         .create_token("volunteer", "desk 3", std::slice::from_ref(&o.event), T0)
         .unwrap();
-    let v = Conn::open(&o.relay, &later, &device_id(4), None);
+    let v = Conn::open(o.relay.storage(), &later, &device_id(4), None);
     assert!(v.docs_sent().contains(&last), "{:?}", v.docs_sent());
 }
 
 /// The probes that told an unknown id from an existing out-of-scope one:
 /// a change under another actor, and one naming an unseen contact.
-#[test]
-fn every_refusal_about_an_unseen_id_is_the_same() {
-    let mut o = office();
+pub fn every_refusal_about_an_unseen_id_is_the_same<B: Backend>() {
+    let mut o = office::<B>();
     let desk = Store::open_in_memory().unwrap();
     let desk_id = desk.device_id().to_owned();
     let office_id = o.store.device_id().to_owned();
-    let mut v = Conn::open(&o.relay, &o.volunteer, &desk_id, None);
+    let mut v = Conn::open(o.relay.storage(), &o.volunteer, &desk_id, None);
     let probes: Vec<Vec<u8>> = vec![
         // Another actor's new record.
         walk_in_bytes(&office_id, "Probe one", None),
@@ -782,8 +832,9 @@ fn every_refusal_about_an_unseen_id_is_the_same() {
         },
     ];
     for probe in probes {
-        let to_existing = rejections(&v.push(&o.relay, &[(o.xavier.clone(), probe.clone())]));
-        let to_unknown = rejections(&v.push(&o.relay, &[(new_contact_id(999), probe)]));
+        let to_existing =
+            rejections(&v.push(o.relay.storage(), &[(o.xavier.clone(), probe.clone())]));
+        let to_unknown = rejections(&v.push(o.relay.storage(), &[(new_contact_id(999), probe)]));
         assert_eq!(to_existing.len(), 1);
         assert_eq!(to_existing, to_unknown);
     }
