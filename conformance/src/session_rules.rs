@@ -859,3 +859,99 @@ fn walk_in_bytes(actor: &str, name: &str, merged_into: Option<&str>) -> Vec<u8> 
     doc.commit();
     doc.get_last_local_change().unwrap().raw_bytes().to_vec()
 }
+
+/// The cursor of the last `batch` or `caught_up` among `replies`.
+fn last_cursor(replies: &[Message]) -> Option<Cursor> {
+    replies.iter().rev().find_map(|m| match m {
+        Message::Batch { cursor, .. } | Message::CaughtUp { cursor } => Some(cursor.clone()),
+        _ => None,
+    })
+}
+
+fn welcomed_trusted(replies: &[Message]) -> Option<bool> {
+    replies.iter().find_map(|m| match m {
+        Message::Welcome { cursor_trusted, .. } => Some(*cursor_trusted),
+        _ => None,
+    })
+}
+
+/// A catch-up sends the documents that joined a device's view before its
+/// log pass; a connection lost after those batches must leave the device
+/// a cursor the relay still trusts (once it carried zeros for a hash, and
+/// the next connection fell back to a whole resync).
+pub fn a_catch_up_cut_short_leaves_a_cursor_the_relay_trusts<B: Backend>() {
+    let mut o = office::<B>();
+    let desk = device_id(4);
+    let first = Conn::open(o.relay.storage(), &o.volunteer, &desk, None);
+    let mut cursor = None;
+    for f in &first.frames {
+        if let Ok(m) = wire::decode(f) {
+            cursor = last_cursor(std::slice::from_ref(&m)).or(cursor);
+        }
+    }
+    let cursor = cursor.expect("caught up");
+    // A contact joins the desk's view: the next catch-up sends it whole
+    // before its log pass.
+    let late = person(&mut o.store, "Lena Late");
+    o.store.sign_up(&o.event, &late, false, T0).unwrap();
+    let mut office = Conn::open(
+        o.relay.storage(),
+        &o.coordinator_token,
+        o.store.device_id(),
+        None,
+    );
+    push_all(o.relay.storage(), &mut office, &mut o.store);
+    let again = Conn::open(o.relay.storage(), &o.volunteer, &desk, Some(cursor.clone()));
+    let whole_batch = again
+        .frames
+        .iter()
+        .filter_map(|f| wire::decode(f).ok())
+        .find_map(|m| match m {
+            Message::Batch {
+                entries, cursor, ..
+            } if entries.iter().any(|e| e.doc == late) => Some(cursor),
+            _ => None,
+        })
+        .expect("the newly visible contact, whole");
+    assert_eq!(whole_batch.seq, cursor.seq, "before the log pass");
+    assert_eq!(whole_batch.hash, cursor.hash, "the device's own hash");
+    // Cut there: the device comes back with that cursor and is trusted.
+    let back = Conn::open(o.relay.storage(), &o.volunteer, &desk, Some(whole_batch));
+    let replies: Vec<Message> = back
+        .frames
+        .iter()
+        .filter_map(|f| wire::decode(f).ok())
+        .collect();
+    assert_eq!(welcomed_trusted(&replies), Some(true));
+}
+
+/// A volunteer's device in the fallback is sent, after `resync_done`,
+/// what joined its view while the fallback ran (once its view was read at
+/// `hello` only, and such a contact never reached the desk).
+pub fn what_joins_a_view_during_the_fallback_is_sent_after_it<B: Backend>() {
+    let mut o = office::<B>();
+    let desk = device_id(5);
+    let mut v = Conn::open(o.relay.storage(), &o.volunteer, &desk, bogus_cursor());
+    assert_eq!(
+        welcomed_trusted(
+            &v.frames
+                .iter()
+                .filter_map(|f| wire::decode(f).ok())
+                .collect::<Vec<_>>()
+        ),
+        Some(false)
+    );
+    let late = person(&mut o.store, "Lena Late");
+    o.store.sign_up(&o.event, &late, false, T0).unwrap();
+    let mut office = Conn::open(
+        o.relay.storage(),
+        &o.coordinator_token,
+        o.store.device_id(),
+        None,
+    );
+    push_all(o.relay.storage(), &mut office, &mut o.store);
+    v.send(o.relay.storage(), &Message::ResyncDone);
+    let sent = v.docs_sent();
+    assert!(sent.contains(&late), "{sent:?}");
+    assert!(sent.contains(&o.ana) && !sent.contains(&o.xavier));
+}

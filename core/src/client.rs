@@ -21,7 +21,6 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use rand::RngExt;
 use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -30,22 +29,23 @@ use crate::error::{Error, Result};
 use crate::model::Millis;
 use crate::store::Store;
 use crate::sync::client::{ClientSession, SyncEvent};
+use crate::sync::timers;
 use crate::sync::wire::{self, code};
 
 /// How long to wait for the relay before calling a connection dead: the
 /// default [`Timeouts::reply`].
-pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
+pub const READ_TIMEOUT: Duration = Duration::from_millis(timers::REPLY_TIMEOUT as u64);
 /// How long opening a connection (TCP connect and the WebSocket handshake)
 /// may take: the default [`Timeouts::connect`].
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// After this long without hearing from the relay, the client pings it, so
 /// that an idle live connection proves itself alive before
 /// [`READ_TIMEOUT`] (the relay answers pings, and pings every 30 s itself).
-pub const PING_AFTER: Duration = Duration::from_secs(20);
+pub const PING_AFTER: Duration = Duration::from_millis(timers::PING_AFTER as u64);
 /// First retry delay; doubles per failure up to [`MAX_BACKOFF`].
-pub const MIN_BACKOFF: Duration = Duration::from_millis(500);
+pub const MIN_BACKOFF: Duration = Duration::from_millis(timers::MIN_BACKOFF as u64);
 /// Longest retry delay.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+pub const MAX_BACKOFF: Duration = Duration::from_millis(timers::MAX_BACKOFF as u64);
 
 /// How long a sync waits for the relay. [`Timeouts::default`] is what
 /// PROTOCOL.md §2 states: [`CONNECT_TIMEOUT`] and [`READ_TIMEOUT`].
@@ -80,29 +80,18 @@ impl Timeouts {
         }
     }
 
-    /// When an idle connection pings the relay.
-    fn ping_after(&self) -> Duration {
-        (self.reply / 3).min(PING_AFTER)
+    /// The session's timers for these timeouts.
+    fn session_timers(&self) -> timers::ClientTimers {
+        timers::ClientTimers::with_reply(millis(self.reply))
     }
 }
 
-/// The start of every timeout's message (see [`is_timeout`]).
-const NO_ANSWER: &str = "no answer from ";
-
-/// Whether an error is one of the [`Timeouts`] running out: the relay (or
-/// whatever listens at its address) did not answer in time.
-pub fn is_timeout(e: &Error) -> bool {
-    matches!(e, Error::Network(m) if m.starts_with(NO_ANSWER))
+/// A duration as the sessions' milliseconds.
+fn millis(d: Duration) -> Millis {
+    Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX)
 }
 
-/// A duration for a message: whole seconds as `15`, others as `0.5`.
-fn seconds(d: Duration) -> String {
-    if d.subsec_millis() == 0 {
-        d.as_secs().to_string()
-    } else {
-        format!("{:.1}", d.as_secs_f64())
-    }
-}
+pub use crate::sync::timers::is_timeout;
 
 /// What a sync is doing, for a status line or a phone's sync indicator.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -197,8 +186,9 @@ async fn connect(url: &str, within: Duration) -> Result<Socket> {
         .await
         .map_err(|_| {
             Error::Network(format!(
-                "{NO_ANSWER}{url} within {} s: is the relay running and reachable?",
-                seconds(within)
+                "{}{url} within {} s: is the relay running and reachable?",
+                timers::NO_ANSWER,
+                timers::seconds(millis(within))
             ))
         })?
         .map_err(|e| Error::Network(format!("{url}: {e}")))?;
@@ -244,18 +234,16 @@ async fn run_session(
 ) -> Result<()> {
     let mut socket = connect(at.url, at.timeouts.connect).await?;
     let mut session = store.with(|s| ClientSession::new(s, at.token))?;
-    let period = at
-        .timeouts
-        .ping_after()
+    session.set_reply_timeout(at.timeouts.session_timers().reply);
+    // The local writes of other processes are picked up at this pace.
+    let period = Duration::from_millis(at.timeouts.session_timers().ping_after() as u64)
         .clamp(Duration::from_millis(50), Duration::from_secs(1));
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // Any frame (pongs too): for the idle rule and when to ping.
-    let mut last_heard = tokio::time::Instant::now();
-    // A protocol message, or the moment the session began to await one.
-    let mut last_progress = last_heard;
-    let mut was_awaiting = false;
-    let mut pinged = false;
+    // The session's timers run on this clock (monotonic).
+    let opened = tokio::time::Instant::now();
+    let clock = || millis(opened.elapsed());
+    session.start(clock());
     loop {
         while let Some(frame) = session.poll_transmit() {
             report.frames_out += 1;
@@ -298,20 +286,19 @@ async fn run_session(
             store.with(|s| s.checkpoint())?;
             return Ok(());
         }
-        let awaiting = session.awaiting_reply();
-        if awaiting.is_some() && !was_awaiting {
-            // The relay's time to answer starts now (a push from idle).
-            last_progress = tokio::time::Instant::now();
+        session.handle_timeout(clock())?;
+        if session.poll_ping() {
+            socket
+                .send(WsMessage::Ping(Vec::new().into()))
+                .await
+                .map_err(|e| Error::Network(e.to_string()))?;
         }
-        was_awaiting = awaiting.is_some();
-        let deadline = match awaiting {
-            Some(_) => last_progress + at.timeouts.reply,
-            None => last_heard + at.timeouts.reply,
-        };
+        let deadline = session
+            .poll_timeout()
+            .map(|t| opened + Duration::from_millis(t.max(0) as u64));
         tokio::select! {
             incoming = socket.next() => {
-                last_heard = tokio::time::Instant::now();
-                pinged = false;
+                let heard = clock();
                 let frame = match incoming {
                     None => return Err(Error::Network("the relay closed the connection".into())),
                     Some(Err(e)) => return Err(Error::Network(e.to_string())),
@@ -319,30 +306,24 @@ async fn run_session(
                     Some(Ok(WsMessage::Close(_))) => return Err(Error::Network("the relay closed the connection".into())),
                     // Pings are answered by tungstenite; pongs only count
                     // as a sign of life, not as an answer.
-                    Some(Ok(_)) => continue,
+                    Some(Ok(_)) => {
+                        session.handle_heard(heard, false);
+                        continue;
+                    }
                 };
-                last_progress = last_heard;
+                session.handle_heard(heard, true);
                 report.frames_in += 1;
                 report.bytes_in += frame.len();
                 store.with(|s| session.handle_frame(s, &frame, (at.clock)()))?;
             }
-            _ = tokio::time::sleep_until(deadline) => {
-                let waited = seconds(at.timeouts.reply);
-                return Err(Error::Network(match awaiting {
-                    Some(what) => format!(
-                        "{NO_ANSWER}the relay in {waited} s (waiting for {what}); try again later, or check the relay"
-                    ),
-                    None => format!("{NO_ANSWER}the relay in {waited} s"),
-                }));
-            }
-            _ = tick.tick() => {
-                if !pinged && last_heard.elapsed() >= at.timeouts.ping_after() {
-                    pinged = true;
-                    socket
-                        .send(WsMessage::Ping(Vec::new().into()))
-                        .await
-                        .map_err(|e| Error::Network(e.to_string()))?;
+            // The session's next timer: handled at the top of the loop.
+            _ = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
                 }
+            } => {}
+            _ = tick.tick() => {
                 // Local writes made meanwhile (by this or another process).
                 store.with(|s| session.push_pending(s))?;
             }
@@ -498,14 +479,10 @@ pub fn is_permanent(e: &Error) -> bool {
     )
 }
 
-/// The delay before retry number `attempt` (from 1): exponential from
-/// [`MIN_BACKOFF`] to [`MAX_BACKOFF`], with full jitter.
+/// The delay before retry number `attempt` (from 1):
+/// [`timers::backoff`] on the thread's random source.
 pub fn backoff(attempt: u32) -> Duration {
-    let cap = MIN_BACKOFF
-        .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
-        .min(MAX_BACKOFF);
-    let ms = rand::rng().random_range(0..=cap.as_millis() as u64);
-    Duration::from_millis(ms.max(50))
+    Duration::from_millis(timers::backoff(attempt, &mut rand::rng()) as u64)
 }
 
 /// Stays in sync until `stop` resolves: live changes arrive as they land,
@@ -756,7 +733,10 @@ mod tests {
                 reply: Duration::from_secs(60)
             }
         );
-        assert_eq!(Timeouts::default().ping_after(), PING_AFTER);
+        assert_eq!(
+            Timeouts::default().session_timers().ping_after(),
+            millis(PING_AFTER)
+        );
         assert_eq!(
             Timeouts::within(Duration::from_secs(2)),
             Timeouts {
@@ -768,7 +748,6 @@ mod tests {
             Timeouts::within(Duration::from_secs(300)).connect,
             CONNECT_TIMEOUT
         );
-        assert_eq!(seconds(Duration::from_millis(500)), "0.5");
     }
 
     #[test]

@@ -45,16 +45,20 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 pub use listener::Limits;
 pub use storage::SqliteRelay;
 
-/// How long a device has to send `hello`.
-pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a device has to send `hello` (the session's timer,
+/// [`muster_core::sync::timers::HELLO_TIMEOUT`]).
+pub const HELLO_TIMEOUT: Duration =
+    Duration::from_millis(muster_core::sync::timers::HELLO_TIMEOUT as u64);
 /// How far past [`wire::MAX_FRAME_BYTES`] the socket still reads a frame
 /// (to answer it with a clear `too_large` error rather than a cut).
 pub const FRAME_SLACK: usize = 1 << 20;
-/// The relay pings each device this often (PROTOCOL.md §2)...
-pub const PING_EVERY: Duration = Duration::from_secs(30);
+/// The relay pings each device after this long of quiet (PROTOCOL.md §2)...
+pub const PING_EVERY: Duration =
+    Duration::from_millis(muster_core::sync::timers::PING_EVERY as u64);
 /// ...and closes a connection it has heard nothing from for this long, so
 /// that a phone that vanished does not hold a session forever.
-pub const SILENCE_LIMIT: Duration = Duration::from_secs(90);
+pub const SILENCE_LIMIT: Duration =
+    Duration::from_millis(muster_core::sync::timers::SILENCE_LIMIT as u64);
 /// Failed logins (unknown or revoked tokens) allowed per address within
 /// [`LOGIN_WINDOW`]; past that, the address is refused with `rate_limited`
 /// until the window ends, good token or not.
@@ -609,6 +613,15 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// How long to sleep until a session's next timer (`deadline`, in
+/// [`now_ms`] time); a long while if it has none.
+fn until(deadline: Option<i64>) -> Duration {
+    match deadline {
+        Some(t) => Duration::from_millis(t.saturating_sub(now_ms()).max(0) as u64),
+        None => Duration::from_secs(3600),
+    }
+}
+
 /// Runs one device connection to its end. `client` is the device's
 /// address as [`AppState::client_ip`] reads it (the failed-login limit
 /// counts per client).
@@ -627,11 +640,10 @@ async fn serve_device(
     let mut tokens_rx = inner.tokens.subscribe();
     let mut stop_rx = inner.stop.subscribe();
     let mut login_counted = false;
-    let hello_deadline = tokio::time::Instant::now() + HELLO_TIMEOUT;
     let opened = Instant::now();
     let mut caught_up_reported = false;
-    let mut last_heard = tokio::time::Instant::now();
-    let mut ping = tokio::time::interval_at(last_heard + PING_EVERY, PING_EVERY);
+    // The session keeps the hello timeout, pings and the silence limit.
+    session.start(now_ms());
     let (slots, batch_bytes) = inner
         .catch_up
         .get_or_init(|| {
@@ -662,6 +674,14 @@ async fn serve_device(
     }
 
     loop {
+        session.handle_timeout(now_ms());
+        if session.poll_ping() && sink.send(WsMessage::Ping(Vec::new().into())).await.is_err() {
+            break;
+        }
+        if session.went_silent() {
+            tracing::info!(%addr, device = session.device(), "closing a silent connection");
+            break;
+        }
         if slot.is_none() && waiting.is_none() && session.wants_batch() {
             match slots.clone().try_acquire_owned() {
                 Ok(p) => slot = Some(CatchUpSlot::new(p, m)),
@@ -686,7 +706,7 @@ async fn serve_device(
         tokio::select! {
             biased;
             incoming = stream.next() => {
-                last_heard = tokio::time::Instant::now();
+                session.handle_heard(now_ms());
                 let frame = match incoming {
                     Some(Ok(WsMessage::Binary(b))) => b,
                     Some(Ok(WsMessage::Text(_))) => {
@@ -761,20 +781,10 @@ async fn serve_device(
                     tracing::info!(%addr, device = session.device(), "token revoked: device disconnected");
                 }
             }
-            _ = ping.tick() => {
-                if sink.send(WsMessage::Ping(Vec::new().into())).await.is_err() {
-                    break;
-                }
-            }
-            _ = tokio::time::sleep_until(last_heard + SILENCE_LIMIT) => {
-                tracing::info!(%addr, device = session.device(), "closing a silent connection");
-                break;
-            }
+            // The session's next timer: handled at the top of the loop.
+            _ = tokio::time::sleep(until(session.poll_timeout())) => {}
             _ = stop_rx.changed() => {
                 session.close_with(code::UNAVAILABLE, "the relay is shutting down; try again shortly");
-            }
-            _ = tokio::time::sleep_until(hello_deadline), if session.grant().is_none() && !session.is_closed() => {
-                session.close_with(code::HANDSHAKE_TIMEOUT, "no hello within 10 seconds");
             }
             permit = async { waiting.as_mut().expect("guarded by is_some").await }, if waiting.is_some() => {
                 waiting = None;

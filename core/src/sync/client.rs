@@ -22,6 +22,7 @@ use automerge::ChangeHash;
 use automerge::sync::State as DocSyncState;
 use serde_bytes::ByteBuf;
 
+use super::timers::{self, ClientTimers};
 use super::wire::{self, Message, PushChange};
 use crate::error::{Error, Result};
 use crate::model::Millis;
@@ -106,6 +107,8 @@ pub struct ClientSession {
     session_ack: Option<wire::Cursor>,
     /// Erasures sent and not yet answered.
     erasing: HashSet<String>,
+    /// The relay's time to answer, and the idle ping.
+    timers: ClientTimers,
 }
 
 impl ClientSession {
@@ -132,7 +135,100 @@ impl ClientSession {
             resynced: false,
             session_ack: None,
             erasing: HashSet::new(),
+            timers: ClientTimers::default(),
         })
+    }
+
+    /// Gives the relay `reply` milliseconds to answer (default
+    /// [`timers::REPLY_TIMEOUT`]); see [`ClientTimers`].
+    pub fn set_reply_timeout(&mut self, reply: Millis) {
+        self.timers.reply = reply.max(1);
+    }
+
+    /// Starts the session's timers at `now` (the connection opened; the
+    /// timers' clock, see [`super::timers`]). Without it no timer runs.
+    pub fn start(&mut self, now: Millis) {
+        let awaiting = self.awaiting_reply().is_some();
+        let t = &mut self.timers;
+        t.started = true;
+        t.last_heard = now;
+        t.last_progress = now;
+        t.was_awaiting = awaiting;
+    }
+
+    /// A frame arrived at `now`: a protocol `message` (then also give it to
+    /// [`ClientSession::handle_frame`]), or only a sign of life (a pong, a
+    /// ping).
+    pub fn handle_heard(&mut self, now: Millis, message: bool) {
+        let t = &mut self.timers;
+        t.last_heard = t.last_heard.max(now);
+        t.pinged = false;
+        if message {
+            t.last_progress = t.last_progress.max(now);
+        }
+    }
+
+    /// When the session next needs [`ClientSession::handle_timeout`]: the
+    /// end of the relay's time to answer, or the idle ping.
+    pub fn poll_timeout(&self) -> Option<Millis> {
+        let t = &self.timers;
+        if !t.started || self.phase == Phase::Closed {
+            return None;
+        }
+        let answer = if t.was_awaiting {
+            t.last_progress + t.reply
+        } else {
+            t.last_heard + t.reply
+        };
+        Some(if t.pinged {
+            answer
+        } else {
+            answer.min(t.last_heard + t.ping_after())
+        })
+    }
+
+    /// Runs the timers due at `now`. Call it after every step (it also
+    /// notes when a wait for the relay begins: a push from idle). An error
+    /// means the relay did not answer in time ([`timers::is_timeout`]): the
+    /// session is over.
+    pub fn handle_timeout(&mut self, now: Millis) -> Result<()> {
+        if !self.timers.started || self.phase == Phase::Closed {
+            return Ok(());
+        }
+        let awaiting = self.awaiting_reply();
+        let t = &mut self.timers;
+        if awaiting.is_some() && !t.was_awaiting {
+            // The relay's time to answer starts now.
+            t.last_progress = now;
+        }
+        t.was_awaiting = awaiting.is_some();
+        let since = if awaiting.is_some() {
+            t.last_progress
+        } else {
+            t.last_heard
+        };
+        if now >= since + t.reply {
+            let waited = timers::seconds(t.reply);
+            self.phase = Phase::Closed;
+            return Err(Error::Network(match awaiting {
+                Some(what) => format!(
+                    "{}the relay in {waited} s (waiting for {what}); try again later, or check the relay",
+                    timers::NO_ANSWER
+                ),
+                None => format!("{}the relay in {waited} s", timers::NO_ANSWER),
+            }));
+        }
+        if !t.pinged && now >= t.last_heard + t.ping_after() {
+            t.pinged = true;
+            t.ping_due = true;
+        }
+        Ok(())
+    }
+
+    /// Whether a keep-alive ping is due (the driver sends a transport
+    /// ping; the pong comes back through [`ClientSession::handle_heard`]).
+    pub fn poll_ping(&mut self) -> bool {
+        std::mem::take(&mut self.timers.ping_due)
     }
 
     /// The next frame to send, if any.
@@ -424,5 +520,47 @@ impl ClientSession {
     fn fail(&mut self, why: String) -> Error {
         self.phase = Phase::Closed;
         Error::Protocol(why)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::timers::{PING_AFTER, REPLY_TIMEOUT, is_timeout};
+
+    #[test]
+    fn the_relay_has_its_time_to_answer_and_pongs_do_not_count() {
+        let store = Store::open_in_memory().unwrap();
+        let mut s = ClientSession::new(&store, "mst_x").unwrap();
+        assert_eq!(s.poll_timeout(), None, "no timers until started");
+        s.start(0);
+        assert_eq!(s.poll_timeout(), Some(PING_AFTER));
+        s.handle_timeout(PING_AFTER).unwrap();
+        assert!(s.poll_ping(), "silence: ping");
+        // Pongs prove the connection alive, not that the relay answers.
+        s.handle_heard(PING_AFTER + 10, false);
+        assert_eq!(
+            s.poll_timeout(),
+            Some(REPLY_TIMEOUT.min(2 * PING_AFTER + 10))
+        );
+        s.handle_timeout(REPLY_TIMEOUT - 1).unwrap();
+        let e = s.handle_timeout(REPLY_TIMEOUT).unwrap_err();
+        assert!(is_timeout(&e), "{e}");
+        assert!(e.to_string().contains("its welcome"), "{e}");
+        assert_eq!(s.poll_timeout(), None, "over");
+    }
+
+    #[test]
+    fn a_shorter_reply_timeout_pings_sooner() {
+        let store = Store::open_in_memory().unwrap();
+        let mut s = ClientSession::new(&store, "mst_x").unwrap();
+        s.set_reply_timeout(3_000);
+        s.start(100);
+        assert_eq!(s.poll_timeout(), Some(1_100));
+        s.handle_heard(900, true);
+        s.handle_timeout(1_900).unwrap();
+        assert!(s.poll_ping());
+        let e = s.handle_timeout(3_900).unwrap_err();
+        assert!(e.to_string().contains("in 3 s"), "{e}");
     }
 }

@@ -7,9 +7,12 @@
 //! - [`storage`]: the seam to the relay's database, its contract, and the
 //!   relay's rules that run inside its transactions;
 //! - [`scope`]: who may see what (volunteer tokens' scopes);
+//! - [`timers`]: the sessions' timers (`poll_timeout`/`handle_timeout`) and
+//!   the reconnection backoff;
 //! - [`memory`]: an in-memory relay storage for simulations and tests.
 //!
-//! The drivers that own sockets and timers live elsewhere: the tokio client
+//! The drivers that own sockets (and sleep until a session's
+//! `poll_timeout`) live elsewhere: the tokio client
 //! (feature `client`) and the `muster-server` crate.
 //!
 //! [`Store`]: crate::store::Store
@@ -19,4 +22,5 @@ pub mod memory;
 pub mod relay;
 pub mod scope;
 pub mod storage;
+pub mod timers;
 pub mod wire;

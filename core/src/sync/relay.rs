@@ -23,6 +23,7 @@ pub use super::storage::{
     RelayStorage, VisChange, chain_hash,
 };
 use super::storage::{DocState, Head, SResult};
+use super::timers::{self, RelayTimers};
 use super::wire::{self, Cursor, Entry, Form, Message, code};
 use crate::model::{DocKind, Millis, integrity};
 
@@ -102,6 +103,8 @@ pub struct RelaySession {
     sent_entries: u64,
     /// The bytes a catch-up batch aims at ([`RelaySession::set_batch_bytes`]).
     batch_bytes: usize,
+    /// The hello timeout, pings and the silence limit.
+    timers: RelayTimers,
 }
 
 impl Default for RelaySession {
@@ -131,7 +134,77 @@ impl RelaySession {
             refused: HashSet::new(),
             sent_entries: 0,
             batch_bytes: wire::BATCH_BYTES,
+            timers: RelayTimers::default(),
         }
+    }
+
+    /// Starts the session's timers at `now` (the connection opened): the
+    /// device has [`timers::HELLO_TIMEOUT`] to say `hello`, is pinged
+    /// after [`timers::PING_EVERY`] of quiet, and is dropped after
+    /// [`timers::SILENCE_LIMIT`] of silence. Without it no timer runs (a
+    /// test driving the session by hand).
+    pub fn start(&mut self, now: Millis) {
+        self.timers.start(now);
+    }
+
+    /// The device was heard from at `now`: a frame, a pong.
+    /// [`RelaySession::handle_frame`] counts its frame itself.
+    pub fn handle_heard(&mut self, now: Millis) {
+        self.timers.heard(now);
+    }
+
+    /// When the session next needs [`RelaySession::handle_timeout`], if
+    /// ever.
+    pub fn poll_timeout(&self) -> Option<Millis> {
+        if self.is_closed() {
+            return None;
+        }
+        self.timers.next(self.grant.is_none())
+    }
+
+    /// Runs the timers that are due at `now`: no `hello` in time ends the
+    /// session with `handshake_timeout`; silence past the limit ends it
+    /// with nothing to send ([`RelaySession::went_silent`]); a ping due is
+    /// handed out by [`RelaySession::poll_ping`].
+    pub fn handle_timeout(&mut self, now: Millis) {
+        let Some(started) = self.timers.started else {
+            return;
+        };
+        if self.is_closed() {
+            return;
+        }
+        if now >= self.timers.last_heard + timers::SILENCE_LIMIT {
+            self.timers.silent = true;
+            self.transmit.clear();
+            self.close_quietly();
+            return;
+        }
+        if self.grant.is_none() && now >= started + timers::HELLO_TIMEOUT {
+            self.close_with(
+                code::HANDSHAKE_TIMEOUT,
+                format!(
+                    "no hello within {} seconds",
+                    timers::seconds(timers::HELLO_TIMEOUT)
+                ),
+            );
+            return;
+        }
+        if now >= self.timers.last_heard.max(self.timers.last_ping) + timers::PING_EVERY {
+            self.timers.ping_due = true;
+            self.timers.last_ping = now;
+        }
+    }
+
+    /// Whether a keep-alive ping is due (the driver sends a transport
+    /// ping; the device's pong comes back through
+    /// [`RelaySession::handle_heard`]).
+    pub fn poll_ping(&mut self) -> bool {
+        std::mem::take(&mut self.timers.ping_due)
+    }
+
+    /// Whether the session ended because the device went silent.
+    pub fn went_silent(&self) -> bool {
+        self.timers.silent
     }
 
     /// Sets the bytes a catch-up batch aims at, at most
@@ -202,6 +275,11 @@ impl RelaySession {
             code,
             message: message.into(),
         }));
+        self.close_quietly();
+    }
+
+    /// Ends the session, sending nothing more than what is queued.
+    fn close_quietly(&mut self) {
         self.phase = Phase::Closed;
         // Nothing the session held is needed any more.
         self.fallback = HashMap::new();
@@ -229,6 +307,7 @@ impl RelaySession {
         if self.is_closed() {
             return Ok(Handled::default());
         }
+        self.timers.heard(now);
         let message = match wire::decode(frame) {
             Ok(m) => m,
             Err(e) => {
@@ -256,7 +335,12 @@ impl RelaySession {
                 self.fallback_bytes = 0;
                 self.held.clear();
                 self.refused.clear();
-                self.start_catch_up(storage, 0, head.seq, 0, head.vis)?;
+                // What the device may see now, not at hello: documents
+                // joined its scope while the fallback ran.
+                if let Some(g) = self.grant.as_ref().filter(|g| g.is_scoped()) {
+                    self.scope = Some(storage.scope_docs(&g.token_id)?.into_iter().collect());
+                }
+                self.start_catch_up(storage, (0, [0; 32]), head.seq, 0, head.vis)?;
                 Ok(Handled::default())
             }
             (_, Message::Erase { doc }) => self.erase(storage, doc, now),
@@ -418,8 +502,14 @@ impl RelaySession {
         }
         self.grant = Some(grant);
         if trusted {
-            let (base, vis) = cursor.map_or((0, 0), |c| (c.seq, c.vis));
-            self.start_catch_up(storage, base, head, vis, vis_upto)?;
+            let (base, vis) = cursor.as_ref().map_or((0, 0), |c| (c.seq, c.vis));
+            // Trusted: the hash is the log's at `base` (zeros at 0).
+            let hash = cursor
+                .as_ref()
+                .and_then(|c| <[u8; 32]>::try_from(c.hash.as_slice()).ok())
+                .filter(|_| base > 0)
+                .unwrap_or([0; 32]);
+            self.start_catch_up(storage, (base, hash), head, vis, vis_upto)?;
         } else {
             self.phase = Phase::Fallback;
         }
@@ -671,15 +761,21 @@ impl RelaySession {
         Ok(entries)
     }
 
+    /// Starts catching the device up from `base` (its cursor, whose
+    /// chained hash is `base_hash`) to `upto`, and in the visibility log
+    /// from `vis_base` to `vis_upto`. Until the log pass moves it, every
+    /// batch carries the device's own cursor, hash included: a connection
+    /// lost before then must leave the device a cursor the relay still
+    /// trusts.
     fn start_catch_up(
         &mut self,
         storage: &dyn RelayStorage,
-        base: u64,
+        (base, base_hash): (u64, [u8; 32]),
         upto: u64,
         vis_base: u64,
         vis_upto: u64,
     ) -> SResult<()> {
-        self.cursor = (base, [0; 32]);
+        self.cursor = (base, base_hash);
         self.vis = vis_base;
         let mut whole = VecDeque::new();
         let mut next_after = base;
@@ -1357,5 +1453,176 @@ fn message_name(m: &Message) -> &'static str {
         Message::Ack { .. } => "ack",
         Message::Rejected { .. } => "rejected",
         Message::Error { .. } => "error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The session's access rules and timers in process; the whole rules,
+    //! message by message over every backend, are in `muster-conformance`.
+    use super::*;
+
+    fn grant(role: &str) -> Grant {
+        Grant {
+            token_id: format!("tok_{role}"),
+            role: role.to_owned(),
+            label: role.to_owned(),
+        }
+    }
+
+    const CONTACT: &str = "c_00000000000000000000000000000001";
+    const LEDGER: &str = "p_00000000000000000000000000000001";
+    const EVENT: &str = "e_00000000000000000000000000000002";
+    const UNSEEN: &str = "c_00000000000000000000000000000003";
+
+    fn session(role: &str, scope: &[&str]) -> RelaySession {
+        let mut s = RelaySession::new();
+        let g = grant(role);
+        if g.is_scoped() {
+            s.scope = Some(scope.iter().map(|d| d.to_string()).collect());
+        }
+        s.grant = Some(g);
+        s
+    }
+
+    const NEW: DocState = DocState {
+        exists: false,
+        erased: false,
+    };
+    const EXISTING: DocState = DocState {
+        exists: true,
+        erased: false,
+    };
+    const ERASED: DocState = DocState {
+        exists: false,
+        erased: true,
+    };
+
+    #[test]
+    fn who_may_see_what() {
+        let scope: HashSet<String> = [CONTACT.to_owned()].into();
+        assert!(!may_see(None, None, CONTACT), "nobody before hello");
+        let observer = grant(ROLE_OBSERVER);
+        assert!(may_see(Some(&observer), None, CONTACT));
+        assert!(
+            !may_see(Some(&observer), None, LEDGER),
+            "ledgers: coordinators'"
+        );
+        let coordinator = grant(ROLE_COORDINATOR);
+        assert!(may_see(Some(&coordinator), None, LEDGER));
+        let volunteer = grant(ROLE_VOLUNTEER);
+        assert!(may_see(Some(&volunteer), Some(&scope), CONTACT));
+        assert!(!may_see(Some(&volunteer), Some(&scope), UNSEEN));
+        assert!(!may_see(Some(&volunteer), Some(&scope), LEDGER));
+    }
+
+    #[test]
+    fn who_may_write_what() {
+        assert_eq!(
+            RelaySession::new()
+                .write_refusal(CONTACT, EXISTING)
+                .as_deref(),
+            Some("not authenticated")
+        );
+        let office = session(ROLE_COORDINATOR, &[]);
+        assert_eq!(office.write_refusal(LEDGER, EXISTING), None);
+        assert_eq!(office.write_refusal(UNSEEN, NEW), None);
+        assert_eq!(
+            office.write_refusal(CONTACT, ERASED).as_deref(),
+            Some("this record was erased")
+        );
+        let screen = session(ROLE_OBSERVER, &[]);
+        assert!(
+            screen
+                .write_refusal(CONTACT, EXISTING)
+                .is_some_and(|w| w.contains("cannot change records"))
+        );
+        let desk = session(ROLE_VOLUNTEER, &[CONTACT, EVENT]);
+        assert_eq!(desk.write_refusal(CONTACT, EXISTING), None, "in view");
+        assert_eq!(desk.write_refusal(EVENT, EXISTING), None);
+        assert_eq!(desk.write_refusal(UNSEEN, NEW), None, "a walk-in");
+        assert!(
+            desk.write_refusal(LEDGER, EXISTING)
+                .is_some_and(|w| w.contains("coordinators only"))
+        );
+        // Outside the view, the same answer whatever the relay knows.
+        for known in [EXISTING, ERASED] {
+            assert_eq!(
+                desk.write_refusal(UNSEEN, known).as_deref(),
+                Some(OUTSIDE_SCOPE)
+            );
+        }
+        assert_eq!(
+            desk.write_refusal(CONTACT, ERASED).as_deref(),
+            Some(OUTSIDE_SCOPE)
+        );
+        assert_eq!(
+            desk.write_refusal("e_00000000000000000000000000000009", NEW)
+                .as_deref(),
+            Some(OUTSIDE_SCOPE),
+            "events are planned by coordinators"
+        );
+    }
+
+    #[test]
+    fn pushed_changes_are_checked_before_anything_else() {
+        let mut doc = AutoCommit::new();
+        automerge::transaction::Transactable::put(&mut doc, automerge::ROOT, "id", CONTACT)
+            .unwrap();
+        doc.commit();
+        let change = doc.get_last_local_change().unwrap().clone();
+        let bytes = change.raw_bytes().to_vec();
+        let hash = change.hash().0;
+        assert_eq!(check_change(CONTACT, &bytes).unwrap().hash().0, hash);
+        let (h, why) = check_change("x_1", &bytes).unwrap_err();
+        assert_eq!(h, hash, "a decodable change is named by its hash");
+        assert!(why.contains("not a document id"), "{why}");
+        let (h, why) = check_change(CONTACT, b"not a change").unwrap_err();
+        assert_eq!(h, [0; 32]);
+        assert!(why.contains("not an Automerge change"), "{why}");
+        let mut compressed = bytes.clone();
+        compressed[8] = 2;
+        let (_, why) = check_change(CONTACT, &compressed).unwrap_err();
+        assert!(why.contains("compressed"), "{why}");
+    }
+
+    #[test]
+    fn a_device_that_never_says_hello_is_closed_in_time() {
+        let mut s = RelaySession::new();
+        assert_eq!(s.poll_timeout(), None, "no timers until started");
+        s.start(1_000);
+        assert_eq!(s.poll_timeout(), Some(1_000 + timers::HELLO_TIMEOUT));
+        s.handle_timeout(1_000 + timers::HELLO_TIMEOUT - 1);
+        assert!(!s.is_closed());
+        s.handle_timeout(1_000 + timers::HELLO_TIMEOUT);
+        assert!(s.is_closed() && !s.went_silent());
+        let sent = wire::decode(&s.transmit.pop_front().unwrap()).unwrap();
+        assert!(matches!(
+            sent,
+            Message::Error {
+                code: code::HANDSHAKE_TIMEOUT,
+                ..
+            }
+        ));
+        assert_eq!(s.poll_timeout(), None);
+    }
+
+    #[test]
+    fn a_quiet_device_is_pinged_and_a_silent_one_dropped() {
+        let mut s = session(ROLE_COORDINATOR, &[]);
+        s.start(0);
+        assert_eq!(s.poll_timeout(), Some(timers::PING_EVERY), "no hello timer");
+        s.handle_timeout(timers::PING_EVERY);
+        assert!(s.poll_ping());
+        assert!(!s.poll_ping(), "one ping");
+        // The pong comes back: quiet again until the next ping.
+        s.handle_heard(timers::PING_EVERY + 5);
+        assert_eq!(s.poll_timeout(), Some(2 * timers::PING_EVERY + 5));
+        // Nothing heard since: pinged again, then dropped.
+        s.handle_timeout(2 * timers::PING_EVERY + 5);
+        assert!(s.poll_ping());
+        s.handle_timeout(timers::PING_EVERY + 5 + timers::SILENCE_LIMIT);
+        assert!(s.is_closed() && s.went_silent());
+        assert!(s.transmit.is_empty(), "nothing to say to a silent device");
     }
 }
