@@ -1,6 +1,7 @@
 //! Sync figures: a relay process (this binary, `__relay DATA`) on 127.0.0.1
 //! and devices driven by the core's tokio client in this process.
 
+use muster_core::model::now_ms;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -32,12 +33,6 @@ fn fig(
         unit,
         target,
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// `muster-bench __relay DATA [CATCH_UP_BATCHES]`: serves a relay on

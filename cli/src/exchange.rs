@@ -29,10 +29,6 @@ use serde::Serialize;
 /// enough that an interrupted import loses little work.
 const BATCH_ROWS: usize = 1_000;
 
-/// The store setting that names the region of phone numbers written
-/// without a country code.
-const PHONE_REGION_SETTING: &str = "phone_region";
-
 /// What `muster import` reads.
 #[derive(Subcommand)]
 pub enum ImportCommand {
@@ -151,7 +147,7 @@ pub fn export(store: &mut Store, args: ExportArgs) -> Result<()> {
 fn phone_region(store: &Store, given: Option<&str>) -> Result<String> {
     let (region, from) = match given {
         Some(r) => (r.trim().to_ascii_uppercase(), "--region"),
-        None => match store.setting(PHONE_REGION_SETTING)? {
+        None => match store.setting(muster_core::store::PHONE_REGION_SETTING)? {
             Some(r) => (
                 r.trim().to_ascii_uppercase(),
                 "the store's phone_region setting",

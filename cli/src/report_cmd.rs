@@ -403,7 +403,7 @@ fn amounts_json(amounts: &BTreeMap<String, i64>) -> Vec<AmountJson> {
         .map(|(currency, minor)| AmountJson {
             currency: currency.clone(),
             amount_minor: *minor,
-            amount: decimal(*minor, currency),
+            amount: muster_core::money::decimal_amount(*minor, currency),
         })
         .collect()
 }
@@ -1143,55 +1143,9 @@ fn money(amounts: &[AmountJson]) -> String {
         .join(", ")
 }
 
-/// Minor units as a decimal string, with the currency's number of decimals
-/// (ISO 4217): integer arithmetic only.
-fn decimal(minor: i64, currency: &str) -> String {
-    let digits = minor_digits(currency);
-    let sign = if minor < 0 { "-" } else { "" };
-    let value = minor.unsigned_abs();
-    if digits == 0 {
-        return format!("{sign}{value}");
-    }
-    let scale = 10u64.pow(digits);
-    format!(
-        "{sign}{}.{:0width$}",
-        value / scale,
-        value % scale,
-        width = digits as usize
-    )
-}
-
-/// Decimals of a currency's minor unit (ISO 4217): 2 but for these.
-fn minor_digits(currency: &str) -> u32 {
-    const NONE: [&str; 17] = [
-        "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND",
-        "VUV", "XAF", "XOF", "XPF",
-    ];
-    const THREE: [&str; 7] = ["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"];
-    const FOUR: [&str; 2] = ["CLF", "UYW"];
-    if NONE.contains(&currency) {
-        0
-    } else if THREE.contains(&currency) {
-        3
-    } else if FOUR.contains(&currency) {
-        4
-    } else {
-        2
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn money_is_written_with_the_currency_decimals() {
-        assert_eq!(decimal(22_700, "EUR"), "227.00");
-        assert_eq!(decimal(5, "EUR"), "0.05");
-        assert_eq!(decimal(1_500, "JPY"), "1500");
-        assert_eq!(decimal(1_234, "KWD"), "1.234");
-        assert_eq!(decimal(-250, "USD"), "-2.50");
-    }
 
     #[test]
     fn durations_and_rates_read_well() {

@@ -1,6 +1,7 @@
 //! `muster login` and `muster sync`: the office client's connection to the
 //! relay, on the core's tokio client.
 
+use muster_core::model::now_ms;
 use std::io::Write;
 
 use anyhow::{Context, bail};
@@ -8,10 +9,6 @@ use muster_core::Store;
 use muster_core::client::{self, Status, SyncReport, Timeouts};
 use muster_core::store::Reconciliation;
 use serde::Serialize;
-
-fn now_ms() -> i64 {
-    jiff::Timestamp::now().as_millisecond()
-}
 
 fn credentials(store: &Store) -> anyhow::Result<(String, String)> {
     match client::enrollment(store)? {

@@ -411,7 +411,7 @@ pub fn write(
                             Cell::Opt(name.clone()),
                             Cell::Opt(merged.clone()),
                             Cell::Time(Some(d.date)),
-                            Cell::Text(decimal_amount(d.amount_minor, &d.currency)),
+                            Cell::Text(crate::money::decimal_amount(d.amount_minor, &d.currency)),
                             Cell::Int(Some(d.amount_minor)),
                             Cell::Text(d.currency),
                             Cell::Text(d.method),
@@ -527,41 +527,12 @@ fn contact_cells(c: Contact, region: &str) -> Vec<Cell> {
     ]
 }
 
-/// An amount in minor units as a decimal in the currency's usual digits
-/// (ISO 4217: none for JPY, three for KWD, two for most).
-pub fn decimal_amount(minor: i64, currency: &str) -> String {
-    let digits: u32 = match currency {
-        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX"
-        | "UYI" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
-        "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
-        "CLF" | "UYW" => 4,
-        _ => 2,
-    };
-    if digits == 0 {
-        return minor.to_string();
-    }
-    let unit = 10u64.pow(digits);
-    let sign = if minor < 0 { "-" } else { "" };
-    let abs = minor.unsigned_abs();
-    format!(
-        "{sign}{}.{:0width$}",
-        abs / unit,
-        abs % unit,
-        width = digits as usize
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn amounts_use_the_currencys_digits() {
-        assert_eq!(decimal_amount(1250, "EUR"), "12.50");
-        assert_eq!(decimal_amount(5, "GBP"), "0.05");
-        assert_eq!(decimal_amount(1000, "JPY"), "1000");
-        assert_eq!(decimal_amount(1500, "KWD"), "1.500");
-        assert_eq!(decimal_amount(-250, "USD"), "-2.50");
+    fn times_are_iso_8601_in_utc() {
         assert_eq!(iso(1_796_148_000_000), "2026-12-01T18:00:00Z");
     }
 

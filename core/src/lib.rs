@@ -42,6 +42,7 @@ pub mod duplicates;
 pub mod error;
 pub mod export;
 pub mod model;
+pub mod money;
 pub mod store;
 pub mod sync;
 pub mod validate;

@@ -61,6 +61,20 @@ impl SignupStatus {
         }
     }
 
+    /// How far along a sign-up is: when one person holds two (a duplicate's
+    /// and the kept contact's, after a merge), the higher counts — checked
+    /// in, then registered, waitlisted, no-show, cancelled. The roster and
+    /// the reports both choose by this.
+    pub fn precedence(self) -> u8 {
+        match self {
+            SignupStatus::CheckedIn => 4,
+            SignupStatus::Registered => 3,
+            SignupStatus::Waitlisted => 2,
+            SignupStatus::NoShow => 1,
+            SignupStatus::Cancelled => 0,
+        }
+    }
+
     /// Parses the name given by [`SignupStatus::as_str`].
     pub fn parse(s: &str) -> Option<SignupStatus> {
         SignupStatus::ALL.into_iter().find(|st| st.as_str() == s)

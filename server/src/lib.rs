@@ -18,6 +18,7 @@ pub mod listener;
 pub mod storage;
 pub mod upgrade;
 
+use muster_core::model::now_ms;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -605,12 +606,6 @@ async fn sync_ws(
         inner.metrics.connections.dec();
         inner.active.fetch_sub(1, Ordering::SeqCst);
     })
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// How long to sleep until a session's next timer (`deadline`, in

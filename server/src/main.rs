@@ -1,5 +1,6 @@
 //! `muster-server`: the relay's command line.
 
+use muster_core::model::now_ms;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -148,12 +149,6 @@ enum TokenCommand {
         #[arg(long, default_value = "./muster-data")]
         data: PathBuf,
     },
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 fn main() -> anyhow::Result<()> {

@@ -45,6 +45,17 @@ pub use private::{ContactPrivate, Donation, Interaction, Pledge};
 /// every call that records a time takes it as an argument.
 pub type Millis = i64;
 
+/// The wall clock as [`Millis`]: for the binaries and drivers that pass
+/// `now` into the core (the relay, the CLI, the bench). Nothing in the
+/// core's own logic calls it.
+pub fn now_ms() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| {
+            Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX)
+        })
+}
+
 /// The layout version written into every document's `schema` key.
 pub const RECORD_SCHEMA: i64 = 1;
 

@@ -810,7 +810,7 @@ impl Store {
             match at.get(&row.contact_id).map(|&i| &mut lines[i]) {
                 Some(line) => {
                     let registered_at = line.registered_at.min(row.registered_at);
-                    if roster_rank(row.status) > roster_rank(line.status) {
+                    if row.status.precedence() > line.status.precedence() {
                         *line = row;
                     }
                     line.registered_at = registered_at;
@@ -1190,17 +1190,6 @@ impl Store {
         tx.commit()?;
         self.put_doc(doc_id, doc);
         Ok(())
-    }
-}
-
-/// How far along a sign-up is, to keep one roster line per person.
-fn roster_rank(status: SignupStatus) -> u8 {
-    match status {
-        SignupStatus::CheckedIn => 4,
-        SignupStatus::Registered => 3,
-        SignupStatus::Waitlisted => 2,
-        SignupStatus::NoShow => 1,
-        SignupStatus::Cancelled => 0,
     }
 }
 

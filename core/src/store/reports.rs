@@ -486,7 +486,7 @@ impl Store {
                 let status = SignupStatus::parse(&status).unwrap_or(SignupStatus::Registered);
                 let person = merges.kept(&contact).to_owned();
                 let best = people[at].entry(person).or_insert((status, walk_in));
-                if precedence(status) < precedence(best.0) {
+                if status.precedence() > best.0.precedence() {
                     *best = (status, walk_in);
                 }
             }
@@ -1276,19 +1276,6 @@ impl Merges {
     /// The contact whose records `id`'s count as: itself unless merged.
     fn kept<'a>(&'a self, id: &'a str) -> &'a str {
         self.kept.get(id).map_or(id, String::as_str)
-    }
-}
-
-/// Which of two sign-ups of one person (merged duplicates) counts: the
-/// lower, the one furthest along, in the order the roster uses for the
-/// same choice.
-fn precedence(status: SignupStatus) -> u8 {
-    match status {
-        SignupStatus::CheckedIn => 0,
-        SignupStatus::Registered => 1,
-        SignupStatus::Waitlisted => 2,
-        SignupStatus::NoShow => 3,
-        SignupStatus::Cancelled => 4,
     }
 }
 

@@ -72,11 +72,10 @@ pub fn duration(ms: i64) -> String {
     }
 }
 
-/// An amount in a currency's minor unit, shown with two decimals.
+/// An amount in a currency's minor unit, with the currency's own digits
+/// ([`muster_core::money::display_amount`], as exports write it), escaped.
 pub fn money(minor: i64, currency: &str) -> String {
-    let sign = if minor < 0 { "-" } else { "" };
-    let abs = minor.unsigned_abs();
-    format!("{sign}{}.{:02} {}", abs / 100, abs % 100, esc(currency))
+    esc(&muster_core::money::display_amount(minor, currency))
 }
 
 /// A number with thousands separators.
@@ -294,6 +293,13 @@ mod tests {
         assert_eq!(count(100_000), "100,000");
         assert_eq!(count(999), "999");
         assert_eq!(money(1250, "EUR"), "12.50 EUR");
+        // As the export writes it: once "10.00 JPY" here and "1000" there.
+        assert_eq!(money(1000, "JPY"), "1000 JPY");
+        assert_eq!(
+            money(1000, "JPY"),
+            format!("{} JPY", muster_core::money::decimal_amount(1000, "JPY"))
+        );
+        assert_eq!(money(1500, "KWD"), "1.500 KWD");
         assert_eq!(duration(26 * 3_600_000 + 60_000), "1 day 2 h");
         assert!(time(0).contains("1970-01-01 00:00 UTC"));
     }

@@ -32,6 +32,7 @@ mod export;
 mod html;
 mod pages;
 
+use muster_core::model::now_ms;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -162,12 +163,6 @@ impl std::fmt::Debug for Dashboard {
             .field("token_id", &self.token_id)
             .finish_non_exhaustive()
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Hears the device's notices: counts changes, marks the duplicate list
