@@ -38,15 +38,18 @@ impl Office {
 
     /// Creates a contact.
     pub fn contact(&mut self, name: &str) -> String {
-        self.store
-            .create_contact(
-                &NewContact {
-                    name: name.into(),
-                    ..Default::default()
-                },
-                T0,
-            )
-            .unwrap()
+        person(&mut self.store, name)
+    }
+
+    /// Signs a contact up to an event.
+    pub fn sign_up(&mut self, event: &str, contact: &str) {
+        self.store.sign_up(event, contact, false, T0).unwrap();
+    }
+
+    /// Appends every change made since the last call, as the office's
+    /// coordinator device.
+    pub fn push(&mut self, storage: &dyn RelayStorage) {
+        storage.append(&coordinator(), &self.changes(), T0).unwrap();
     }
 
     /// Creates an event.
@@ -89,6 +92,19 @@ impl Office {
             })
             .collect()
     }
+}
+
+/// Creates a contact with just a name in `store`.
+pub fn person(store: &mut Store, name: &str) -> String {
+    store
+        .create_contact(
+            &NewContact {
+                name: name.into(),
+                ..Default::default()
+            },
+            T0,
+        )
+        .unwrap()
 }
 
 /// The office's coordinator device as an author.
@@ -317,7 +333,7 @@ pub fn erased_entries_are_skipped<B: Backend>() {
     let ana = office.contact("Ana");
     office.rename(&ana, "Ana Silva");
     let ben = office.contact("Ben");
-    office.store.sign_up(&event, &ana, false, T0).unwrap();
+    office.sign_up(&event, &ana);
     let changes = office.changes();
     let hashes: Vec<_> = changes.iter().map(|c| c.hash).collect();
     storage.append(&coordinator(), &changes, T0).unwrap();
@@ -399,11 +415,9 @@ pub fn the_visibility_log_is_ordered<B: Backend>() {
     let fair = office.event("Fair");
     let ana = office.contact("Ana");
     let ben = office.contact("Ben");
-    office.store.sign_up(&gala, &ana, false, T0).unwrap();
-    office.store.sign_up(&fair, &ben, false, T0).unwrap();
-    storage
-        .append(&coordinator(), &office.changes(), T0)
-        .unwrap();
+    office.sign_up(&gala, &ana);
+    office.sign_up(&fair, &ben);
+    office.push(storage);
     let (one, _) = storage
         .create_token("volunteer", "gala desk", std::slice::from_ref(&gala), T0)
         .unwrap();
@@ -507,9 +521,7 @@ pub fn entries_come_in_bounded_batches<B: Backend>() {
     for i in 0..10 {
         office.contact(&format!("Person {i}"));
     }
-    storage
-        .append(&coordinator(), &office.changes(), T0)
-        .unwrap();
+    office.push(storage);
     assert_eq!(
         storage.entries_after(0, 10, 3, usize::MAX).unwrap().len(),
         3
@@ -541,11 +553,9 @@ pub fn a_volunteer_scope_follows_sign_ups_creations_and_merges<B: Backend>() {
     let ana = office.contact("Ana");
     let out = office.contact("Out of scope");
     let fay = office.contact("Fay");
-    office.store.sign_up(&gala, &ana, false, T0).unwrap();
-    office.store.sign_up(&fair, &fay, false, T0).unwrap();
-    storage
-        .append(&coordinator(), &office.changes(), T0)
-        .unwrap();
+    office.sign_up(&gala, &ana);
+    office.sign_up(&fair, &fay);
+    office.push(storage);
     let (desk, _) = storage
         .create_token("volunteer", "desk", std::slice::from_ref(&gala), T0)
         .unwrap();
@@ -569,23 +579,17 @@ pub fn a_volunteer_scope_follows_sign_ups_creations_and_merges<B: Backend>() {
 
     // A contact newly signed up to its event joins it.
     let late = office.contact("Late");
-    office.store.sign_up(&gala, &late, false, T0).unwrap();
-    storage
-        .append(&coordinator(), &office.changes(), T0)
-        .unwrap();
+    office.sign_up(&gala, &late);
+    office.push(storage);
     assert!(scope(storage).contains(&late));
 
     // Ana merged into a new contact, that one into another: both join.
     let kept = office.contact("Ana Maria");
     let kept2 = office.contact("Ana Maria Silva");
     office.store.merge_contacts(&kept, &ana, T0 + 1).unwrap();
-    storage
-        .append(&coordinator(), &office.changes(), T0)
-        .unwrap();
+    office.push(storage);
     office.store.merge_contacts(&kept2, &kept, T0 + 2).unwrap();
-    storage
-        .append(&coordinator(), &office.changes(), T0)
-        .unwrap();
+    office.push(storage);
     let now = scope(storage);
     assert!(now.contains(&kept) && now.contains(&kept2), "{now:?}");
     assert!(!now.contains(&out) && !now.contains(&fay));

@@ -14,8 +14,9 @@ use automerge::{ActorId, AutoCommit, ReadDoc};
 use muster_core::sync::relay::{RelaySession, RelayStorage};
 
 use crate::Backend;
+use crate::contract::person;
 use muster_core::sync::wire::{self, Cursor, Form, Message, PushChange, code};
-use muster_core::{NewContact, NewEvent, Store};
+use muster_core::{NewEvent, Store};
 use serde_bytes::ByteBuf;
 
 const T0: i64 = 1_793_491_200_000;
@@ -188,18 +189,6 @@ fn change(doc: &mut AutoCommit, edit: impl FnOnce(&mut AutoCommit)) -> Vec<u8> {
 
 fn device_id(n: u8) -> String {
     format!("{n:02x}").repeat(16)
-}
-
-fn person(store: &mut Store, name: &str) -> String {
-    store
-        .create_contact(
-            &NewContact {
-                name: name.into(),
-                ..Default::default()
-            },
-            T0,
-        )
-        .unwrap()
 }
 
 /// An office with one event, a volunteer token for it, and contacts:
@@ -875,6 +864,21 @@ fn welcomed_trusted(replies: &[Message]) -> Option<bool> {
     })
 }
 
+/// The office signs up a new contact to the desk's event (it joins the
+/// desk's view); returns its id.
+fn sign_up_late<B: Backend>(o: &mut Office<B>) -> String {
+    let late = person(&mut o.store, "Lena Late");
+    o.store.sign_up(&o.event, &late, false, T0).unwrap();
+    let mut office = Conn::open(
+        o.relay.storage(),
+        &o.coordinator_token,
+        o.store.device_id(),
+        None,
+    );
+    push_all(o.relay.storage(), &mut office, &mut o.store);
+    late
+}
+
 /// A catch-up sends the documents that joined a device's view before its
 /// log pass; a connection lost after those batches must leave the device
 /// a cursor the relay still trusts (once it carried zeros for a hash, and
@@ -892,15 +896,7 @@ pub fn a_catch_up_cut_short_leaves_a_cursor_the_relay_trusts<B: Backend>() {
     let cursor = cursor.expect("caught up");
     // A contact joins the desk's view: the next catch-up sends it whole
     // before its log pass.
-    let late = person(&mut o.store, "Lena Late");
-    o.store.sign_up(&o.event, &late, false, T0).unwrap();
-    let mut office = Conn::open(
-        o.relay.storage(),
-        &o.coordinator_token,
-        o.store.device_id(),
-        None,
-    );
-    push_all(o.relay.storage(), &mut office, &mut o.store);
+    let late = sign_up_late(&mut o);
     let again = Conn::open(o.relay.storage(), &o.volunteer, &desk, Some(cursor.clone()));
     let whole_batch = again
         .frames
@@ -941,15 +937,7 @@ pub fn what_joins_a_view_during_the_fallback_is_sent_after_it<B: Backend>() {
         ),
         Some(false)
     );
-    let late = person(&mut o.store, "Lena Late");
-    o.store.sign_up(&o.event, &late, false, T0).unwrap();
-    let mut office = Conn::open(
-        o.relay.storage(),
-        &o.coordinator_token,
-        o.store.device_id(),
-        None,
-    );
-    push_all(o.relay.storage(), &mut office, &mut o.store);
+    let late = sign_up_late(&mut o);
     v.send(o.relay.storage(), &Message::ResyncDone);
     let sent = v.docs_sent();
     assert!(sent.contains(&late), "{sent:?}");
