@@ -14,6 +14,7 @@
 
 pub mod backend;
 pub mod dashboard;
+pub mod key_file;
 pub mod listener;
 pub mod storage;
 pub mod upgrade;

@@ -160,7 +160,7 @@ fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     let key = match &cli.key_file {
-        Some(file) => Some(muster_server::storage::read_key_file(file)?),
+        Some(file) => Some(muster_server::key_file::read_key_file(file)?),
         None => None,
     };
     match cli.command {

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use muster_core::sync::storage::RelayStorage;
-use muster_server::storage::read_key_file;
+use muster_server::key_file::read_key_file;
 use muster_server::{AppState, SqliteRelay};
 
 const T0: i64 = 1_793_491_200_000;

@@ -19,8 +19,9 @@
 //!
 //! # The contract
 //!
-//! Every backend keeps each sentence below; `conformance` (feature
-//! `testing`) has a test of each, run over every backend.
+//! Every backend keeps each sentence below; the `muster-conformance`
+//! crate has a test of each (`contract.rs`), and a backend runs them all
+//! with one line (`relay_backend_tests!`).
 //!
 //! 1. **Appends are serialised.** Two [`RelayStorage::transaction`]s never
 //!    interleave their writes to the log: each sees the log as the one
