@@ -1176,11 +1176,31 @@ fn main() -> Result<()> {
                     data: data.into(),
                 });
             }
+            // Through the device's session, as a relay's batches arrive.
+            use muster_core::sync::wire::{self, Message};
             let mut device = Store::open(dir.path().join("device.muster"))?;
-            let cursor = muster_core::sync::wire::start_cursor("bench");
+            let mut session = muster_core::sync::client::ClientSession::new(&device, "bench")?;
+            let welcome = wire::encode(&Message::Welcome {
+                protocol: wire::PROTOCOL_VERSION,
+                epoch: "bench".into(),
+                head: n as u64,
+                cursor_trusted: true,
+                role: "coordinator".into(),
+            });
+            session.handle_frame(&mut device, &welcome, EPOCH_MS)?;
+            let frames: Vec<Vec<u8>> = entries
+                .chunks(1_600)
+                .map(|chunk| {
+                    wire::encode(&Message::Batch {
+                        entries: chunk.to_vec(),
+                        cursor: wire::start_cursor("bench"),
+                        remaining: 0,
+                    })
+                })
+                .collect();
             let t = Instant::now();
-            for chunk in entries.chunks(1_600) {
-                device.apply_entries(chunk, &cursor)?;
+            for frame in &frames {
+                session.handle_frame(&mut device, frame, EPOCH_MS)?;
             }
             let secs = t.elapsed().as_secs_f64();
             println!(

@@ -510,8 +510,8 @@ fn push_frames(store: &Store, token: &str) -> Result<(Vec<u8>, Vec<u8>, usize)> 
         protocol: wire::PROTOCOL_VERSION,
         token: token.to_owned(),
         device: store.device_id().to_owned(),
-        cursor: store.sync_cursor()?,
-        acked: store.ack_position()?,
+        cursor: store.sync_cursor()?.map(wire::Cursor::from),
+        acked: store.ack_position()?.map(wire::Cursor::from),
     };
     let push = Message::Push {
         changes: pending

@@ -945,3 +945,43 @@ pub fn what_joins_a_view_during_the_fallback_is_sent_after_it<B: Backend>() {
     assert!(sent.contains(&late), "{sent:?}");
     assert!(sent.contains(&o.ana) && !sent.contains(&o.xavier));
 }
+
+/// A coordinator's edit of a record the relay lost (restored from an older
+/// backup) waits for the record instead of being refused for good as an
+/// unreadable new record: the record comes back through another device's
+/// fallback, and the edit with it.
+pub fn an_edit_of_a_record_the_relay_lost_waits_for_it<B: Backend>() {
+    let o = office::<B>();
+    let mut laptop = Store::open_in_memory().unwrap();
+    let lost = person(&mut laptop, "Lena Lost");
+    let genesis = pending(&laptop);
+    let hashes: Vec<_> = laptop
+        .pending_changes(10)
+        .unwrap()
+        .into_iter()
+        .map(|p| p.hash)
+        .collect();
+    laptop.acknowledge(&hashes, T0).unwrap(); // acknowledged by the old relay
+    laptop
+        .update_contact(&lost, T0 + 1, |c| {
+            c.name = "Lena Found".into();
+            Ok(())
+        })
+        .unwrap();
+    let edit = pending(&laptop);
+    let laptop_id = laptop.device_id().to_owned();
+    let mut conn = Conn::open(o.relay.storage(), &o.coordinator_token, &laptop_id, None);
+    let replies = conn.push(o.relay.storage(), &edit);
+    assert_eq!(rejections(&replies), vec![], "the edit is not refused");
+    assert_eq!(acked(&replies), 1);
+    // Another coordinator's device hands the record back: it is whole.
+    let replies = conn.push(o.relay.storage(), &genesis);
+    assert_eq!(rejections(&replies), vec![]);
+    let mut doc = o.relay.storage().load_doc(&lost).unwrap().unwrap();
+    assert!(doc.get_missing_deps(&[]).is_empty());
+    let mut heads = doc.get_heads();
+    heads.sort();
+    let mut expected = laptop.heads(&lost).unwrap();
+    expected.sort();
+    assert_eq!(heads, expected);
+}

@@ -50,7 +50,8 @@ use crate::views::SignupStatus;
 pub use index::{ContactSummary, EventSummary, RosterLine};
 pub use merging::{DuplicatePair, MIN_SCORE, PHONE_REGION_SETTING, name_similarity};
 pub use reconcile::{Arrived, Baseline, ConflictNote, MergeNote, Reconciliation, WaitlistNote};
-pub use remote::BatchOutcome;
+pub(crate) use remote::{Arrival, ArrivalForm};
+pub use remote::{BatchOutcome, LogPosition};
 pub use reports::{
     ChannelConsent, ConsentReport, DonorPeriod, DonorsReport, EventAttendance, EventsReport,
     FeedbackReport, HoursReport, NewAtEvent, NewByDevice, NewContactsReport, OverdueCase,

@@ -11,7 +11,6 @@ use rusqlite::{OptionalExtension, params};
 use super::{PendingChange, Store, load_doc, persist, store_changes};
 use crate::error::{Error, Result};
 use crate::model::{self, DocKind};
-use crate::sync::wire::{Cursor, Entry, Form};
 
 /// What applying a batch did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -26,21 +25,59 @@ pub struct BatchOutcome {
     pub refused: Vec<(String, String)>,
 }
 
+/// Where this device stands in the relay's log: the `seq` and chained hash
+/// of the last entry it holds, the relay's epoch, and its position in the
+/// relay's visibility log. Kept in the store's settings as JSON, in the
+/// shape the protocol's cursor has (so stores written before read the
+/// same); the sync session converts between the two.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LogPosition {
+    /// Sequence number of the entry (0 for the empty log).
+    pub seq: u64,
+    /// The log's chained hash at `seq` (32 zero bytes for the empty log).
+    #[serde(with = "serde_bytes")]
+    pub hash: Vec<u8>,
+    /// The relay's epoch.
+    pub epoch: String,
+    /// Position in the relay's visibility log; 0 if absent.
+    #[serde(default)]
+    pub vis: u64,
+}
+
+/// How the data of a document arriving from the relay reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ArrivalForm {
+    /// One encoded change.
+    Change,
+    /// A whole document (what `load` accepts).
+    Snapshot,
+    /// The device must delete the document (erased, or out of its view).
+    Forget,
+}
+
+/// One document's data from the relay, as the store takes it.
+#[derive(Debug, Clone)]
+pub(crate) struct Arrival {
+    pub doc: String,
+    pub form: ArrivalForm,
+    pub data: Vec<u8>,
+}
+
 impl Store {
     /// Where this device stands in the relay's log, if it synced before.
-    pub fn sync_cursor(&self) -> Result<Option<Cursor>> {
+    pub fn sync_cursor(&self) -> Result<Option<LogPosition>> {
         self.meta_json("sync_cursor")
     }
 
     /// The log position of this device's latest change the relay
     /// acknowledged, if any.
-    pub fn ack_position(&self) -> Result<Option<Cursor>> {
+    pub fn ack_position(&self) -> Result<Option<LogPosition>> {
         self.meta_json("ack_position")
     }
 
     /// Records the log position of the latest acknowledged change, if it
     /// is later than the one recorded.
-    pub fn set_ack_position(&mut self, position: &Cursor) -> Result<()> {
+    pub(crate) fn set_ack_position(&mut self, position: &LogPosition) -> Result<()> {
         if self
             .ack_position()?
             .is_some_and(|old| old.epoch == position.epoch && old.seq >= position.seq)
@@ -52,7 +89,7 @@ impl Store {
 
     /// Replaces the recorded ack position (after the fallback, positions
     /// from before the relay's restore mean nothing).
-    pub fn replace_ack_position(&mut self, position: Option<&Cursor>) -> Result<()> {
+    pub(crate) fn replace_ack_position(&mut self, position: Option<&LogPosition>) -> Result<()> {
         self.set_meta_json("ack_position", position)
     }
 
@@ -110,17 +147,14 @@ impl Store {
         Ok(())
     }
 
-    /// Forgets the sync cursor (the next sync starts from the beginning).
-    pub fn clear_sync_cursor(&mut self) -> Result<()> {
-        self.conn
-            .execute("DELETE FROM meta WHERE key = 'sync_cursor'", [])?;
-        Ok(())
-    }
-
     /// Applies entries received from the relay and records `cursor`, all in
     /// one transaction: either the store holds all of it with the new
     /// cursor, or none of it with the old one.
-    pub fn apply_entries(&mut self, entries: &[Entry], cursor: &Cursor) -> Result<BatchOutcome> {
+    pub(crate) fn apply_entries(
+        &mut self,
+        entries: &[Arrival],
+        cursor: &LogPosition,
+    ) -> Result<BatchOutcome> {
         let mut outcome = BatchOutcome::default();
         let mut changed: HashSet<String> = HashSet::new();
         let tx = self.conn.unchecked_transaction()?;
@@ -140,10 +174,10 @@ impl Store {
                     .push((entry.doc.clone(), "malformed document id".into()));
                 continue;
             };
-            if entry.form != Form::Forget && erasing.contains(&entry.doc) {
+            if entry.form != ArrivalForm::Forget && erasing.contains(&entry.doc) {
                 continue;
             }
-            if entry.form == Form::Forget {
+            if entry.form == ArrivalForm::Forget {
                 touched.remove(&entry.doc);
                 self.cache.remove(&entry.doc);
                 if forget_doc(&tx, kind, &entry.doc)? && changed.insert(entry.doc.clone()) {
@@ -167,7 +201,7 @@ impl Store {
             // passed it.
             let mut held_back = None;
             let result = match entry.form {
-                Form::Change => Change::from_bytes(entry.data.to_vec())
+                ArrivalForm::Change => Change::from_bytes(entry.data.to_vec())
                     .map_err(|e| e.to_string())
                     .and_then(|c| {
                         if doc.get_change_by_hash(&c.hash()).is_none() {
@@ -175,11 +209,11 @@ impl Store {
                         }
                         doc.apply_changes([c]).map_err(|e| e.to_string())
                     }),
-                Form::Snapshot => doc
+                ArrivalForm::Snapshot => doc
                     .load_incremental(&entry.data)
                     .map(drop)
                     .map_err(|e| e.to_string()),
-                Form::Forget => Ok(()),
+                ArrivalForm::Forget => Ok(()),
             };
             let kind_ok = model::kind_of(&doc).is_none_or(|k| k == kind);
             match (result, kind_ok) {
@@ -205,7 +239,7 @@ impl Store {
                 touched.insert(entry.doc.clone(), doc);
                 continue;
             }
-            if is_new && entry.form == Form::Snapshot {
+            if is_new && entry.form == ArrivalForm::Snapshot {
                 tx.prepare_cached(
                     "INSERT INTO docs (doc_id, kind, snapshot) VALUES (?1, ?2, ?3)
                      ON CONFLICT (doc_id) DO UPDATE SET snapshot = excluded.snapshot",
@@ -281,7 +315,7 @@ impl Store {
     }
 
     /// The relay confirmed the erasure of `contact_id`.
-    pub fn erasure_confirmed(&mut self, contact_id: &str) -> Result<()> {
+    pub(crate) fn erasure_confirmed(&mut self, contact_id: &str) -> Result<()> {
         let mut pending = self.pending_erasures()?;
         pending.retain(|d| d != contact_id);
         if pending.is_empty() {
@@ -293,7 +327,7 @@ impl Store {
 
     /// Local changes not yet acknowledged with a local sequence number
     /// after `after_seq`, oldest first: what a session has not pushed yet.
-    pub fn pending_after(&self, after_seq: i64, limit: usize) -> Result<Vec<PendingChange>> {
+    pub(crate) fn pending_after(&self, after_seq: i64, limit: usize) -> Result<Vec<PendingChange>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT seq, doc_id, hash, data FROM changes
              WHERE acked = 0 AND seq > ?1 ORDER BY seq LIMIT ?2",
@@ -324,7 +358,7 @@ impl Store {
 
     /// Records that the relay refused a change for good: it is no longer
     /// pushed (it stays in the local document; the reason is kept).
-    pub fn mark_rejected(&mut self, hash: &ChangeHash, reason: &str) -> Result<()> {
+    pub(crate) fn mark_rejected(&mut self, hash: &ChangeHash, reason: &str) -> Result<()> {
         let tx = self.conn.transaction()?;
         tx.prepare_cached("UPDATE changes SET acked = 2 WHERE hash = ?1 AND acked = 0")?
             .execute([hash.as_ref()])?;
@@ -350,18 +384,9 @@ impl Store {
             .is_some())
     }
 
-    /// Changes the relay refused for good.
-    pub fn rejected_count(&self) -> Result<i64> {
-        Ok(self
-            .conn
-            .query_row("SELECT count(*) FROM changes WHERE acked = 2", [], |r| {
-                r.get(0)
-            })?)
-    }
-
     /// Fallback sync: the next Automerge sync message for `doc_id` towards
     /// a peer whose state is `state`, or `None` when there is nothing to say.
-    pub fn doc_sync_message(
+    pub(crate) fn doc_sync_message(
         &mut self,
         doc_id: &str,
         state: &mut sync::State,
@@ -374,7 +399,7 @@ impl Store {
     /// Fallback sync: applies an Automerge sync message from the relay for
     /// `doc_id` (created if this device did not have it) and stores what it
     /// brought, as changes the relay holds.
-    pub fn receive_doc_sync(
+    pub(crate) fn receive_doc_sync(
         &mut self,
         doc_id: &str,
         state: &mut sync::State,

@@ -26,7 +26,7 @@ use super::timers::{self, ClientTimers};
 use super::wire::{self, Message, PushChange};
 use crate::error::{Error, Result};
 use crate::model::Millis;
-use crate::store::Store;
+use crate::store::{Arrival, ArrivalForm, LogPosition, Store};
 
 /// What a session tells the app, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,14 +114,14 @@ pub struct ClientSession {
 impl ClientSession {
     /// Starts a session: queues `hello` with the store's cursor.
     pub fn new(store: &Store, token: &str) -> Result<ClientSession> {
-        let cursor = store.sync_cursor()?;
+        let cursor = store.sync_cursor()?.map(wire::Cursor::from);
         let start_seq = cursor.as_ref().map_or(0, |c| c.seq);
         let hello = Message::Hello {
             protocol: wire::PROTOCOL_VERSION,
             token: token.to_owned(),
             device: store.device_id().to_owned(),
             cursor,
-            acked: store.ack_position()?,
+            acked: store.ack_position()?.map(wire::Cursor::from),
         };
         Ok(ClientSession {
             phase: Phase::AwaitWelcome,
@@ -389,7 +389,8 @@ impl ClientSession {
                 remaining,
             } => {
                 self.expect(Phase::CatchingUp, "batch")?;
-                let outcome = store.apply_entries(&entries, &cursor)?;
+                let outcome =
+                    store.apply_entries(&arrivals(entries), &LogPosition::from(&cursor))?;
                 self.report(outcome);
                 self.events.push_back(SyncEvent::Pulling {
                     done: self.total.saturating_sub(remaining),
@@ -398,18 +399,21 @@ impl ClientSession {
             }
             Message::CaughtUp { cursor } => {
                 self.expect(Phase::CatchingUp, "caught_up")?;
-                store.apply_entries(&[], &cursor)?;
+                store.apply_entries(&[], &LogPosition::from(&cursor))?;
                 if self.resynced {
                     // The old ack position pointed into the log as it was
                     // before the relay's restore; only this session's counts.
-                    store.replace_ack_position(self.session_ack.as_ref())?;
+                    store.replace_ack_position(
+                        self.session_ack.as_ref().map(LogPosition::from).as_ref(),
+                    )?;
                 }
                 self.phase = Phase::Live;
                 self.events.push_back(SyncEvent::CaughtUp);
             }
             Message::Live { entries, cursor } => {
                 self.expect(Phase::Live, "live")?;
-                let outcome = store.apply_entries(&entries, &cursor)?;
+                let outcome =
+                    store.apply_entries(&arrivals(entries), &LogPosition::from(&cursor))?;
                 self.report(outcome);
             }
             Message::Ack { hashes, upto } => {
@@ -423,7 +427,7 @@ impl ClientSession {
                     acked.push(hash);
                 }
                 let count = store.acknowledge(&acked, now)?;
-                store.set_ack_position(&upto)?;
+                store.set_ack_position(&LogPosition::from(&upto))?;
                 self.session_ack = Some(upto);
                 for set in &mut self.in_flight {
                     for h in &acked {
@@ -521,6 +525,22 @@ impl ClientSession {
         self.phase = Phase::Closed;
         Error::Protocol(why)
     }
+}
+
+/// Entries of a `batch` or `live` message as the store takes them.
+fn arrivals(entries: Vec<wire::Entry>) -> Vec<Arrival> {
+    entries
+        .into_iter()
+        .map(|e| Arrival {
+            doc: e.doc,
+            form: match e.form {
+                wire::Form::Change => ArrivalForm::Change,
+                wire::Form::Snapshot => ArrivalForm::Snapshot,
+                wire::Form::Forget => ArrivalForm::Forget,
+            },
+            data: e.data.into_vec(),
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! frame size first, then decodes one CBOR map into a [`Message`]. It never
 //! panics, whatever the bytes.
 
+use crate::store::LogPosition;
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
@@ -51,6 +52,30 @@ pub struct Cursor {
     /// left this device's scope, erasures); 0 if absent.
     #[serde(default)]
     pub vis: u64,
+}
+
+/// The store keeps a cursor as its own [`LogPosition`] (the store knows
+/// nothing of the wire).
+impl From<&Cursor> for LogPosition {
+    fn from(c: &Cursor) -> LogPosition {
+        LogPosition {
+            seq: c.seq,
+            hash: c.hash.to_vec(),
+            epoch: c.epoch.clone(),
+            vis: c.vis,
+        }
+    }
+}
+
+impl From<LogPosition> for Cursor {
+    fn from(p: LogPosition) -> Cursor {
+        Cursor {
+            seq: p.seq,
+            hash: ByteBuf::from(p.hash),
+            epoch: p.epoch,
+            vis: p.vis,
+        }
+    }
 }
 
 /// How an entry's data is to be read.
@@ -281,6 +306,26 @@ pub fn start_cursor(epoch: &str) -> Cursor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stored_cursor_reads_as_the_stores_position_and_back() {
+        // Stores wrote the protocol's cursor as JSON before the store had
+        // a type of its own: the same text must read the same.
+        let cursor = Cursor {
+            seq: 42,
+            hash: ByteBuf::from(vec![7; 32]),
+            epoch: "epoch-1".into(),
+            vis: 3,
+        };
+        let json = serde_json::to_string(&cursor).unwrap();
+        let stored: LogPosition = serde_json::from_str(&json).unwrap();
+        assert_eq!(stored, LogPosition::from(&cursor));
+        assert_eq!(serde_json::to_string(&stored).unwrap(), json);
+        assert_eq!(Cursor::from(stored), cursor);
+        let old: LogPosition =
+            serde_json::from_str(r#"{"seq":1,"hash":[0,0],"epoch":"e"}"#).unwrap();
+        assert_eq!(old.vis, 0, "written before positions had a vis");
+    }
 
     fn roundtrip(m: Message) {
         assert_eq!(decode(&encode(&m)).unwrap(), m);

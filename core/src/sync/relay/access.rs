@@ -187,7 +187,14 @@ impl RelaySession {
         } else {
             integrity::check_header
         };
+        // A coordinator's change whose own record the relay lost (restored
+        // from an older backup) waits for it, as any change waiting for a
+        // dependency does: the rest comes back through the fallback. It
+        // cannot be read before, and refusing it for good would lose it.
+        // (A scoped device's waiting change was refused above.)
+        let waiting = !scoped && !doc.get_missing_deps(&[]).is_empty();
         if !known.exists
+            && !waiting
             && let Err(e) = check(doc_id, &doc)
         {
             refuse(
