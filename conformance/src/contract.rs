@@ -399,6 +399,16 @@ pub fn erased_entries_are_skipped<B: Backend>() {
         .set_token_events(&volunteer, std::slice::from_ref(&event))
         .unwrap();
     assert!(!storage.scope_docs(&volunteer).unwrap().contains(&ana));
+    // Nor when the office signs her up to another of its events later.
+    let fair = office.event("Fair");
+    office.push(storage);
+    storage
+        .set_token_events(&volunteer, &[event.clone(), fair.clone()])
+        .unwrap();
+    office.sign_up(&fair, &ana);
+    office.push(storage);
+    let scope = storage.scope_docs(&volunteer).unwrap();
+    assert!(scope.contains(&fair) && !scope.contains(&ana), "{scope:?}");
     assert!(matches!(
         storage.erase(&event, &Author::admin(), T0),
         Err(StorageError::Refused(_))
