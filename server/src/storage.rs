@@ -20,8 +20,8 @@ use muster_core::Millis;
 use muster_core::model::DocKind;
 pub use muster_core::sync::storage::{AuditEntry, ROLES, SecretCheck, TokenInfo, random_hex};
 use muster_core::sync::storage::{
-    Author, DocState, Head, Inserted, InsertedDoc, LogEntry, NewChange, RelayStorage, RelayTx,
-    SResult, StorageError, TokenRecord, VisChange, chain_hash,
+    Author, DocState, Head, Inserted, LogEntry, NewChange, RelayStorage, RelayTx, SResult,
+    StorageError, TokenRecord, VisChange, chain_hash,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -315,7 +315,6 @@ impl RelayTx for Tx<'_> {
         let tx = self.0;
         let run = || -> rusqlite::Result<Inserted> {
             let mut out = Inserted::default();
-            let mut index: HashMap<&str, usize> = HashMap::new();
             let mut chain = tx
                 .query_row("SELECT chain FROM log ORDER BY seq DESC LIMIT 1", [], |r| {
                     r.get::<_, Vec<u8>>(0)
@@ -332,7 +331,6 @@ impl RelayTx for Tx<'_> {
                  ON CONFLICT (doc_id) DO UPDATE SET since_snapshot = since_snapshot + 1
                  RETURNING since_snapshot, first_seq",
             )?;
-            let mut last: Option<(u64, [u8; 32])> = None;
             for (i, c) in changes.iter().enumerate() {
                 let found: Option<(i64, Vec<u8>)> = existing
                     .query_row(params![c.doc, c.hash.as_slice()], |r| {
@@ -340,11 +338,7 @@ impl RelayTx for Tx<'_> {
                     })
                     .optional()?;
                 if let Some((seq, at)) = found {
-                    let seq = seq as u64;
-                    out.appended.positions.push(seq);
-                    if last.is_none_or(|(l, _)| seq > l) {
-                        last = Some((seq, to_hash(&at)));
-                    }
+                    out.already_logged(seq as u64, to_hash(&at));
                     continue;
                 }
                 chain = chain_hash(&chain, &c.hash);
@@ -361,28 +355,8 @@ impl RelayTx for Tx<'_> {
                 let kind = DocKind::of_id(&c.doc).map_or("unknown", DocKind::as_str);
                 let (since, first): (i64, i64) =
                     doc_row.query_row(params![c.doc, kind, seq], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                let seq = seq as u64;
-                out.appended.positions.push(seq);
-                out.appended.new += 1;
-                if last.is_none_or(|(l, _)| seq > l) {
-                    last = Some((seq, chain));
-                }
-                let at = *index.entry(c.doc.as_str()).or_insert_with(|| {
-                    out.docs.push(InsertedDoc {
-                        doc: c.doc.clone(),
-                        created: first as u64 == seq,
-                        last_seq: seq,
-                        since_snapshot: 0,
-                        new_changes: Vec::new(),
-                    });
-                    out.docs.len() - 1
-                });
-                let d = &mut out.docs[at];
-                d.last_seq = seq;
-                d.since_snapshot = since as u64;
-                d.new_changes.push(i);
+                out.logged(i, &c.doc, first == seq, (seq as u64, chain), since as u64);
             }
-            out.appended.last = last;
             Ok(out)
         };
         run().map_err(db)

@@ -15,8 +15,8 @@ use std::sync::Mutex;
 use automerge::AutoCommit;
 
 use super::storage::{
-    AuditEntry, Author, DocState, Head, Inserted, InsertedDoc, LogEntry, NewChange, RelayStorage,
-    RelayTx, SResult, StorageError, TokenInfo, TokenRecord, VisChange, chain_hash, secret_hash,
+    AuditEntry, Author, DocState, Head, Inserted, LogEntry, NewChange, RelayStorage, RelayTx,
+    SResult, StorageError, TokenInfo, TokenRecord, VisChange, chain_hash, secret_hash,
 };
 use crate::model::Millis;
 
@@ -165,11 +165,10 @@ impl RelayTx for State {
         now: Millis,
     ) -> SResult<Inserted> {
         let mut out = Inserted::default();
-        let mut index: HashMap<String, usize> = HashMap::new();
         for (i, c) in changes.iter().enumerate() {
             let key = (c.doc.clone(), c.hash);
             if let Some(&seq) = self.seen.get(&key) {
-                out.appended.positions.push(seq);
+                out.already_logged(seq, self.log[seq as usize - 1].entry.chain);
                 continue;
             }
             let seq = self.log.len() as u64 + 1;
@@ -183,6 +182,7 @@ impl RelayTx for State {
             });
             doc.since_snapshot += 1;
             let (first_seq, since) = (doc.first_seq, doc.since_snapshot);
+            let chain = chain_hash(&prev, &c.hash);
             self.log.push(Logged {
                 entry: LogEntry {
                     seq,
@@ -190,35 +190,14 @@ impl RelayTx for State {
                     hash: c.hash,
                     data: c.data.clone(),
                     device: author.device.clone(),
-                    chain: chain_hash(&prev, &c.hash),
+                    chain,
                     first_seq,
                 },
                 token_id: author.token_id.clone(),
                 received_at: now,
             });
-            out.appended.positions.push(seq);
-            out.appended.new += 1;
-            let at = *index.entry(c.doc.clone()).or_insert_with(|| {
-                out.docs.push(InsertedDoc {
-                    doc: c.doc.clone(),
-                    created,
-                    last_seq: seq,
-                    since_snapshot: since,
-                    new_changes: Vec::new(),
-                });
-                out.docs.len() - 1
-            });
-            let d = &mut out.docs[at];
-            d.last_seq = seq;
-            d.since_snapshot = since;
-            d.new_changes.push(i);
+            out.logged(i, &c.doc, created, (seq, chain), since);
         }
-        out.appended.last = out
-            .appended
-            .positions
-            .iter()
-            .max()
-            .map(|&seq| (seq, self.log[seq as usize - 1].entry.chain));
         Ok(out)
     }
 

@@ -281,13 +281,66 @@ pub struct InsertedDoc {
     pub new_changes: Vec<usize>,
 }
 
-/// What [`RelayTx::insert_changes`] did.
+/// What [`RelayTx::insert_changes`] did. A backend builds it with
+/// [`Inserted::already_logged`] and [`Inserted::logged`], one call per
+/// change given, in order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Inserted {
     /// As [`Appended`].
     pub appended: Appended,
     /// Every document that got a new entry, in the order first met.
     pub docs: Vec<InsertedDoc>,
+    /// Where each document is in `docs`.
+    index: std::collections::HashMap<String, usize>,
+}
+
+impl Inserted {
+    /// The next change given was in the log already, at `seq` (chain
+    /// `chain`).
+    pub fn already_logged(&mut self, seq: u64, chain: [u8; 32]) {
+        self.appended.positions.push(seq);
+        self.note_last(seq, chain);
+    }
+
+    /// The next change given (number `change` of them, for `doc`) was
+    /// appended at `seq` with `chain`; `created` if it is the document's
+    /// first entry; `since_snapshot` as [`InsertedDoc::since_snapshot`].
+    pub fn logged(
+        &mut self,
+        change: usize,
+        doc: &str,
+        created: bool,
+        (seq, chain): (u64, [u8; 32]),
+        since_snapshot: u64,
+    ) {
+        self.appended.positions.push(seq);
+        self.appended.new += 1;
+        self.note_last(seq, chain);
+        let at = match self.index.get(doc) {
+            Some(&at) => at,
+            None => {
+                self.index.insert(doc.to_owned(), self.docs.len());
+                self.docs.push(InsertedDoc {
+                    doc: doc.to_owned(),
+                    created,
+                    last_seq: seq,
+                    since_snapshot,
+                    new_changes: Vec::new(),
+                });
+                self.docs.len() - 1
+            }
+        };
+        let d = &mut self.docs[at];
+        d.last_seq = seq;
+        d.since_snapshot = since_snapshot;
+        d.new_changes.push(change);
+    }
+
+    fn note_last(&mut self, seq: u64, chain: [u8; 32]) {
+        if self.appended.last.is_none_or(|(l, _)| seq > l) {
+            self.appended.last = Some((seq, chain));
+        }
+    }
 }
 
 /// A token as `token list` shows it: never its secret.
