@@ -91,6 +91,7 @@ macro_rules! relay_backend_tests {
             session_rules::a_catch_up_cut_short_leaves_a_cursor_the_relay_trusts,
             session_rules::what_joins_a_view_during_the_fallback_is_sent_after_it,
             session_rules::an_edit_of_a_record_the_relay_lost_waits_for_it,
+            session_rules::a_first_sync_cut_short_forgets_what_left_the_view_meanwhile,
             sim::devices_converge_through_the_relay_despite_drops_and_reordering,
             sim::scoped_devices_and_erasures_keep_every_record_where_it_belongs,
             sim::the_oracle_catches_a_relay_that_loses_a_document,

@@ -985,3 +985,50 @@ pub fn an_edit_of_a_record_the_relay_lost_waits_for_it<B: Backend>() {
     expected.sort();
     assert_eq!(heads, expected);
 }
+
+/// A volunteer's first sync sends its view whole; a connection lost before
+/// it ends, then an erasure (or a token edit) that takes a record out of
+/// the view, and the next first sync must tell the device to forget what
+/// the lost one sent it (once it sent the view again and said nothing of
+/// the erased contact, which the desk then kept: simulation seed
+/// 346995946723422165).
+pub fn a_first_sync_cut_short_forgets_what_left_the_view_meanwhile<B: Backend>() {
+    let o = office::<B>();
+    let desk = device_id(6);
+    let first = Conn::open(o.relay.storage(), &o.volunteer, &desk, None);
+    let (sent, cut_at) = first
+        .frames
+        .iter()
+        .filter_map(|f| wire::decode(f).ok())
+        .find_map(|m| match m {
+            Message::Batch {
+                entries, cursor, ..
+            } => Some((entries, cursor)),
+            _ => None,
+        })
+        .expect("a first batch");
+    assert!(sent.iter().any(|e| e.doc == o.ana), "Ana is in the view");
+    assert_eq!(cut_at.seq, 0, "cut short before the first sync ended");
+    let mut office = Conn::open(
+        o.relay.storage(),
+        &o.coordinator_token,
+        o.store.device_id(),
+        None,
+    );
+    let replies = office.send(o.relay.storage(), &Message::Erase { doc: o.ana.clone() });
+    assert!(
+        replies.iter().any(|m| matches!(m, Message::Erased { .. })),
+        "{replies:?}"
+    );
+    let again = Conn::open(o.relay.storage(), &o.volunteer, &desk, Some(cut_at));
+    let forgotten = again
+        .frames
+        .iter()
+        .filter_map(|f| wire::decode(f).ok())
+        .any(|m| {
+            matches!(m, Message::Batch { entries, .. } | Message::Live { entries, .. }
+            if entries.iter().any(|e| e.doc == o.ana && e.form == Form::Forget))
+        });
+    assert!(forgotten, "the desk is told to forget the erased contact");
+    assert!(!again.docs_sent().contains(&o.ana));
+}

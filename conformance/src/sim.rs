@@ -592,7 +592,13 @@ fn seeds(regressions: &[u64]) -> Vec<u64> {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(60);
-    let base: u64 = rand::random();
+    // Fixed seeds by default, so that a run fails only for a change that
+    // broke something; MUSTER_SIM_RANDOM=1 explores new ones.
+    let base: u64 = if std::env::var("MUSTER_SIM_RANDOM").is_ok() {
+        rand::random()
+    } else {
+        0x6d75_7374_6572
+    };
     regressions
         .iter()
         .copied()
@@ -624,8 +630,15 @@ const REGRESSIONS: &[u64] = &[
 /// first batches, whose cursor carried zeros for a hash, so the next one
 /// fell back to a resync, which then sent the view as it was at `hello`
 /// and missed a contact signed up meanwhile (both fixed in the relay's
-/// session).
-const SCOPED_REGRESSIONS: &[u64] = &[7_838_216_625_401_574_903, 14_415_100_575_186_853_520];
+/// session). 346995946723422165: a desk's first sync was cut short after
+/// its first batch; a contact in it was erased; the next first sync sent
+/// the view again and said nothing of the erased contact, which the desk
+/// kept (the relay now sends what left the view since the lost attempt).
+const SCOPED_REGRESSIONS: &[u64] = &[
+    7_838_216_625_401_574_903,
+    14_415_100_575_186_853_520,
+    346_995_946_723_422_165,
+];
 
 fn run_each(name: &str, regressions: &[u64], f: impl Fn(u64)) {
     for seed in seeds(regressions) {

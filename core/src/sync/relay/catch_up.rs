@@ -93,27 +93,40 @@ impl RelaySession {
 
     /// Starts catching the device up from `base` (its cursor, whose
     /// chained hash is `base_hash`) to `upto`, and in the visibility log
-    /// from `vis_base` to `vis_upto`. Until the log pass moves it, every
-    /// batch carries the device's own cursor, hash included: a connection
-    /// lost before then must leave the device a cursor the relay still
-    /// trusts.
+    /// from `vis_base` to `vis_upto` (`None`: a device that never had a
+    /// batch). Until the log pass moves it, every batch carries the
+    /// device's own cursor, hash included: a connection lost before then
+    /// must leave the device a cursor the relay still trusts.
     pub(super) fn start_catch_up(
         &mut self,
         storage: &dyn RelayStorage,
         (base, base_hash): (u64, [u8; 32]),
         upto: u64,
-        vis_base: u64,
+        vis_base: Option<u64>,
         vis_upto: u64,
     ) -> SResult<()> {
         self.cursor = (base, base_hash);
-        self.vis = vis_base;
+        self.vis = vis_base.unwrap_or(0);
         let mut whole = VecDeque::new();
         let mut next_after = base;
         let grant = self.grant.clone();
         if let (Some(scope), 0) = (&self.scope, base) {
             // A scoped device's first sync: its scope, whole, and nothing of
             // the log — it costs what the device may see, not how big the
-            // organisation is.
+            // organisation is. Its batches carry the visibility position the
+            // scope was read at: a first sync cut short and tried again
+            // starts from there, so that what left the view in between (an
+            // erasure, a token edit) is forgotten before the view is sent
+            // again whole.
+            self.vis = vis_upto;
+            if let (Some(vis_base), Some(grant)) = (vis_base, &grant) {
+                whole.extend(
+                    storage
+                        .vis_after(&grant.token_id, vis_base, vis_upto)?
+                        .into_iter()
+                        .filter(|v| v.forget && !scope.contains(&v.doc)),
+                );
+            }
             let mut docs: Vec<&String> = scope.iter().collect();
             docs.sort();
             whole.extend(docs.into_iter().map(|d| VisChange {
@@ -122,9 +135,9 @@ impl RelaySession {
             }));
             next_after = upto;
         } else if let Some(grant) = &grant
-            && vis_upto > vis_base
+            && vis_upto > self.vis
         {
-            whole.extend(storage.vis_after(&grant.token_id, vis_base, vis_upto)?);
+            whole.extend(storage.vis_after(&grant.token_id, self.vis, vis_upto)?);
         }
         self.phase = Phase::CatchingUp {
             next_after,

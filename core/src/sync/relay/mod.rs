@@ -353,7 +353,7 @@ impl RelaySession {
                 if let Some(g) = self.grant.as_ref().filter(|g| g.is_scoped()) {
                     self.scope = Some(storage.scope_docs(&g.token_id)?.into_iter().collect());
                 }
-                self.start_catch_up(storage, (0, [0; 32]), head.seq, 0, head.vis)?;
+                self.start_catch_up(storage, (0, [0; 32]), head.seq, None, head.vis)?;
                 Ok(Handled::default())
             }
             (_, Message::Erase { doc }) => self.erase(storage, doc, now),
@@ -466,7 +466,7 @@ impl RelaySession {
         }
         self.grant = Some(grant);
         if trusted {
-            let (base, vis) = cursor.as_ref().map_or((0, 0), |c| (c.seq, c.vis));
+            let (base, vis) = cursor.as_ref().map_or((0, None), |c| (c.seq, Some(c.vis)));
             // Trusted: the hash is the log's at `base` (zeros at 0).
             let hash = cursor
                 .as_ref()
