@@ -849,7 +849,7 @@ struct Target {
 /// The keys of every contact of the store and of every row read so far.
 struct Matcher {
     region: String,
-    /// Every contact of the store and the contact it was merged into.
+    /// Every contact of the store and the contact it counts as, if merged.
     merged: HashMap<String, Option<String>>,
     by_external: HashMap<String, Slot>,
     by_email: HashMap<String, Slot>,
@@ -873,10 +873,15 @@ impl Matcher {
             planned: HashMap::new(),
             targets: Vec::new(),
         };
+        m.merged = store
+            .contact_names()?
+            .into_iter()
+            .map(|(id, (_, kept))| (id, kept))
+            .collect();
         let unreadable = store.for_each_contact(|chunk| {
             bar.inc(chunk.len() as u64);
             for c in chunk {
-                let kept = c.merged_into.is_none();
+                let kept = !matches!(m.merged.get(&c.id), Some(Some(_)));
                 let id = c.id.clone();
                 let keys = [
                     (&mut m.by_external, c.external_id.iter().cloned().collect()),
@@ -907,7 +912,6 @@ impl Matcher {
                         }
                     }
                 }
-                m.merged.insert(id, c.merged_into);
             }
             Ok::<_, anyhow::Error>(())
         })?;
@@ -920,22 +924,18 @@ impl Matcher {
         Ok(m)
     }
 
-    /// The contact that stands for `id`: itself, or the contact it was
-    /// merged into (following a chain of merges).
+    /// The contact that stands for `id`: itself, or the contact it counts
+    /// as (the store's index follows merges by the one rule of
+    /// `muster_core::merges`).
     fn resolve(&self, id: &str) -> Result<String, String> {
-        let mut at = id.to_owned();
-        for _ in 0..64 {
-            match self.merged.get(&at) {
-                Some(None) => return Ok(at),
-                Some(Some(next)) => at.clone_from(next),
-                None => {
-                    return Err(format!(
-                        "matches {id}, which was merged into {at}, a contact not on this device"
-                    ));
-                }
-            }
+        match self.merged.get(id) {
+            Some(None) => Ok(id.to_owned()),
+            Some(Some(kept)) if self.merged.contains_key(kept) => Ok(kept.clone()),
+            Some(Some(kept)) => Err(format!(
+                "matches {id}, which was merged into {kept}, a contact not on this device"
+            )),
+            None => Err(format!("matches {id}, a contact not on this device")),
         }
-        Err(format!("matches {id}, whose merges go round in a loop"))
     }
 
     /// The target of a row: the contact its id, external id, email or phone

@@ -247,6 +247,48 @@ fn a_merged_duplicate_leads_to_the_contact_it_was_merged_into() {
     assert_eq!(city(&dup), "");
 }
 
+/// Two coordinators merged a pair in opposite directions while offline:
+/// an import matching either leads to the one contact every replica
+/// keeps (the smaller id), as search and reports show (it once refused
+/// the row: "merges go round in a loop").
+#[test]
+fn an_import_follows_opposite_merges_to_the_contact_kept() {
+    let m = Muster::new();
+    let add = |name: &str, email: &str| {
+        m.ok_with_stderr(&["contact", "add", "--name", name, "--email", email])
+            .0
+            .trim()
+            .to_owned()
+    };
+    let x = add("Ana Silva", "ana@example.org");
+    let y = add("Ana S", "old@example.org");
+    {
+        let mut store = m.store();
+        for (from, to) in [(&x, &y), (&y, &x)] {
+            let to = to.clone();
+            store
+                .update_contact(from, 1, |c| {
+                    c.merged_into = Some(to);
+                    Ok(())
+                })
+                .unwrap();
+        }
+    }
+    let kept = x.clone().min(y.clone());
+    let other = if kept == x { &y } else { &x };
+    let file = m.file(
+        "m.csv",
+        "email,city\nold@example.org,Porto\nana@example.org,Porto\n",
+    );
+    let report = m.json(&["import", "contacts", &file, "--json"]);
+    assert_eq!(report["updated"], 2, "{report:#}");
+    assert_eq!(report["rows"][0]["contact_id"], kept.as_str(), "{report:#}");
+    assert_eq!(report["rows"][1]["contact_id"], kept.as_str(), "{report:#}");
+    let city = |id: &str| m.json(&["contact", "show", id, "--json"])["address"]["city"].clone();
+    assert_eq!(city(&kept), "Porto");
+    assert_eq!(city(other), "");
+}
+
 #[test]
 fn a_dry_run_writes_nothing() {
     let m = Muster::new();

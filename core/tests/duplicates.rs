@@ -295,3 +295,79 @@ fn edits_to_a_contact_known_to_be_merged_go_to_the_kept_one() {
         assert_eq!(store.contact(&dup).unwrap().preferred_name, None);
     }
 }
+
+/// Two coordinators merge the same pair offline, in opposite directions
+/// (x into y on one laptop, y into x on the other). After sync every
+/// replica shows one person, the same one (the smaller id), in search,
+/// the contact list, rosters and reports, and both ids lead to it (once
+/// each replica hid both people, and reports and writes followed the
+/// links each by a rule of its own).
+#[test]
+fn opposite_merges_made_at_once_leave_one_person_on_every_replica() {
+    let mut s = vec![
+        Store::open_in_memory().unwrap(),
+        Store::open_in_memory().unwrap(),
+    ];
+    let x = person(&mut s[0], "Ana Silva", &["+44 7700 900123"], &[]);
+    let y = person(&mut s[0], "Ana Silva", &["07700 900123"], &[]);
+    let gala = s[0]
+        .create_event(
+            &NewEvent {
+                title: "Gala".into(),
+                starts_at: T0,
+                ends_at: None,
+                place: "Hall".into(),
+                capacity: None,
+            },
+            T0,
+        )
+        .unwrap();
+    s[0].sign_up(&gala, &y, false, T0).unwrap();
+    let (a, b) = two(&mut s, 0, 1);
+    sync(a, b);
+    s[0].merge_contacts(&x, &y, T0 + 1).unwrap();
+    s[1].merge_contacts(&y, &x, T0 + 1).unwrap();
+    let (a, b) = two(&mut s, 0, 1);
+    sync(a, b);
+    let kept = x.clone().min(y.clone());
+    let other = if kept == x { y.clone() } else { x.clone() };
+    for (i, store) in s.iter_mut().enumerate() {
+        let found: Vec<String> = store
+            .search_contacts("silva", 10)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(found, vec![kept.clone()], "replica {i}: search");
+        let listed: Vec<(String, Option<String>)> = store
+            .list_contacts(10, 0)
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.id, c.merged_into))
+            .collect();
+        assert!(listed.contains(&(kept.clone(), None)), "replica {i}: list");
+        assert!(
+            listed.contains(&(other.clone(), Some(kept.clone()))),
+            "replica {i}: list"
+        );
+        assert_eq!(store.kept_contact_of(&x).unwrap(), kept, "replica {i}");
+        assert_eq!(store.kept_contact_of(&y).unwrap(), kept, "replica {i}");
+        assert_eq!(
+            store.merged_duplicates_of(&kept).unwrap(),
+            vec![other.clone()]
+        );
+        let roster = store.roster(&gala, None).unwrap();
+        assert_eq!(roster.len(), 1, "replica {i}: roster");
+        assert_eq!(roster[0].contact_id, kept, "replica {i}: roster");
+        let report = store.report_new_contacts(None, None).unwrap();
+        assert_eq!(report.contacts, 1, "replica {i}: report");
+        // Undoing the merge that made the cycle frees the other again.
+        let mut copy = Store::open_in_memory().unwrap();
+        push(store, &mut copy);
+        copy.unmerge_contact(&kept, T0 + 2).unwrap();
+        assert_eq!(copy.kept_contact_of(&kept).unwrap(), kept);
+        assert_eq!(copy.kept_contact_of(&other).unwrap(), kept);
+        copy.unmerge_contact(&other, T0 + 3).unwrap();
+        assert_eq!(copy.search_contacts("silva", 10).unwrap().len(), 2);
+    }
+}

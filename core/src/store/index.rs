@@ -4,7 +4,7 @@
 //! [`reindex`] is called inside the transaction that stores a change, so the
 //! index always agrees with the documents on disk.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use automerge::AutoCommit;
 use autosurgeon::Hydrate;
@@ -12,6 +12,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
+use crate::merges;
 use crate::model::{self, DocKind, Event, FeedbackCase, Millis};
 use crate::validate;
 use crate::views::{self, SignupStatus};
@@ -231,10 +232,15 @@ fn index_contact(tx: &Transaction<'_>, c: &ContactRow) -> Result<()> {
     // per transaction (a first sync of 100,000 contacts spent a third of
     // its time there). The id is unique and looked up first, so IGNORE
     // never has anything to ignore.
-    let known: Option<i64> = tx
-        .prepare_cached("SELECT num FROM contacts WHERE id = ?1")?
-        .query_row([&c.id], |r| r.get(0))
+    let known: Option<(i64, Option<String>)> = tx
+        .prepare_cached("SELECT num, merged_into FROM contacts WHERE id = ?1")?
+        .query_row([&c.id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
+    let kept_before = known.as_ref().and_then(|(_, k)| k.clone());
+    let known = known.map(|(num, _)| num);
+    // `merged_link` is the document's own link; `merged_into`, where the
+    // contact counts ([`crate::merges`]), is settled below.
+    let merged_link = c.merged_into.as_deref().filter(|k| *k != c.id);
     let display = c.display_name();
     let values = params![
         c.id,
@@ -248,7 +254,7 @@ fn index_contact(tx: &Transaction<'_>, c: &ContactRow) -> Result<()> {
         c.organisation,
         c.external_id,
         c.consent.given,
-        c.merged_into,
+        merged_link,
         c.created_by,
         c.created_at,
         c.phones.join("\n"),
@@ -261,7 +267,7 @@ fn index_contact(tx: &Transaction<'_>, c: &ContactRow) -> Result<()> {
             tx.prepare_cached(
                 "UPDATE OR IGNORE contacts SET name = ?2, sort_name = ?3, phone = ?4, email = ?5,
                     roles = ?6, tags = ?7, household = ?8, organisation = ?9, external_id = ?10,
-                    consent_given = ?11, merged_into = ?12, created_by = ?13, created_at = ?14,
+                    consent_given = ?11, merged_link = ?12, created_by = ?13, created_at = ?14,
                     phones = ?15, emails = ?16, consent_channels = ?17, consent_recorded_at = ?18
                  WHERE id = ?1",
             )?
@@ -271,7 +277,7 @@ fn index_contact(tx: &Transaction<'_>, c: &ContactRow) -> Result<()> {
         None => {
             tx.prepare_cached(
                 "INSERT OR IGNORE INTO contacts (id, name, sort_name, phone, email, roles, tags,
-                    household, organisation, external_id, consent_given, merged_into,
+                    household, organisation, external_id, consent_given, merged_link,
                     created_by, created_at, phones, emails, consent_channels, consent_recorded_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
                          ?17, ?18)",
@@ -309,17 +315,77 @@ fn index_contact(tx: &Transaction<'_>, c: &ContactRow) -> Result<()> {
         )?
         .execute([&c.id, other])?;
     }
+    settle_merges(tx, &c.id, merged_link.is_some(), kept_before.as_deref())
+}
+
+/// After contact `id`'s row was written or removed: sets `merged_into`
+/// (where a contact counts, by [`merges::follow`] over the `merged_link`
+/// columns) for every contact whose walk may pass through `id`. Those
+/// counted as `id`, or as what `id` counted as before (`kept_before`),
+/// and that contact itself: a walk through `id` ends where `id`'s does.
+/// `linked`: whether `id` has a link now. A contact neither linked nor
+/// merged before, that nobody counts as, costs one indexed lookup.
+fn settle_merges(
+    tx: &Transaction<'_>,
+    id: &str,
+    linked: bool,
+    kept_before: Option<&str>,
+) -> Result<()> {
+    let mut touched: BTreeSet<String> = BTreeSet::new();
+    if linked || kept_before.is_some() {
+        touched.insert(id.to_owned());
+    }
+    let mut counted_as = tx.prepare_cached("SELECT id FROM contacts WHERE merged_into = ?1")?;
+    for k in std::iter::once(id).chain(kept_before) {
+        if k != id {
+            touched.insert(k.to_owned());
+        }
+        for x in counted_as.query_map([k], |r| r.get::<_, String>(0))? {
+            touched.insert(x?);
+        }
+    }
+    let mut link = tx.prepare_cached("SELECT merged_link FROM contacts WHERE id = ?1")?;
+    let mut set = tx.prepare_cached(
+        "UPDATE contacts SET merged_into = ?2 WHERE id = ?1 AND merged_into IS NOT ?2",
+    )?;
+    for x in touched {
+        let kept = merges::follow(&x, |at| -> Result<Option<String>> {
+            Ok(link
+                .query_row([at], |r| r.get::<_, Option<String>>(0))
+                .optional()?
+                .flatten())
+        })?
+        .kept;
+        set.execute(params![x, (kept != x).then_some(kept)])?;
+    }
+    Ok(())
+}
+
+/// Sets `merged_into` for every linked contact from the `merged_link`
+/// columns (a store upgraded to v4 had only the links).
+pub(crate) fn settle_all_merges(tx: &Transaction<'_>) -> Result<()> {
+    let linked: Vec<String> = tx
+        .prepare("SELECT id FROM contacts WHERE merged_link IS NOT NULL")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for id in linked {
+        settle_merges(tx, &id, true, None)?;
+    }
     Ok(())
 }
 
 fn remove_contact(tx: &Transaction<'_>, id: &str) -> Result<()> {
-    let num: Option<i64> = tx
+    let removed: Option<(i64, Option<String>)> = tx
         .query_row(
-            "DELETE FROM contacts WHERE id = ?1 RETURNING num",
+            "DELETE FROM contacts WHERE id = ?1 RETURNING num, merged_into",
             [id],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
+    let num = removed.as_ref().map(|(num, _)| *num);
+    if let Some((_, kept_before)) = &removed {
+        settle_merges(tx, id, false, kept_before.as_deref())?;
+    }
     if let Some(num) = num {
         tx.prepare_cached("DELETE FROM contacts_fts WHERE rowid = ?1")?
             .execute([num])?;

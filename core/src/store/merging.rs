@@ -419,22 +419,16 @@ impl Store {
         Ok(found)
     }
 
-    /// The contact a contact was merged into, following chains; the
-    /// contact itself when it was not merged.
+    /// The contact a contact counts as ([`crate::merges`]: chains
+    /// followed, a cycle of concurrent merges kept at its smallest id);
+    /// the contact itself when it was not merged.
     pub fn kept_contact_of(&self, contact_id: &str) -> Result<String> {
-        let mut id = contact_id.to_owned();
-        for _ in 0..16 {
-            let next: Option<Option<String>> = self
-                .conn
-                .prepare_cached("SELECT merged_into FROM contacts WHERE id = ?1")?
-                .query_row([&id], |r| r.get(0))
-                .optional()?;
-            match next.flatten() {
-                Some(next) if next != id => id = next,
-                _ => break,
-            }
-        }
-        Ok(id)
+        let kept: Option<Option<String>> = self
+            .conn
+            .prepare_cached("SELECT merged_into FROM contacts WHERE id = ?1")?
+            .query_row([contact_id], |r| r.get(0))
+            .optional()?;
+        Ok(kept.flatten().unwrap_or_else(|| contact_id.to_owned()))
     }
 
     /// Which contact's sign-up at an event a call about `contact_id` acts
@@ -459,7 +453,8 @@ impl Store {
         Ok(kept)
     }
 
-    /// The contacts merged into this one (directly).
+    /// The contacts that count as this one (merged into it, or into a
+    /// contact merged into it).
     pub fn merged_duplicates_of(&self, contact_id: &str) -> Result<Vec<String>> {
         let mut stmt = self
             .conn

@@ -198,6 +198,11 @@ impl Store {
         if !fresh && version < 3 {
             // v3 added index columns that only the documents can fill.
             rebuild_contact_rows(&mut conn)?;
+        } else if !fresh && version < 4 {
+            // v4 counts merged contacts by the one rule, from the links.
+            let tx = conn.transaction()?;
+            index::settle_all_merges(&tx)?;
+            tx.commit()?;
         }
 
         let device_id: Option<String> = conn

@@ -22,13 +22,25 @@ pub const APPLICATION_ID: i64 = 0x4D55_5354;
 /// The migrations, in order. The schema version of a store is the number of
 /// migrations applied (SQLite's `user_version`).
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
 }
 
 /// The newest schema version this build knows.
 pub fn latest_version() -> i64 {
-    3
+    4
 }
+
+/// v4: where a merged contact counts. `merged_link` is the contact's own
+/// `merged_into` as its document has it; `merged_into` now holds the
+/// contact it counts as, by the one rule of [`crate::merges`] (chains
+/// followed to their end, a cycle of concurrent merges kept at its
+/// smallest id), so that every query that leaves merged duplicates out
+/// agrees with the rule. A v3 store's column held the document's link:
+/// it moves over, and `Store::init` settles the rest.
+const V4: &str = r#"
+ALTER TABLE contacts ADD COLUMN merged_link TEXT;
+UPDATE contacts SET merged_link = merged_into;
+"#;
 
 /// v3: duplicates and reports. Every phone and email of a contact (not
 /// only the first), for finding duplicates without opening 100,000
@@ -298,6 +310,54 @@ mod tests {
             })
             .unwrap();
         assert_eq!(phones, "+44 20 7946 0958\n07700 900123");
+    }
+
+    #[test]
+    fn a_v3_store_counts_its_merges_by_the_rule_for_v4() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v3.muster");
+        let new = |name: &str| crate::NewContact {
+            name: name.into(),
+            ..Default::default()
+        };
+        let (x, y, a) = {
+            // A cycle of two concurrent merges and a contact merged into
+            // one of its members, written by this build...
+            let mut s = crate::Store::open(&path).unwrap();
+            let x = s.create_contact(&new("Ana Silva"), 1).unwrap();
+            let y = s.create_contact(&new("Ana Silva"), 2).unwrap();
+            let a = s.create_contact(&new("Ana S."), 3).unwrap();
+            for (from, to) in [(&y, &x), (&x, &y), (&a, &y)] {
+                s.update_contact(from, 4, |c| {
+                    c.merged_into = Some(to.clone());
+                    Ok(())
+                })
+                .unwrap();
+            }
+            (x, y, a)
+        };
+        {
+            // ...then taken back to what v3 held: the documents' own links.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "UPDATE contacts SET merged_into = merged_link;
+                 ALTER TABLE contacts DROP COLUMN merged_link;
+                 PRAGMA user_version = 3;",
+            )
+            .unwrap();
+        }
+        let s = crate::Store::open(&path).unwrap();
+        let kept = x.clone().min(y.clone());
+        for id in [&x, &y, &a] {
+            assert_eq!(s.kept_contact_of(id).unwrap(), kept);
+        }
+        let found: Vec<String> = s
+            .search_contacts("silva", 10)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(found, vec![kept]);
     }
 
     #[test]

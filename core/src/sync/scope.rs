@@ -19,9 +19,6 @@ use automerge::ReadDoc;
 use super::storage::{Author, InsertedDoc, NewChange, RelayTx, SResult, StorageError};
 use crate::model::DocKind;
 
-/// How far a chain of merges is followed (a duplicate of a duplicate…).
-const MAX_CHAIN: usize = 16;
-
 /// Refuses ids that are not events'.
 pub fn check_event_ids(events: &[String]) -> SResult<()> {
     for e in events {
@@ -199,22 +196,16 @@ fn may_change_merge(
 }
 
 /// The contacts `contact` was merged into, nearest first (a duplicate of a
-/// duplicate leads on), ending at an erased one; at most [`MAX_CHAIN`],
-/// and a cycle ends it.
+/// duplicate leads on), by the one rule of [`crate::merges`], ending
+/// before an erased one.
 fn kept_chain(tx: &mut dyn RelayTx, contact: &str) -> SResult<Vec<String>> {
-    let mut chain: Vec<String> = Vec::new();
-    let mut at = contact.to_owned();
-    while chain.len() < MAX_CHAIN {
-        let Some(kept) = tx.merge_of(&at)? else {
-            break;
-        };
-        if tx.is_erased(&kept)? || kept == contact || chain.contains(&kept) {
-            break;
+    let chain = crate::merges::follow(contact, |at| -> SResult<Option<String>> {
+        match tx.merge_of(at)? {
+            Some(kept) if !tx.is_erased(&kept)? => Ok(Some(kept)),
+            _ => Ok(None),
         }
-        chain.push(kept.clone());
-        at = kept;
-    }
-    Ok(chain)
+    })?;
+    Ok(chain.links)
 }
 
 /// After a change set or cleared a contact's `merged_into`: records it,
