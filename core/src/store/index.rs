@@ -344,6 +344,9 @@ fn settle_merges(
             touched.insert(x?);
         }
     }
+    if touched.is_empty() {
+        return Ok(());
+    }
     let mut link = tx.prepare_cached("SELECT merged_link FROM contacts WHERE id = ?1")?;
     let mut set = tx.prepare_cached(
         "UPDATE contacts SET merged_into = ?2 WHERE id = ?1 AND merged_into IS NOT ?2",
