@@ -244,6 +244,7 @@ impl Store {
     /// `seed`, so that a simulation run can be replayed exactly from its
     /// seed. Not for real devices: ids from two stores with the same seed
     /// collide.
+    #[cfg(feature = "internals")]
     pub fn open_in_memory_seeded(seed: u64) -> Result<Store> {
         let mut store = Store::open_in_memory()?;
         store.id_seed = Some(seed);
@@ -917,7 +918,8 @@ impl Store {
     }
 
     /// The ids of every document on this device, in id order.
-    pub fn doc_ids(&self) -> Result<Vec<String>> {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn doc_ids(&self) -> Result<Vec<String>> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT doc_id FROM docs ORDER BY doc_id")?;
@@ -928,12 +930,14 @@ impl Store {
     }
 
     /// The current heads of a document.
-    pub fn heads(&mut self, doc_id: &str) -> Result<Vec<ChangeHash>> {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn heads(&mut self, doc_id: &str) -> Result<Vec<ChangeHash>> {
         let kind = DocKind::of_id(doc_id).ok_or_else(|| Error::not_found("record", doc_id))?;
         Ok(self.doc_mut(doc_id, kind)?.get_heads())
     }
 
     /// Every change of a document this device knows, encoded, in causal order.
+    #[cfg(feature = "internals")]
     pub fn changes_of(&mut self, doc_id: &str) -> Result<Vec<Vec<u8>>> {
         let kind = DocKind::of_id(doc_id).ok_or_else(|| Error::not_found("record", doc_id))?;
         let doc = self.doc_mut(doc_id, kind)?;
@@ -949,6 +953,7 @@ impl Store {
     /// one transaction. Undecodable bytes, a malformed id, or changes that
     /// would make the document another kind than its id says are refused
     /// and change nothing. Changes already held are counted and skipped.
+    #[cfg(feature = "internals")]
     pub fn apply_changes(&mut self, doc_id: &str, changes: &[Vec<u8>]) -> Result<Applied> {
         let kind = DocKind::of_id(doc_id).ok_or_else(|| Error::not_found("record", doc_id))?;
         let mut parsed = Vec::with_capacity(changes.len());
@@ -1000,6 +1005,7 @@ impl Store {
     }
 
     /// Local changes the relay has not yet acknowledged, oldest first.
+    #[cfg(feature = "internals")]
     pub fn pending_changes(&self, limit: usize) -> Result<Vec<PendingChange>> {
         self.pending_after(0, limit)
     }
@@ -1016,7 +1022,8 @@ impl Store {
     /// Marks changes as held by the relay, so that compaction may fold them.
     /// `now` is recorded as the time of the last acknowledgement. Returns
     /// how many were newly acknowledged.
-    pub fn acknowledge(&mut self, hashes: &[ChangeHash], now: Millis) -> Result<usize> {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn acknowledge(&mut self, hashes: &[ChangeHash], now: Millis) -> Result<usize> {
         let tx = self.conn.transaction()?;
         let mut count = 0;
         {
@@ -1050,6 +1057,7 @@ impl Store {
     /// Compacts a document now: its history is saved as one snapshot and
     /// the stored changes the relay already holds are dropped. Changes not
     /// yet acknowledged are kept for pushing. Returns the rows dropped.
+    #[cfg(feature = "internals")]
     pub fn compact(&mut self, doc_id: &str) -> Result<usize> {
         let kind = DocKind::of_id(doc_id).ok_or_else(|| Error::not_found("record", doc_id))?;
         let mut doc = self
@@ -1063,6 +1071,7 @@ impl Store {
     }
 
     /// Stored change rows of a document (local unacknowledged ones included).
+    #[cfg(feature = "internals")]
     pub fn stored_change_count(&self, doc_id: &str) -> Result<i64> {
         Ok(self.conn.query_row(
             "SELECT count(*) FROM changes WHERE doc_id = ?1",
@@ -1073,6 +1082,7 @@ impl Store {
 
     /// Forgets the decoded documents kept in memory (they are reloaded from
     /// disk when next used). For tests of the load path and for low memory.
+    #[cfg(feature = "internals")]
     pub fn clear_cache(&mut self) {
         self.cache.clear();
     }

@@ -65,13 +65,15 @@ pub(crate) struct Arrival {
 
 impl Store {
     /// Where this device stands in the relay's log, if it synced before.
-    pub fn sync_cursor(&self) -> Result<Option<LogPosition>> {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn sync_cursor(&self) -> Result<Option<LogPosition>> {
         self.meta_json("sync_cursor")
     }
 
     /// The log position of this device's latest change the relay
     /// acknowledged, if any.
-    pub fn ack_position(&self) -> Result<Option<LogPosition>> {
+    #[cfg_attr(feature = "internals", visibility::make(pub))]
+    pub(crate) fn ack_position(&self) -> Result<Option<LogPosition>> {
         self.meta_json("ack_position")
     }
 
@@ -371,6 +373,7 @@ impl Store {
     }
 
     /// Whether this device holds the change `hash` of document `doc_id`.
+    #[cfg(feature = "internals")]
     pub fn has_change(&mut self, doc_id: &str, hash: &ChangeHash) -> Result<bool> {
         let Some(kind) = DocKind::of_id(doc_id) else {
             return Ok(false);
