@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use muster_core::{NewContact, NewEvent, SignupStatus, Store};
+use muster_core::{NewConsent, NewContact, NewEvent, SignupStatus, Store};
 
 #[derive(Parser)]
 #[command(name = "muster", version, about = "Muster, the office command line")]
@@ -521,18 +521,16 @@ fn edit(store: &mut Store, a: EditArgs) -> Result<()> {
             c.roles.remove(&r);
         }
         c.custom.extend(custom);
-        if let Some(given) = consent {
-            c.consent.given = given;
-            c.consent.recorded_at = Some(at);
-            c.consent.method = a.consent_method.clone();
-            c.consent.channels = a
-                .consent_channel
-                .iter()
-                .map(|ch| (ch.clone(), true))
-                .collect();
-        }
         Ok(())
     })?;
+    if let Some(given) = consent {
+        let consent = NewConsent {
+            given,
+            channels: a.consent_channel,
+            method: a.consent_method,
+        };
+        store.record_consent(&a.id, &consent, at)?;
+    }
     Ok(())
 }
 

@@ -76,6 +76,9 @@ fn an_office_day_offline() {
     assert_eq!(shown["custom"]["shirt"], "M");
     assert_eq!(shown["consent"]["given"], true);
     assert_eq!(shown["consent"]["channels"], serde_json::json!(["email"]));
+    // Recorded by this device, as on a phone (it once stayed empty here).
+    assert_eq!(shown["consent"]["recorded_by"], shown["created_by"]);
+    assert!(shown["consent"]["recorded_at"].is_string(), "{shown:#}");
     assert!(shown["created_at"].as_str().unwrap().ends_with('Z'));
 
     let event = m.ok(&[

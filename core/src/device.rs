@@ -361,20 +361,24 @@ impl Device {
         f(&mut lock(&self.shared.store))
     }
 
-    /// Runs a local write: `f` gets the store and the time now, and returns
-    /// its result with the ids of the records it changed. Observers hear of
-    /// them, and live sync pushes the change at once.
-    pub fn write<R>(
-        &self,
-        f: impl FnOnce(&mut Store, Millis) -> Result<(R, Vec<String>)>,
-    ) -> Result<R> {
+    /// Runs a local write: `f` gets the store and the time now. Observers
+    /// hear of the records it changed (as the store counts them,
+    /// [`Store::take_touched`]), and live sync pushes the change at once,
+    /// also when `f` fails after writing part of its work.
+    pub fn write<R>(&self, f: impl FnOnce(&mut Store, Millis) -> Result<R>) -> Result<R> {
         let now = self.now();
-        let (result, changed) = f(&mut lock(&self.shared.store), now)?;
+        let (result, changed) = {
+            let mut store = lock(&self.shared.store);
+            // Writes made by sync (late edits forwarded) are its to report.
+            store.take_touched();
+            let result = f(&mut store, now);
+            (result, store.take_touched())
+        };
         if !changed.is_empty() {
             self.wake.notify_one();
             self.shared.notify(Notice::Changed(changed, Origin::Local));
         }
-        Ok(result)
+        result
     }
 
     fn handle(&self) -> &tokio::runtime::Handle {

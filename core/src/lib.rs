@@ -52,7 +52,7 @@ pub mod views;
 pub use error::{Error, Result};
 pub use model::{
     Contact, ContactPrivate, DocKind, Donation, Event, FeedbackCase, Interaction, Millis,
-    NewContact, NewEvent, NewFeedback, Pledge, Shift,
+    NewConsent, NewContact, NewEvent, NewFeedback, Pledge, Shift,
 };
 pub use store::{ContactSummary, EventSummary, PendingChange, RosterLine, Store};
 pub use views::{RosterEntry, SignupStatus};

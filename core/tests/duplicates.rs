@@ -3,7 +3,7 @@
 
 mod support;
 
-use muster_core::{Donation, NewContact, NewEvent, SignupStatus, Store};
+use muster_core::{Donation, Interaction, NewConsent, NewContact, NewEvent, SignupStatus, Store};
 use support::*;
 
 /// A contact, created a millisecond after the previous one.
@@ -370,4 +370,72 @@ fn opposite_merges_made_at_once_leave_one_person_on_every_replica() {
         copy.unmerge_contact(&other, T0 + 3).unwrap();
         assert_eq!(copy.search_contacts("silva", 10).unwrap().len(), 2);
     }
+}
+
+/// The store, not each binding, says which records a write changed: a
+/// merge changes the duplicate and the views of the contact kept and of
+/// the events the duplicate signed up to; consent and interactions are
+/// stamped with the time and this device.
+#[test]
+fn writes_tell_what_they_changed_and_stamp_who_recorded() {
+    let mut s = Store::open_in_memory().unwrap();
+    let ana = person(&mut s, "Ana Silva", &["+44 7700 900123"], &[]);
+    let dup = person(&mut s, "Ana Sílva", &["07700 900123"], &[]);
+    let new_event = NewEvent {
+        title: "Gala".into(),
+        starts_at: T0,
+        ends_at: None,
+        place: "Hall".into(),
+        capacity: None,
+    };
+    let gala = s.create_event(&new_event, T0).unwrap();
+    assert_eq!(
+        s.take_touched(),
+        vec![ana.clone(), dup.clone(), gala.clone()]
+    );
+    s.sign_up(&gala, &dup, false, T0).unwrap();
+    assert_eq!(s.take_touched(), vec![gala.clone()]);
+    assert!(s.take_touched().is_empty(), "taken once");
+
+    s.merge_contacts(&ana, &dup, T0 + 1).unwrap();
+    assert_eq!(
+        s.take_touched(),
+        vec![dup.clone(), ana.clone(), gala.clone()]
+    );
+
+    // A merged duplicate's consent lands on the contact kept.
+    let consent = NewConsent {
+        given: true,
+        channels: vec!["sms".into()],
+        method: Some("paper form".into()),
+    };
+    s.record_consent(&dup, &consent, T0 + 2).unwrap();
+    assert_eq!(s.take_touched(), vec![ana.clone()]);
+    let recorded = s.contact(&ana).unwrap().consent;
+    assert!(recorded.given);
+    assert_eq!(recorded.recorded_at, Some(T0 + 2));
+    assert_eq!(recorded.recorded_by.as_deref(), Some(s.device_id()));
+    assert_eq!(recorded.method.as_deref(), Some("paper form"));
+    assert_eq!(recorded.channels.keys().collect::<Vec<_>>(), ["sms"]);
+
+    let call = Interaction {
+        id: String::new(),
+        channel: "call".into(),
+        at: T0 + 3,
+        by: String::new(),
+        summary: "Thanked for the gift".into(),
+    };
+    s.add_interaction(&ana, call, T0 + 3).unwrap();
+    let ledger = muster_core::model::private_id_of(&ana);
+    assert_eq!(s.take_touched(), vec![ledger]);
+    let logged = &s.contact_private(&ana).unwrap().interactions[0];
+    assert_eq!(logged.by, s.device_id());
+
+    // A write that changes nothing tells of nothing; a refused one neither.
+    s.record_consent(&ana, &consent, T0 + 2).unwrap();
+    assert!(s.merge_contacts(&ana, &ana, T0 + 4).is_err());
+    assert!(s.take_touched().is_empty());
+
+    s.unmerge_contact(&dup, T0 + 5).unwrap();
+    assert_eq!(s.take_touched(), vec![dup, ana, gala]);
 }

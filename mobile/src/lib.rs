@@ -23,7 +23,7 @@
 use std::sync::Arc;
 
 use muster_core::device::{self, Device, Origin};
-use muster_core::model::{self, Interaction};
+use muster_core::model::Interaction;
 
 mod error;
 mod records;
@@ -119,10 +119,7 @@ impl Muster {
     /// Registers a new contact; returns its id.
     pub fn create_contact(&self, contact: NewContact) -> Result<String> {
         let new = contact.into();
-        Ok(self.device.write(|s, now| {
-            let id = s.create_contact(&new, now)?;
-            Ok((id.clone(), vec![id]))
-        })?)
+        Ok(self.device.write(|s, now| s.create_contact(&new, now))?)
     }
 
     /// Edits a contact (see [`ContactEdit`]).
@@ -131,27 +128,16 @@ impl Muster {
             s.update_contact(&id, now, |c| {
                 edit.apply(c);
                 Ok(())
-            })?;
-            Ok(((), vec![id.clone()]))
+            })
         })?)
     }
 
     /// Records a contact's consent, stamped with the time and this device.
     pub fn record_consent(&self, contact_id: String, consent: ConsentInput) -> Result<()> {
-        Ok(self.device.write(|s, now| {
-            let by = s.device_id().to_owned();
-            s.update_contact(&contact_id, now, |c| {
-                c.consent = model::Consent {
-                    given: consent.given,
-                    channels: consent.channels.into_iter().map(|ch| (ch, true)).collect(),
-                    recorded_at: Some(now),
-                    method: consent.method,
-                    recorded_by: Some(by),
-                };
-                Ok(())
-            })?;
-            Ok(((), vec![contact_id.clone()]))
-        })?)
+        let consent = consent.into();
+        Ok(self
+            .device
+            .write(|s, now| s.record_consent(&contact_id, &consent, now))?)
     }
 
     /// Contacts on this device that may be the person being typed in, best
@@ -167,18 +153,16 @@ impl Muster {
     /// duplicate leaves searches, its sign-ups and history count for
     /// `keep`, later edits of it land on `keep`. `unmerge` undoes it.
     pub fn merge(&self, keep: String, duplicate: String) -> Result<()> {
-        Ok(self.device.write(|s, now| {
-            s.merge_contacts(&keep, &duplicate, now)?;
-            Ok(((), vec![duplicate.clone()]))
-        })?)
+        Ok(self
+            .device
+            .write(|s, now| s.merge_contacts(&keep, &duplicate, now))?)
     }
 
     /// Undoes a merge: `duplicate` is a contact of its own again.
     pub fn unmerge(&self, duplicate: String) -> Result<()> {
-        Ok(self.device.write(|s, now| {
-            s.unmerge_contact(&duplicate, now)?;
-            Ok(((), vec![duplicate.clone()]))
-        })?)
+        Ok(self
+            .device
+            .write(|s, now| s.unmerge_contact(&duplicate, now))?)
     }
 
     /// A contact, whole.
@@ -222,11 +206,10 @@ impl Muster {
                 id: String::new(),
                 channel,
                 at: now,
-                by: s.device_id().to_owned(),
+                by: String::new(),
                 summary,
             };
-            let entry = s.add_interaction(&contact_id, interaction, now)?;
-            Ok((entry, vec![model::private_id_of(&contact_id)]))
+            s.add_interaction(&contact_id, interaction, now)
         })?)
     }
 
@@ -235,10 +218,7 @@ impl Muster {
     /// Creates an event; returns its id.
     pub fn create_event(&self, event: NewEvent) -> Result<String> {
         let new = event.into();
-        Ok(self.device.write(|s, now| {
-            let id = s.create_event(&new, now)?;
-            Ok((id.clone(), vec![id]))
-        })?)
+        Ok(self.device.write(|s, now| s.create_event(&new, now))?)
     }
 
     /// Events by start time, with their counts.
@@ -251,28 +231,22 @@ impl Muster {
     /// (`walk_in`). Past the event's capacity the sign-up waits on the
     /// waitlist. Registering someone already registered changes nothing.
     pub fn register(&self, event_id: String, contact_id: String, walk_in: bool) -> Result<()> {
-        self.on_event(&event_id, |s, now| {
-            s.sign_up(&event_id, &contact_id, walk_in, now)
-        })
+        self.on_event(|s, now| s.sign_up(&event_id, &contact_id, walk_in, now))
     }
 
     /// Checks a contact in; someone not signed up becomes a walk-in.
     pub fn check_in(&self, event_id: String, contact_id: String) -> Result<()> {
-        self.on_event(&event_id, |s, now| s.check_in(&event_id, &contact_id, now))
+        self.on_event(|s, now| s.check_in(&event_id, &contact_id, now))
     }
 
     /// Takes back a check-in made by mistake.
     pub fn undo_check_in(&self, event_id: String, contact_id: String) -> Result<()> {
-        self.on_event(&event_id, |s, now| {
-            s.undo_check_in(&event_id, &contact_id, now)
-        })
+        self.on_event(|s, now| s.undo_check_in(&event_id, &contact_id, now))
     }
 
     /// Cancels a sign-up; the first on the waitlist takes the seat.
     pub fn cancel(&self, event_id: String, contact_id: String) -> Result<()> {
-        self.on_event(&event_id, |s, now| {
-            s.cancel_signup(&event_id, &contact_id, now)
-        })
+        self.on_event(|s, now| s.cancel_signup(&event_id, &contact_id, now))
     }
 
     /// An event's roster in registration order, the waitlist included
@@ -287,10 +261,7 @@ impl Muster {
     /// Opens a feedback case; returns its id.
     pub fn create_feedback(&self, feedback: NewFeedback) -> Result<String> {
         let new = feedback.into();
-        Ok(self.device.write(|s, now| {
-            let id = s.create_feedback(&new, now)?;
-            Ok((id.clone(), vec![id]))
-        })?)
+        Ok(self.device.write(|s, now| s.create_feedback(&new, now))?)
     }
 
     /// Every value a field of a record holds after devices edited it
@@ -362,12 +333,8 @@ impl Muster {
 impl Muster {
     fn on_event(
         &self,
-        event_id: &str,
         f: impl FnOnce(&mut muster_core::Store, i64) -> muster_core::Result<()>,
     ) -> Result<()> {
-        Ok(self.device.write(|s, now| {
-            f(s, now)?;
-            Ok(((), vec![event_id.to_owned()]))
-        })?)
+        Ok(self.device.write(f)?)
     }
 }

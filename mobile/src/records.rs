@@ -128,6 +128,16 @@ pub struct ConsentInput {
     pub method: Option<String>,
 }
 
+impl From<ConsentInput> for core::NewConsent {
+    fn from(c: ConsentInput) -> Self {
+        core::NewConsent {
+            given: c.given,
+            channels: c.channels,
+            method: c.method,
+        }
+    }
+}
+
 /// Consent as recorded.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct Consent {

@@ -95,6 +95,32 @@ pub struct Consent {
     pub recorded_by: Option<String>,
 }
 
+/// Consent as a person gives it (at the desk, on a form, by phone). The
+/// store records it with the time and the device that recorded it
+/// ([`crate::Store::record_consent`]), so no caller stamps those itself.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NewConsent {
+    /// Whether the person consented.
+    pub given: bool,
+    /// The channels consented to (`email`, `sms`, `phone`, `post`…).
+    pub channels: Vec<String>,
+    /// How it was obtained (`paper form`, `verbal`, `web form`…).
+    pub method: Option<String>,
+}
+
+impl NewConsent {
+    /// The consent as recorded at `now` by `device`.
+    pub(crate) fn recorded(&self, now: Millis, device: &str) -> Consent {
+        Consent {
+            given: self.given,
+            channels: self.channels.iter().map(|c| (c.clone(), true)).collect(),
+            recorded_at: Some(now),
+            method: self.method.clone(),
+            recorded_by: Some(device.to_owned()),
+        }
+    }
+}
+
 /// What a person types to register a new contact.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NewContact {

@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-pub use contact::{Address, Consent, Contact, NewContact};
+pub use contact::{Address, Consent, Contact, NewConsent, NewContact};
 pub use event::{Event, EventStatus, NewEvent, Shift, SignUps};
 pub use feedback::{FeedbackCase, FeedbackResponse, NewFeedback};
 pub use private::{ContactPrivate, Donation, Interaction, Pledge};

@@ -126,6 +126,8 @@ impl Store {
             .collect();
         index::reindex_all(&tx, &touched)?;
         tx.commit()?;
+        let written: Vec<String> = touched.iter().map(|(_, id, _)| (*id).to_owned()).collect();
+        self.touched.extend(written);
         for (id, doc, _, created) in docs {
             if !created {
                 self.put_doc(&id, doc);

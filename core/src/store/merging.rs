@@ -487,11 +487,27 @@ impl Store {
                 "{duplicate} is already merged into {into}; unmerge it first"
             )));
         }
-        let keep = keep.to_owned();
+        let kept = keep.to_owned();
         self.edit_record(duplicate, DocKind::Contact, now, |c: &mut Contact| {
-            c.merged_into = Some(keep);
+            c.merged_into = Some(kept);
             Ok(())
-        })
+        })?;
+        self.touch_merge_views(duplicate, keep)
+    }
+
+    /// Counts as changed, beside the duplicate's own document, what a
+    /// merge or unmerge changes the view of: the kept contact (its merged
+    /// duplicates, sign-ups and ledger) and the events the duplicate signed
+    /// up to (their rosters fold its line in or out).
+    fn touch_merge_views(&mut self, duplicate: &str, kept: &str) -> Result<()> {
+        let events: Vec<String> = self
+            .conn
+            .prepare_cached("SELECT DISTINCT event_id FROM signups WHERE contact_id = ?1")?
+            .query_map([duplicate], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        self.touched.push(kept.to_owned());
+        self.touched.extend(events);
+        Ok(())
     }
 
     /// Undoes a merge: the duplicate is a contact of its own again, with its
@@ -499,6 +515,7 @@ impl Store {
     /// to the kept contact meanwhile stay there.
     pub fn unmerge_contact(&mut self, duplicate: &str, now: Millis) -> Result<()> {
         self.require(DocKind::Contact, duplicate)?;
+        let kept = self.kept_contact_of(duplicate)?;
         if self.contact(duplicate)?.merged_into.is_none() {
             return Err(Error::NotAllowed(format!(
                 "{duplicate} is not merged into another contact"
@@ -507,7 +524,8 @@ impl Store {
         self.edit_record(duplicate, DocKind::Contact, now, |c: &mut Contact| {
             c.merged_into = None;
             Ok(())
-        })
+        })?;
+        self.touch_merge_views(duplicate, &kept)
     }
 
     /// Records that two contacts are not the same person: they are never

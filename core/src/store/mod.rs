@@ -43,7 +43,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use crate::error::{Error, Result};
 use crate::model::{
     self, Contact, ContactPrivate, DocKind, Donation, Event, FeedbackCase, FeedbackResponse,
-    Interaction, Millis, NewContact, NewEvent, NewFeedback, Pledge, Shift,
+    Interaction, Millis, NewConsent, NewContact, NewEvent, NewFeedback, Pledge, Shift,
 };
 use crate::views::SignupStatus;
 
@@ -98,6 +98,9 @@ pub struct Store {
     cache: HashMap<String, AutoCommit>,
     /// When set, ids come from this deterministic stream (simulations).
     id_seed: Option<u64>,
+    /// The documents local writes changed since [`Store::take_touched`]
+    /// last ran, in order, perhaps repeated.
+    touched: Vec<String>,
 }
 
 impl std::fmt::Debug for Store {
@@ -237,6 +240,7 @@ impl Store {
             actor,
             cache: HashMap::new(),
             id_seed: None,
+            touched: Vec::new(),
         })
     }
 
@@ -359,7 +363,9 @@ impl Store {
             }
         }
         tx.commit()?;
-        Ok(docs.into_iter().map(|(id, _, _)| id).collect())
+        let ids: Vec<String> = docs.into_iter().map(|(id, _, _)| id).collect();
+        self.touched.extend(ids.iter().cloned());
+        Ok(ids)
     }
 
     /// The contact with this id.
@@ -386,6 +392,21 @@ impl Store {
             edit(c)?;
             c.id = before_id;
             c.normalise()
+        })
+    }
+
+    /// Records a contact's consent, replacing what was recorded before,
+    /// stamped with `now` and this device (who recorded it).
+    pub fn record_consent(
+        &mut self,
+        contact_id: &str,
+        consent: &NewConsent,
+        now: Millis,
+    ) -> Result<()> {
+        let recorded = consent.recorded(now, &self.device_id);
+        self.update_contact(contact_id, now, |c| {
+            c.consent = recorded;
+            Ok(())
         })
     }
 
@@ -537,6 +558,7 @@ impl Store {
     }
 
     /// Logs a call, visit, email or meeting with a contact. Returns its id.
+    /// Who had it is this device unless `interaction.by` names someone.
     pub fn add_interaction(
         &mut self,
         contact_id: &str,
@@ -546,6 +568,9 @@ impl Store {
         // A merged duplicate's ledger entries go to the kept contact.
         let contact_id = &self.kept_contact_of(contact_id)?;
         interaction.id = self.new_entry_id();
+        if interaction.by.trim().is_empty() {
+            interaction.by = self.device_id.clone();
+        }
         interaction.validate()?;
         let entry_id = interaction.id.clone();
         self.edit_private(contact_id, now, |p| p.interactions.push(interaction))?;
@@ -1087,6 +1112,19 @@ impl Store {
         self.cache.clear();
     }
 
+    /// The ids of the documents (records) that local writes changed since
+    /// the last call, each once, in the order first changed: what an app's
+    /// observers hear of after a write, so no binding decides it (a merge
+    /// changes the duplicate; a note on a contact changes its private
+    /// ledger; an erasure removes the contact and its ledger).
+    pub fn take_touched(&mut self) -> Vec<String> {
+        let mut seen = std::collections::HashSet::new();
+        std::mem::take(&mut self.touched)
+            .into_iter()
+            .filter(|id| seen.insert(id.clone()))
+            .collect()
+    }
+
     // ----- internals ------------------------------------------------------
 
     fn exists(&self, doc_id: &str) -> Result<bool> {
@@ -1159,6 +1197,7 @@ impl Store {
         let tx = self.conn.transaction()?;
         persist(&tx, doc_id, kind, &doc, &[change], true)?;
         tx.commit()?;
+        self.touched.push(doc_id.to_owned());
         self.put_doc(doc_id, doc);
         Ok(())
     }
@@ -1204,6 +1243,7 @@ impl Store {
         let tx = self.conn.transaction()?;
         persist(&tx, doc_id, kind, &doc, &[change], true)?;
         tx.commit()?;
+        self.touched.push(doc_id.to_owned());
         self.put_doc(doc_id, doc);
         Ok(())
     }

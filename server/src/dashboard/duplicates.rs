@@ -476,10 +476,8 @@ pub async fn merge(who: Coordinator, form: Result<Form<MergeForm>, FormRejection
         let duplicate = contact_id(&form.duplicate)?.to_owned();
         let dup = duplicate.clone();
         blocking(&who.dash, move |d| {
-            d.device().write(|s, now| {
-                s.merge_contacts(&keep, &dup, now)?;
-                Ok(((), vec![dup.clone()]))
-            })?;
+            d.device()
+                .write(|s, now| s.merge_contacts(&keep, &dup, now))?;
             tracing::info!(keep = %keep, duplicate = %dup, "dashboard: contacts merged");
             d.duplicates.decided(Decision::Merged(dup.clone()));
             Ok(())
@@ -517,10 +515,8 @@ pub async fn not_duplicate(
         let a = contact_id(&form.a)?.to_owned();
         let b = contact_id(&form.b)?.to_owned();
         blocking(&who.dash, move |d| {
-            d.device().write(|s, now| {
-                s.mark_not_duplicate(&a, &b, now)?;
-                Ok(((), vec![a.clone(), b.clone()]))
-            })?;
+            d.device()
+                .write(|s, now| s.mark_not_duplicate(&a, &b, now))?;
             d.duplicates
                 .decided(Decision::NotDuplicate(a.clone(), b.clone()));
             Ok(())
@@ -558,10 +554,7 @@ pub async fn unmerge(
         let id = contact_id(&id)?.to_owned();
         let dup = id.clone();
         blocking(&who.dash, move |d| {
-            d.device().write(|s, now| {
-                s.unmerge_contact(&dup, now)?;
-                Ok(((), vec![dup.clone()]))
-            })?;
+            d.device().write(|s, now| s.unmerge_contact(&dup, now))?;
             tracing::info!(contact = %dup, "dashboard: contact unmerged");
             d.duplicates.mark_dirty();
             Ok(())
