@@ -1084,19 +1084,23 @@ fn reports_figure(keep: Option<&Path>) -> Result<()> {
         );
         Ok(())
     };
-    time("events", &|| s.report_events(None, None).map(drop))?;
+    time("events", &|| s.reports().events(None, None).map(drop))?;
     time("hours", &|| {
-        s.report_hours("month", None, None, now).map(drop)
+        s.reports().hours("month", None, None, now).map(drop)
     })?;
     time("new-contacts", &|| {
-        s.report_new_contacts(None, None).map(drop)
+        s.reports().new_contacts(None, None).map(drop)
     })?;
     time("donors", &|| {
-        s.report_donors("year", None, None, now).map(drop)
+        s.reports().donors("year", None, None, now).map(drop)
     })?;
-    time("feedback", &|| s.report_feedback(None, None, now).map(drop))?;
-    time("consent", &|| s.report_consent(false).map(drop))?;
-    time("consent --refusals", &|| s.report_consent(true).map(drop))?;
+    time("feedback", &|| {
+        s.reports().feedback(None, None, now).map(drop)
+    })?;
+    time("consent", &|| s.reports().consent(false).map(drop))?;
+    time("consent --refusals", &|| {
+        s.reports().consent(true).map(drop)
+    })?;
     Ok(())
 }
 

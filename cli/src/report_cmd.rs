@@ -503,7 +503,7 @@ struct ConsentJson {
 
 fn events(store: &Store, range: &DateRange, json: bool) -> Result<()> {
     let RangeMs { from, to } = range.millis()?;
-    let r = store.report_events(from, to)?;
+    let r = store.reports().events(from, to)?;
     let out = EventsJson {
         range: range.json(),
         totals: EventsTotalJson {
@@ -577,7 +577,7 @@ fn events(store: &Store, range: &DateRange, json: bool) -> Result<()> {
 
 fn hours(store: &Store, period: Period, range: &DateRange, now: i64, json: bool) -> Result<()> {
     let RangeMs { from, to } = range.millis()?;
-    let r = store.report_hours(period.as_str(), from, to, now)?;
+    let r = store.reports().hours(period.as_str(), from, to, now)?;
     let out = HoursJson {
         period: r.period.clone(),
         range: range.json(),
@@ -681,7 +681,7 @@ fn hours(store: &Store, period: Period, range: &DateRange, now: i64, json: bool)
 
 fn new_contacts(store: &Store, range: &DateRange, json: bool) -> Result<()> {
     let RangeMs { from, to } = range.millis()?;
-    let r = store.report_new_contacts(from, to)?;
+    let r = store.reports().new_contacts(from, to)?;
     let out = NewContactsJson {
         range: range.json(),
         contacts: r.contacts,
@@ -755,7 +755,7 @@ fn new_contacts(store: &Store, range: &DateRange, json: bool) -> Result<()> {
 
 fn donors(store: &Store, period: Period, range: &DateRange, now: i64, json: bool) -> Result<()> {
     let RangeMs { from, to } = range.millis()?;
-    let r = store.report_donors(period.as_str(), from, to, now)?;
+    let r = store.reports().donors(period.as_str(), from, to, now)?;
     let out = DonorsJson {
         period: r.period.clone(),
         range: range.json(),
@@ -857,7 +857,7 @@ fn donors(store: &Store, period: Period, range: &DateRange, now: i64, json: bool
 
 fn feedback(store: &Store, range: &DateRange, now: i64, json: bool) -> Result<()> {
     let RangeMs { from, to } = range.millis()?;
-    let r = store.report_feedback(from, to, now)?;
+    let r = store.reports().feedback(from, to, now)?;
     let out = FeedbackJson {
         range: range.json(),
         as_of: time(now),
@@ -983,7 +983,7 @@ fn feedback(store: &Store, range: &DateRange, now: i64, json: bool) -> Result<()
 }
 
 fn consent(store: &Store, refusals: bool, json: bool) -> Result<()> {
-    let r = store.report_consent(refusals)?;
+    let r = store.reports().consent(refusals)?;
     let out = ConsentJson {
         contacts: r.contacts,
         given: r.given,

@@ -44,6 +44,7 @@ pub mod export;
 pub mod merges;
 pub mod model;
 pub mod money;
+pub mod reports;
 pub mod store;
 pub mod sync;
 pub mod validate;

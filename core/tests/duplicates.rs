@@ -359,7 +359,7 @@ fn opposite_merges_made_at_once_leave_one_person_on_every_replica() {
         let roster = store.roster(&gala, None).unwrap();
         assert_eq!(roster.len(), 1, "replica {i}: roster");
         assert_eq!(roster[0].contact_id, kept, "replica {i}: roster");
-        let report = store.report_new_contacts(None, None).unwrap();
+        let report = store.reports().new_contacts(None, None).unwrap();
         assert_eq!(report.contacts, 1, "replica {i}: report");
         // Undoing the merge that made the cycle frees the other again.
         let mut copy = Store::open_in_memory().unwrap();

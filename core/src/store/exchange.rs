@@ -12,27 +12,15 @@
 use std::collections::HashMap;
 
 use automerge::{AutoCommit, Change};
-use rusqlite::params;
 
 use super::{EventSummary, RosterLine};
-use super::{Store, commit_change, index, load_doc, store_changes};
+use super::{Store, commit_change, index, load_doc, scan, store_changes};
 use crate::error::{Error, Result};
 use crate::model::{self, Contact, ContactPrivate, DocKind, FeedbackCase, Millis};
 use crate::views::SignupStatus;
 
-/// How many documents the bulk readers decode at a time (and hand to their
-/// callback at once).
-const READ_CHUNK: usize = 512;
-
 /// An edit of one contact in an import batch ([`Store::write_contacts`]).
 pub type ContactEdit<'a> = Box<dyn FnOnce(&mut Contact) -> Result<()> + 'a>;
-
-/// The stored form of one document, as the bulk scan reads it.
-struct RawDoc {
-    doc_id: String,
-    snapshot: Option<Vec<u8>>,
-    changes: Vec<Vec<u8>>,
-}
 
 impl Store {
     /// Writes a batch of imported contacts in one transaction: every write
@@ -241,9 +229,9 @@ impl Store {
         Ok(())
     }
 
-    /// The bulk reader behind the `for_each_*` calls: one scan of `docs` and
-    /// one of `changes` (both in document id order), merged as they go, in a
-    /// read transaction so both see the same state of the file.
+    /// The bulk reader behind the `for_each_*` calls ([`scan::scan_docs`]):
+    /// every document of `kind`, read as `T`; returns how many could not be
+    /// read.
     fn for_each_record<T, E>(
         &self,
         kind: DocKind,
@@ -253,65 +241,18 @@ impl Store {
         T: Record,
         E: From<Error>,
     {
-        let tx = self.conn.unchecked_transaction().map_err(Error::from)?;
-        let mut docs_stmt = tx
-            .prepare("SELECT doc_id, snapshot FROM docs WHERE kind = ?1 ORDER BY doc_id")
-            .map_err(Error::from)?;
-        let mut changes_stmt = tx
-            .prepare(
-                "SELECT c.doc_id, c.data FROM changes c JOIN docs d ON d.doc_id = c.doc_id
-                 WHERE d.kind = ?1 ORDER BY c.doc_id, c.seq",
-            )
-            .map_err(Error::from)?;
-        let mut docs = docs_stmt
-            .query(params![kind.as_str()])
-            .map_err(Error::from)?;
-        let mut changes = changes_stmt
-            .query(params![kind.as_str()])
-            .map_err(Error::from)?;
-        let mut next_change = || -> Result<Option<(String, Vec<u8>)>> {
-            Ok(match changes.next()? {
-                Some(r) => Some((r.get(0)?, r.get(1)?)),
-                None => None,
-            })
-        };
-        let mut change = next_change()?;
-        let mut chunk: Vec<RawDoc> = Vec::with_capacity(READ_CHUNK);
         let mut unreadable = 0;
-        while let Some(row) = docs.next().map_err(Error::from)? {
-            let doc_id: String = row.get(0).map_err(Error::from)?;
-            let snapshot: Option<Vec<u8>> = row.get(1).map_err(Error::from)?;
-            let mut data = Vec::new();
-            // Both scans are in doc_id order (SQLite compares text bytewise,
-            // as Rust does), so this document's changes come next.
-            while let Some((of, _)) = &change {
-                match of.as_str().cmp(doc_id.as_str()) {
-                    std::cmp::Ordering::Less => change = next_change()?,
-                    std::cmp::Ordering::Equal => {
-                        if let Some((_, bytes)) = change.take() {
-                            data.push(bytes);
-                        }
-                        change = next_change()?;
-                    }
-                    std::cmp::Ordering::Greater => break,
-                }
-            }
-            chunk.push(RawDoc {
-                doc_id,
-                snapshot,
-                changes: data,
-            });
-            if chunk.len() == READ_CHUNK {
-                let (records, bad) = decode_chunk::<T>(std::mem::take(&mut chunk));
-                unreadable += bad;
-                f(records)?;
-            }
-        }
-        if !chunk.is_empty() {
-            let (records, bad) = decode_chunk::<T>(chunk);
-            unreadable += bad;
-            f(records)?;
-        }
+        scan::scan_docs(
+            &self.conn,
+            &format!("SELECT doc_id FROM docs WHERE kind = '{}'", kind.as_str()),
+            |id, doc| T::read(id, doc).ok(),
+            |chunk| {
+                let total = chunk.len();
+                let records: Vec<T> = chunk.into_iter().filter_map(|(_, r)| r).collect();
+                unreadable += total - records.len();
+                f(records)
+            },
+        )?;
         Ok(unreadable)
     }
 }
@@ -323,84 +264,12 @@ fn build_docs(
     contacts: &[Contact],
     now: Millis,
 ) -> Vec<Result<(AutoCommit, Change)>> {
-    /// Below this, a thread costs more than it saves.
-    const PARALLEL_FROM: usize = 32;
-    let build = |part: &[Contact]| -> Vec<Result<(AutoCommit, Change)>> {
-        part.iter()
-            .map(|contact| {
-                let mut doc = model::create_doc(actor, DocKind::Contact, contact)?;
-                let change = commit_change(&mut doc, now).ok_or_else(|| {
-                    Error::bad_document(&contact.id, "a new document must hold a change")
-                })?;
-                Ok((doc, change))
-            })
-            .collect()
-    };
-    if contacts.len() < PARALLEL_FROM {
-        return build(contacts);
-    }
-    let (first, second) = contacts.split_at(contacts.len() / 2);
-    std::thread::scope(|scope| {
-        let other = scope.spawn(|| build(second));
-        let mut built = build(first);
-        // A panic while building is a bug; surface it here.
-        built.extend(
-            other
-                .join()
-                .unwrap_or_else(|p| std::panic::resume_unwind(p)),
-        );
-        built
+    scan::on_two_threads(contacts.iter().collect(), |contact: &Contact| {
+        let mut doc = model::create_doc(actor, DocKind::Contact, contact)?;
+        let change = commit_change(&mut doc, now)
+            .ok_or_else(|| Error::bad_document(&contact.id, "a new document must hold a change"))?;
+        Ok((doc, change))
     })
-}
-
-/// Decodes and reads a chunk of documents as `T`, on two threads; returns
-/// the records in order and how many could not be read.
-fn decode_chunk<T: Record>(mut raws: Vec<RawDoc>) -> (Vec<T>, usize) {
-    /// Below this, a thread costs more than it saves.
-    const PARALLEL_FROM: usize = 64;
-    let decode = |part: Vec<RawDoc>| -> Vec<Option<T>> {
-        part.into_iter().map(|raw| decode_doc(raw).ok()).collect()
-    };
-    let decoded = if raws.len() < PARALLEL_FROM {
-        decode(raws)
-    } else {
-        let second = raws.split_off(raws.len() / 2);
-        std::thread::scope(|scope| {
-            let other = scope.spawn(|| decode(second));
-            let mut records = decode(raws);
-            // A panic while decoding is a bug; surface it here.
-            records.extend(
-                other
-                    .join()
-                    .unwrap_or_else(|p| std::panic::resume_unwind(p)),
-            );
-            records
-        })
-    };
-    let total = decoded.len();
-    let records: Vec<T> = decoded.into_iter().flatten().collect();
-    let bad = total - records.len();
-    (records, bad)
-}
-
-/// A document from its stored form (snapshot, then changes), read as `T`.
-fn decode_doc<T: Record>(raw: RawDoc) -> Result<T> {
-    let RawDoc {
-        doc_id,
-        snapshot,
-        changes,
-    } = raw;
-    let mut doc = match snapshot {
-        Some(bytes) => AutoCommit::load(&bytes).map_err(|e| Error::bad_document(&doc_id, e))?,
-        None => AutoCommit::new(),
-    };
-    let changes = changes
-        .into_iter()
-        .map(|bytes| Change::from_bytes(bytes).map_err(|e| Error::bad_document(&doc_id, e)))
-        .collect::<Result<Vec<_>>>()?;
-    doc.apply_changes(changes)
-        .map_err(|e| Error::bad_document(&doc_id, e))?;
-    T::read(&doc_id, &doc)
 }
 
 /// A record the bulk readers can read out of its document.
@@ -627,7 +496,7 @@ mod tests {
         let bad = store
             .for_each_contact(|chunk| {
                 chunks += 1;
-                assert!(chunk.len() <= READ_CHUNK);
+                assert!(chunk.len() <= scan::SCAN_CHUNK);
                 seen.extend(chunk);
                 Ok::<_, Error>(())
             })

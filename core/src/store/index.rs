@@ -100,29 +100,9 @@ pub(crate) fn reindex_all(
     tx: &Transaction<'_>,
     docs: &[(DocKind, &str, &AutoCommit)],
 ) -> Result<()> {
-    /// Below this, a thread costs more than it saves.
-    const PARALLEL_FROM: usize = 64;
-    let read = |part: &[(DocKind, &str, &AutoCommit)]| -> Vec<Row> {
-        part.iter()
-            .map(|(kind, id, doc)| read_row(*kind, id, doc))
-            .collect()
-    };
-    let rows = if docs.len() < PARALLEL_FROM {
-        read(docs)
-    } else {
-        let (first, second) = docs.split_at(docs.len() / 2);
-        std::thread::scope(|scope| {
-            let other = scope.spawn(|| read(second));
-            let mut rows = read(first);
-            // A panic while reading is a bug; surface it here.
-            rows.extend(
-                other
-                    .join()
-                    .unwrap_or_else(|p| std::panic::resume_unwind(p)),
-            );
-            rows
-        })
-    };
+    let rows = super::scan::on_two_threads(docs.iter().collect(), |(kind, id, doc)| {
+        read_row(*kind, id, doc)
+    });
     for ((_, id, _), row) in docs.iter().zip(rows) {
         write_row(tx, id, row)?;
     }

@@ -30,7 +30,7 @@ mod index;
 mod merging;
 mod reconcile;
 mod remote;
-mod reports;
+pub(crate) mod scan;
 mod schema;
 
 use std::collections::HashMap;
@@ -52,11 +52,6 @@ pub use merging::{DuplicatePair, MIN_SCORE, PHONE_REGION_SETTING, name_similarit
 pub use reconcile::{Arrived, Baseline, ConflictNote, MergeNote, Reconciliation, WaitlistNote};
 pub(crate) use remote::{Arrival, ArrivalForm};
 pub use remote::{BatchOutcome, LogPosition};
-pub use reports::{
-    ChannelConsent, ConsentReport, DonorPeriod, DonorsReport, EventAttendance, EventsReport,
-    FeedbackReport, HoursReport, NewAtEvent, NewByDevice, NewContactsReport, OverdueCase,
-    PeriodHours, SignupCounts, StatusCount, VolunteerHours, VolunteerPeriod, Worked,
-};
 pub use schema::{APPLICATION_ID, latest_version};
 
 /// When a document has this many stored changes that the relay already
@@ -1112,6 +1107,12 @@ impl Store {
         self.cache.clear();
     }
 
+    /// The coordinator's reports over this store, read-only
+    /// ([`crate::reports`]).
+    pub fn reports(&self) -> crate::reports::Reports<'_> {
+        crate::reports::Reports::over(&self.conn, &self.device_id)
+    }
+
     /// The ids of the documents (records) that local writes changed since
     /// the last call, each once, in the order first changed: what an app's
     /// observers hear of after a write, so no binding decides it (a merge
@@ -1280,18 +1281,12 @@ fn load_doc(conn: &Connection, doc_id: &str, actor: &ActorId) -> Result<Option<A
     let Some(snapshot) = snapshot else {
         return Ok(None);
     };
-    let mut doc = match snapshot {
-        Some(bytes) => AutoCommit::load(&bytes).map_err(|e| Error::bad_document(doc_id, e))?,
-        None => AutoCommit::new(),
-    };
     let mut stmt =
         conn.prepare_cached("SELECT data FROM changes WHERE doc_id = ?1 ORDER BY seq")?;
-    let mut changes = Vec::new();
-    for data in stmt.query_map([doc_id], |r| r.get::<_, Vec<u8>>(0))? {
-        changes.push(Change::from_bytes(data?).map_err(|e| Error::bad_document(doc_id, e))?);
-    }
-    doc.apply_changes(changes)
-        .map_err(|e| Error::bad_document(doc_id, e))?;
+    let changes = stmt
+        .query_map([doc_id], |r| r.get::<_, Vec<u8>>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut doc = scan::assemble(doc_id, snapshot.as_deref(), changes)?;
     doc.set_actor(actor.clone());
     Ok(Some(doc))
 }

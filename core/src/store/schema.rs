@@ -300,7 +300,7 @@ mod tests {
         let found = store.search_contacts("900123", 5).unwrap();
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].id, ana);
-        let consent = store.report_consent(false).unwrap();
+        let consent = store.reports().consent(false).unwrap();
         assert_eq!(consent.by_channel.len(), 1);
         assert_eq!(consent.by_channel[0].channel, "sms");
         let phones: String = store

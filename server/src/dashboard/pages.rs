@@ -173,7 +173,7 @@ pub async fn home(maybe: Result<MaybeCoordinator, DashboardError>) -> Response {
             .read(|s| {
                 let events = s.list_events()?;
                 let contacts = s.contact_count()?;
-                let feedback = s.report_feedback(None, None, now_ms())?;
+                let feedback = s.reports().feedback(None, None, now_ms())?;
                 Ok((generation, events, contacts, feedback.waiting_overdue))
             })
             .map_err(DashboardError::from)
@@ -846,7 +846,7 @@ pub async fn feedback(who: Coordinator) -> Response {
     let result = async {
         let report = blocking(&who.dash, |d| {
             d.device()
-                .read(|s| s.report_feedback(None, None, now_ms()))
+                .read(|s| s.reports().feedback(None, None, now_ms()))
                 .map_err(DashboardError::from)
         })
         .await?;
