@@ -132,6 +132,26 @@ pub enum Error {
     Migration(String),
 
     /// An export could not be written (disk full, the reader went away…).
+    /// A file to import cannot be read as it is (the message says what to
+    /// fix); nothing was imported.
+    #[error("{0}")]
+    BadImport(String),
+
+    /// An import stopped part way: whole batches before it are written.
+    #[error(
+        "the import stopped after writing {written} of {total} rows (each batch of about {batch} rows is written whole or not at all; importing the file again matches what was written): {source}"
+    )]
+    ImportStopped {
+        /// Rows written.
+        written: usize,
+        /// Rows to write.
+        total: usize,
+        /// Rows per batch.
+        batch: usize,
+        /// Why it stopped.
+        source: Box<Error>,
+    },
+
     #[error("cannot write the export: {0}")]
     Write(#[source] std::io::Error),
 }

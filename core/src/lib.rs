@@ -41,6 +41,7 @@ pub mod device;
 pub mod duplicates;
 pub mod error;
 pub mod export;
+pub mod import;
 pub mod merges;
 pub mod model;
 pub mod money;

@@ -44,6 +44,7 @@ impl From<Core> for MusterError {
             Core::Invalid { .. } => MusterError::Invalid(message),
             Core::NotFound { .. } => MusterError::NotFound(message),
             Core::NotAllowed(_) => MusterError::NotAllowed(message),
+            Core::BadImport(_) => MusterError::Invalid(message),
             Core::Relay { .. } if muster_core::client::is_permanent(&e) => {
                 MusterError::Unauthorized(message)
             }
@@ -59,6 +60,7 @@ impl From<Core> for MusterError {
             | Core::BadDocument { .. }
             | Core::Storage(_)
             | Core::Migration(_)
+            | Core::ImportStopped { .. }
             | Core::Write(_) => MusterError::Storage(message),
         }
     }
