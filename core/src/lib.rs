@@ -13,6 +13,9 @@
 //! - `device` (feature `client`): a store shared between an app's threads
 //!   and a background sync on its own runtime, with change notifications:
 //!   what the mobile bindings wrap.
+//! - feature `uniffi`: the records the bindings take and return as they
+//!   are (`NewContact`, `ContactSummary`, `RosterLine`…), derived for
+//!   UniFFI in their own namespace `muster_core`; muster-mobile enables it.
 //!
 //! The core never reads the clock: every call that records a time takes a
 //! `now` in milliseconds since the Unix epoch (a `device` is given a clock).
@@ -33,6 +36,11 @@
 //! assert_eq!(store.roster(&gala, None)?[0].status, SignupStatus::CheckedIn);
 //! # Ok::<(), muster_core::Error>(())
 //! ```
+
+#![cfg_attr(not(feature = "uniffi"), forbid(unsafe_code))]
+
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!("muster_core");
 
 #[cfg(feature = "client")]
 pub mod client;

@@ -27,6 +27,7 @@ use crate::model::{Event, Millis};
 /// Where a sign-up stands, as every replica computes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum SignupStatus {
     /// Has a seat.
     Registered,

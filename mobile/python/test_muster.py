@@ -10,6 +10,7 @@ import subprocess
 import pytest
 
 import muster
+import muster_core
 
 
 @pytest.fixture
@@ -45,29 +46,29 @@ def relay(tmp_path):
 
 def test_contacts_and_an_event_on_a_local_store(tmp_path):
     store = muster.Muster.open(str(tmp_path / "office.db"))
-    ana = store.create_contact(muster.NewContact(name="Ana Silva", emails=["Ana@Example.ORG"]))
-    store.create_contact(muster.NewContact(name="Bo Chen"))
+    ana = store.create_contact(muster_core.NewContact(name="Ana Silva", emails=["Ana@Example.ORG"]))
+    store.create_contact(muster_core.NewContact(name="Bo Chen"))
     found = store.search_contacts("silv", 10)
     assert [c.id for c in found] == [ana]
     assert found[0].email == "Ana@example.org"  # domains are lower-cased
 
-    gala = store.create_event(muster.NewEvent(title="Gala", starts_at=1_800_000_000_000, capacity=1))
+    gala = store.create_event(muster_core.NewEvent(title="Gala", starts_at=1_800_000_000_000, capacity=1))
     store.register(gala, ana, False)
     bo = store.search_contacts("chen", 1)[0].id
     store.register(gala, bo, False)
     roster = {line.contact_id: line for line in store.roster(gala)}
-    assert roster[ana].status == muster.SignupStatus.REGISTERED
-    assert roster[bo].status == muster.SignupStatus.WAITLISTED
+    assert roster[ana].status == muster_core.SignupStatus.REGISTERED
+    assert roster[bo].status == muster_core.SignupStatus.WAITLISTED
     assert roster[bo].waitlist_position == 1
     store.cancel(gala, ana)
     roster = {line.contact_id: line for line in store.roster(gala)}
-    assert roster[bo].status == muster.SignupStatus.REGISTERED, "the waitlist moves up"
+    assert roster[bo].status == muster_core.SignupStatus.REGISTERED, "the waitlist moves up"
 
 
 def test_errors_are_exceptions_with_a_readable_message(tmp_path):
     store = muster.Muster.open(str(tmp_path / "office.db"))
     with pytest.raises(muster.MusterError.Invalid) as bad:
-        store.create_contact(muster.NewContact(name="Ana", emails=["not an email"]))
+        store.create_contact(muster_core.NewContact(name="Ana", emails=["not an email"]))
     assert str(bad.value).startswith("invalid email")
     with pytest.raises(muster.MusterError.NotFound):
         store.contact("c_00000000000000000000000000")
@@ -79,7 +80,7 @@ def test_a_script_syncs_with_the_relay(tmp_path, relay):
     office = muster.Muster.open(str(tmp_path / "office.db"))
     enrolled = asyncio.run(office.enroll(url, token("coordinator")))
     assert enrolled.reached_relay
-    ana = office.create_contact(muster.NewContact(name="Ana Silva"))
+    ana = office.create_contact(muster_core.NewContact(name="Ana Silva"))
     assert office.sync_status().pending_changes > 0
     summary = asyncio.run(office.sync_now())
     assert summary.pending_changes == 0

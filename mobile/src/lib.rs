@@ -118,8 +118,9 @@ impl Muster {
 
     /// Registers a new contact; returns its id.
     pub fn create_contact(&self, contact: NewContact) -> Result<String> {
-        let new = contact.into();
-        Ok(self.device.write(|s, now| s.create_contact(&new, now))?)
+        Ok(self
+            .device
+            .write(|s, now| s.create_contact(&contact, now))?)
     }
 
     /// Edits a contact (see [`ContactEdit`]).
@@ -133,8 +134,7 @@ impl Muster {
     }
 
     /// Records a contact's consent, stamped with the time and this device.
-    pub fn record_consent(&self, contact_id: String, consent: ConsentInput) -> Result<()> {
-        let consent = consent.into();
+    pub fn record_consent(&self, contact_id: String, consent: NewConsent) -> Result<()> {
         Ok(self
             .device
             .write(|s, now| s.record_consent(&contact_id, &consent, now))?)
@@ -144,8 +144,7 @@ impl Muster {
     /// first (at most 5): call before `create_contact` to ask the volunteer
     /// "maybe the same person as …?".
     pub fn possible_duplicates(&self, contact: NewContact) -> Result<Vec<PossibleDuplicate>> {
-        let new = contact.into();
-        let found = self.device.read(|s| s.possible_duplicates_of(&new))?;
+        let found = self.device.read(|s| s.possible_duplicates_of(&contact))?;
         Ok(found.into_iter().map(Into::into).collect())
     }
 
@@ -176,7 +175,7 @@ impl Muster {
         let found = self
             .device
             .read(|s| s.search_contacts(&text, limit as usize))?;
-        Ok(found.into_iter().map(Into::into).collect())
+        Ok(found)
     }
 
     /// Contacts by name, `limit` from `offset`.
@@ -184,7 +183,7 @@ impl Muster {
         let page = self
             .device
             .read(|s| s.list_contacts(limit as usize, offset as usize))?;
-        Ok(page.into_iter().map(Into::into).collect())
+        Ok(page)
     }
 
     /// How many contacts this device holds.
@@ -217,14 +216,13 @@ impl Muster {
 
     /// Creates an event; returns its id.
     pub fn create_event(&self, event: NewEvent) -> Result<String> {
-        let new = event.into();
-        Ok(self.device.write(|s, now| s.create_event(&new, now))?)
+        Ok(self.device.write(|s, now| s.create_event(&event, now))?)
     }
 
     /// Events by start time, with their counts.
     pub fn list_events(&self) -> Result<Vec<EventSummary>> {
         let events = self.device.read(|s| s.list_events())?;
-        Ok(events.into_iter().map(Into::into).collect())
+        Ok(events)
     }
 
     /// Signs a contact up to an event, in advance or at the door
@@ -253,15 +251,16 @@ impl Muster {
     /// (with each waiting contact's place).
     pub fn roster(&self, event_id: String) -> Result<Vec<RosterLine>> {
         let lines = self.device.read(|s| s.roster(&event_id, None))?;
-        Ok(lines.into_iter().map(Into::into).collect())
+        Ok(lines)
     }
 
     // ----- feedback and conflicts ---------------------------------------
 
     /// Opens a feedback case; returns its id.
     pub fn create_feedback(&self, feedback: NewFeedback) -> Result<String> {
-        let new = feedback.into();
-        Ok(self.device.write(|s, now| s.create_feedback(&new, now))?)
+        Ok(self
+            .device
+            .write(|s, now| s.create_feedback(&feedback, now))?)
     }
 
     /// Every value a field of a record holds after devices edited it

@@ -1,49 +1,16 @@
-//! The records that cross the FFI, and their conversions from and to the
-//! core's types. Times are milliseconds since the Unix epoch (`Long` in
+//! The records that cross the FFI where their shape differs from the
+//! core's, and their conversions. The others (`NewContact`,
+//! `ContactSummary`, `RosterLine`, the reconciliation notes…) are the
+//! core's own, derived for UniFFI (core feature `uniffi`). Times are milliseconds since the Unix epoch (`Long` in
 //! Kotlin, `Int64` in Swift).
 
 use muster_core as core;
 use muster_core::device;
-
-/// What a volunteer types to register a new contact. Only `name` is
-/// required.
-#[derive(Debug, Clone, uniffi::Record)]
-pub struct NewContact {
-    /// Full name.
-    pub name: String,
-    /// Phone numbers as typed.
-    #[uniffi(default)]
-    pub phones: Vec<String>,
-    /// Email addresses.
-    #[uniffi(default)]
-    pub emails: Vec<String>,
-    /// Roles: donor, volunteer, beneficiary, staff or other.
-    #[uniffi(default)]
-    pub roles: Vec<String>,
-    /// Free tags.
-    #[uniffi(default)]
-    pub tags: Vec<String>,
-    /// Preferred language (a BCP 47 tag such as `es` or `pt-BR`).
-    #[uniffi(default)]
-    pub preferred_language: Option<String>,
-    /// An id in another system.
-    #[uniffi(default)]
-    pub external_id: Option<String>,
-}
-
-impl From<NewContact> for core::NewContact {
-    fn from(c: NewContact) -> Self {
-        core::NewContact {
-            name: c.name,
-            phones: c.phones,
-            emails: c.emails,
-            roles: c.roles,
-            tags: c.tags,
-            preferred_language: c.preferred_language,
-            external_id: c.external_id,
-        }
-    }
-}
+pub use muster_core::store::{ConflictNote, DuplicatePair, MergeNote, WaitlistNote};
+pub use muster_core::{
+    ContactSummary, EventSummary, NewConsent, NewContact, NewEvent, NewFeedback, RosterLine,
+    SignupStatus,
+};
 
 /// An edit of a contact: every field left `null` stays as it is; a list
 /// given replaces the list; an empty string clears an optional text.
@@ -111,29 +78,6 @@ impl ContactEdit {
         }
         if let Some(v) = self.organisation {
             c.organisation = optional(v);
-        }
-    }
-}
-
-/// Consent as a volunteer records it at the desk.
-#[derive(Debug, Clone, uniffi::Record)]
-pub struct ConsentInput {
-    /// Whether the person consented.
-    pub given: bool,
-    /// Channels consented to (`email`, `sms`, `phone`, `post`…).
-    #[uniffi(default)]
-    pub channels: Vec<String>,
-    /// How it was obtained (`paper form`, `verbal`, `web`…).
-    #[uniffi(default)]
-    pub method: Option<String>,
-}
-
-impl From<ConsentInput> for core::NewConsent {
-    fn from(c: ConsentInput) -> Self {
-        core::NewConsent {
-            given: c.given,
-            channels: c.channels,
-            method: c.method,
         }
     }
 }
@@ -219,194 +163,6 @@ impl From<core::Contact> for Contact {
             merged_into: c.merged_into,
             created_by: c.created_by,
             created_at: c.created_at,
-        }
-    }
-}
-
-/// A contact as a search result or list line shows it.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct ContactSummary {
-    /// The contact's id.
-    pub id: String,
-    /// Name.
-    pub name: String,
-    /// First phone number.
-    pub phone: Option<String>,
-    /// First email address.
-    pub email: Option<String>,
-    /// Roles held.
-    pub roles: Vec<String>,
-    /// Set when merged into another contact.
-    pub merged_into: Option<String>,
-}
-
-impl From<core::ContactSummary> for ContactSummary {
-    fn from(c: core::ContactSummary) -> Self {
-        ContactSummary {
-            id: c.id,
-            name: c.name,
-            phone: c.phone,
-            email: c.email,
-            roles: c.roles,
-            merged_into: c.merged_into,
-        }
-    }
-}
-
-/// A new event.
-#[derive(Debug, Clone, uniffi::Record)]
-pub struct NewEvent {
-    /// Title.
-    pub title: String,
-    /// Start time.
-    pub starts_at: i64,
-    /// End time.
-    #[uniffi(default)]
-    pub ends_at: Option<i64>,
-    /// Place.
-    #[uniffi(default)]
-    pub place: String,
-    /// Seats; `null` for no limit. Sign-ups beyond it wait on a waitlist.
-    #[uniffi(default)]
-    pub capacity: Option<i64>,
-}
-
-impl From<NewEvent> for core::NewEvent {
-    fn from(e: NewEvent) -> Self {
-        core::NewEvent {
-            title: e.title,
-            starts_at: e.starts_at,
-            ends_at: e.ends_at,
-            place: e.place,
-            capacity: e.capacity,
-        }
-    }
-}
-
-/// An event as a list shows it, with its counts.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct EventSummary {
-    /// The event's id (`e_…`).
-    pub id: String,
-    /// Title.
-    pub title: String,
-    /// Start time.
-    pub starts_at: i64,
-    /// End time.
-    pub ends_at: Option<i64>,
-    /// Place.
-    pub place: String,
-    /// Seats, if limited.
-    pub capacity: Option<i64>,
-    /// `scheduled`, `cancelled` or `completed`.
-    pub status: String,
-    /// Sign-ups holding a seat.
-    pub registered: i64,
-    /// Sign-ups waiting for a seat.
-    pub waitlisted: i64,
-    /// Sign-ups checked in.
-    pub checked_in: i64,
-}
-
-impl From<core::EventSummary> for EventSummary {
-    fn from(e: core::EventSummary) -> Self {
-        EventSummary {
-            id: e.id,
-            title: e.title,
-            starts_at: e.starts_at,
-            ends_at: e.ends_at,
-            place: e.place,
-            capacity: e.capacity,
-            status: e.status,
-            registered: e.registered,
-            waitlisted: e.waitlisted,
-            checked_in: e.checked_in,
-        }
-    }
-}
-
-/// Where a sign-up stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
-pub enum SignupStatus {
-    /// Has a seat.
-    Registered,
-    /// Waiting for a seat.
-    Waitlisted,
-    /// Came.
-    CheckedIn,
-    /// Cancelled.
-    Cancelled,
-    /// Had a seat and did not come.
-    NoShow,
-}
-
-impl From<core::SignupStatus> for SignupStatus {
-    fn from(s: core::SignupStatus) -> Self {
-        match s {
-            core::SignupStatus::Registered => SignupStatus::Registered,
-            core::SignupStatus::Waitlisted => SignupStatus::Waitlisted,
-            core::SignupStatus::CheckedIn => SignupStatus::CheckedIn,
-            core::SignupStatus::Cancelled => SignupStatus::Cancelled,
-            core::SignupStatus::NoShow => SignupStatus::NoShow,
-        }
-    }
-}
-
-/// One line of an event's roster.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct RosterLine {
-    /// The contact.
-    pub contact_id: String,
-    /// The contact's name, when this device holds the contact.
-    pub name: Option<String>,
-    /// Where the sign-up stands.
-    pub status: SignupStatus,
-    /// When the contact registered.
-    pub registered_at: i64,
-    /// When the contact was checked in.
-    pub checked_in_at: Option<i64>,
-    /// Registered at the door.
-    pub walk_in: bool,
-    /// Place on the waitlist, from 1.
-    pub waitlist_position: Option<u32>,
-}
-
-impl From<core::RosterLine> for RosterLine {
-    fn from(r: core::RosterLine) -> Self {
-        RosterLine {
-            contact_id: r.contact_id,
-            name: r.name,
-            status: r.status.into(),
-            registered_at: r.registered_at,
-            checked_in_at: r.checked_in_at,
-            walk_in: r.walk_in,
-            waitlist_position: r.waitlist_position,
-        }
-    }
-}
-
-/// A new feedback case (a complaint, a suggestion, praise…).
-#[derive(Debug, Clone, uniffi::Record)]
-pub struct NewFeedback {
-    /// Who it is from, if known.
-    #[uniffi(default)]
-    pub contact_id: Option<String>,
-    /// How it arrived: `in_person`, `phone`, `email`, `sms`, `web`, `letter`
-    /// or `other`.
-    pub channel: String,
-    /// `complaint`, `suggestion`, `praise`, `question` or `other`.
-    pub category: String,
-    /// What the person said.
-    pub text: String,
-}
-
-impl From<NewFeedback> for core::NewFeedback {
-    fn from(f: NewFeedback) -> Self {
-        core::NewFeedback {
-            contact_id: f.contact_id,
-            channel: f.channel,
-            category: f.category,
-            text: f.text,
         }
     }
 }
@@ -565,111 +321,6 @@ impl From<core::store::DuplicatePair> for PossibleDuplicate {
     }
 }
 
-/// A merge (or unmerge) made on another device.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct MergeNote {
-    /// The duplicate.
-    pub duplicate: String,
-    /// Its name.
-    pub duplicate_name: String,
-    /// The contact it was (or had been) merged into.
-    pub kept: String,
-    /// Its name.
-    pub kept_name: String,
-}
-
-impl From<core::store::MergeNote> for MergeNote {
-    fn from(n: core::store::MergeNote) -> Self {
-        MergeNote {
-            duplicate: n.duplicate,
-            duplicate_name: n.duplicate_name,
-            kept: n.kept,
-            kept_name: n.kept_name,
-        }
-    }
-}
-
-/// A field holding several values after devices edited it concurrently.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct ConflictNote {
-    /// The record.
-    pub record_id: String,
-    /// Its name or title.
-    pub label: String,
-    /// The field (`name`, `address.city`…).
-    pub field: String,
-    /// Its values, the one shown first.
-    pub values: Vec<String>,
-}
-
-impl From<core::store::ConflictNote> for ConflictNote {
-    fn from(n: core::store::ConflictNote) -> Self {
-        ConflictNote {
-            record_id: n.record_id,
-            label: n.label,
-            field: n.field,
-            values: n.values,
-        }
-    }
-}
-
-/// A sign-up that held a seat before the sync and now waits.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct WaitlistNote {
-    /// The event.
-    pub event_id: String,
-    /// Its title.
-    pub event_title: String,
-    /// The contact.
-    pub contact_id: String,
-    /// Their name.
-    pub name: Option<String>,
-    /// Their place on the waitlist.
-    pub position: Option<u32>,
-}
-
-impl From<core::store::WaitlistNote> for WaitlistNote {
-    fn from(n: core::store::WaitlistNote) -> Self {
-        WaitlistNote {
-            event_id: n.event_id,
-            event_title: n.event_title,
-            contact_id: n.contact_id,
-            name: n.name,
-            position: n.position,
-        }
-    }
-}
-
-/// Two contacts that may be one person.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct DuplicatePair {
-    /// The contact already known.
-    pub a: String,
-    /// Its name.
-    pub a_name: String,
-    /// The contact that arrived.
-    pub b: String,
-    /// Its name.
-    pub b_name: String,
-    /// From 0 to 1.
-    pub score: f64,
-    /// Why.
-    pub reasons: Vec<String>,
-}
-
-impl From<core::store::DuplicatePair> for DuplicatePair {
-    fn from(p: core::store::DuplicatePair) -> Self {
-        DuplicatePair {
-            a: p.a,
-            a_name: p.a_name,
-            b: p.b,
-            b_name: p.b_name,
-            score: p.score,
-            reasons: p.reasons,
-        }
-    }
-}
-
 /// The reconciliation report of a sync: what arrived, what was merged,
 /// which fields hold conflicting values, which sign-ups moved to the
 /// waitlist, and new duplicate candidates.
@@ -714,11 +365,11 @@ impl From<core::store::Reconciliation> for Reconciliation {
             new_feedback: a.new_feedback,
             updated_feedback: a.updated_feedback,
             removed: a.removed,
-            merged: r.merged.into_iter().map(Into::into).collect(),
-            unmerged: r.unmerged.into_iter().map(Into::into).collect(),
-            conflicts: r.conflicts.into_iter().map(Into::into).collect(),
-            moved_to_waitlist: r.moved_to_waitlist.into_iter().map(Into::into).collect(),
-            duplicate_candidates: r.duplicate_candidates.into_iter().map(Into::into).collect(),
+            merged: r.merged,
+            unmerged: r.unmerged,
+            conflicts: r.conflicts,
+            moved_to_waitlist: r.moved_to_waitlist,
+            duplicate_candidates: r.duplicate_candidates,
             unreadable: r.unreadable,
         }
     }

@@ -2,7 +2,8 @@
 // The Muster engine for iOS (and macOS) apps. `scripts/build-xcframework`,
 // run on a Mac with Xcode, fills in the two generated parts this package
 // names: MusterFFI.xcframework (the Rust static library for each iOS
-// target, with its C header) and Sources/Muster/Muster.swift (the Swift
+// target, with its C headers) and Sources/Muster/Muster.swift with
+// muster_core.swift (the Swift
 // bindings UniFFI generates). Neither is committed or edited by hand.
 import PackageDescription
 

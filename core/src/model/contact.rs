@@ -99,12 +99,15 @@ pub struct Consent {
 /// store records it with the time and the device that recorded it
 /// ([`crate::Store::record_consent`]), so no caller stamps those itself.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct NewConsent {
     /// Whether the person consented.
     pub given: bool,
     /// The channels consented to (`email`, `sms`, `phone`, `post`…).
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub channels: Vec<String>,
     /// How it was obtained (`paper form`, `verbal`, `web form`…).
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub method: Option<String>,
 }
 
@@ -123,20 +126,27 @@ impl NewConsent {
 
 /// What a person types to register a new contact.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct NewContact {
     /// Full name (required).
     pub name: String,
     /// Phone numbers.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub phones: Vec<String>,
     /// Email addresses.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub emails: Vec<String>,
     /// Roles (see [`ROLES`]).
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub roles: Vec<String>,
     /// Tags.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub tags: Vec<String>,
     /// Preferred language.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub preferred_language: Option<String>,
     /// An id in another system.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub external_id: Option<String>,
 }
 

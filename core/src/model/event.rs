@@ -100,16 +100,20 @@ pub struct Shift {
 
 /// What a person types to create an event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct NewEvent {
     /// Title (required).
     pub title: String,
     /// Start time.
     pub starts_at: Millis,
     /// End time.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub ends_at: Option<Millis>,
     /// Place.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub place: String,
     /// Capacity; `None` for no limit.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub capacity: Option<i64>,
 }
 

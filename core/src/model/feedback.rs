@@ -96,8 +96,10 @@ pub const CATEGORIES: [&str; 5] = ["complaint", "suggestion", "praise", "questio
 
 /// What a person types to open a case.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct NewFeedback {
     /// Who it is from, if known.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub contact_id: Option<String>,
     /// How it arrived.
     pub channel: String,

@@ -19,6 +19,7 @@ use crate::views::{self, SignupStatus};
 
 /// A contact as lists and search results show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct ContactSummary {
     /// The contact's id (`c_…`).
     pub id: String,
@@ -36,6 +37,7 @@ pub struct ContactSummary {
 
 /// An event as lists show it, with its counts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct EventSummary {
     /// The event's id (`e_…`).
     pub id: String,
@@ -62,6 +64,7 @@ pub struct EventSummary {
 /// One line of an event's roster, with the contact's name when this device
 /// holds the contact.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct RosterLine {
     /// The contact (`c_…`).
     pub contact_id: String,

@@ -35,6 +35,7 @@ pub const PHONE_REGION_SETTING: &str = "phone_region";
 
 /// Two contacts that may be the same person.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct DuplicatePair {
     /// One contact (the one created first, kept by default).
     pub a: String,

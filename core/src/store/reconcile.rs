@@ -78,6 +78,7 @@ pub struct Arrived {
 
 /// A merge (or unmerge) that arrived.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct MergeNote {
     /// The duplicate.
     pub duplicate: String,
@@ -91,6 +92,7 @@ pub struct MergeNote {
 
 /// A field holding several values after devices edited it concurrently.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct ConflictNote {
     /// The record.
     pub record_id: String,
@@ -104,6 +106,7 @@ pub struct ConflictNote {
 
 /// A sign-up that held a seat before the sync and now waits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct WaitlistNote {
     /// The event.
     pub event_id: String,

@@ -8,7 +8,7 @@ import java.io.File
 import java.nio.file.Files
 import kotlin.random.Random
 import org.muster.Muster
-import org.muster.NewContact
+import org.muster.core.NewContact
 
 val FIRST = listOf("Ana", "Bo", "Chidi", "Dana", "Elif", "Femi", "Grace", "Hugo", "Ines", "Jamal", "Kofi", "Lena", "Mateo", "Nadia", "Omar", "Priya", "Quinn", "Rosa", "Sami", "Tomas")
 val LAST = listOf("Silva", "Chen", "Okafor", "Novak", "Yilmaz", "Adeyemi", "Hughes", "Moreau", "Costa", "Haddad", "Mensah", "Fischer", "Garcia", "Rahman", "Nasser", "Patel", "Byrne", "Lopez", "Ahmed", "Kowalski")

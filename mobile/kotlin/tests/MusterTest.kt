@@ -16,15 +16,15 @@ import kotlin.test.assertNull
 import kotlin.test.assertTrue
 import kotlin.test.fail
 import kotlinx.coroutines.runBlocking
-import org.muster.ConsentInput
+import org.muster.core.NewConsent
 import org.muster.Muster
 import org.muster.MusterException
 import org.muster.MusterListener
-import org.muster.NewContact
-import org.muster.NewEvent
-import org.muster.NewFeedback
+import org.muster.core.NewContact
+import org.muster.core.NewEvent
+import org.muster.core.NewFeedback
 import org.muster.ContactEdit
-import org.muster.SignupStatus
+import org.muster.core.SignupStatus
 import org.muster.SyncActivity
 import org.muster.SyncStatus
 
@@ -132,7 +132,7 @@ fun twoPhonesCaptureOfflineSyncAndEndIdentical() = Relay(serverBin).use { relay 
         office.register(drive, ana, false)
         office.checkIn(drive, ana)
         val bo = desk.createContact(NewContact(name = "Bo Chen", emails = listOf("bo@example.org")))
-        desk.recordConsent(bo, ConsentInput(given = true, channels = listOf("email"), method = "paper form"))
+        desk.recordConsent(bo, NewConsent(given = true, channels = listOf("email"), method = "paper form"))
         desk.checkIn(drive, bo) // a walk-in
         val cy = desk.createContact(NewContact(name = "Cy Okafor"))
         desk.register(drive, cy, false)
@@ -250,7 +250,7 @@ fun closingAndReopeningKeepsEverything() = Relay(serverBin).use { relay ->
     val gala = phone.createEvent(NewEvent(title = "Gala", startsAt = 1_800_000_000_000, capacity = null))
     val ana = phone.createContact(NewContact(name = "Ana Silva", tags = listOf("first-timer")))
     phone.updateContact(ana, ContactEdit(preferredName = "Ana", phones = listOf("+1 415 555 0100")))
-    phone.recordConsent(ana, ConsentInput(given = true, channels = listOf("sms")))
+    phone.recordConsent(ana, NewConsent(given = true, channels = listOf("sms")))
     phone.register(gala, ana, false)
     phone.checkIn(gala, ana)
     phone.addInteraction(ana, "visit", "Came with her two children")
