@@ -1,8 +1,11 @@
 //! The JSON that `--json` prints. These shapes are a contract with the
 //! scripts that read them (documented in cli/JSON.md): add fields freely,
-//! never rename or remove one.
+//! never rename or remove one. A record whose JSON is its serde form
+//! (`ContactSummary` in `contact list` and `contact search`) is printed as
+//! it is; these are the shapes that differ (times as RFC 3339, sets as
+//! lists).
 
-use muster_core::{Contact, ContactSummary, EventSummary, RosterLine};
+use muster_core::{Contact, EventSummary, RosterLine};
 use serde::Serialize;
 
 /// A time as RFC 3339 in UTC with milliseconds ("2026-11-24T10:00:00.000Z").
@@ -19,30 +22,6 @@ pub fn parse_time(s: &str) -> anyhow::Result<i64> {
         anyhow::anyhow!("{s:?} is not an RFC 3339 time such as 2026-12-01T18:00:00Z: {e}")
     })?;
     Ok(t.as_millisecond())
-}
-
-/// One contact in `contact list` and `contact search`.
-#[derive(Debug, Serialize)]
-pub struct ContactLine {
-    pub id: String,
-    pub name: String,
-    pub phone: Option<String>,
-    pub email: Option<String>,
-    pub roles: Vec<String>,
-    pub merged_into: Option<String>,
-}
-
-impl From<ContactSummary> for ContactLine {
-    fn from(c: ContactSummary) -> Self {
-        ContactLine {
-            id: c.id,
-            name: c.name,
-            phone: c.phone,
-            email: c.email,
-            roles: c.roles,
-            merged_into: c.merged_into,
-        }
-    }
 }
 
 /// Consent, as `contact show` prints it.

@@ -442,7 +442,6 @@ fn contact(store: &mut Store, command: ContactCommand) -> Result<()> {
 }
 
 fn list_contacts(rows: Vec<muster_core::ContactSummary>, json: bool) -> Result<()> {
-    let rows: Vec<json::ContactLine> = rows.into_iter().map(Into::into).collect();
     if json {
         return print_json(&rows);
     }

@@ -163,6 +163,70 @@ impl Interaction {
     }
 }
 
+/// An entry of a contact's private ledger as the store files it: it gives
+/// the entry its id, stamps who recorded it, checks it, and appends it.
+pub(crate) trait LedgerEntry {
+    /// Takes the store's id for the entry and this device's id.
+    fn stamp(&mut self, id: String, device: &str);
+    /// Checks and normalises the entry.
+    fn check(&mut self) -> Result<()>;
+    /// The entry's id.
+    fn entry_id(&self) -> &str;
+    /// Appends the entry to its list in `ledger`.
+    fn file(self, ledger: &mut ContactPrivate);
+}
+
+impl LedgerEntry for Donation {
+    fn stamp(&mut self, id: String, device: &str) {
+        self.id = id;
+        self.recorded_by = device.to_owned();
+    }
+    fn check(&mut self) -> Result<()> {
+        self.validate()
+    }
+    fn entry_id(&self) -> &str {
+        &self.id
+    }
+    fn file(self, ledger: &mut ContactPrivate) {
+        ledger.donations.push(self);
+    }
+}
+
+impl LedgerEntry for Pledge {
+    fn stamp(&mut self, id: String, device: &str) {
+        self.id = id;
+        self.recorded_by = device.to_owned();
+    }
+    fn check(&mut self) -> Result<()> {
+        self.validate()
+    }
+    fn entry_id(&self) -> &str {
+        &self.id
+    }
+    fn file(self, ledger: &mut ContactPrivate) {
+        ledger.pledges.push(self);
+    }
+}
+
+/// Who had an interaction is this device unless it names someone.
+impl LedgerEntry for Interaction {
+    fn stamp(&mut self, id: String, device: &str) {
+        self.id = id;
+        if self.by.trim().is_empty() {
+            self.by = device.to_owned();
+        }
+    }
+    fn check(&mut self) -> Result<()> {
+        self.validate()
+    }
+    fn entry_id(&self) -> &str {
+        &self.id
+    }
+    fn file(self, ledger: &mut ContactPrivate) {
+        ledger.interactions.push(self);
+    }
+}
+
 fn currency(code: &str) -> Result<String> {
     let code = code.trim().to_ascii_uppercase();
     if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_uppercase()) {

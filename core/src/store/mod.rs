@@ -41,6 +41,7 @@ use automerge::{ActorId, AutoCommit, Change, ChangeHash};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::error::{Error, Result};
+use crate::model::private::LedgerEntry;
 use crate::model::{
     self, Contact, ContactPrivate, DocKind, Donation, Event, FeedbackCase, FeedbackResponse,
     Interaction, Millis, NewConsent, NewContact, NewEvent, NewFeedback, Pledge, Shift,
@@ -522,34 +523,20 @@ impl Store {
     pub fn record_donation(
         &mut self,
         contact_id: &str,
-        mut donation: Donation,
+        donation: Donation,
         now: Millis,
     ) -> Result<String> {
-        // A merged duplicate's ledger entries go to the kept contact.
-        let contact_id = &self.kept_contact_of(contact_id)?;
-        donation.id = self.new_entry_id();
-        donation.recorded_by = self.device_id.clone();
-        donation.validate()?;
-        let entry_id = donation.id.clone();
-        self.edit_private(contact_id, now, |p| p.donations.push(donation))?;
-        Ok(entry_id)
+        self.add_to_ledger(contact_id, donation, now)
     }
 
     /// Records a pledge from a contact. Returns its id.
     pub fn record_pledge(
         &mut self,
         contact_id: &str,
-        mut pledge: Pledge,
+        pledge: Pledge,
         now: Millis,
     ) -> Result<String> {
-        // A merged duplicate's ledger entries go to the kept contact.
-        let contact_id = &self.kept_contact_of(contact_id)?;
-        pledge.id = self.new_entry_id();
-        pledge.recorded_by = self.device_id.clone();
-        pledge.validate()?;
-        let entry_id = pledge.id.clone();
-        self.edit_private(contact_id, now, |p| p.pledges.push(pledge))?;
-        Ok(entry_id)
+        self.add_to_ledger(contact_id, pledge, now)
     }
 
     /// Logs a call, visit, email or meeting with a contact. Returns its id.
@@ -557,18 +544,26 @@ impl Store {
     pub fn add_interaction(
         &mut self,
         contact_id: &str,
-        mut interaction: Interaction,
+        interaction: Interaction,
         now: Millis,
     ) -> Result<String> {
-        // A merged duplicate's ledger entries go to the kept contact.
+        self.add_to_ledger(contact_id, interaction, now)
+    }
+
+    /// Files an entry in the private ledger of the contact `contact_id`
+    /// counts as (a merged duplicate's entries go to the kept contact),
+    /// with its id and who recorded it. Returns the entry's id.
+    fn add_to_ledger(
+        &mut self,
+        contact_id: &str,
+        mut entry: impl LedgerEntry,
+        now: Millis,
+    ) -> Result<String> {
         let contact_id = &self.kept_contact_of(contact_id)?;
-        interaction.id = self.new_entry_id();
-        if interaction.by.trim().is_empty() {
-            interaction.by = self.device_id.clone();
-        }
-        interaction.validate()?;
-        let entry_id = interaction.id.clone();
-        self.edit_private(contact_id, now, |p| p.interactions.push(interaction))?;
+        entry.stamp(self.new_entry_id(), &self.device_id);
+        entry.check()?;
+        let entry_id = entry.entry_id().to_owned();
+        self.edit_private(contact_id, now, |p| entry.file(p))?;
         Ok(entry_id)
     }
 
@@ -722,26 +717,36 @@ impl Store {
 
     /// Takes back a check-in made by mistake.
     pub fn undo_check_in(&mut self, event_id: &str, contact_id: &str, now: Millis) -> Result<()> {
-        let contact_id = &self.signup_target(event_id, contact_id)?;
-        self.edit_signups(event_id, now, |doc| {
+        self.edit_signup(event_id, contact_id, now, |doc, contact_id| {
             model::event::ops::undo_check_in(doc, event_id, contact_id)
         })
     }
 
     /// Cancels a contact's sign-up.
     pub fn cancel_signup(&mut self, event_id: &str, contact_id: &str, now: Millis) -> Result<()> {
-        let contact_id = &self.signup_target(event_id, contact_id)?;
-        self.edit_signups(event_id, now, |doc| {
+        self.edit_signup(event_id, contact_id, now, |doc, contact_id| {
             model::event::ops::cancel(doc, event_id, contact_id, now)
         })
     }
 
     /// Marks a registered contact as not having come.
     pub fn mark_no_show(&mut self, event_id: &str, contact_id: &str, now: Millis) -> Result<()> {
-        let contact_id = &self.signup_target(event_id, contact_id)?;
-        self.edit_signups(event_id, now, |doc| {
+        self.edit_signup(event_id, contact_id, now, |doc, contact_id| {
             model::event::ops::mark_no_show(doc, event_id, contact_id, now)
         })
+    }
+
+    /// Changes the sign-up `contact_id` holds at `event_id` (a merged
+    /// duplicate's, if it signed up before the merge) with `op`.
+    fn edit_signup(
+        &mut self,
+        event_id: &str,
+        contact_id: &str,
+        now: Millis,
+        op: impl FnOnce(&mut AutoCommit, &str) -> Result<()>,
+    ) -> Result<()> {
+        let contact_id = &self.signup_target(event_id, contact_id)?;
+        self.edit_signups(event_id, now, |doc| op(doc, contact_id))
     }
 
     /// Adds a volunteer shift to an event. Returns the shift id.
