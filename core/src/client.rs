@@ -382,18 +382,6 @@ pub async fn sync_once_shared(
     once(store, url, token, clock, on_status, Timeouts::default()).await
 }
 
-/// [`sync_once_shared`] with other [`Timeouts`] than PROTOCOL.md's.
-pub async fn sync_once_shared_with(
-    store: &Mutex<Store>,
-    url: &str,
-    token: &str,
-    clock: &(dyn Fn() -> Millis + Sync),
-    on_status: &mut (dyn FnMut(Status) + Send),
-    timeouts: Timeouts,
-) -> Result<SyncReport> {
-    once(store, url, token, clock, on_status, timeouts).await
-}
-
 async fn once(
     store: &impl StoreAccess,
     url: &str,

@@ -107,9 +107,25 @@ impl ContactPrivate {
     }
 }
 
-impl Donation {
-    /// Checks the amount, currency and method.
-    pub fn validate(&mut self) -> Result<()> {
+/// An entry of a contact's private ledger as the store files it
+/// ([`crate::Store::record_donation`] and the like): the store gives it
+/// its id and, unless it names someone, this device as who recorded it
+/// (who had it, for an interaction); then checks and appends it.
+pub(crate) trait LedgerEntry {
+    /// The entry's id and who recorded it.
+    fn id_and_recorder(&mut self) -> (&mut String, &mut String);
+    /// Checks and normalises the entry.
+    fn validate(&mut self) -> Result<()>;
+    /// Appends the entry to its list in `ledger`.
+    fn file(self, ledger: &mut ContactPrivate);
+}
+
+/// Checks the amount, currency and method.
+impl LedgerEntry for Donation {
+    fn id_and_recorder(&mut self) -> (&mut String, &mut String) {
+        (&mut self.id, &mut self.recorded_by)
+    }
+    fn validate(&mut self) -> Result<()> {
         if self.amount_minor <= 0 {
             return Err(Error::invalid("amount", "must be more than zero"));
         }
@@ -123,11 +139,17 @@ impl Donation {
         }
         Ok(())
     }
+    fn file(self, ledger: &mut ContactPrivate) {
+        ledger.donations.push(self);
+    }
 }
 
-impl Pledge {
-    /// Checks the amount, currency, frequency and dates.
-    pub fn validate(&mut self) -> Result<()> {
+/// Checks the amount, currency, frequency and dates.
+impl LedgerEntry for Pledge {
+    fn id_and_recorder(&mut self) -> (&mut String, &mut String) {
+        (&mut self.id, &mut self.recorded_by)
+    }
+    fn validate(&mut self) -> Result<()> {
         if self.amount_minor <= 0 {
             return Err(Error::invalid("amount", "must be more than zero"));
         }
@@ -147,11 +169,17 @@ impl Pledge {
         }
         Ok(())
     }
+    fn file(self, ledger: &mut ContactPrivate) {
+        ledger.pledges.push(self);
+    }
 }
 
-impl Interaction {
-    /// Checks the channel and the summary.
-    pub fn validate(&mut self) -> Result<()> {
+/// Checks the channel and the summary.
+impl LedgerEntry for Interaction {
+    fn id_and_recorder(&mut self) -> (&mut String, &mut String) {
+        (&mut self.id, &mut self.by)
+    }
+    fn validate(&mut self) -> Result<()> {
         if !CHANNELS.contains(&self.channel.as_str()) {
             return Err(Error::invalid(
                 "channel",
@@ -160,67 +188,6 @@ impl Interaction {
         }
         validate::long_text("summary", &self.summary)?;
         Ok(())
-    }
-}
-
-/// An entry of a contact's private ledger as the store files it: it gives
-/// the entry its id, stamps who recorded it, checks it, and appends it.
-pub(crate) trait LedgerEntry {
-    /// Takes the store's id for the entry and this device's id.
-    fn stamp(&mut self, id: String, device: &str);
-    /// Checks and normalises the entry.
-    fn check(&mut self) -> Result<()>;
-    /// The entry's id.
-    fn entry_id(&self) -> &str;
-    /// Appends the entry to its list in `ledger`.
-    fn file(self, ledger: &mut ContactPrivate);
-}
-
-impl LedgerEntry for Donation {
-    fn stamp(&mut self, id: String, device: &str) {
-        self.id = id;
-        self.recorded_by = device.to_owned();
-    }
-    fn check(&mut self) -> Result<()> {
-        self.validate()
-    }
-    fn entry_id(&self) -> &str {
-        &self.id
-    }
-    fn file(self, ledger: &mut ContactPrivate) {
-        ledger.donations.push(self);
-    }
-}
-
-impl LedgerEntry for Pledge {
-    fn stamp(&mut self, id: String, device: &str) {
-        self.id = id;
-        self.recorded_by = device.to_owned();
-    }
-    fn check(&mut self) -> Result<()> {
-        self.validate()
-    }
-    fn entry_id(&self) -> &str {
-        &self.id
-    }
-    fn file(self, ledger: &mut ContactPrivate) {
-        ledger.pledges.push(self);
-    }
-}
-
-/// Who had an interaction is this device unless it names someone.
-impl LedgerEntry for Interaction {
-    fn stamp(&mut self, id: String, device: &str) {
-        self.id = id;
-        if self.by.trim().is_empty() {
-            self.by = device.to_owned();
-        }
-    }
-    fn check(&mut self) -> Result<()> {
-        self.validate()
-    }
-    fn entry_id(&self) -> &str {
-        &self.id
     }
     fn file(self, ledger: &mut ContactPrivate) {
         ledger.interactions.push(self);

@@ -327,11 +327,9 @@ impl Store {
 
     /// Registers a new contact and returns its id.
     pub fn create_contact(&mut self, new: &NewContact, now: Millis) -> Result<String> {
-        let id = self.new_doc_id(DocKind::Contact);
-        let contact = Contact::new(id.clone(), new, &self.device_id, now)?;
-        let doc = model::create_doc(&self.actor, DocKind::Contact, &contact)?;
-        self.commit_new(&id, DocKind::Contact, doc, now)?;
-        Ok(id)
+        self.create_record(DocKind::Contact, now, |id, by| {
+            Contact::new(id, new, by, now)
+        })
     }
 
     /// Registers many contacts in one transaction (imports, benchmarks):
@@ -366,9 +364,7 @@ impl Store {
 
     /// The contact with this id.
     pub fn contact(&mut self, id: &str) -> Result<Contact> {
-        model::check_id(DocKind::Contact, id)?;
-        let doc = self.doc(id, DocKind::Contact)?;
-        model::hydrate(id, doc)
+        self.read_record(DocKind::Contact, id)
     }
 
     /// Edits a contact: `edit` changes the record, which is then validated
@@ -519,7 +515,8 @@ impl Store {
         model::hydrate(&id, doc)
     }
 
-    /// Records a gift from a contact. `donation.id` is filled in. Returns it.
+    /// Records a gift from a contact. Its id is filled in, and who recorded
+    /// it (this device, unless `recorded_by` names someone). Returns the id.
     pub fn record_donation(
         &mut self,
         contact_id: &str,
@@ -560,9 +557,13 @@ impl Store {
         now: Millis,
     ) -> Result<String> {
         let contact_id = &self.kept_contact_of(contact_id)?;
-        entry.stamp(self.new_entry_id(), &self.device_id);
-        entry.check()?;
-        let entry_id = entry.entry_id().to_owned();
+        let entry_id = self.new_entry_id();
+        let (id, recorder) = entry.id_and_recorder();
+        id.clone_from(&entry_id);
+        if recorder.trim().is_empty() {
+            recorder.clone_from(&self.device_id);
+        }
+        entry.validate()?;
         self.edit_private(contact_id, now, |p| entry.file(p))?;
         Ok(entry_id)
     }
@@ -632,18 +633,12 @@ impl Store {
 
     /// Creates an event and returns its id.
     pub fn create_event(&mut self, new: &NewEvent, now: Millis) -> Result<String> {
-        let id = self.new_doc_id(DocKind::Event);
-        let event = Event::new(id.clone(), new, &self.device_id, now)?;
-        let doc = model::create_doc(&self.actor, DocKind::Event, &event)?;
-        self.commit_new(&id, DocKind::Event, doc, now)?;
-        Ok(id)
+        self.create_record(DocKind::Event, now, |id, by| Event::new(id, new, by, now))
     }
 
     /// The event with this id.
     pub fn event(&mut self, id: &str) -> Result<Event> {
-        model::check_id(DocKind::Event, id)?;
-        let doc = self.doc(id, DocKind::Event)?;
-        model::hydrate(id, doc)
+        self.read_record(DocKind::Event, id)
     }
 
     /// Edits an event's own fields (title, times, place, capacity, status).
@@ -863,18 +858,14 @@ impl Store {
         if let Some(contact) = &new.contact_id {
             self.require(DocKind::Contact, contact)?;
         }
-        let id = self.new_doc_id(DocKind::Feedback);
-        let case = FeedbackCase::new(id.clone(), new, &self.device_id, now)?;
-        let doc = model::create_doc(&self.actor, DocKind::Feedback, &case)?;
-        self.commit_new(&id, DocKind::Feedback, doc, now)?;
-        Ok(id)
+        self.create_record(DocKind::Feedback, now, |id, by| {
+            FeedbackCase::new(id, new, by, now)
+        })
     }
 
     /// The feedback case with this id.
     pub fn feedback(&mut self, id: &str) -> Result<FeedbackCase> {
-        model::check_id(DocKind::Feedback, id)?;
-        let doc = self.doc(id, DocKind::Feedback)?;
-        model::hydrate(id, doc)
+        self.read_record(DocKind::Feedback, id)
     }
 
     /// Assigns a case to someone.
@@ -1185,6 +1176,28 @@ impl Store {
 
     fn doc(&mut self, doc_id: &str, kind: DocKind) -> Result<&AutoCommit> {
         Ok(&*self.doc_mut(doc_id, kind)?)
+    }
+
+    /// Creates a record of `kind` made by `make` from its new id and this
+    /// device's, and returns the id.
+    fn create_record<T: autosurgeon::Reconcile>(
+        &mut self,
+        kind: DocKind,
+        now: Millis,
+        make: impl FnOnce(String, &str) -> Result<T>,
+    ) -> Result<String> {
+        let id = self.new_doc_id(kind);
+        let record = make(id.clone(), &self.device_id)?;
+        let doc = model::create_doc(&self.actor, kind, &record)?;
+        self.commit_new(&id, kind, doc, now)?;
+        Ok(id)
+    }
+
+    /// The record of `kind` with this id, typed.
+    fn read_record<T: autosurgeon::Hydrate>(&mut self, kind: DocKind, id: &str) -> Result<T> {
+        model::check_id(kind, id)?;
+        let doc = self.doc(id, kind)?;
+        model::hydrate(id, doc)
     }
 
     /// Stores the first change of a document created on this device.
