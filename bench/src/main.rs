@@ -1024,7 +1024,7 @@ fn reports_figure(keep: Option<&Path>) -> Result<()> {
                 note: None,
                 recorded_by: String::new(),
             };
-            s.record_donation(id, gift, t)?;
+            s.add_to_ledger(id, gift, t)?;
         }
         for e in 0..20i64 {
             let ev = s.create_event(

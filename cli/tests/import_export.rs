@@ -468,7 +468,7 @@ fn office() -> (Muster, String, String) {
         )
         .unwrap();
     store
-        .record_donation(
+        .add_to_ledger(
             &ana,
             Donation {
                 id: String::new(),

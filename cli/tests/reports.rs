@@ -354,7 +354,7 @@ fn report_donors_retention_and_repeat_gifts() {
         let [dan, eve, flo, gus, dan2] =
             ["Dan", "Eve", "Flo", "Gus", "Daniel"].map(|n| person(&mut s, n, t));
         let mut gift = |donor: &str, date: &str, amount_minor: i64, currency: &str| {
-            s.record_donation(
+            s.add_to_ledger(
                 donor,
                 Donation {
                     id: String::new(),
@@ -672,7 +672,7 @@ fn bad_dates_and_periods_are_usage_errors() {
     {
         let mut s = office.store();
         let dan = person(&mut s, "Dan", 0);
-        s.record_donation(
+        s.add_to_ledger(
             &dan,
             Donation {
                 id: String::new(),

@@ -110,7 +110,7 @@ fn invalid_values_are_refused_and_change_nothing() {
         "channel",
     );
     assert_invalid(
-        s.record_donation(
+        s.add_to_ledger(
             &ana,
             muster_core::Donation {
                 id: String::new(),

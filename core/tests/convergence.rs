@@ -227,7 +227,7 @@ fn run(replicas: usize, ops: &[Op]) -> Result<(), TestCaseError> {
                 let at = at % replicas;
                 let id = pick(&s[at], contact);
                 s[at]
-                    .record_donation(
+                    .add_to_ledger(
                         &id,
                         Donation {
                             id: String::new(),

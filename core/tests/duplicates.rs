@@ -154,7 +154,7 @@ fn a_merge_repoints_sign_ups_and_ledger_and_an_unmerge_restores_both() {
         )
         .unwrap();
     s.sign_up(&gala, &dup, false, T0).unwrap();
-    s.record_donation(
+    s.add_to_ledger(
         &dup,
         Donation {
             id: String::new(),
@@ -425,7 +425,7 @@ fn writes_tell_what_they_changed_and_stamp_who_recorded() {
         by: String::new(),
         summary: "Thanked for the gift".into(),
     };
-    s.add_interaction(&ana, call, T0 + 3).unwrap();
+    s.add_to_ledger(&ana, call, T0 + 3).unwrap();
     let ledger = muster_core::model::private_id_of(&ana);
     assert_eq!(s.take_touched(), vec![ledger]);
     let logged = &s.contact_private(&ana).unwrap().interactions[0];

@@ -259,9 +259,9 @@ fn private_ledgers_started_offline_on_two_devices_keep_every_entry() {
         recorded_by: String::new(),
     };
     // Neither device has a ledger for Ana; both start one offline.
-    s[0].record_donation(&ids[0], gift(2_500, "cash"), T0 + 1)
+    s[0].add_to_ledger(&ids[0], gift(2_500, "cash"), T0 + 1)
         .unwrap();
-    s[1].record_donation(&ids[0], gift(10_000, "card"), T0 + 2)
+    s[1].add_to_ledger(&ids[0], gift(10_000, "card"), T0 + 2)
         .unwrap();
     s[1].append_sensitive_note(&ids[0], "Asked not to be phoned.", T0 + 3)
         .unwrap();

@@ -361,7 +361,7 @@ fn the_ledger_shifts_and_the_feedback_workflow_survive_reopening() {
             Ok(())
         })
         .unwrap();
-        s.record_pledge(
+        s.add_to_ledger(
             &ana,
             Pledge {
                 id: String::new(),
@@ -375,7 +375,7 @@ fn the_ledger_shifts_and_the_feedback_workflow_survive_reopening() {
             T0 + 2,
         )
         .unwrap();
-        s.add_interaction(
+        s.add_to_ledger(
             &ana,
             Interaction {
                 id: String::new(),

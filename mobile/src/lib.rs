@@ -208,7 +208,7 @@ impl Muster {
                 by: String::new(),
                 summary,
             };
-            s.add_interaction(&contact_id, interaction, now)
+            s.add_to_ledger(&contact_id, interaction, now)
         })?)
     }
 

@@ -246,7 +246,7 @@ async fn each_role_gets_what_it_should_and_nothing_else() {
     office.sign_up(&food, &alma, false, clock()).unwrap();
     office.sign_up(&gala, &bruno, false, clock()).unwrap();
     office
-        .record_donation(
+        .add_to_ledger(
             &alma,
             Donation {
                 id: String::new(),

@@ -39,7 +39,7 @@ use crate::error::{Error, Result};
 pub use contact::{Address, Consent, Contact, NewConsent, NewContact};
 pub use event::{Event, EventStatus, NewEvent, Shift, SignUps};
 pub use feedback::{FeedbackCase, FeedbackResponse, NewFeedback};
-pub use private::{ContactPrivate, Donation, Interaction, Pledge};
+pub use private::{ContactPrivate, Donation, Interaction, LedgerEntry, Pledge};
 
 /// Milliseconds since the Unix epoch, UTC. The core never reads the clock:
 /// every call that records a time takes it as an argument.

@@ -107,11 +107,12 @@ impl ContactPrivate {
     }
 }
 
-/// An entry of a contact's private ledger as the store files it
-/// ([`crate::Store::record_donation`] and the like): the store gives it
-/// its id and, unless it names someone, this device as who recorded it
-/// (who had it, for an interaction); then checks and appends it.
-pub(crate) trait LedgerEntry {
+/// An entry of a contact's private ledger ([`Donation`], [`Pledge`],
+/// [`Interaction`]) as [`crate::Store::add_to_ledger`] files it: the store
+/// gives it its id and, unless it names someone, this device as who
+/// recorded it; then checks and appends it. Sealed: only these three are
+/// ledger entries.
+pub trait LedgerEntry: sealed::Sealed {
     /// The entry's id and who recorded it.
     fn id_and_recorder(&mut self) -> (&mut String, &mut String);
     /// Checks and normalises the entry.
@@ -120,16 +121,20 @@ pub(crate) trait LedgerEntry {
     fn file(self, ledger: &mut ContactPrivate);
 }
 
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Donation {}
+    impl Sealed for super::Pledge {}
+    impl Sealed for super::Interaction {}
+}
+
 /// Checks the amount, currency and method.
 impl LedgerEntry for Donation {
     fn id_and_recorder(&mut self) -> (&mut String, &mut String) {
         (&mut self.id, &mut self.recorded_by)
     }
     fn validate(&mut self) -> Result<()> {
-        if self.amount_minor <= 0 {
-            return Err(Error::invalid("amount", "must be more than zero"));
-        }
-        self.currency = currency(&self.currency)?;
+        self.currency = amount(self.amount_minor, &self.currency)?;
         self.method = validate::short_text("method", &self.method)?;
         if self.method.is_empty() {
             return Err(Error::invalid("method", "must say how the gift was given"));
@@ -150,10 +155,7 @@ impl LedgerEntry for Pledge {
         (&mut self.id, &mut self.recorded_by)
     }
     fn validate(&mut self) -> Result<()> {
-        if self.amount_minor <= 0 {
-            return Err(Error::invalid("amount", "must be more than zero"));
-        }
-        self.currency = currency(&self.currency)?;
+        self.currency = amount(self.amount_minor, &self.currency)?;
         if !FREQUENCIES.contains(&self.frequency.as_str()) {
             return Err(Error::invalid(
                 "frequency",
@@ -192,6 +194,15 @@ impl LedgerEntry for Interaction {
     fn file(self, ledger: &mut ContactPrivate) {
         ledger.interactions.push(self);
     }
+}
+
+/// Checks an amount of money: more than zero, in a currency named by its
+/// ISO 4217 code. Returns the code, upper case.
+fn amount(minor: i64, currency_code: &str) -> Result<String> {
+    if minor <= 0 {
+        return Err(Error::invalid("amount", "must be more than zero"));
+    }
+    currency(currency_code)
 }
 
 fn currency(code: &str) -> Result<String> {

@@ -54,7 +54,7 @@ fn merge(store: &mut Store, duplicate: &str, kept: &str, now: Millis) {
 
 fn gift(store: &mut Store, donor: &str, date: Millis, amount_minor: i64, currency: &str) {
     store
-        .record_donation(
+        .add_to_ledger(
             donor,
             Donation {
                 id: String::new(),

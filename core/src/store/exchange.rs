@@ -650,7 +650,7 @@ mod tests {
             .create_contact(&new("Ana", "ana@example.org"), 1)
             .unwrap();
         store
-            .record_donation(
+            .add_to_ledger(
                 &ana,
                 Donation {
                     id: String::new(),

@@ -41,10 +41,10 @@ use automerge::{ActorId, AutoCommit, Change, ChangeHash};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::error::{Error, Result};
-use crate::model::private::LedgerEntry;
+use crate::model::LedgerEntry;
 use crate::model::{
-    self, Contact, ContactPrivate, DocKind, Donation, Event, FeedbackCase, FeedbackResponse,
-    Interaction, Millis, NewConsent, NewContact, NewEvent, NewFeedback, Pledge, Shift,
+    self, Contact, ContactPrivate, DocKind, Event, FeedbackCase, FeedbackResponse, Millis,
+    NewConsent, NewContact, NewEvent, NewFeedback, Shift,
 };
 use crate::views::SignupStatus;
 
@@ -515,42 +515,12 @@ impl Store {
         model::hydrate(&id, doc)
     }
 
-    /// Records a gift from a contact. Its id is filled in, and who recorded
-    /// it (this device, unless `recorded_by` names someone). Returns the id.
-    pub fn record_donation(
-        &mut self,
-        contact_id: &str,
-        donation: Donation,
-        now: Millis,
-    ) -> Result<String> {
-        self.add_to_ledger(contact_id, donation, now)
-    }
-
-    /// Records a pledge from a contact. Returns its id.
-    pub fn record_pledge(
-        &mut self,
-        contact_id: &str,
-        pledge: Pledge,
-        now: Millis,
-    ) -> Result<String> {
-        self.add_to_ledger(contact_id, pledge, now)
-    }
-
-    /// Logs a call, visit, email or meeting with a contact. Returns its id.
-    /// Who had it is this device unless `interaction.by` names someone.
-    pub fn add_interaction(
-        &mut self,
-        contact_id: &str,
-        interaction: Interaction,
-        now: Millis,
-    ) -> Result<String> {
-        self.add_to_ledger(contact_id, interaction, now)
-    }
-
-    /// Files an entry in the private ledger of the contact `contact_id`
-    /// counts as (a merged duplicate's entries go to the kept contact),
-    /// with its id and who recorded it. Returns the entry's id.
-    fn add_to_ledger(
+    /// Files a donation, pledge or interaction in the private ledger of
+    /// the contact `contact_id` counts as (a merged duplicate's entries go
+    /// to the kept contact). The store gives the entry its id and, unless
+    /// the entry names someone, this device as who recorded it (who had
+    /// it, for an interaction). Returns the entry's id.
+    pub fn add_to_ledger(
         &mut self,
         contact_id: &str,
         mut entry: impl LedgerEntry,
