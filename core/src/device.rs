@@ -41,7 +41,8 @@ pub type Clock = Arc<dyn Fn() -> Millis + Send + Sync>;
 
 /// What a sync is doing now, as a sync indicator shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Activity {
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
+pub enum SyncActivity {
     /// No sync is running (never started, stopped, or a one-shot sync
     /// finished).
     Idle,
@@ -64,12 +65,12 @@ pub enum Activity {
     },
     /// Connected and caught up; changes flow both ways as they happen.
     Live,
-    /// Not connected; live sync retries after `retry_in`.
+    /// Not connected; live sync retries in `retry_in_ms`.
     Offline {
         /// Why the last attempt ended.
         reason: String,
-        /// Delay before the next attempt.
-        retry_in: Duration,
+        /// Delay before the next attempt, in milliseconds.
+        retry_in_ms: u64,
     },
     /// Sync stopped on an error. `permanent` errors (a revoked or unknown
     /// token, an unsupported protocol) need a person: live sync does not
@@ -84,9 +85,10 @@ pub enum Activity {
 
 /// The sync status a volunteer checks before handing the phone back.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct SyncStatus {
     /// What sync is doing now.
-    pub activity: Activity,
+    pub activity: SyncActivity,
     /// Local changes the relay has not confirmed yet. Zero means everything
     /// typed on this device is safe on the relay.
     pub pending_changes: i64,
@@ -150,7 +152,7 @@ enum Notice {
 struct Shared {
     store: Mutex<Store>,
     clock: Clock,
-    activity: Mutex<Activity>,
+    activity: Mutex<SyncActivity>,
     live: Mutex<Option<LiveSync>>,
     notices: Mutex<Option<mpsc::Sender<Notice>>>,
 }
@@ -192,7 +194,7 @@ impl Shared {
         })
     }
 
-    fn set_activity(&self, activity: Activity) {
+    fn set_activity(&self, activity: SyncActivity) {
         *lock(&self.activity) = activity;
         if let Ok(status) = self.status() {
             self.notify(Notice::Status(status));
@@ -202,19 +204,27 @@ impl Shared {
     /// Turns the client's progress into notices.
     fn on_status(&self, status: Status) {
         match status {
-            Status::Connecting { attempt } => self.set_activity(Activity::Connecting { attempt }),
-            Status::Pulling { done, total } => self.set_activity(Activity::Pulling { done, total }),
-            Status::Pushing { changes } => self.set_activity(Activity::Pushing {
+            Status::Connecting { attempt } => {
+                self.set_activity(SyncActivity::Connecting { attempt })
+            }
+            Status::Pulling { done, total } => {
+                self.set_activity(SyncActivity::Pulling { done, total })
+            }
+            Status::Pushing { changes } => self.set_activity(SyncActivity::Pushing {
                 changes: changes as u64,
             }),
-            Status::CaughtUp => self.set_activity(Activity::Live),
+            Status::CaughtUp => self.set_activity(SyncActivity::Live),
             Status::Changed { docs } => self.notify(Notice::Changed(docs, Origin::Relay)),
             Status::Offline { reason, retry_in } => {
-                self.set_activity(Activity::Offline { reason, retry_in })
+                let retry_in_ms = u64::try_from(retry_in.as_millis()).unwrap_or(u64::MAX);
+                self.set_activity(SyncActivity::Offline {
+                    reason,
+                    retry_in_ms,
+                })
             }
             Status::Warning(w) => self.notify(Notice::Warning(w)),
             Status::Error { message, permanent } => {
-                self.set_activity(Activity::Failed { message, permanent })
+                self.set_activity(SyncActivity::Failed { message, permanent })
             }
         }
     }
@@ -335,7 +345,7 @@ impl Device {
             shared: Arc::new(Shared {
                 store: Mutex::new(store),
                 clock,
-                activity: Mutex::new(Activity::Idle),
+                activity: Mutex::new(SyncActivity::Idle),
                 live: Mutex::new(None),
                 notices: Mutex::new(Some(tx)),
             }),
@@ -428,7 +438,7 @@ impl Device {
                 },
             };
             client::save_enrollment(&mut lock(&shared.store), &url, &token)?;
-            shared.set_activity(Activity::Idle);
+            shared.set_activity(SyncActivity::Idle);
             Ok(outcome)
         });
         join(task)
@@ -467,7 +477,7 @@ impl Device {
             }
             .await;
             if result.is_ok() {
-                shared.set_activity(Activity::Idle);
+                shared.set_activity(SyncActivity::Idle);
             }
             if resume {
                 shared.start_live(&tokio::runtime::Handle::current(), &wake);
@@ -493,7 +503,7 @@ impl Device {
     pub fn stop_live(&self) {
         let (_, was_running) = self.shared.stop_live();
         if was_running {
-            self.shared.set_activity(Activity::Idle);
+            self.shared.set_activity(SyncActivity::Idle);
         }
     }
 

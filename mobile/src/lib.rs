@@ -56,7 +56,7 @@ impl device::Observer for ToListener {
         self.0.on_records_changed(ids, origin == Origin::Relay);
     }
     fn sync_status(&self, status: device::SyncStatus) {
-        self.0.on_sync_status(status.into());
+        self.0.on_sync_status(status);
     }
     fn sync_warning(&self, message: String) {
         self.0.on_sync_warning(message);
@@ -325,7 +325,7 @@ impl Muster {
     /// The sync status now: what sync is doing, how many local changes wait
     /// for the relay, and when the relay last confirmed some. Local only.
     pub fn sync_status(&self) -> Result<SyncStatus> {
-        Ok(self.device.status()?.into())
+        Ok(self.device.status()?)
     }
 }
 

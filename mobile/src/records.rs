@@ -5,7 +5,7 @@
 //! Kotlin, `Int64` in Swift).
 
 use muster_core as core;
-use muster_core::device;
+pub use muster_core::device::{SyncActivity, SyncStatus};
 pub use muster_core::store::{ConflictNote, DuplicatePair, MergeNote, WaitlistNote};
 pub use muster_core::{
     ContactSummary, EventSummary, NewConsent, NewContact, NewEvent, NewFeedback, RosterLine,
@@ -163,87 +163,6 @@ impl From<core::Contact> for Contact {
             merged_into: c.merged_into,
             created_by: c.created_by,
             created_at: c.created_at,
-        }
-    }
-}
-
-/// What sync is doing now.
-#[derive(Debug, Clone, PartialEq, uniffi::Enum)]
-pub enum SyncActivity {
-    /// No sync is running.
-    Idle,
-    /// Opening a connection.
-    Connecting {
-        /// Attempt number, from 1.
-        attempt: u32,
-    },
-    /// Receiving: `done` of `total` entries.
-    Pulling {
-        /// Entries covered.
-        done: u64,
-        /// Entries to cover.
-        total: u64,
-    },
-    /// Sending local changes.
-    Pushing {
-        /// Changes in the last message.
-        changes: u64,
-    },
-    /// Connected and caught up.
-    Live,
-    /// Not connected; live sync retries in `retry_in_ms`.
-    Offline {
-        /// Why.
-        reason: String,
-        /// Delay before the next attempt.
-        retry_in_ms: u64,
-    },
-    /// Sync stopped on an error; `permanent` ones (a revoked token) need a
-    /// person.
-    Failed {
-        /// What went wrong.
-        message: String,
-        /// Whether retrying cannot help.
-        permanent: bool,
-    },
-}
-
-/// The sync status a volunteer checks before handing the phone back:
-/// `pending_changes == 0` means everything typed here is on the relay.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct SyncStatus {
-    /// What sync is doing now.
-    pub activity: SyncActivity,
-    /// Local changes the relay has not confirmed yet.
-    pub pending_changes: i64,
-    /// When the relay last confirmed changes from this device.
-    pub last_confirmed_at: Option<i64>,
-    /// Whether the device is enrolled with a relay.
-    pub enrolled: bool,
-    /// Whether live sync is running (also while offline and retrying).
-    pub live: bool,
-}
-
-impl From<device::SyncStatus> for SyncStatus {
-    fn from(s: device::SyncStatus) -> Self {
-        use device::Activity as A;
-        SyncStatus {
-            activity: match s.activity {
-                A::Idle => SyncActivity::Idle,
-                A::Connecting { attempt } => SyncActivity::Connecting { attempt },
-                A::Pulling { done, total } => SyncActivity::Pulling { done, total },
-                A::Pushing { changes } => SyncActivity::Pushing { changes },
-                A::Live => SyncActivity::Live,
-                A::Offline { reason, retry_in } => SyncActivity::Offline {
-                    reason,
-                    retry_in_ms: retry_in.as_millis() as u64,
-                },
-                A::Failed { message, permanent } => SyncActivity::Failed { message, permanent },
-            },
-            pending_changes: s.pending_changes,
-            last_confirmed_at: s.last_confirmed_at,
-            enrolled: s.enrolled,
-            live: s.live,
         }
     }
 }

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use muster_core::device::{Activity, Device, Observer, Origin, SyncStatus};
+use muster_core::device::{Device, Observer, Origin, SyncActivity, SyncStatus};
 use muster_core::{Error, NewContact, NewEvent, SignupStatus};
 
 use crate::harness::{RelayProcess, clock, fingerprint};
@@ -115,7 +115,7 @@ fn two_devices_work_offline_sync_once_and_converge() {
         let status = d.status().unwrap();
         assert_eq!(status.pending_changes, 0, "{status:?}");
         assert!(status.last_confirmed_at.is_some(), "{status:?}");
-        assert_eq!(status.activity, Activity::Idle);
+        assert_eq!(status.activity, SyncActivity::Idle);
     }
     let (fa, fb) = (
         a.read(|s| Ok(fingerprint(s))).unwrap(),
@@ -150,7 +150,7 @@ fn observers_hear_local_writes_and_live_changes_from_the_relay() {
                 .lock()
                 .unwrap()
                 .iter()
-                .any(|s| s.activity == Activity::Live)
+                .any(|s| s.activity == SyncActivity::Live)
         });
         assert!(d.status().unwrap().live);
     }
@@ -183,7 +183,7 @@ fn observers_hear_local_writes_and_live_changes_from_the_relay() {
     a.stop_live();
     let status = a.status().unwrap();
     assert!(!status.live);
-    assert_eq!(status.activity, Activity::Idle);
+    assert_eq!(status.activity, SyncActivity::Idle);
     let bo = add(&a, "Bo Chen");
     std::thread::sleep(Duration::from_millis(1500));
     assert!(

@@ -25,8 +25,8 @@ import org.muster.core.NewEvent
 import org.muster.core.NewFeedback
 import org.muster.ContactEdit
 import org.muster.core.SignupStatus
-import org.muster.SyncActivity
-import org.muster.SyncStatus
+import org.muster.core.SyncActivity
+import org.muster.core.SyncStatus
 
 /** A muster-server process on 127.0.0.1 and an unused port. */
 class Relay(private val bin: String) : AutoCloseable {

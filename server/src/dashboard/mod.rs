@@ -43,7 +43,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use muster_core::client;
-use muster_core::device::{Activity, Clock, Device, Observer, Origin, SyncStatus};
+use muster_core::device::{Clock, Device, Observer, Origin, SyncActivity, SyncStatus};
 use muster_core::sync::relay::ROLE_COORDINATOR;
 
 use crate::storage::SecretCheck;
@@ -181,7 +181,7 @@ impl Observer for Watcher {
     }
 
     fn sync_status(&self, status: SyncStatus) {
-        if let Activity::Failed { message, .. } = &status.activity {
+        if let SyncActivity::Failed { message, .. } = &status.activity {
             tracing::warn!(%message, "the dashboard's replica cannot sync");
         }
     }

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
-use muster_core::device::{Activity, SyncStatus};
+use muster_core::device::{SyncActivity, SyncStatus};
 use muster_core::{DocKind, EventSummary, RosterLine, SignupStatus};
 use serde::Deserialize;
 
@@ -78,12 +78,12 @@ pub async fn replica_line(dash: &Arc<Dashboard>) -> String {
 
 fn describe(status: &SyncStatus) -> String {
     let activity = match &status.activity {
-        Activity::Failed { message, .. } => format!(
+        SyncActivity::Failed { message, .. } => format!(
             "sync stopped: {message} (if its token was revoked, restart the relay: it enrolls a new one)"
         ),
-        Activity::Offline { reason, .. } => format!("offline ({reason}); retrying"),
-        Activity::Connecting { .. } => "connecting to the relay…".to_owned(),
-        Activity::Pulling { done, total } if done < total => format!(
+        SyncActivity::Offline { reason, .. } => format!("offline ({reason}); retrying"),
+        SyncActivity::Connecting { .. } => "connecting to the relay…".to_owned(),
+        SyncActivity::Pulling { done, total } if done < total => format!(
             "catching up with the relay: {} of {} changes",
             html::count(*done as i64),
             html::count(*total as i64)
