@@ -12,6 +12,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
+use muster_core::model::ContactEdit;
 use muster_core::{NewConsent, NewContact, NewEvent, SignupStatus, Store};
 
 #[derive(Parser)]
@@ -178,7 +179,9 @@ enum ContactCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Change fields of a contact.
+    /// Change fields of a contact. An empty value (`--organisation ""`)
+    /// clears an optional field; a phone or email already there in another
+    /// form is not added again.
     Edit(Box<EditArgs>),
 }
 
@@ -472,56 +475,29 @@ fn edit(store: &mut Store, a: EditArgs) -> Result<()> {
         Some(other) => bail!("--consent {other:?}: write yes or no"),
     };
     let at = now();
-    store.update_contact(&a.id, at, |c| {
-        if let Some(v) = a.name {
-            c.name = v;
-        }
-        if let Some(v) = a.preferred_name {
-            c.preferred_name = Some(v);
-        }
-        if !a.phone.is_empty() {
-            c.phones = a.phone;
-        }
-        c.phones.extend(a.add_phone);
-        if !a.email.is_empty() {
-            c.emails = a.email;
-        }
-        c.emails.extend(a.add_email);
-        for (field, value) in [
-            (&mut c.address.street, a.street),
-            (&mut c.address.city, a.city),
-            (&mut c.address.postal_code, a.postal_code),
-            (&mut c.address.country, a.country),
-        ] {
-            if let Some(v) = value {
-                *field = v;
-            }
-        }
-        for (field, value) in [
-            (&mut c.preferred_language, a.language),
-            (&mut c.household, a.household),
-            (&mut c.organisation, a.organisation),
-            (&mut c.external_id, a.external_id),
-        ] {
-            if let Some(v) = value {
-                *field = Some(v);
-            }
-        }
-        for t in a.add_tag {
-            c.tags.insert(t, true);
-        }
-        for t in a.remove_tag {
-            c.tags.remove(&t);
-        }
-        for r in a.add_role {
-            c.roles.insert(r, true);
-        }
-        for r in a.remove_role {
-            c.roles.remove(&r);
-        }
-        c.custom.extend(custom);
-        Ok(())
-    })?;
+    let edit = ContactEdit {
+        name: a.name,
+        preferred_name: a.preferred_name,
+        phones: (!a.phone.is_empty()).then_some(a.phone),
+        add_phones: a.add_phone,
+        emails: (!a.email.is_empty()).then_some(a.email),
+        add_emails: a.add_email,
+        street: a.street,
+        city: a.city,
+        postal_code: a.postal_code,
+        country: a.country,
+        preferred_language: a.language,
+        household: a.household,
+        organisation: a.organisation,
+        external_id: a.external_id,
+        add_roles: a.add_role,
+        remove_roles: a.remove_role,
+        add_tags: a.add_tag,
+        remove_tags: a.remove_tag,
+        custom: custom.into_iter().collect(),
+        ..Default::default()
+    };
+    store.edit_contact(&a.id, &edit, at)?;
     if let Some(given) = consent {
         let consent = NewConsent {
             given,

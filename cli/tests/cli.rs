@@ -280,3 +280,48 @@ fn the_phone_region_decides_how_national_numbers_match() {
     assert_eq!(bad.status.code(), Some(1));
     assert_eq!(m.ok(&["phone-region"]).trim(), "US");
 }
+
+/// `contact edit` follows the one edit rule of the phones' `updateContact`
+/// and of imports: an empty value clears an optional field (it once stored
+/// an empty organisation), and a phone or email already there in another
+/// form is not added again (it once was).
+#[test]
+fn an_edit_clears_with_an_empty_value_and_adds_nothing_twice() {
+    let m = Muster::new();
+    let ana = m
+        .ok(&[
+            "contact",
+            "add",
+            "--name",
+            "Ana Silva",
+            "--phone",
+            "07700 900123",
+            "--email",
+            "ana@example.org",
+        ])
+        .trim()
+        .to_owned();
+    m.ok(&["contact", "edit", &ana, "--organisation", "Food bank"]);
+    let shown = m.json(&["contact", "show", &ana, "--json"]);
+    assert_eq!(shown["organisation"], "Food bank");
+    m.ok(&[
+        "contact",
+        "edit",
+        &ana,
+        "--organisation",
+        "",
+        "--add-phone",
+        "+44 7700 900123",
+        "--add-email",
+        "ANA@example.org",
+        "--add-phone",
+        "+44 7700 900456",
+    ]);
+    let shown = m.json(&["contact", "show", &ana, "--json"]);
+    assert_eq!(shown["organisation"], Value::Null, "{shown:#}");
+    assert_eq!(
+        shown["phones"],
+        serde_json::json!(["07700 900123", "+44 7700 900456"])
+    );
+    assert_eq!(shown["emails"], serde_json::json!(["ana@example.org"]));
+}

@@ -27,6 +27,12 @@ pub fn normalise_phone(raw: &str, region: &str) -> Option<String> {
     (7..=15).contains(&digits).then_some(e164)
 }
 
+/// What a phone number is compared by: E.164 when it can be read as a
+/// number of `region`, else its digits.
+pub fn phone_key(phone: &str, region: &str) -> String {
+    normalise_phone(phone, region).unwrap_or_else(|| crate::validate::phone_digits(phone))
+}
+
 /// An email address as compared: trimmed and lower-cased whole (mail
 /// systems treat the local part case-insensitively in practice).
 pub fn normalise_email(raw: &str) -> String {

@@ -125,12 +125,9 @@ impl Muster {
 
     /// Edits a contact (see [`ContactEdit`]).
     pub fn update_contact(&self, id: String, edit: ContactEdit) -> Result<()> {
-        Ok(self.device.write(|s, now| {
-            s.update_contact(&id, now, |c| {
-                edit.apply(c);
-                Ok(())
-            })
-        })?)
+        Ok(self
+            .device
+            .write(|s, now| s.edit_contact(&id, &edit, now))?)
     }
 
     /// Records a contact's consent, stamped with the time and this device.

@@ -6,81 +6,12 @@
 
 use muster_core as core;
 pub use muster_core::device::{SyncActivity, SyncStatus};
+pub use muster_core::model::ContactEdit;
 pub use muster_core::store::{ConflictNote, DuplicatePair, MergeNote, WaitlistNote};
 pub use muster_core::{
     ContactSummary, EventSummary, NewConsent, NewContact, NewEvent, NewFeedback, RosterLine,
     SignupStatus,
 };
-
-/// An edit of a contact: every field left `null` stays as it is; a list
-/// given replaces the list; an empty string clears an optional text.
-/// Only the fields given become part of the change, so edits of other
-/// fields on other devices are kept.
-#[derive(Debug, Clone, Default, uniffi::Record)]
-pub struct ContactEdit {
-    /// New full name.
-    #[uniffi(default)]
-    pub name: Option<String>,
-    /// New preferred name ("" clears it).
-    #[uniffi(default)]
-    pub preferred_name: Option<String>,
-    /// New phone numbers.
-    #[uniffi(default)]
-    pub phones: Option<Vec<String>>,
-    /// New email addresses.
-    #[uniffi(default)]
-    pub emails: Option<Vec<String>>,
-    /// New roles.
-    #[uniffi(default)]
-    pub roles: Option<Vec<String>>,
-    /// New tags.
-    #[uniffi(default)]
-    pub tags: Option<Vec<String>>,
-    /// New preferred language ("" clears it).
-    #[uniffi(default)]
-    pub preferred_language: Option<String>,
-    /// New organisation ("" clears it).
-    #[uniffi(default)]
-    pub organisation: Option<String>,
-}
-
-fn set(items: Vec<String>) -> std::collections::BTreeMap<String, bool> {
-    items.into_iter().map(|i| (i, true)).collect()
-}
-
-fn optional(text: String) -> Option<String> {
-    (!text.trim().is_empty()).then_some(text)
-}
-
-impl ContactEdit {
-    /// Applies the edit to a contact record.
-    pub(crate) fn apply(self, c: &mut core::Contact) {
-        if let Some(v) = self.name {
-            c.name = v;
-        }
-        if let Some(v) = self.preferred_name {
-            c.preferred_name = optional(v);
-        }
-        if let Some(v) = self.phones {
-            c.phones = v;
-        }
-        if let Some(v) = self.emails {
-            c.emails = v;
-        }
-        if let Some(v) = self.roles {
-            c.roles = set(v);
-        }
-        if let Some(v) = self.tags {
-            c.tags = set(v);
-        }
-        if let Some(v) = self.preferred_language {
-            c.preferred_language = optional(v);
-        }
-        if let Some(v) = self.organisation {
-            c.organisation = optional(v);
-        }
-    }
-}
 
 /// Consent as recorded.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]

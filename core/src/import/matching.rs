@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 
 use super::rows::RowPatch;
-use super::{Progress, Stage, phone_key};
-use crate::duplicates::normalise_email;
+use super::{Progress, Stage};
+use crate::duplicates::{normalise_email, phone_key};
 use crate::error::{Error, Result};
 use crate::store::Store;
 
@@ -147,6 +147,7 @@ impl Matcher {
         }
         if found.is_none()
             && let Some(slot) = patch
+                .edit
                 .external_id
                 .as_ref()
                 .and_then(|x| self.by_external.get(x))
@@ -155,7 +156,8 @@ impl Matcher {
         }
         if found.is_none()
             && let Some(slot) = patch
-                .emails
+                .edit
+                .add_emails
                 .iter()
                 .find_map(|e| self.by_email.get(&normalise_email(e)))
         {
@@ -163,7 +165,8 @@ impl Matcher {
         }
         if found.is_none()
             && let Some(slot) = patch
-                .phones
+                .edit
+                .add_phones
                 .iter()
                 .find_map(|p| self.by_phone.get(&phone_key(p, &self.region)))
         {
@@ -187,7 +190,7 @@ impl Matcher {
                 (t, Some(by))
             }
             None => {
-                if patch.name.is_none() {
+                if patch.edit.name.is_none() {
                     return Err("missing name".to_owned());
                 }
                 self.targets.push(Target {
@@ -199,17 +202,17 @@ impl Matcher {
         };
         self.targets[target].rows.push(row);
         // Later rows with the same keys are about the same person.
-        if let Some(x) = &patch.external_id {
+        if let Some(x) = &patch.edit.external_id {
             self.by_external
                 .entry(x.clone())
                 .or_insert(Slot::Planned(target));
         }
-        for e in &patch.emails {
+        for e in &patch.edit.add_emails {
             self.by_email
                 .entry(normalise_email(e))
                 .or_insert(Slot::Planned(target));
         }
-        for p in &patch.phones {
+        for p in &patch.edit.add_phones {
             self.by_phone
                 .entry(phone_key(p, &self.region))
                 .or_insert(Slot::Planned(target));

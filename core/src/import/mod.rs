@@ -19,11 +19,9 @@ use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
-use crate::duplicates::normalise_phone;
 use crate::error::{Error, Result};
 use crate::model::{Contact, Millis};
 use crate::store::Store;
-use crate::validate;
 
 mod columns;
 mod file;
@@ -243,7 +241,7 @@ pub fn import_contacts(
                 let patch = &patches[r];
                 let mut next = match &state {
                     Some(c) => c.clone(),
-                    None => match &patch.name {
+                    None => match &patch.edit.name {
                         None => {
                             rows[r].outcome = Outcome::Skipped("missing name".into());
                             continue;
@@ -324,12 +322,6 @@ pub fn import_contacts(
         &targets,
         &created_ids,
     ))
-}
-
-/// What a phone number is compared by: E.164 when it can be read as a
-/// number of `region`, else its digits.
-fn phone_key(phone: &str, region: &str) -> String {
-    normalise_phone(phone, region).unwrap_or_else(|| validate::phone_digits(phone))
 }
 
 /// What became of one row.

@@ -132,11 +132,11 @@ fn rows_are_checked_and_put_in_canonical_form() {
         "choir, kitchen",
     ])
     .unwrap();
-    assert_eq!(p.name.as_deref(), Some("Ana Silva"));
-    assert_eq!(p.phones, vec!["+447700900123"]);
-    assert_eq!(p.emails, vec!["Ana@example.org"]);
-    assert_eq!(p.roles, vec!["volunteer"]);
-    assert_eq!(p.tags, vec!["choir", "kitchen"]);
+    assert_eq!(p.edit.name.as_deref(), Some("Ana Silva"));
+    assert_eq!(p.edit.add_phones, vec!["+447700900123"]);
+    assert_eq!(p.edit.add_emails, vec!["Ana@example.org"]);
+    assert_eq!(p.edit.add_roles, vec!["volunteer"]);
+    assert_eq!(p.edit.add_tags, vec!["choir", "kitchen"]);
     assert_eq!(
         row(&["Ana", "", "", "ana.example.org", "", ""]).unwrap_err(),
         "invalid email: \"ana.example.org\" has no @"

@@ -25,6 +25,7 @@
 //! functions in [`crate::views`], identically on every replica.
 
 pub mod contact;
+pub mod contact_edit;
 pub mod event;
 pub mod feedback;
 pub mod integrity;
@@ -37,6 +38,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 pub use contact::{Address, Consent, Contact, NewConsent, NewContact};
+pub use contact_edit::ContactEdit;
 pub use event::{Event, EventStatus, NewEvent, Shift, SignUps};
 pub use feedback::{FeedbackCase, FeedbackResponse, NewFeedback};
 pub use private::{ContactPrivate, Donation, Interaction, LedgerEntry, Pledge};

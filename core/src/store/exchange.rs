@@ -20,7 +20,7 @@ use crate::model::{self, Contact, ContactPrivate, DocKind, FeedbackCase, Millis}
 use crate::views::SignupStatus;
 
 /// An edit of one contact in an import batch ([`Store::write_contacts`]).
-pub type ContactEdit<'a> = Box<dyn FnOnce(&mut Contact) -> Result<()> + 'a>;
+pub type BatchEdit<'a> = Box<dyn FnOnce(&mut Contact) -> Result<()> + 'a>;
 
 impl Store {
     /// Writes a batch of imported contacts in one transaction: every write
@@ -44,7 +44,7 @@ impl Store {
     pub fn write_contacts(
         &mut self,
         creates: Vec<Contact>,
-        updates: Vec<(String, ContactEdit<'_>)>,
+        updates: Vec<(String, BatchEdit<'_>)>,
         now: Millis,
     ) -> Result<(Vec<String>, Vec<bool>)> {
         // Documents of the batch: id, document, its new changes, and whether

@@ -43,8 +43,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use crate::error::{Error, Result};
 use crate::model::LedgerEntry;
 use crate::model::{
-    self, Contact, ContactPrivate, DocKind, Event, FeedbackCase, FeedbackResponse, Millis,
-    NewConsent, NewContact, NewEvent, NewFeedback, Shift,
+    self, Contact, ContactEdit, ContactPrivate, DocKind, Event, FeedbackCase, FeedbackResponse,
+    Millis, NewConsent, NewContact, NewEvent, NewFeedback, Shift,
 };
 use crate::views::SignupStatus;
 
@@ -384,6 +384,16 @@ impl Store {
             edit(c)?;
             c.id = before_id;
             c.normalise()
+        })
+    }
+
+    /// Edits a contact's fields by the one rule of [`ContactEdit`] (phones
+    /// without a country code read as numbers of the store's phone region).
+    pub fn edit_contact(&mut self, id: &str, edit: &ContactEdit, now: Millis) -> Result<()> {
+        let region = self.phone_region()?;
+        self.update_contact(id, now, |c| {
+            edit.apply(c, &region);
+            Ok(())
         })
     }
 
