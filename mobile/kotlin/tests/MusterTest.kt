@@ -23,7 +23,7 @@ import org.muster.MusterListener
 import org.muster.core.NewContact
 import org.muster.core.NewEvent
 import org.muster.core.NewFeedback
-import org.muster.ContactEdit
+import org.muster.core.ContactEdit
 import org.muster.core.SignupStatus
 import org.muster.core.SyncActivity
 import org.muster.core.SyncStatus
