@@ -23,6 +23,7 @@
 
 use std::future::Future;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -151,6 +152,9 @@ enum Notice {
 /// State shared with the sync tasks and the notice thread.
 struct Shared {
     store: Mutex<Store>,
+    /// A second connection for [`Device::read`] ([`Store::reader`]), so
+    /// reads wait for no write and no sync; `None` for a store in memory.
+    reader: Option<Mutex<Store>>,
     clock: Clock,
     activity: Mutex<SyncActivity>,
     live: Mutex<Option<LiveSync>>,
@@ -161,6 +165,9 @@ struct Shared {
 struct LiveSync {
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
+    /// Set once stopping is asked: what the session reports after that no
+    /// longer changes the device's activity (it is `Idle`).
+    stopping: Arc<AtomicBool>,
 }
 
 impl LiveSync {
@@ -184,7 +191,8 @@ impl Shared {
     fn status(&self) -> Result<SyncStatus> {
         let activity = lock(&self.activity).clone();
         let live = lock(&self.live).as_ref().is_some_and(LiveSync::running);
-        let store = lock(&self.store);
+        // Read where reads go: a sync step holding the writer is not waited for.
+        let store = lock(self.reader.as_ref().unwrap_or(&self.store));
         Ok(SyncStatus {
             activity,
             pending_changes: store.pending_count()?,
@@ -195,7 +203,20 @@ impl Shared {
     }
 
     fn set_activity(&self, activity: SyncActivity) {
-        *lock(&self.activity) = activity;
+        self.set_activity_unless(activity, None);
+    }
+
+    /// Sets the activity unless `stopping` is set; checked under the
+    /// activity's lock, so a session being stopped cannot overwrite the
+    /// `Idle` that stopping it sets.
+    fn set_activity_unless(&self, activity: SyncActivity, stopping: Option<&AtomicBool>) {
+        {
+            let mut now = lock(&self.activity);
+            if stopping.is_some_and(|s| s.load(Ordering::SeqCst)) {
+                return;
+            }
+            *now = activity;
+        }
         if let Ok(status) = self.status() {
             self.notify(Notice::Status(status));
         }
@@ -203,28 +224,31 @@ impl Shared {
 
     /// Turns the client's progress into notices.
     fn on_status(&self, status: Status) {
+        self.on_session_status(status, None);
+    }
+
+    /// [`Shared::on_status`] for a session that is stopped once `stopping`
+    /// is set: records it changed are still told, its activity no more.
+    fn on_session_status(&self, status: Status, stopping: Option<&AtomicBool>) {
+        let set = |activity| self.set_activity_unless(activity, stopping);
         match status {
-            Status::Connecting { attempt } => {
-                self.set_activity(SyncActivity::Connecting { attempt })
-            }
-            Status::Pulling { done, total } => {
-                self.set_activity(SyncActivity::Pulling { done, total })
-            }
-            Status::Pushing { changes } => self.set_activity(SyncActivity::Pushing {
+            Status::Connecting { attempt } => set(SyncActivity::Connecting { attempt }),
+            Status::Pulling { done, total } => set(SyncActivity::Pulling { done, total }),
+            Status::Pushing { changes } => set(SyncActivity::Pushing {
                 changes: changes as u64,
             }),
-            Status::CaughtUp => self.set_activity(SyncActivity::Live),
+            Status::CaughtUp => set(SyncActivity::Live),
             Status::Changed { docs } => self.notify(Notice::Changed(docs, Origin::Relay)),
             Status::Offline { reason, retry_in } => {
                 let retry_in_ms = u64::try_from(retry_in.as_millis()).unwrap_or(u64::MAX);
-                self.set_activity(SyncActivity::Offline {
+                set(SyncActivity::Offline {
                     reason,
                     retry_in_ms,
                 })
             }
             Status::Warning(w) => self.notify(Notice::Warning(w)),
             Status::Error { message, permanent } => {
-                self.set_activity(SyncActivity::Failed { message, permanent })
+                set(SyncActivity::Failed { message, permanent })
             }
         }
     }
@@ -243,6 +267,7 @@ impl Shared {
         match lock(&self.live).take() {
             Some(mut live) => {
                 let running = live.running();
+                live.stopping.store(true, Ordering::SeqCst);
                 if let Some(stop) = live.stop.take() {
                     let _ = stop.send(());
                 }
@@ -261,8 +286,10 @@ impl Shared {
         }
         let previous = slot.take().map(|l| l.task);
         let (stop, stopped) = oneshot::channel::<()>();
+        let stopping = Arc::new(AtomicBool::new(false));
         let shared = self.clone();
         let wake = wake.clone();
+        let stopping_seen = stopping.clone();
         let task = runtime.spawn(async move {
             if let Some(previous) = previous {
                 let _ = previous.await;
@@ -277,7 +304,7 @@ impl Shared {
                 &url,
                 &token,
                 &*clock,
-                &mut |s| shared.on_status(s),
+                &mut |s| shared.on_session_status(s, Some(&stopping_seen)),
                 Some(&wake),
                 async {
                     let _ = stopped.await;
@@ -288,6 +315,7 @@ impl Shared {
         *slot = Some(LiveSync {
             stop: Some(stop),
             task,
+            stopping,
         });
     }
 }
@@ -312,11 +340,17 @@ impl Device {
             Some(key) => Store::open_encrypted(path, key)?,
             None => Store::open(path)?,
         };
-        Device::with_store(store, clock)
+        let reader = store.reader(key)?;
+        Device::with_stores(store, reader, clock)
     }
 
-    /// A device over an already opened store.
+    /// A device over an already opened store; reads share its connection
+    /// (see [`Device::open`] for a device whose reads have their own).
     pub fn with_store(store: Store, clock: Clock) -> Result<Device> {
+        Device::with_stores(store, None, clock)
+    }
+
+    fn with_stores(store: Store, reader: Option<Store>, clock: Clock) -> Result<Device> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("muster-sync")
@@ -344,6 +378,7 @@ impl Device {
         Ok(Device {
             shared: Arc::new(Shared {
                 store: Mutex::new(store),
+                reader: reader.map(Mutex::new),
                 clock,
                 activity: Mutex::new(SyncActivity::Idle),
                 live: Mutex::new(None),
@@ -366,9 +401,15 @@ impl Device {
         (self.shared.clock)()
     }
 
-    /// Runs a read of the local store.
+    /// Runs a read of the local store, on the device's read connection:
+    /// it sees every write that returned before it, and neither waits for
+    /// a write or a sync step nor holds one up. `f` must only read (a
+    /// write through the read connection fails).
     pub fn read<R>(&self, f: impl FnOnce(&mut Store) -> Result<R>) -> Result<R> {
-        f(&mut lock(&self.shared.store))
+        match &self.shared.reader {
+            Some(reader) => f(&mut lock(reader)),
+            None => f(&mut lock(&self.shared.store)),
+        }
     }
 
     /// Runs a local write: `f` gets the store and the time now. Observers

@@ -97,6 +97,9 @@ pub struct Store {
     /// The documents local writes changed since [`Store::take_touched`]
     /// last ran, in order, perhaps repeated.
     touched: Vec<String>,
+    /// A reader ([`Store::reader`]) keeps no documents between calls:
+    /// another connection writes them.
+    reads_only: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -237,7 +240,43 @@ impl Store {
             cache: HashMap::new(),
             id_seed: None,
             touched: Vec::new(),
+            reads_only: false,
         })
+    }
+
+    /// A second connection to this store's file, for reads only, with the
+    /// same `key` as this one if it is encrypted. SQLite's WAL lets it read
+    /// while this connection writes: each read sees every write committed
+    /// before it began, so a long report or export on one thread does not
+    /// hold up a volunteer's search or check-in on another. A write through
+    /// it fails; it keeps no documents in memory between calls (the writer
+    /// changes them). `None` for a store in memory, which no second
+    /// connection can see.
+    pub fn reader(&self, key: Option<&[u8; 32]>) -> Result<Option<Store>> {
+        if self.path == Path::new(":memory:") {
+            return Ok(None);
+        }
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| classify(&self.path, e))?;
+        if key.is_some() {
+            unlock(&conn, &self.path, key)?;
+        }
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "query_only", "ON")?;
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(Some(Store {
+            conn,
+            path: self.path.clone(),
+            device_id: self.device_id.clone(),
+            actor: self.actor.clone(),
+            cache: HashMap::new(),
+            id_seed: None,
+            touched: Vec::new(),
+            reads_only: true,
+        }))
     }
 
     /// An in-memory store whose device id and every id it creates come from
@@ -1105,7 +1144,7 @@ impl Store {
     // ----- internals ------------------------------------------------------
 
     fn exists(&self, doc_id: &str) -> Result<bool> {
-        if self.cache.contains_key(doc_id) {
+        if !self.reads_only && self.cache.contains_key(doc_id) {
             return Ok(true);
         }
         Ok(self
@@ -1145,6 +1184,10 @@ impl Store {
     }
 
     fn doc_mut(&mut self, doc_id: &str, kind: DocKind) -> Result<&mut AutoCommit> {
+        if self.reads_only {
+            // What another connection wrote since is read afresh.
+            self.cache.clear();
+        }
         if !self.cache.contains_key(doc_id) {
             let doc = self
                 .load(doc_id)?

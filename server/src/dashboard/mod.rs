@@ -248,7 +248,9 @@ impl Dashboard {
                 }
                 let now = now_ms();
                 let (id, secret) = storage.create_token(ROLE_COORDINATOR, TOKEN_LABEL, &[], now)?;
-                if let Err(e) = device.read(|s| client::save_enrollment(s, UNBOUND_URL, &secret)) {
+                if let Err(e) =
+                    device.write(|s, _| client::save_enrollment(s, UNBOUND_URL, &secret))
+                {
                     let _ = storage.revoke_token(&id, now);
                     return Err(e.into());
                 }
@@ -283,7 +285,7 @@ impl Dashboard {
             ip => ip,
         };
         let url = format!("ws://{}/v1/sync", SocketAddr::new(ip, addr.port()));
-        self.device.read(|s| {
+        self.device.write(|s, _| {
             let (_, secret) = client::enrollment(s)?.ok_or_else(|| {
                 muster_core::Error::NotAllowed("the dashboard's store lost its token".into())
             })?;
