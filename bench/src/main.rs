@@ -1028,13 +1028,7 @@ fn reports_figure(keep: Option<&Path>) -> Result<()> {
         }
         for e in 0..20i64 {
             let ev = s.create_event(
-                &NewEvent {
-                    title: format!("Event {e}"),
-                    starts_at: t + e * 7 * DAY,
-                    ends_at: None,
-                    place: "Hall".into(),
-                    capacity: Some(900),
-                },
+                &NewEvent::new(format!("Event {e}"), t + e * 7 * DAY, "Hall", Some(900)),
                 t,
             )?;
             for (i, id) in ids

@@ -35,13 +35,7 @@ fn person(store: &mut Store, name: &str, now: i64) -> String {
 fn event(store: &mut Store, title: &str, starts_at: i64, capacity: Option<i64>) -> String {
     store
         .create_event(
-            &NewEvent {
-                title: title.into(),
-                starts_at,
-                ends_at: None,
-                place: "Hall".into(),
-                capacity,
-            },
+            &NewEvent::new(title, starts_at, "Hall", capacity),
             starts_at - 30 * DAY,
         )
         .unwrap()

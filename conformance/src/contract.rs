@@ -55,16 +55,7 @@ impl Office {
     /// Creates an event.
     pub fn event(&mut self, title: &str) -> String {
         self.store
-            .create_event(
-                &NewEvent {
-                    title: title.into(),
-                    starts_at: T0,
-                    ends_at: None,
-                    place: "Hall".into(),
-                    capacity: None,
-                },
-                T0,
-            )
+            .create_event(&NewEvent::new(title, T0, "Hall", None), T0)
             .unwrap()
     }
 

@@ -214,16 +214,7 @@ fn office<B: Backend>() -> Office<B> {
         .unwrap();
     let mut store = Store::open_in_memory().unwrap();
     let event = store
-        .create_event(
-            &NewEvent {
-                title: "Gala".into(),
-                starts_at: T0,
-                ends_at: None,
-                place: "Hall".into(),
-                capacity: None,
-            },
-            T0,
-        )
+        .create_event(&NewEvent::new("Gala", T0, "Hall", None), T0)
         .unwrap();
     let ana = person(&mut store, "Ana Silva");
     let xavier = person(&mut store, "Xavier Out-of-scope");

@@ -27,7 +27,7 @@
 //! let now = 1_700_000_000_000;
 //! let ana = store.create_contact(&NewContact { name: "Ana Silva".into(), ..Default::default() }, now)?;
 //! let gala = store.create_event(
-//!     &NewEvent { title: "Gala".into(), starts_at: now, ends_at: None, place: "Hall".into(), capacity: Some(100) },
+//!     &NewEvent::new("Gala", now, "Hall", Some(100) ),
 //!     now,
 //! )?;
 //! store.sign_up(&gala, &ana, false, now)?;

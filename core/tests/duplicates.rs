@@ -142,16 +142,7 @@ fn a_merge_repoints_sign_ups_and_ledger_and_an_unmerge_restores_both() {
     let keep = person(&mut s, "Ana Silva", &["+44 7700 900123"], &[]);
     let dup = person(&mut s, "Ana Silva", &["07700 900123"], &["ana@example.org"]);
     let gala = s
-        .create_event(
-            &NewEvent {
-                title: "Gala".into(),
-                starts_at: T0,
-                ends_at: None,
-                place: "Hall".into(),
-                capacity: None,
-            },
-            T0,
-        )
+        .create_event(&NewEvent::new("Gala", T0, "Hall", None), T0)
         .unwrap();
     s.sign_up(&gala, &dup, false, T0).unwrap();
     s.add_to_ledger(
@@ -311,16 +302,7 @@ fn opposite_merges_made_at_once_leave_one_person_on_every_replica() {
     let x = person(&mut s[0], "Ana Silva", &["+44 7700 900123"], &[]);
     let y = person(&mut s[0], "Ana Silva", &["07700 900123"], &[]);
     let gala = s[0]
-        .create_event(
-            &NewEvent {
-                title: "Gala".into(),
-                starts_at: T0,
-                ends_at: None,
-                place: "Hall".into(),
-                capacity: None,
-            },
-            T0,
-        )
+        .create_event(&NewEvent::new("Gala", T0, "Hall", None), T0)
         .unwrap();
     s[0].sign_up(&gala, &y, false, T0).unwrap();
     let (a, b) = two(&mut s, 0, 1);
@@ -381,13 +363,7 @@ fn writes_tell_what_they_changed_and_stamp_who_recorded() {
     let mut s = Store::open_in_memory().unwrap();
     let ana = person(&mut s, "Ana Silva", &["+44 7700 900123"], &[]);
     let dup = person(&mut s, "Ana Sílva", &["07700 900123"], &[]);
-    let new_event = NewEvent {
-        title: "Gala".into(),
-        starts_at: T0,
-        ends_at: None,
-        place: "Hall".into(),
-        capacity: None,
-    };
+    let new_event = NewEvent::new("Gala", T0, "Hall", None);
     let gala = s.create_event(&new_event, T0).unwrap();
     assert_eq!(
         s.take_touched(),

@@ -35,16 +35,7 @@ fn a_sync_reports_arrivals_merges_conflicts_waitlist_moves_and_duplicates() {
     let mut office = Store::open_in_memory().unwrap();
     let mut desk = Store::open_in_memory().unwrap();
     let gala = office
-        .create_event(
-            &NewEvent {
-                title: "Gala".into(),
-                starts_at: T0,
-                ends_at: None,
-                place: "Hall".into(),
-                capacity: Some(1),
-            },
-            T0,
-        )
+        .create_event(&NewEvent::new("Gala", T0, "Hall", Some(1)), T0)
         .unwrap();
     let ana = add(&mut office, "Ana Silva", &[], T0);
     let keep = add(&mut office, "Carla Mendes", &[], T0);

@@ -31,16 +31,7 @@ fn everything_written_is_there_after_reopening() {
             .unwrap();
         s.splice_contact_notes(&ana, 6, 0, "best ", T0 + 2).unwrap();
         gala = s
-            .create_event(
-                &NewEvent {
-                    title: "Gala".into(),
-                    starts_at: T0,
-                    ends_at: None,
-                    place: "Hall".into(),
-                    capacity: Some(1),
-                },
-                T0,
-            )
+            .create_event(&NewEvent::new("Gala", T0, "Hall", Some(1)), T0)
             .unwrap();
         s.check_in(&gala, &ana, T0 + 3).unwrap();
     }
@@ -391,16 +382,7 @@ fn the_ledger_shifts_and_the_feedback_workflow_survive_reopening() {
             .unwrap();
 
         gala = s
-            .create_event(
-                &NewEvent {
-                    title: "Gala".into(),
-                    starts_at: T0,
-                    ends_at: None,
-                    place: "Hall".into(),
-                    capacity: Some(10),
-                },
-                T0,
-            )
+            .create_event(&NewEvent::new("Gala", T0, "Hall", Some(10)), T0)
             .unwrap();
         s.sign_up(&gala, &ana, false, T0 + 5).unwrap();
         s.check_in(&gala, &ana, T0 + 6).unwrap();

@@ -415,13 +415,7 @@ async fn merge_unmerge_escaping_live_roster_and_csv_through_http() {
         .unwrap();
     let gala = desk
         .create_event(
-            &NewEvent {
-                title: "Gala <i>night</i>".into(),
-                starts_at: T0,
-                ends_at: None,
-                place: "Hall".into(),
-                capacity: Some(10),
-            },
+            &NewEvent::new("Gala <i>night</i>", T0, "Hall", Some(10)),
             T0,
         )
         .unwrap();

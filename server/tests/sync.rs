@@ -25,16 +25,7 @@ async fn two_desks_offline_then_sync_end_identical() {
         )
         .unwrap();
     let event = a
-        .create_event(
-            &NewEvent {
-                title: "Coat drive".into(),
-                starts_at: T0,
-                ends_at: None,
-                place: "Hall".into(),
-                capacity: Some(2),
-            },
-            T0,
-        )
+        .create_event(&NewEvent::new("Coat drive", T0, "Hall", Some(2)), T0)
         .unwrap();
     let report = sync_once(&mut a, &relay.url, &token, &clock, &mut |_| {})
         .await

@@ -31,13 +31,7 @@ async fn two_desks_capture_offline_and_end_identical() {
     // The office sets up the event with two pre-registered people.
     let event = office
         .create_event(
-            &NewEvent {
-                title: "Food bank open day".into(),
-                starts_at: T0,
-                ends_at: None,
-                place: "Depot".into(),
-                capacity: Some(3),
-            },
+            &NewEvent::new("Food bank open day", T0, "Depot", Some(3)),
             T0,
         )
         .unwrap();
@@ -136,16 +130,7 @@ async fn twenty_devices_syncing_concurrently_converge() {
 
     let mut office = device(dir.path(), "office");
     let event = office
-        .create_event(
-            &NewEvent {
-                title: "Street fair".into(),
-                starts_at: T0,
-                ends_at: None,
-                place: "Square".into(),
-                capacity: Some(40),
-            },
-            T0,
-        )
+        .create_event(&NewEvent::new("Street fair", T0, "Square", Some(40)), T0)
         .unwrap();
     sync(&mut office, &url, &token).await.unwrap();
 

@@ -82,13 +82,7 @@ fn two_devices_work_offline_sync_once_and_converge() {
     let bo = add(&b, "Bo Chen");
     let gala = a
         .write(|s, now| {
-            let new = NewEvent {
-                title: "Gala".into(),
-                starts_at: now,
-                ends_at: None,
-                place: "Hall".into(),
-                capacity: Some(10),
-            };
+            let new = NewEvent::new("Gala", now, "Hall", Some(10));
             let id = s.create_event(&new, now)?;
             s.check_in(&id, &ana, now)?;
             Ok(id)

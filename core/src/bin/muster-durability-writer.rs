@@ -20,13 +20,7 @@ fn main() -> Result<(), muster_core::Error> {
     let event = match store.list_events()?.into_iter().next() {
         Some(e) => e.id,
         None => store.create_event(
-            &NewEvent {
-                title: "Durability drill".into(),
-                starts_at: now,
-                ends_at: None,
-                place: "Lab".into(),
-                capacity: Some(50),
-            },
+            &NewEvent::new("Durability drill", now, "Lab", Some(50)),
             now,
         )?,
     };

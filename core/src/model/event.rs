@@ -117,6 +117,25 @@ pub struct NewEvent {
     pub capacity: Option<i64>,
 }
 
+impl NewEvent {
+    /// An event starting at `starts_at` at `place`, with `capacity` seats
+    /// (`None`: no limit) and no end time.
+    pub fn new(
+        title: impl Into<String>,
+        starts_at: Millis,
+        place: impl Into<String>,
+        capacity: Option<i64>,
+    ) -> NewEvent {
+        NewEvent {
+            title: title.into(),
+            starts_at,
+            ends_at: None,
+            place: place.into(),
+            capacity,
+        }
+    }
+}
+
 impl Event {
     /// An event built from what was typed, validated.
     pub fn new(id: String, new: &NewEvent, created_by: &str, now: Millis) -> Result<Event> {

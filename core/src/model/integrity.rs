@@ -171,16 +171,7 @@ mod tests {
             )
             .unwrap();
         let event = store
-            .create_event(
-                &NewEvent {
-                    title: "Gala".into(),
-                    starts_at: 1,
-                    ends_at: None,
-                    place: "Hall".into(),
-                    capacity: None,
-                },
-                1,
-            )
+            .create_event(&NewEvent::new("Gala", 1, "Hall", None), 1)
             .unwrap();
         store.sign_up(&event, &ana, false, 2).unwrap();
         let doc_of = |store: &mut Store, id: &str| {

@@ -665,16 +665,7 @@ mod tests {
             )
             .unwrap();
         let gala = store
-            .create_event(
-                &crate::NewEvent {
-                    title: "Gala".into(),
-                    starts_at: 100,
-                    ends_at: None,
-                    place: "Hall".into(),
-                    capacity: None,
-                },
-                1,
-            )
+            .create_event(&crate::NewEvent::new("Gala", 100, "Hall", None), 1)
             .unwrap();
         store.sign_up(&gala, &ana, false, 20).unwrap();
         store

@@ -168,16 +168,7 @@ mod tests {
         assert!(history.iter().all(|c| c.device == s.device_id()));
 
         let gala = s
-            .create_event(
-                &NewEvent {
-                    title: "Gala".into(),
-                    starts_at: 10_000,
-                    ends_at: None,
-                    place: String::new(),
-                    capacity: None,
-                },
-                4_000,
-            )
+            .create_event(&NewEvent::new("Gala", 10_000, "", None), 4_000)
             .unwrap();
         s.sign_up(&gala, &dup, true, 5_000).unwrap();
         s.check_in(&gala, &dup, 6_000).unwrap();
