@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use muster_core::sync::storage::{
-    Auth, Author, DocState, NewChange, RelayStorage, SecretCheck, StorageError, TokenRecord,
+    Auth, Author, Batch, DocState, NewChange, RelayStorage, SecretCheck, StorageError, TokenRecord,
     VisChange, chain_hash,
 };
 use muster_core::{NewContact, NewEvent, Store};
@@ -128,9 +128,7 @@ fn assert_chain(storage: &dyn RelayStorage, hashes: &[[u8; 32]]) {
 
 /// The change hashes of the whole log, in order (nothing erased).
 fn logged_hashes(storage: &dyn RelayStorage) -> Vec<[u8; 32]> {
-    let entries = storage
-        .entries_after(0, u64::MAX, 1_000_000, usize::MAX)
-        .unwrap();
+    let entries = storage.entries_after(0, u64::MAX, Batch::ALL).unwrap();
     for (i, e) in entries.iter().enumerate() {
         assert_eq!(e.seq, i as u64 + 1, "seq has no gaps");
     }
@@ -159,9 +157,7 @@ pub fn appends_are_serialised_and_seen_in_commit_order<B: Backend>() {
             let mut reads = 0;
             while !done.load(std::sync::atomic::Ordering::SeqCst) || reads == 0 {
                 let head = storage.head().unwrap();
-                let seen = storage
-                    .entries_after(0, head.seq, 1_000_000, usize::MAX)
-                    .unwrap();
+                let seen = storage.entries_after(0, head.seq, Batch::ALL).unwrap();
                 assert_eq!(seen.len() as u64, head.seq, "every entry under the head");
                 for (i, e) in seen.iter().enumerate() {
                     assert_eq!(e.seq, i as u64 + 1, "no entry seen before one under it");
@@ -337,7 +333,14 @@ pub fn erased_entries_are_skipped<B: Backend>() {
     storage.erase(&ana, &Author::admin(), T0 + 1).unwrap();
 
     let left: Vec<String> = storage
-        .entries_after(0, u64::MAX, 1_000, usize::MAX)
+        .entries_after(
+            0,
+            u64::MAX,
+            Batch {
+                entries: 1_000,
+                bytes: usize::MAX,
+            },
+        )
         .unwrap()
         .into_iter()
         .map(|e| e.doc)
@@ -524,11 +527,43 @@ pub fn entries_come_in_bounded_batches<B: Backend>() {
     }
     office.push(storage);
     assert_eq!(
-        storage.entries_after(0, 10, 3, usize::MAX).unwrap().len(),
+        storage
+            .entries_after(
+                0,
+                10,
+                Batch {
+                    entries: 3,
+                    bytes: usize::MAX
+                }
+            )
+            .unwrap()
+            .len(),
         3
     );
-    assert_eq!(storage.entries_after(0, 10, 100, 1).unwrap().len(), 1);
-    let range = storage.entries_after(4, 7, 100, usize::MAX).unwrap();
+    assert_eq!(
+        storage
+            .entries_after(
+                0,
+                10,
+                Batch {
+                    entries: 100,
+                    bytes: 1
+                }
+            )
+            .unwrap()
+            .len(),
+        1
+    );
+    let range = storage
+        .entries_after(
+            4,
+            7,
+            Batch {
+                entries: 100,
+                bytes: usize::MAX,
+            },
+        )
+        .unwrap();
     assert_eq!(
         range.iter().map(|e| e.seq).collect::<Vec<_>>(),
         vec![5, 6, 7]
@@ -536,7 +571,14 @@ pub fn entries_come_in_bounded_batches<B: Backend>() {
     assert!(range.iter().all(|e| e.first_seq == e.seq));
     assert_eq!(
         storage
-            .entries_after(10, u64::MAX, 100, usize::MAX)
+            .entries_after(
+                10,
+                u64::MAX,
+                Batch {
+                    entries: 100,
+                    bytes: usize::MAX
+                }
+            )
             .unwrap(),
         vec![]
     );

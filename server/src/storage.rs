@@ -20,7 +20,7 @@ use muster_core::Millis;
 use muster_core::model::DocKind;
 pub use muster_core::sync::storage::{AuditEntry, ROLES, SecretCheck, TokenInfo, random_hex};
 use muster_core::sync::storage::{
-    Author, DocState, Head, Inserted, LogEntry, NewChange, RelayStorage, RelayTx, SResult,
+    Author, Batch, DocState, Head, Inserted, LogEntry, NewChange, RelayStorage, RelayTx, SResult,
     StorageError, TokenRecord, VisChange, chain_hash,
 };
 use rusqlite::{Connection, OptionalExtension, params};
@@ -575,13 +575,7 @@ impl RelayStorage for SqliteRelay {
         })
     }
 
-    fn entries_after(
-        &self,
-        after: u64,
-        upto: u64,
-        max_entries: usize,
-        max_bytes: usize,
-    ) -> SResult<Vec<LogEntry>> {
+    fn entries_after(&self, after: u64, upto: u64, most: Batch) -> SResult<Vec<LogEntry>> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT l.seq, l.doc_id, l.hash, l.data, l.device, l.chain, ifnull(d.first_seq, l.seq)
@@ -589,11 +583,12 @@ impl RelayStorage for SqliteRelay {
                  WHERE l.seq > ?1 AND l.seq <= ?2 AND length(l.data) > 0 ORDER BY l.seq LIMIT ?3",
             )?;
             let upto = i64::try_from(upto).unwrap_or(i64::MAX);
-            let mut rows = stmt.query(params![after as i64, upto, max_entries as i64])?;
+            let limit = i64::try_from(most.entries).unwrap_or(i64::MAX);
+            let mut rows = stmt.query(params![after as i64, upto, limit])?;
             let mut out = Vec::new();
             let mut bytes = 0;
             while let Some(r) = rows.next()? {
-                if bytes >= max_bytes && !out.is_empty() {
+                if bytes >= most.bytes && !out.is_empty() {
                     break;
                 }
                 let data: Vec<u8> = r.get(3)?;

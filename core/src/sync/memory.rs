@@ -15,8 +15,8 @@ use std::sync::Mutex;
 use automerge::AutoCommit;
 
 use super::storage::{
-    AuditEntry, Author, DocState, Head, Inserted, LogEntry, NewChange, RelayStorage, RelayTx,
-    SResult, StorageError, TokenInfo, TokenRecord, VisChange, chain_hash, secret_hash,
+    AuditEntry, Author, Batch, DocState, Head, Inserted, LogEntry, NewChange, RelayStorage,
+    RelayTx, SResult, StorageError, TokenInfo, TokenRecord, VisChange, chain_hash, secret_hash,
 };
 use crate::model::Millis;
 
@@ -414,19 +414,14 @@ impl RelayStorage for MemoryRelay {
             .map(|l| l.entry.chain))
     }
 
-    fn entries_after(
-        &self,
-        after: u64,
-        upto: u64,
-        max_entries: usize,
-        max_bytes: usize,
-    ) -> SResult<Vec<LogEntry>> {
+    fn entries_after(&self, after: u64, upto: u64, most: Batch) -> SResult<Vec<LogEntry>> {
         let s = self.lock();
         let mut out = Vec::new();
         let mut bytes = 0;
         for l in s.log.iter().skip(after as usize) {
             let e = &l.entry;
-            if e.seq > upto || out.len() >= max_entries || (bytes >= max_bytes && !out.is_empty()) {
+            if e.seq > upto || out.len() >= most.entries || (bytes >= most.bytes && !out.is_empty())
+            {
                 break;
             }
             if e.data.is_empty() {

@@ -492,6 +492,23 @@ pub trait RelayTx {
     fn erase_doc(&mut self, doc: &str, author: &Author, now: Millis) -> SResult<()>;
 }
 
+/// How much one read of the log returns at most ([`RelayStorage::entries_after`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Batch {
+    /// Entries.
+    pub entries: usize,
+    /// About so many bytes of entry data (at least one entry if any).
+    pub bytes: usize,
+}
+
+impl Batch {
+    /// No limit: every entry of the range.
+    pub const ALL: Batch = Batch {
+        entries: usize::MAX,
+        bytes: usize::MAX,
+    };
+}
+
 /// The relay's durable state. See the module documentation for the
 /// contract a backend keeps; the provided methods are the relay's rules
 /// and are not meant to be overridden.
@@ -504,15 +521,9 @@ pub trait RelayStorage: Send + Sync + std::fmt::Debug {
     /// entry there.
     fn hash_at(&self, seq: u64) -> SResult<Option<[u8; 32]>>;
     /// Entries with `after < seq <= upto` that are not erased, in order,
-    /// at most `max_entries` and about `max_bytes` (at least one entry if
+    /// at most `most.entries` and about `most.bytes` (at least one entry if
     /// any).
-    fn entries_after(
-        &self,
-        after: u64,
-        upto: u64,
-        max_entries: usize,
-        max_bytes: usize,
-    ) -> SResult<Vec<LogEntry>>;
+    fn entries_after(&self, after: u64, upto: u64, most: Batch) -> SResult<Vec<LogEntry>>;
     /// What the relay knows of each document, in the order given.
     fn doc_states(&self, docs: &[&str]) -> SResult<Vec<DocState>>;
     /// Everything the relay has of each document, as bytes Automerge's

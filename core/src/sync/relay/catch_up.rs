@@ -3,6 +3,7 @@
 
 use super::access::may_see;
 use super::*;
+use crate::sync::storage::Batch;
 
 impl RelaySession {
     /// The log grew (or scopes changed): once live, queue what the device
@@ -31,12 +32,11 @@ impl RelaySession {
             self.queue_live(out);
         }
         loop {
-            let entries = storage.entries_after(
-                self.cursor.0,
-                u64::MAX,
-                wire::BATCH_ENTRIES,
-                wire::BATCH_BYTES,
-            )?;
+            let most = Batch {
+                entries: wire::BATCH_ENTRIES,
+                bytes: wire::BATCH_BYTES,
+            };
+            let entries = storage.entries_after(self.cursor.0, u64::MAX, most)?;
             let Some(last) = entries.last() else {
                 return Ok(());
             };
@@ -167,8 +167,14 @@ impl RelaySession {
             return Ok(());
         };
         self.vis = *vis_upto;
-        let log =
-            storage.entries_after(*next_after, *upto, wire::BATCH_ENTRIES, self.batch_bytes)?;
+        let log = storage.entries_after(
+            *next_after,
+            *upto,
+            Batch {
+                entries: wire::BATCH_ENTRIES,
+                bytes: self.batch_bytes,
+            },
+        )?;
         let Some(last) = log.last() else {
             // Done. The cursor is the catch-up's end (its hash read once).
             let hash = if *upto == 0 {
