@@ -1,0 +1,226 @@
+//! Events, their sign-ups (with capacity and waitlist) and volunteer
+//! shifts.
+
+use super::*;
+
+impl Store {
+    /// Creates an event and returns its id.
+    pub fn create_event(&mut self, new: &NewEvent, now: Millis) -> Result<String> {
+        self.create_record(DocKind::Event, now, |id, by| Event::new(id, new, by, now))
+    }
+
+    /// The event with this id.
+    pub fn event(&mut self, id: &str) -> Result<Event> {
+        self.read_record(DocKind::Event, id)
+    }
+
+    /// Edits an event's own fields (title, times, place, capacity, status).
+    /// Sign-ups and shifts have their own calls.
+    pub fn update_event(
+        &mut self,
+        id: &str,
+        now: Millis,
+        edit: impl FnOnce(&mut Event) -> Result<()>,
+    ) -> Result<()> {
+        self.edit_event(id, now, |e: &mut Event| {
+            let (keep_signups, keep_shifts) = (e.signups.clone(), e.shifts.clone());
+            edit(e)?;
+            e.signups = keep_signups;
+            e.shifts = keep_shifts;
+            Ok(())
+        })
+    }
+
+    /// Events by start time.
+    pub fn list_events(&self) -> Result<Vec<EventSummary>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, title, starts_at, ends_at, place, capacity, status, registered, waitlisted, checked_in
+             FROM events ORDER BY starts_at, id",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(EventSummary {
+                    id: r.get(0)?,
+                    title: r.get(1)?,
+                    starts_at: r.get(2)?,
+                    ends_at: r.get(3)?,
+                    place: r.get(4)?,
+                    capacity: r.get(5)?,
+                    status: r.get(6)?,
+                    registered: r.get(7)?,
+                    waitlisted: r.get(8)?,
+                    checked_in: r.get(9)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Signs a contact up to an event (in advance, or at the door when
+    /// `walk_in`). Signing up someone already registered changes nothing.
+    pub fn sign_up(
+        &mut self,
+        event_id: &str,
+        contact_id: &str,
+        walk_in: bool,
+        now: Millis,
+    ) -> Result<()> {
+        self.require(DocKind::Contact, contact_id)?;
+        let contact_id = &self.signup_target(event_id, contact_id)?;
+        let by = self.device_id.clone();
+        self.edit_signups(event_id, now, |doc| {
+            model::event::ops::sign_up(doc, event_id, contact_id, &by, walk_in, now)
+        })
+    }
+
+    /// Checks a contact in; a contact not signed up becomes a walk-in.
+    pub fn check_in(&mut self, event_id: &str, contact_id: &str, now: Millis) -> Result<()> {
+        self.require(DocKind::Contact, contact_id)?;
+        let contact_id = &self.signup_target(event_id, contact_id)?;
+        let by = self.device_id.clone();
+        self.edit_signups(event_id, now, |doc| {
+            model::event::ops::check_in(doc, event_id, contact_id, &by, now)
+        })
+    }
+
+    /// Takes back a check-in made by mistake.
+    pub fn undo_check_in(&mut self, event_id: &str, contact_id: &str, now: Millis) -> Result<()> {
+        self.edit_signup(event_id, contact_id, now, |doc, contact_id| {
+            model::event::ops::undo_check_in(doc, event_id, contact_id)
+        })
+    }
+
+    /// Cancels a contact's sign-up.
+    pub fn cancel_signup(&mut self, event_id: &str, contact_id: &str, now: Millis) -> Result<()> {
+        self.edit_signup(event_id, contact_id, now, |doc, contact_id| {
+            model::event::ops::cancel(doc, event_id, contact_id, now)
+        })
+    }
+
+    /// Marks a registered contact as not having come.
+    pub fn mark_no_show(&mut self, event_id: &str, contact_id: &str, now: Millis) -> Result<()> {
+        self.edit_signup(event_id, contact_id, now, |doc, contact_id| {
+            model::event::ops::mark_no_show(doc, event_id, contact_id, now)
+        })
+    }
+
+    /// Changes the sign-up `contact_id` holds at `event_id` (a merged
+    /// duplicate's, if it signed up before the merge) with `op`.
+    fn edit_signup(
+        &mut self,
+        event_id: &str,
+        contact_id: &str,
+        now: Millis,
+        op: impl FnOnce(&mut AutoCommit, &str) -> Result<()>,
+    ) -> Result<()> {
+        let contact_id = &self.signup_target(event_id, contact_id)?;
+        self.edit_signups(event_id, now, |doc| op(doc, contact_id))
+    }
+
+    /// Adds a volunteer shift to an event. Returns the shift id.
+    pub fn add_shift(&mut self, event_id: &str, shift: Shift, now: Millis) -> Result<String> {
+        self.require(DocKind::Contact, &shift.contact_id)?;
+        let shift_id = self.new_entry_id();
+        let key = shift_id.clone();
+        self.edit_event(event_id, now, move |e| {
+            e.shifts.insert(key, shift);
+            Ok(())
+        })?;
+        Ok(shift_id)
+    }
+
+    /// Records the minutes a volunteer actually worked on a shift.
+    pub fn record_shift_minutes(
+        &mut self,
+        event_id: &str,
+        shift_id: &str,
+        minutes: i64,
+        now: Millis,
+    ) -> Result<()> {
+        self.edit_event(event_id, now, |e| {
+            let shift = e
+                .shifts
+                .get_mut(shift_id)
+                .ok_or_else(|| Error::not_found("shift", shift_id))?;
+            shift.minutes_worked = Some(minutes);
+            Ok(())
+        })
+    }
+
+    fn edit_signups(
+        &mut self,
+        event_id: &str,
+        now: Millis,
+        edit: impl FnOnce(&mut AutoCommit) -> Result<()>,
+    ) -> Result<()> {
+        model::check_id(DocKind::Event, event_id)?;
+        self.edit_doc(event_id, DocKind::Event, now, edit)
+    }
+
+    fn edit_event(
+        &mut self,
+        event_id: &str,
+        now: Millis,
+        edit: impl FnOnce(&mut Event) -> Result<()>,
+    ) -> Result<()> {
+        model::check_id(DocKind::Event, event_id)?;
+        self.edit_doc(event_id, DocKind::Event, now, |doc| {
+            let mut e: Event = model::hydrate(event_id, doc)?;
+            edit(&mut e)?;
+            e.normalise()?;
+            // Sign-ups change only through `model::event::ops`; reconciling
+            // them here would cost time in proportion to the event's size.
+            e.reconcile_fields(event_id, doc)
+        })
+    }
+
+    /// An event's roster in registration order, optionally only the
+    /// sign-ups in one status (for example the waitlist).
+    pub fn roster(&self, event_id: &str, status: Option<SignupStatus>) -> Result<Vec<RosterLine>> {
+        self.require(DocKind::Event, event_id)?;
+        // A merged duplicate's sign-up shows as the kept contact's.
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT coalesce(k.id, s.contact_id), coalesce(k.name, c.name), s.status,
+                    s.registered_at, s.checked_in_at, s.walk_in, s.waitlist_position
+             FROM signups s LEFT JOIN contacts c ON c.id = s.contact_id
+                  LEFT JOIN contacts k ON k.id = c.merged_into
+             WHERE s.event_id = ?1 AND (?2 IS NULL OR s.status = ?2)
+             ORDER BY s.registered_at, s.contact_id",
+        )?;
+        let rows = stmt
+            .query_map(params![event_id, status.map(SignupStatus::as_str)], |r| {
+                let status: String = r.get(2)?;
+                Ok(RosterLine {
+                    contact_id: r.get(0)?,
+                    name: r.get(1)?,
+                    status: SignupStatus::parse(&status).unwrap_or(SignupStatus::Registered),
+                    registered_at: r.get(3)?,
+                    checked_in_at: r.get(4)?,
+                    walk_in: r.get(5)?,
+                    waitlist_position: r.get(6)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<RosterLine>>>()?;
+        // A person registered twice (before the merge) keeps one line: the
+        // furthest along (checked in over registered over waitlisted…),
+        // with the earliest registration.
+        let mut lines: Vec<RosterLine> = Vec::with_capacity(rows.len());
+        let mut at: HashMap<String, usize> = HashMap::with_capacity(rows.len());
+        for row in rows {
+            match at.get(&row.contact_id).map(|&i| &mut lines[i]) {
+                Some(line) => {
+                    let registered_at = line.registered_at.min(row.registered_at);
+                    if row.status.precedence() > line.status.precedence() {
+                        *line = row;
+                    }
+                    line.registered_at = registered_at;
+                }
+                None => {
+                    at.insert(row.contact_id.clone(), lines.len());
+                    lines.push(row);
+                }
+            }
+        }
+        Ok(lines)
+    }
+}
