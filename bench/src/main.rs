@@ -20,285 +20,20 @@
 //! - `__create N`: create N contacts in a scratch store (for profiling).
 
 mod automerge_repo;
+mod core_figures;
+mod people;
 mod sync_figures;
+mod tools;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use muster_core::{NewContact, NewEvent, Store};
-use rand::{RngExt, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use clap::{Parser, Subcommand, ValueEnum};
+use muster_core::Store;
+use people::*;
+use rand::RngExt;
 use sync_figures::Figure;
-
-/// Given names, comma separated (some with accents, as people type them).
-const GIVEN: &str = "
-    Ana, José, Zoë, Mohammed, Li, Sofia, Olumide, Ingrid, Mateo, Aisha,
-    Chloé, Priya, Tomasz, Fatima, Kwame, Élodie, Hiroshi, Amara, Björn, Lucía,
-    Dmitri, Noor, Siobhán, Rafael, Yuki, Grace, Omar, Leila, Pedro, Hannah,
-    Kofi, Marta, Jonas, Ayesha, Carlos, Emily, Tariq, Nadia, Luca, Isabel,
-    Samuel, Mei, Diego, Rosa, Ahmed, Clara, Felix, Inês, Victor, Renée,
-    François, Søren, Åsa, Jürgen, Małgorzata, Łukasz, Zoltán, Ágnes, Ilyas, Ngozi,
-    Chidi, Adaeze, Thảo, Minh, Hương, Linh, Anh, Bảo, Wei, Xiu,
-    Jia, Hao, Min-jun, Ji-woo, Seo-yeon, Haruto, Sakura, Aiko, Kenji, Ravi,
-    Anjali, Arjun, Deepa, Sanjay, Lakshmi, Farah, Hassan, Yusuf, Zainab, Mariam,
-    Khalid, Layla, Salma, Karim, Youssef, Amir, Reza, Shirin, Dariush, Esther,
-    David, Sarah, Miriam, Eitan, Noa, Yael, Thomas, James, Oliver, Charlotte,
-    Amelia, George, Jack, Harry, Olivia, Isla, Freya, Ewan, Callum, Niamh,
-    Seán, Aoife, Ciarán, Eilidh, Rhys, Dafydd, Gwen, Bethan, Maëlle, Gaëlle,
-    Loïc, Hélène, Jérôme, Stéphane, Cécile, Benoît, Agnès, Mathéo, Léa, Inès,
-    Raphaël, Noémie, Maria, Juan, Sebastián, Valentina, Camila, Martín, Joaquín, Ximena,
-    Andrés, Nicolás, Tomás, João, Conceição, Gonçalo, Leonor, Francisca, Margarida, Giulia,
-    Matteo, Lorenzo, Chiara, Niccolò, Federica, Anouk, Sem, Daan, Fleur, Lars,
-    Astrid, Sigrid, Magnus, Eirik, Maja, Oskar, Ilse, Lukas, Leonie, Käthe,
-    Jörg, Uwe, Dagmar, Olga, Natalia, Sergei, Anastasia, Yevgenia, Bogdan, Ionuț,
-    Ștefan, Dragoș, Zeynep, Emre, Ayşe, Çağla, Mehmet, Efua, Abena, Kwabena,
-    Thandiwe, Sipho, Lindiwe, Tendai, Wanjiru, Njeri, Amani, Zawadi, Tigist, Selam";
-
-/// Family names, comma separated.
-const FAMILY: &str = "
-    Silva, Núñez, Müller, Okafor, Chen, García, Nowak, Haddad, Andersen, Rossi,
-    Dubois, Nguyễn, Patel, Kowalski, Mensah, Tanaka, O'Brien, Fernández, Ivanov, Khan,
-    Schmidt, Costa, Yılmaz, Smith, Jones, Nguyen, Kim, Santos, Pereira, Martin,
-    Bernard, López, González, Wilson, Taylor, Brown, Moreau, Lefèvre, Almeida, Sørensen,
-    Virtanen, Horváth, Popescu, Papadopoulos, Cohen, Mwangi, Abebe, Ramírez, Sato, Wójcik,
-    Trần, Lê, Phạm, Hoàng, Huỳnh, Võ, Đặng, Bùi, Đỗ, Ngô,
-    Wang, Zhang, Liu, Huang, Zhao, Wu, Zhou, Xu, Sun, Ma,
-    Park, Lee, Choi, Jung, Kang, Suzuki, Takahashi, Watanabe, Itō, Yamamoto,
-    Sharma, Singh, Kumar, Gupta, Reddy, Iyer, Chatterjee, Das, Joshi, Mehta,
-    Ahmed, Hussain, Ali, Rahman, Hossain, Mahmoud, Ibrahim, Hassan, Abdullah, Al-Farsi,
-    Karimi, Hosseini, Mohammadi, Rezaei, Levi, Friedman, Katz, Shapiro, Adeyemi, Okonkwo,
-    Adebayo, Eze, Nwosu, Boateng, Owusu, Asante, Dlamini, Nkosi, Ndlovu, Kamau,
-    Otieno, Wanjiku, Haile, Tesfaye, Girma, Diallo, Traoré, Koné, Ndiaye, Sow,
-    Williams, Davies, Evans, Thomas, Roberts, Hughes, Murphy, Kelly, O'Sullivan, Walsh,
-    MacDonald, Campbell, Stewart, Fraser, Ó Ceallaigh, Mac Giolla Bhríde, Durand, Lefebvre, Girard, Fournier,
-    Rousseau, Bonnet, Faure, Chevalier, Weiß, Schäfer, Köhler, Groß, Hoffmann, Fischer,
-    Wagner, Bauer, Öztürk, Şahin, Çelik, Doğan, Kaya, Demir, Arslan, Rodríguez,
-    Martínez, Sánchez, Pérez, Gómez, Díaz, Jiménez, Álvarez, Muñoz, Romero, Gonçalves,
-    Magalhães, Simões, Gaspar, Ferrari, Esposito, Bianchi, Romano, Colombo, De Luca, Bruno,
-    van den Berg, de Vries, Jansen, Bakker, Visser, Jensen, Nielsen, Hansen, Johansson, Karlsson,
-    Lindqvist, Åberg, Nyström, Korhonen, Mäkinen, Kovács, Szabó, Tóth, Novák, Dvořák,
-    Černý, Svoboda, Kowalczyk, Wiśniewski, Zieliński, Łęcki, Petrov, Smirnov, Kuznetsova, Popova,
-    Shevchenko, Kovalenko, Bondarenko, Georgiou, Dimitriou, Nikolaidis";
-
-const TAGS: &[&str] = &[
-    "food-bank",
-    "choir",
-    "youth",
-    "donor-2026",
-    "newsletter",
-    "driver",
-    "translator",
-    "board",
-    "first-aid",
-    "gift-aid",
-    "wheelchair",
-    "school-run",
-];
-const ROLES: &[&str] = &["volunteer", "donor", "beneficiary", "staff"];
-const DOMAINS: &[&str] = &[
-    "example.org",
-    "example.com",
-    "mail.example.net",
-    "post.example.co.uk",
-];
-
-/// First clock value; every recorded time is this plus a counter.
-const EPOCH_MS: i64 = 1_750_000_000_000;
-
-/// The fixed clock: each call is one millisecond later.
-struct Clock(i64);
-
-impl Clock {
-    fn tick(&mut self) -> i64 {
-        self.0 += 1;
-        self.0
-    }
-}
-
-fn split_list(list: &'static str) -> Vec<&'static str> {
-    list.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .collect()
-}
-
-/// Latin letters without their accents, lower case, for email addresses
-/// and for queries typed without accents. Other characters are dropped
-/// unless ASCII.
-fn fold(s: &str) -> String {
-    const GROUPS: &[(&str, &str)] = &[
-        ("áàâäãåāăąạảấầẩẫậắằẳẵặ", "a"),
-        ("çćč", "c"),
-        ("đď", "d"),
-        ("éèêëēęěẹẻẽếềểễệ", "e"),
-        ("ğ", "g"),
-        ("íìîïīıịỉĩ", "i"),
-        ("łľ", "l"),
-        ("ñńň", "n"),
-        ("óòôöõøōőọỏốồổỗộơớờởỡợ", "o"),
-        ("ř", "r"),
-        ("śšşș", "s"),
-        ("ț", "t"),
-        ("úùûüūůưụủũứừửữự", "u"),
-        ("ýÿỳỷỹỵ", "y"),
-        ("źżž", "z"),
-        ("ß", "ss"),
-        ("æ", "ae"),
-        ("œ", "oe"),
-    ];
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars().flat_map(char::to_lowercase) {
-        if c.is_ascii() {
-            out.push(c);
-        } else if let Some((_, plain)) = GROUPS.iter().find(|(g, _)| g.contains(c)) {
-            out.push_str(plain);
-        }
-    }
-    out
-}
-
-fn pick<'a>(rng: &mut ChaCha8Rng, list: &[&'a str]) -> &'a str {
-    list[rng.random_range(0..list.len())]
-}
-
-/// A random run of 3–6 characters of `text` (fewer if it is shorter),
-/// from its start or from anywhere.
-fn run(rng: &mut ChaCha8Rng, text: &str, from_start: bool) -> String {
-    let chars: Vec<char> = text.chars().collect();
-    let len = rng.random_range(3..=6).min(chars.len());
-    let start = if from_start {
-        0
-    } else {
-        rng.random_range(0..=chars.len() - len)
-    };
-    chars[start..start + len].iter().collect()
-}
-
-/// Realistic contacts from a fixed seed.
-struct People {
-    rng: ChaCha8Rng,
-    given: Vec<&'static str>,
-    family: Vec<&'static str>,
-}
-
-/// What a searcher may remember of a contact.
-struct Remembered {
-    name: String,
-    /// The six digits after `+44 7700 `, if the contact has a phone.
-    phone_tail: Option<String>,
-    /// The part before the `@`, if the contact has an email.
-    email_local: Option<String>,
-}
-
-impl People {
-    fn new(seed: u64) -> People {
-        People {
-            rng: ChaCha8Rng::seed_from_u64(seed),
-            given: split_list(GIVEN),
-            family: split_list(FAMILY),
-        }
-    }
-
-    /// The `i`th person: a name, usually a UK mobile number (`+44 7700
-    /// 900123`) and an email derived from the name, 0–3 tags, maybe a role.
-    fn person(&mut self, i: usize) -> (NewContact, Remembered) {
-        let given = pick(&mut self.rng, &self.given);
-        let mut family = pick(&mut self.rng, &self.family).to_owned();
-        if self.rng.random_bool(0.08) {
-            // Two family names, as in "García López".
-            family = format!("{family} {}", pick(&mut self.rng, &self.family));
-        }
-        let name = format!("{given} {family}");
-
-        let tail = format!("{:06}", self.rng.random_range(0..1_000_000));
-        let phones = if self.rng.random_bool(0.9) {
-            vec![format!("+44 7700 {tail}")]
-        } else {
-            Vec::new()
-        };
-
-        let (g, f) = (fold(given), fold(&family));
-        let f: String = f.chars().filter(char::is_ascii_alphanumeric).collect();
-        let g: String = g.chars().filter(char::is_ascii_alphanumeric).collect();
-        let local = match self.rng.random_range(0..4) {
-            0 => format!("{g}.{f}"),
-            1 => format!("{g}{f}{}", i % 100),
-            2 => format!("{}{f}", g.chars().next().unwrap_or('x')),
-            _ => format!("{g}.{f}{}", i % 1000),
-        };
-        let emails = if self.rng.random_bool(0.8) {
-            vec![format!("{local}@{}", pick(&mut self.rng, DOMAINS))]
-        } else {
-            Vec::new()
-        };
-
-        let mut tags: Vec<String> = Vec::new();
-        for _ in 0..self.rng.random_range(0..=3) {
-            let tag = pick(&mut self.rng, TAGS);
-            if !tags.iter().any(|t| t == tag) {
-                tags.push(tag.to_owned());
-            }
-        }
-        let roles = if self.rng.random_bool(0.5) {
-            vec![pick(&mut self.rng, ROLES).to_owned()]
-        } else {
-            Vec::new()
-        };
-
-        let remembered = Remembered {
-            name: name.clone(),
-            phone_tail: (!phones.is_empty()).then_some(tail),
-            email_local: (!emails.is_empty()).then_some(local),
-        };
-        let contact = NewContact {
-            name,
-            phones,
-            emails,
-            roles,
-            tags,
-            ..Default::default()
-        };
-        (contact, remembered)
-    }
-
-    /// A search a person at a desk would type to find `who`: 3–6 characters
-    /// of the family name's start, of the inside of a name, of the phone
-    /// number's digits or of the email address.
-    fn query(&mut self, who: &Remembered) -> String {
-        let kind = self.rng.random_range(0..10);
-        match (kind, &who.phone_tail, &who.email_local) {
-            (6 | 7, Some(tail), _) => return run(&mut self.rng, tail, false),
-            (8 | 9, _, Some(local)) if local.chars().count() >= 3 => {
-                return run(&mut self.rng, local, false);
-            }
-            _ => {}
-        }
-        // Name words long enough for the index; the first is the given name.
-        let words: Vec<&str> = who
-            .name
-            .split_whitespace()
-            .filter(|w| w.chars().count() >= 3)
-            .collect();
-        let q = match words.as_slice() {
-            [] => who.name.clone(),
-            // Start of the family name (or of the only long word).
-            [only] => run(&mut self.rng, only, true),
-            [_, family, ..] if kind < 3 => run(&mut self.rng, family, true),
-            // Inside a name word: "osé", "ürge", "afo".
-            _ => {
-                let word = words[self.rng.random_range(0..words.len())];
-                run(&mut self.rng, word, false)
-            }
-        };
-        // Many people type without accents.
-        if self.rng.random_bool(0.4) {
-            fold(&q)
-        } else {
-            q.to_lowercase()
-        }
-    }
-}
 
 /// The `p` quantile (0..=1) of sorted samples, nearest rank.
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -447,284 +182,6 @@ impl Figures {
     }
 }
 
-fn core_figures(dir: &Path, n: usize, quick: bool) -> Result<Vec<Figure>> {
-    let mut figs = Figures::default();
-    let nn = thousands(n);
-    let path = dir.join("device.muster");
-    let mut store = Store::open(&path)?;
-    let mut people = People::new(42);
-    let mut clock = Clock(EPOCH_MS);
-    // Every 50th person, to search for later.
-    let mut remembered = Vec::new();
-
-    // 1. Bulk creation.
-    eprintln!("core: creating {nn} contacts in batches of 1,000");
-    let mut made = 0;
-    let mut busy = 0.0;
-    while made < n {
-        let mut batch = Vec::with_capacity(1_000);
-        for i in made..(made + 1_000).min(n) {
-            let (contact, who) = people.person(i);
-            if i % 50 == 0 {
-                remembered.push(who);
-            }
-            batch.push(contact);
-        }
-        made += batch.len();
-        let t = Instant::now();
-        store.create_contacts(&batch, clock.tick())?;
-        busy += t.elapsed().as_secs_f64();
-        if made % 20_000 == 0 {
-            eprintln!("  {} contacts, {busy:.1} s", thousands(made));
-        }
-    }
-    figs.add(
-        format!("create {nn} contacts (batched, 1,000 per transaction)"),
-        format!("{busy:.1}"),
-        "s",
-    );
-    figs.add("  rate", format!("{:.0}", n as f64 / busy), "contacts/s");
-    let (db, wal) = store_bytes(&path);
-    figs.add(
-        format!("store size after creating {nn} (db + wal)"),
-        format!("{:.1}", (db + wal) as f64 / 1e6),
-        "MB",
-    );
-    figs.add("  of which wal", format!("{:.1}", wal as f64 / 1e6), "MB");
-    figs.add(
-        "  per contact",
-        format!("{:.2}", (db + wal) as f64 / 1e3 / n as f64),
-        "kB",
-    );
-
-    // 2. Single durable writes: one transaction, fsync'd, each.
-    store.checkpoint()?; // as an app does when idle
-    let writes = if quick { 300 } else { 1_000 };
-    eprintln!(
-        "core: {} single durable writes (create_contact)",
-        thousands(writes)
-    );
-    let mut lat = Vec::with_capacity(writes);
-    for i in 0..writes {
-        let (contact, _) = people.person(n + i);
-        let now = clock.tick();
-        let t = Instant::now();
-        store.create_contact(&contact, now)?;
-        lat.push(ms_since(t));
-    }
-    let lat = sorted(lat);
-    figs.add(
-        "single durable write (create_contact) p50",
-        format!("{:.2}", percentile(&lat, 0.5)),
-        "ms",
-    );
-    figs.target(
-        "single durable write (create_contact) p99",
-        format!("{:.2}", percentile(&lat, 0.99)),
-        "ms",
-        "< 2",
-    );
-    figs.add(
-        "single durable write (create_contact) max",
-        format!("{:.2}", percentile(&lat, 1.0)),
-        "ms",
-    );
-
-    let signups = 2_000;
-    let checkins = 1_000;
-    eprintln!(
-        "core: {} sign-ups to one event, then {} check-ins",
-        thousands(signups),
-        thousands(checkins)
-    );
-    let starts = clock.tick() + 86_400_000;
-    let event = store.create_event(
-        &NewEvent {
-            title: "Bench gala".into(),
-            starts_at: starts,
-            ends_at: Some(starts + 4 * 3_600_000),
-            place: "Town hall".into(),
-            capacity: Some(2_500),
-        },
-        clock.tick(),
-    )?;
-    let ids: Vec<String> = store
-        .list_contacts(signups, 0)?
-        .into_iter()
-        .map(|c| c.id)
-        .collect();
-    let mut lat = Vec::with_capacity(signups);
-    for id in &ids {
-        let now = clock.tick();
-        let t = Instant::now();
-        store.sign_up(&event, id, false, now)?;
-        lat.push(ms_since(t));
-    }
-    let lat = sorted(lat);
-    figs.add(
-        format!("sign-up, event growing to {} p50", thousands(signups)),
-        format!("{:.2}", percentile(&lat, 0.5)),
-        "ms",
-    );
-    figs.add(
-        format!("sign-up, event growing to {} p99", thousands(signups)),
-        format!("{:.2}", percentile(&lat, 0.99)),
-        "ms",
-    );
-    // People arrive in any order.
-    let mut order: Vec<usize> = (0..ids.len()).collect();
-    for i in (1..order.len()).rev() {
-        order.swap(i, people.rng.random_range(0..=i));
-    }
-    let mut lat = Vec::with_capacity(checkins);
-    for &k in order.iter().take(checkins) {
-        let now = clock.tick();
-        let t = Instant::now();
-        store.check_in(&event, &ids[k], now)?;
-        lat.push(ms_since(t));
-    }
-    let lat = sorted(lat);
-    figs.add(
-        format!("check-in, event with {} sign-ups p50", thousands(signups)),
-        format!("{:.2}", percentile(&lat, 0.5)),
-        "ms",
-    );
-    figs.add(
-        format!("check-in, event with {} sign-ups p99", thousands(signups)),
-        format!("{:.2}", percentile(&lat, 0.99)),
-        "ms",
-    );
-
-    // 4. Search.
-    let searches = 1_000;
-    eprintln!("core: {} searches", thousands(searches));
-    let queries: Vec<String> = (0..searches)
-        .map(|_| {
-            let who = &remembered[people.rng.random_range(0..remembered.len())];
-            people.query(who)
-        })
-        .collect();
-    let mut lat = Vec::with_capacity(searches);
-    let mut hits = Vec::with_capacity(searches);
-    let mut slowest: Vec<(f64, &str, usize)> = Vec::new();
-    for q in &queries {
-        let t = Instant::now();
-        let found = store.search_contacts(q, 20)?;
-        let ms = ms_since(t);
-        lat.push(ms);
-        hits.push(found.len() as f64);
-        slowest.push((ms, q, found.len()));
-    }
-    slowest.sort_by(|a, b| b.0.total_cmp(&a.0));
-    eprintln!(
-        "  slowest: {}",
-        slowest
-            .iter()
-            .take(5)
-            .map(|(ms, q, k)| format!("{q:?} {ms:.2} ms ({k} results)"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    eprintln!(
-        "  sample queries: {}",
-        queries
-            .iter()
-            .take(12)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(" | ")
-    );
-    let lat = sorted(lat);
-    let hits = sorted(hits);
-    figs.add(
-        format!("name search among {nn} contacts p50"),
-        format!("{:.2}", percentile(&lat, 0.5)),
-        "ms",
-    );
-    figs.target(
-        format!("name search among {nn} contacts p99"),
-        format!("{:.2}", percentile(&lat, 0.99)),
-        "ms",
-        "< 5",
-    );
-    figs.add(
-        "  median results per search (limit 20)",
-        format!("{:.0}", percentile(&hits, 0.5)),
-        "",
-    );
-    figs.add(
-        "  searches with no result",
-        format!("{}", hits.iter().filter(|h| **h == 0.0).count()),
-        "of 1,000",
-    );
-
-    // 3. Size once closed: the last connection checkpoints the WAL away.
-    drop(store);
-    let (db, wal) = store_bytes(&path);
-    figs.add(
-        "store size after close (db + wal, checkpointed)",
-        format!("{:.1}", (db + wal) as f64 / 1e6),
-        "MB",
-    );
-
-    // 5. Cold open in a fresh process (file in the page cache).
-    let probes = 5;
-    eprintln!("core: open in a fresh process, {probes} times");
-    let mut opens = Vec::new();
-    let mut firsts = Vec::new();
-    let mut rss: f64 = 0.0;
-    for _ in 0..probes {
-        let (open, first, peak) = run_probe(&path)?;
-        opens.push(open);
-        firsts.push(first);
-        rss = rss.max(peak);
-    }
-    let opens = sorted(opens);
-    let firsts = sorted(firsts);
-    figs.target(
-        format!("open cold (fresh process, median of {probes})"),
-        format!("{:.1}", percentile(&opens, 0.5)),
-        "ms",
-        "< 200",
-    );
-    figs.add(
-        "  first search after open",
-        format!("{:.1}", percentile(&firsts, 0.5)),
-        "ms",
-    );
-    figs.add(
-        format!("memory at {nn} contacts (open + 100 searches, peak RSS)"),
-        format!("{rss:.0}"),
-        "MB",
-    );
-
-    // The first check-in after the app starts loads the event from disk.
-    let mut store = Store::open(&path)?;
-    let changes = store.stored_change_count(&event)?;
-    let now = clock.tick();
-    let t = Instant::now();
-    store.check_in(&event, &ids[order[checkins]], now)?;
-    let first = ms_since(t);
-    eprintln!("  first check-in after reopen: {first:.1} ms ({changes} stored changes)");
-    figs.add(
-        format!(
-            "first check-in after reopen (event of {} stored changes)",
-            thousands(changes as usize)
-        ),
-        format!("{first:.1}"),
-        "ms",
-    );
-    drop(store);
-
-    // 6.
-    figs.add(
-        "bench process peak RSS (after the above)",
-        format!("{:.0}", peak_rss_mb()),
-        "MB",
-    );
-    Ok(figs.0)
-}
-
 /// The leading number of a cell ("37 / 37" → 37, "448/384" → 448).
 fn leading_number(cell: &str) -> Option<f64> {
     let end = cell
@@ -845,427 +302,126 @@ fn table(figures: &[Figure], others: &[(String, String)]) -> String {
     s
 }
 
-fn flag_value(args: &[String], flag: &str) -> Result<Option<String>> {
-    match args.iter().position(|a| a == flag) {
-        None => Ok(None),
-        Some(i) => Ok(Some(
-            args.get(i + 1)
-                .with_context(|| format!("{flag} needs a value"))?
-                .clone(),
-        )),
-    }
+/// `muster-bench`: the performance table.
+#[derive(Parser)]
+#[command(
+    name = "muster-bench",
+    about = "Measures what Muster's users feel and prints one table (figure, Muster, automerge-repo, ratio, unit, target)"
+)]
+struct Cli {
+    /// Smaller sizes (about a minute and a half); compares with
+    /// automerge-repo at the smaller size only.
+    #[arg(long)]
+    quick: bool,
+    /// Also write the table to FILE (Markdown).
+    #[arg(long, value_name = "FILE")]
+    markdown: Option<PathBuf>,
+    /// Only the core figures or only the sync figures.
+    #[arg(long, value_enum)]
+    only: Option<Only>,
+    /// Leave the automerge-repo column out (it needs Node.js).
+    #[arg(long)]
+    no_automerge_repo: bool,
+    #[command(subcommand)]
+    tool: Option<Tool>,
 }
 
-/// A second registration of `c` as another desk would type it: a typo in
-/// the family name, the phone written the national way, the email in other
-/// case, or only the name (with a typo) and nothing else. `kind` picks which.
-fn retyped(c: &NewContact, kind: usize, rng: &mut ChaCha8Rng) -> NewContact {
-    let typo = |name: &str, rng: &mut ChaCha8Rng| -> String {
-        let mut chars: Vec<char> = name.chars().collect();
-        // Somewhere in the family name: swap two letters, or drop one.
-        let from = chars.iter().position(|c| *c == ' ').map_or(1, |p| p + 2);
-        if chars.len() > from + 2 {
-            let i = rng.random_range(from..chars.len() - 1);
-            if rng.random_bool(0.5) {
-                chars.swap(i, i + 1);
-            } else {
-                chars.remove(i);
-            }
-        }
-        chars.into_iter().collect()
-    };
-    let national = |p: &String| p.replace("+44 ", "0");
-    match kind % 4 {
-        0 => NewContact {
-            name: typo(&c.name, rng),
-            phones: c.phones.iter().map(national).collect(),
-            ..Default::default()
-        },
-        1 => NewContact {
-            name: c.name.to_uppercase(),
-            emails: c.emails.iter().map(|e| e.to_uppercase()).collect(),
-            ..Default::default()
-        },
-        2 => NewContact {
-            name: fold(&c.name),
-            phones: c.phones.iter().map(national).collect(),
-            emails: c.emails.clone(),
-            ..Default::default()
-        },
-        _ => NewContact {
-            name: typo(&c.name, rng),
-            ..Default::default()
-        },
-    }
+/// Which half of the table `--only` keeps.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Only {
+    Core,
+    Sync,
 }
 
-/// `__duplicates N`: N contacts of which 5% are registered a second time
-/// (see [`retyped`]); prints the detection time, precision and recall.
-fn duplicates_figure(n: usize) -> Result<()> {
-    use std::collections::HashSet;
-    let dir = tempfile::tempdir()?;
-    let mut store = Store::open(dir.path().join("dups.muster"))?;
-    let mut people = People::new(42);
-    let mut rng = ChaCha8Rng::seed_from_u64(7);
-    // With MUSTER_NAMESAKES unset, the originals are distinct people by
-    // name, phone and email: every pair found is either a known duplicate
-    // or a mistake. (The generator otherwise makes namesakes who often
-    // share an email address too, which no method can tell apart.)
-    let namesakes = std::env::var_os("MUSTER_NAMESAKES").is_some();
-    let mut used: HashSet<String> = HashSet::new();
-    let mut originals: Vec<NewContact> = Vec::with_capacity(n);
-    let mut i = 0;
-    while originals.len() < n {
-        let c = people.person(i).0;
-        i += 1;
-        let keys: Vec<String> = std::iter::once(format!("n:{}", fold(&c.name).to_lowercase()))
-            .chain(c.phones.iter().map(|p| format!("p:{p}")))
-            .chain(c.emails.iter().map(|e| format!("e:{e}")))
-            .collect();
-        if !namesakes && keys.iter().any(|k| used.contains(k)) {
-            continue;
-        }
-        used.extend(keys);
-        originals.push(c);
-    }
-    let ids = store.create_contacts(&originals, EPOCH_MS)?;
-    let mut truth: HashSet<(String, String)> = HashSet::new();
-    let mut again = Vec::new();
-    let mut of = Vec::new();
-    for (i, c) in originals.iter().enumerate() {
-        if rng.random_bool(0.05) {
-            again.push(retyped(c, again.len(), &mut rng));
-            of.push(ids[i].clone());
-        }
-    }
-    let dup_ids = store.create_contacts(&again, EPOCH_MS + 1)?;
-    for (o, d) in of.iter().zip(&dup_ids) {
-        truth.insert((o.clone(), d.clone()));
-    }
-    let t = Instant::now();
-    let pairs = store.duplicate_candidates()?;
-    let secs = t.elapsed().as_secs_f64();
-    let found: HashSet<(String, String)> =
-        pairs.iter().map(|p| (p.a.clone(), p.b.clone())).collect();
-    let hits = found.iter().filter(|p| truth.contains(*p)).count();
-    println!(
-        "{} contacts, {} known duplicates: {} pairs proposed in {secs:.2} s; precision {:.3}, recall {:.3}",
-        n + again.len(),
-        truth.len(),
-        pairs.len(),
-        hits as f64 / pairs.len().max(1) as f64,
-        hits as f64 / truth.len().max(1) as f64,
-    );
-    if std::env::var_os("MUSTER_SHOW_FALSE").is_some() {
-        for p in pairs
-            .iter()
-            .filter(|p| !truth.contains(&(p.a.clone(), p.b.clone())))
-            .take(15)
-        {
-            println!("  false: {p:?}");
-        }
-    }
-    for kind in 0..4 {
-        let of_kind: Vec<_> = of
-            .iter()
-            .zip(&dup_ids)
-            .enumerate()
-            .filter(|(i, _)| i % 4 == kind)
-            .map(|(_, (o, d))| (o.clone(), d.clone()))
-            .collect();
-        let got = of_kind.iter().filter(|p| found.contains(*p)).count();
-        println!(
-            "  kind {kind}: recall {:.3} of {}",
-            got as f64 / of_kind.len().max(1) as f64,
-            of_kind.len()
-        );
-    }
-    Ok(())
-}
-
-/// `__reports [STORE]`: how long each coordinator report takes over
-/// 100,000 contacts (a third with consent, 10,000 donors, 20 events of
-/// 1,000 sign-ups, 2,000 shifts, 1,000 feedback cases). Filling takes
-/// minutes; with STORE the filled store is kept there and reused.
-fn reports_figure(keep: Option<&Path>) -> Result<()> {
-    use muster_core::{Donation, NewFeedback, Shift};
-    const DAY: i64 = 86_400_000;
-    const HOUR: i64 = 3_600_000;
-    let dir = tempfile::tempdir()?;
-    let path = keep.map_or_else(|| dir.path().join("reports.muster"), Path::to_path_buf);
-    let t = EPOCH_MS;
-    if !path.exists() {
-        let started = Instant::now();
-        let mut s = Store::open(&path)?;
-        let mut people = People::new(42);
-        let mut ids = Vec::new();
-        for chunk in 0..10 {
-            let batch: Vec<NewContact> = (0..10_000)
-                .map(|i| people.person(chunk * 10_000 + i).0)
-                .collect();
-            ids.extend(s.create_contacts(&batch, t + chunk as i64)?);
-        }
-        for (i, id) in ids.iter().enumerate().step_by(3) {
-            let channel = ["email", "sms", "post"][(i / 3) % 3].to_owned();
-            s.update_contact(id, t + 1, |c| {
-                c.consent.given = true;
-                c.consent.recorded_at = Some(t + 1);
-                c.consent.channels = [(channel, true)].into_iter().collect();
-                Ok(())
-            })?;
-        }
-        for (i, id) in ids.iter().enumerate().step_by(10) {
-            let gift = Donation {
-                id: String::new(),
-                amount_minor: 1_000 + i as i64,
-                currency: "EUR".into(),
-                date: t + (i as i64 % 700) * DAY,
-                method: "card".into(),
-                note: None,
-                recorded_by: String::new(),
-            };
-            s.add_to_ledger(id, gift, t)?;
-        }
-        for e in 0..20i64 {
-            let ev = s.create_event(
-                &NewEvent::new(format!("Event {e}"), t + e * 7 * DAY, "Hall", Some(900)),
-                t,
-            )?;
-            for (i, id) in ids
-                .iter()
-                .enumerate()
-                .skip(e as usize)
-                .step_by(100)
-                .take(1_000)
-            {
-                s.sign_up(&ev, id, false, t + i as i64)?;
-            }
-            for (i, id) in ids.iter().enumerate().take(100) {
-                let shift = Shift {
-                    contact_id: id.clone(),
-                    role: "desk".into(),
-                    starts_at: t + e * 7 * DAY + i as i64 * HOUR,
-                    ends_at: t + e * 7 * DAY + (i as i64 + 2) * HOUR,
-                    minutes_worked: None,
-                };
-                s.add_shift(&ev, shift, t)?;
-            }
-        }
-        for (i, id) in ids.iter().enumerate().take(1_000) {
-            let case = NewFeedback {
-                contact_id: Some(id.clone()),
-                channel: "email".into(),
-                category: "question".into(),
-                text: "When does it start?".into(),
-            };
-            s.create_feedback(&case, t + i as i64 * HOUR)?;
-        }
-        s.checkpoint()?;
-        println!(
-            "filled {} in {:.1} s",
-            path.display(),
-            started.elapsed().as_secs_f64()
-        );
-    }
-    let s = Store::open(&path)?;
-    let now = t + 800 * DAY;
-    let time = |name: &str, f: &dyn Fn() -> muster_core::Result<()>| -> Result<()> {
-        let started = Instant::now();
-        f()?;
-        println!(
-            "report {name:<20} {:>8.1} ms",
-            started.elapsed().as_secs_f64() * 1e3
-        );
-        Ok(())
-    };
-    time("events", &|| s.reports().events(None, None).map(drop))?;
-    time("hours", &|| {
-        s.reports().hours("month", None, None, now).map(drop)
-    })?;
-    time("new-contacts", &|| {
-        s.reports().new_contacts(None, None).map(drop)
-    })?;
-    time("donors", &|| {
-        s.reports().donors("year", None, None, now).map(drop)
-    })?;
-    time("feedback", &|| {
-        s.reports().feedback(None, None, now).map(drop)
-    })?;
-    time("consent", &|| s.reports().consent(false).map(drop))?;
-    time("consent --refusals", &|| {
-        s.reports().consent(true).map(drop)
-    })?;
-    Ok(())
+/// The hidden subcommands: this binary spawns itself for the figures that
+/// need a process of their own, and a profile is taken of one alone.
+#[derive(Subcommand)]
+enum Tool {
+    /// The automerge-repo figures alone, at SIZE contacts.
+    #[command(name = "__automerge-repo", hide = true)]
+    AutomergeRepo {
+        #[arg(default_value_t = 10_000)]
+        size: usize,
+        #[arg(long)]
+        quick: bool,
+    },
+    /// Open the store cold and search: `OPEN <µs> <first search µs> <MB>`.
+    #[command(name = "__open-probe", hide = true)]
+    OpenProbe { path: PathBuf },
+    /// A fresh device's first sync: `PEAK <MB> SECS <s>`.
+    #[command(name = "__device-sync", hide = true)]
+    DeviceSync {
+        url: String,
+        token: String,
+        path: PathBuf,
+    },
+    /// N fresh devices begin a first sync of SIZE contacts at once, with
+    /// the catch-up limits SLOTS × KIB, or the relay's defaults and none.
+    #[command(name = "__stampede", hide = true)]
+    Stampede {
+        #[arg(default_value_t = 1_000)]
+        n: usize,
+        #[arg(default_value_t = 2_000)]
+        size: usize,
+        slots: Option<usize>,
+        #[arg(default_value_t = 256)]
+        kib: usize,
+    },
+    /// A relay for the sync figures.
+    #[command(name = "__relay", hide = true)]
+    Relay {
+        data: PathBuf,
+        catch_up_batches: Option<usize>,
+        batch_bytes: Option<usize>,
+    },
+    /// Apply N contacts arriving as snapshots.
+    #[command(name = "__apply", hide = true)]
+    Apply {
+        #[arg(default_value_t = 10_000)]
+        n: usize,
+    },
+    /// The duplicate-finding figures at N contacts.
+    #[command(name = "__duplicates", hide = true)]
+    Duplicates {
+        #[arg(default_value_t = 100_000)]
+        n: usize,
+    },
+    /// The report figures (keeping the store at PATH if given).
+    #[command(name = "__reports", hide = true)]
+    Reports { keep: Option<PathBuf> },
+    /// Create N contacts in a scratch store.
+    #[command(name = "__create", hide = true)]
+    Create {
+        #[arg(default_value_t = 20_000)]
+        n: usize,
+    },
 }
 
 fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("__automerge-repo") => {
-            // `__automerge-repo [SIZE] [--quick]`: the automerge-repo figures alone.
-            let size: usize = match args.get(1).filter(|a| !a.starts_with("--")) {
-                Some(v) => v.parse().context("__automerge-repo SIZE")?,
-                None => 10_000,
-            };
-            let quick = args.iter().any(|a| a == "--quick");
-            let dir = tempfile::tempdir()?;
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
-            let devices = if quick { 20 } else { 100 };
-            let pairs =
-                runtime.block_on(automerge_repo::figures(dir.path(), &[size], devices, quick))?;
-            for (name, value) in pairs {
-                println!("{name}\t{value}");
-            }
-            return Ok(());
-        }
-        Some("__open-probe") => return open_probe(Path::new(args.get(1).context("path")?)),
-        Some("__device-sync") => {
-            let arg = |i: usize| args.get(i).context("__device-sync URL TOKEN PATH");
-            return sync_figures::device_sync_main(arg(1)?, arg(2)?, Path::new(arg(3)?));
-        }
-        Some("__stampede") => {
-            // One figure alone: N fresh devices at once against SIZE
-            // contacts, with the catch-up limits SLOTS × KIB or, without,
-            // the relay's defaults and none.
-            let usage = "__stampede [N SIZE [SLOTS KIB]]";
-            let arg = |i: usize, default: usize| -> Result<usize> {
-                args.get(i)
-                    .map_or(Ok(default), |v| v.parse().context(usage))
-            };
-            let (n, size) = (arg(1, 1_000)?, arg(2, 2_000)?);
-            let limits = match args.get(3) {
-                Some(_) => Some((arg(3, 16)?, arg(4, 256)? << 10)),
-                None => None,
-            };
-            let dir = tempfile::tempdir()?;
-            for f in sync_figures::stampede(dir.path(), n, size, limits)? {
-                println!("{}: {} {}", f.name, f.value, f.unit);
-            }
-            return Ok(());
-        }
-        Some("__relay") => {
-            let usage = "__relay DATA [CATCH_UP_BATCHES BATCH_BYTES]";
-            let catch_up = match (args.get(2), args.get(3)) {
-                (Some(n), Some(b)) => Some((n.parse().context(usage)?, b.parse().context(usage)?)),
-                _ => None,
-            };
-            return sync_figures::relay_main(Path::new(args.get(1).context("path")?), catch_up);
-        }
-        Some("__apply") => {
-            // Profiling aid: how long a device takes to apply N contacts
-            // arriving as snapshots (a first sync without the network).
-            let n: usize = match args.get(1) {
-                Some(v) => v.parse().context("__apply N")?,
-                None => 10_000,
-            };
-            let dir = tempfile::tempdir()?;
-            let mut office = Store::open(dir.path().join("office.muster"))?;
-            let mut people = People::new(42);
-            let batch: Vec<NewContact> = (0..n).map(|i| people.person(i).0).collect();
-            let ids = office.create_contacts(&batch, EPOCH_MS)?;
-            let mut entries = Vec::with_capacity(n);
-            for id in &ids {
-                let data: Vec<u8> = office.changes_of(id)?.concat();
-                entries.push(muster_core::sync::wire::Entry {
-                    doc: id.clone(),
-                    form: muster_core::sync::wire::Form::Snapshot,
-                    data: data.into(),
-                });
-            }
-            // Through the device's session, as a relay's batches arrive.
-            use muster_core::sync::wire::{self, Message};
-            let mut device = Store::open(dir.path().join("device.muster"))?;
-            let mut session = muster_core::sync::client::ClientSession::new(&device, "bench")?;
-            let welcome = wire::encode(&Message::Welcome {
-                protocol: wire::PROTOCOL_VERSION,
-                epoch: "bench".into(),
-                head: n as u64,
-                cursor_trusted: true,
-                role: "coordinator".into(),
-            });
-            session.handle_frame(&mut device, &welcome, EPOCH_MS)?;
-            let frames: Vec<Vec<u8>> = entries
-                .chunks(1_600)
-                .map(|chunk| {
-                    wire::encode(&Message::Batch {
-                        entries: chunk.to_vec(),
-                        cursor: wire::start_cursor("bench"),
-                        remaining: 0,
-                    })
-                })
-                .collect();
-            let t = Instant::now();
-            for frame in &frames {
-                session.handle_frame(&mut device, frame, EPOCH_MS)?;
-            }
-            let secs = t.elapsed().as_secs_f64();
-            println!(
-                "applied {n} contacts in {secs:.2} s ({:.0} µs each)",
-                secs * 1e6 / n as f64
-            );
-            return Ok(());
-        }
-        Some("__duplicates") => {
-            let n: usize = match args.get(1) {
-                Some(v) => v.parse().context("__duplicates N")?,
-                None => 100_000,
-            };
-            return duplicates_figure(n);
-        }
-        Some("__reports") => return reports_figure(args.get(1).map(Path::new)),
-        Some("__create") => {
-            let n: usize = match args.get(1) {
-                Some(v) => v.parse().context("__create N")?,
-                None => 20_000,
-            };
-            let dir = tempfile::tempdir()?;
-            let mut store = Store::open(dir.path().join("p.muster"))?;
-            let mut people = People::new(42);
-            let t = Instant::now();
-            for chunk in 0..n.div_ceil(1_000) {
-                let batch: Vec<NewContact> = (chunk * 1_000..((chunk + 1) * 1_000).min(n))
-                    .map(|i| people.person(i).0)
-                    .collect();
-                store.create_contacts(&batch, EPOCH_MS + chunk as i64)?;
-            }
-            println!("{n} contacts in {:.2} s", t.elapsed().as_secs_f64());
-            return Ok(());
-        }
-        _ => {}
+    let cli = Cli::parse();
+    if let Some(tool) = cli.tool {
+        return run_tool(tool);
     }
-    for a in &args {
-        let known = ["--quick", "--markdown", "--only", "--no-automerge-repo"];
-        if a.starts_with("--") && !known.contains(&a.as_str()) {
-            bail!(
-                "unknown option {a}; use --quick, --markdown FILE, --only core|sync, \
-                 --no-automerge-repo"
-            );
-        }
-    }
-    let quick = args.iter().any(|a| a == "--quick");
-    let compare = !args.iter().any(|a| a == "--no-automerge-repo");
-    let markdown = flag_value(&args, "--markdown")?;
-    let only = flag_value(&args, "--only")?;
-    if let Some(o) = only.as_deref()
-        && o != "core"
-        && o != "sync"
-    {
-        bail!("--only takes core or sync, not {o:?}");
-    }
+    let Cli {
+        quick,
+        markdown,
+        only,
+        no_automerge_repo,
+        ..
+    } = cli;
+    let compare = !no_automerge_repo;
     let dir = tempfile::tempdir()?;
     let started = Instant::now();
     let mut figures = Vec::new();
     let mut others = Vec::new();
-    if only.as_deref() != Some("sync") {
-        figures.extend(core_figures(
+    if only != Some(Only::Sync) {
+        figures.extend(core_figures::core_figures(
             dir.path(),
             if quick { 10_000 } else { 100_000 },
             quick,
         )?);
     }
-    if only.as_deref() != Some("core") {
+    if only != Some(Only::Core) {
         let sizes: &[usize] = if quick {
             &[2_000, 10_000]
         } else {
@@ -1308,9 +464,57 @@ fn main() -> Result<()> {
         if quick { ", --quick" } else { "" }
     );
     if let Some(path) = markdown {
-        std::fs::write(&path, &text).with_context(|| format!("writing {path}"))?;
+        std::fs::write(&path, &text).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
+}
+
+/// Runs one hidden subcommand.
+fn run_tool(tool: Tool) -> Result<()> {
+    match tool {
+        Tool::AutomergeRepo { size, quick } => {
+            let dir = tempfile::tempdir()?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let devices = if quick { 20 } else { 100 };
+            let pairs =
+                runtime.block_on(automerge_repo::figures(dir.path(), &[size], devices, quick))?;
+            for (name, value) in pairs {
+                println!("{name}\t{value}");
+            }
+            Ok(())
+        }
+        Tool::OpenProbe { path } => open_probe(&path),
+        Tool::DeviceSync { url, token, path } => {
+            sync_figures::device_sync_main(&url, &token, &path)
+        }
+        Tool::Stampede {
+            n,
+            size,
+            slots,
+            kib,
+        } => {
+            let limits = slots.map(|slots| (slots, kib << 10));
+            let dir = tempfile::tempdir()?;
+            for f in sync_figures::stampede(dir.path(), n, size, limits)? {
+                println!("{}: {} {}", f.name, f.value, f.unit);
+            }
+            Ok(())
+        }
+        Tool::Relay {
+            data,
+            catch_up_batches,
+            batch_bytes,
+        } => {
+            let catch_up = catch_up_batches.zip(batch_bytes);
+            sync_figures::relay_main(&data, catch_up)
+        }
+        Tool::Apply { n } => tools::apply(n),
+        Tool::Duplicates { n } => tools::duplicates_figure(n),
+        Tool::Reports { keep } => tools::reports_figure(keep.as_deref()),
+        Tool::Create { n } => tools::create(n),
+    }
 }
 
 #[cfg(test)]
