@@ -1,5 +1,8 @@
 //! Sync figures: a relay process (this binary, `__relay DATA`) on 127.0.0.1
 //! and devices driven by the core's tokio client in this process.
+//!
+//! Over 800 lines: each sync figure drives the same relay process and the
+//! same device client; apart, each would restart and re-seed its own.
 
 use muster_core::model::now_ms;
 use std::io::{BufRead, BufReader};

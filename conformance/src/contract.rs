@@ -2,6 +2,9 @@
 //! (`muster_core::sync::storage`, "The contract"), and of what the relay's
 //! rules keep through it: scopes, the visibility log, erasure, tokens, the
 //! audit trail. Every test starts from [`Backend::fresh`].
+//!
+//! Over 800 lines: one test per sentence of the contract, which a backend
+//! runs whole by one line ([`crate::relay_backend_tests!`]).
 
 use std::collections::BTreeSet;
 

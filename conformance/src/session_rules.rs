@@ -6,6 +6,10 @@
 //! a volunteer pulling contacts into its view, ids leaking to a scoped
 //! device, the fallback's unbounded memory and bypassed identity rule,
 //! unreadable new records, and an existence oracle.
+//!
+//! Longer than 800 lines on purpose: one test per access rule, all over the
+//! one in-process harness at the top; split by rule, each file would carry
+//! its own copy of that harness.
 
 use std::collections::BTreeSet;
 

@@ -21,7 +21,7 @@ use muster_core::model::DocKind;
 pub use muster_core::sync::storage::{AuditEntry, ROLES, SecretCheck, TokenInfo, random_hex};
 use muster_core::sync::storage::{
     Author, Batch, DocState, Head, Inserted, LogEntry, NewChange, RelayStorage, RelayTx, SResult,
-    StorageError, TokenRecord, VisChange, chain_hash,
+    StorageError, TokenRecord, VisChange, chain_hash, doc_from_log_bytes,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -257,18 +257,9 @@ fn snapshot_bytes(conn: &Connection, doc: &str) -> rusqlite::Result<Vec<u8>> {
     Ok(out)
 }
 
-/// The document as the log has it. A logged change whose dependencies are
-/// not logged yet (re-pushed after a restore) waits inside the document, as
-/// it would on a device, rather than make the whole document unreadable.
+/// The document as the log has it ([`doc_from_log_bytes`]).
 fn load(conn: &Connection, doc: &str) -> SResult<Option<AutoCommit>> {
-    let bytes = snapshot_bytes(conn, doc).map_err(db)?;
-    if bytes.is_empty() {
-        return Ok(None);
-    }
-    let mut d = AutoCommit::new();
-    d.load_incremental(&bytes)
-        .map(|_| Some(d))
-        .map_err(|e| StorageError::damaged(doc, e))
+    doc_from_log_bytes(doc, &snapshot_bytes(conn, doc).map_err(db)?)
 }
 
 fn token_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRecord> {

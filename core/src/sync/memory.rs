@@ -16,7 +16,8 @@ use automerge::AutoCommit;
 
 use super::storage::{
     AuditEntry, Author, Batch, DocState, Head, Inserted, LogEntry, NewChange, RelayStorage,
-    RelayTx, SResult, StorageError, TokenInfo, TokenRecord, VisChange, chain_hash, secret_hash,
+    RelayTx, SResult, StorageError, TokenInfo, TokenRecord, VisChange, chain_hash,
+    doc_from_log_bytes, secret_hash,
 };
 use crate::model::Millis;
 
@@ -146,14 +147,7 @@ impl State {
     }
 
     fn load(&self, doc: &str) -> SResult<Option<AutoCommit>> {
-        let bytes = self.snapshot_bytes(doc);
-        if bytes.is_empty() {
-            return Ok(None);
-        }
-        let mut d = AutoCommit::new();
-        d.load_incremental(&bytes)
-            .map_err(|e| StorageError::damaged(doc, e))?;
-        Ok(Some(d))
+        doc_from_log_bytes(doc, &self.snapshot_bytes(doc))
     }
 }
 

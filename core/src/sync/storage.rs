@@ -492,6 +492,22 @@ pub trait RelayTx {
     fn erase_doc(&mut self, doc: &str, author: &Author, now: Millis) -> SResult<()>;
 }
 
+/// The document whose log bytes (a snapshot and changes, as
+/// [`RelayStorage::snapshots`] returns them) are `bytes`; `None` for no
+/// bytes. A logged change whose dependencies are not logged yet (re-pushed
+/// after a restore) waits inside the document, as it would on a device,
+/// rather than make the whole document unreadable. Every backend's
+/// `load_doc` is this over its own bytes.
+pub fn doc_from_log_bytes(doc: &str, bytes: &[u8]) -> SResult<Option<AutoCommit>> {
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    let mut d = AutoCommit::new();
+    d.load_incremental(bytes)
+        .map_err(|e| StorageError::damaged(doc, e))?;
+    Ok(Some(d))
+}
+
 /// How much one read of the log returns at most ([`RelayStorage::entries_after`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Batch {

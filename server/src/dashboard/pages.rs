@@ -1,5 +1,9 @@
 //! The dashboard's pages: events with live counts, an event's roster (live),
 //! contact search and detail with history, and overdue feedback.
+//!
+//! Over 800 lines because it holds every page's handler, each a read of the
+//! dashboard's replica and its HTML; the shared pieces are `html.rs`, the
+//! duplicate review `duplicates.rs`, the sign-in `auth.rs`.
 
 use std::collections::HashMap;
 
