@@ -350,7 +350,9 @@ impl Device {
         Device::with_stores(store, None, clock)
     }
 
-    fn with_stores(store: Store, reader: Option<Store>, clock: Clock) -> Result<Device> {
+    fn with_stores(mut store: Store, reader: Option<Store>, clock: Clock) -> Result<Device> {
+        // Observers hear which records each write changed.
+        store.track_touched(true);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("muster-sync")

@@ -361,6 +361,12 @@ fn opposite_merges_made_at_once_leave_one_person_on_every_replica() {
 #[test]
 fn writes_tell_what_they_changed_and_stamp_who_recorded() {
     let mut s = Store::open_in_memory().unwrap();
+    person(&mut s, "Someone Else", &[], &[]);
+    assert!(
+        s.take_touched().is_empty(),
+        "nothing is counted unless asked"
+    );
+    s.track_touched(true);
     let ana = person(&mut s, "Ana Silva", &["+44 7700 900123"], &[]);
     let dup = person(&mut s, "Ana Sílva", &["07700 900123"], &[]);
     let new_event = NewEvent::new("Gala", T0, "Hall", None);

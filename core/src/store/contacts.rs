@@ -38,7 +38,7 @@ impl Store {
         }
         tx.commit()?;
         let ids: Vec<String> = docs.into_iter().map(|(id, _, _)| id).collect();
-        self.touched.extend(ids.iter().cloned());
+        self.touch(ids.iter().cloned());
         Ok(ids)
     }
 

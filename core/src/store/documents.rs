@@ -193,16 +193,34 @@ impl Store {
         crate::reports::Reports::over(&self.conn, &self.device_id)
     }
 
+    /// Starts (or stops) counting the documents local writes change, for
+    /// [`Store::take_touched`]. A device does, for its observers.
+    pub fn track_touched(&mut self, on: bool) {
+        self.touched = on.then(Vec::new);
+    }
+
     /// The ids of the documents (records) that local writes changed since
     /// the last call, each once, in the order first changed: what an app's
     /// observers hear of after a write, so no binding decides it (a merge
-    /// changes the duplicate; a note on a contact changes its private
-    /// ledger; an erasure removes the contact and its ledger).
+    /// changes the duplicate and the views of the contact kept and of the
+    /// events the duplicate signed up to; a note on a contact changes its
+    /// private ledger; an erasure removes the contact and its ledger).
+    /// Empty unless [`Store::track_touched`] is on.
     pub fn take_touched(&mut self) -> Vec<String> {
+        let Some(touched) = &mut self.touched else {
+            return Vec::new();
+        };
         let mut seen = std::collections::HashSet::new();
-        std::mem::take(&mut self.touched)
+        std::mem::take(touched)
             .into_iter()
             .filter(|id| seen.insert(id.clone()))
             .collect()
+    }
+
+    /// Counts `ids` as changed by a local write (when counting).
+    pub(super) fn touch(&mut self, ids: impl IntoIterator<Item = String>) {
+        if let Some(touched) = &mut self.touched {
+            touched.extend(ids);
+        }
     }
 }

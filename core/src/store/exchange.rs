@@ -115,7 +115,7 @@ impl Store {
         index::reindex_all(&tx, &touched)?;
         tx.commit()?;
         let written: Vec<String> = touched.iter().map(|(_, id, _)| (*id).to_owned()).collect();
-        self.touched.extend(written);
+        self.touch(written);
         for (id, doc, _, created) in docs {
             if !created {
                 self.put_doc(&id, doc);

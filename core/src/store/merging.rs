@@ -501,13 +501,15 @@ impl Store {
     /// duplicates, sign-ups and ledger) and the events the duplicate signed
     /// up to (their rosters fold its line in or out).
     fn touch_merge_views(&mut self, duplicate: &str, kept: &str) -> Result<()> {
+        if self.touched.is_none() {
+            return Ok(());
+        }
         let events: Vec<String> = self
             .conn
             .prepare_cached("SELECT DISTINCT event_id FROM signups WHERE contact_id = ?1")?
             .query_map([duplicate], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
-        self.touched.push(kept.to_owned());
-        self.touched.extend(events);
+        self.touch(std::iter::once(kept.to_owned()).chain(events));
         Ok(())
     }
 

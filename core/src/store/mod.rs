@@ -102,8 +102,9 @@ pub struct Store {
     /// When set, ids come from this deterministic stream (simulations).
     id_seed: Option<u64>,
     /// The documents local writes changed since [`Store::take_touched`]
-    /// last ran, in order, perhaps repeated.
-    touched: Vec<String>,
+    /// last ran, in order, perhaps repeated; `None` unless someone asked
+    /// ([`Store::track_touched`]), so a store nobody asks grows nothing.
+    touched: Option<Vec<String>>,
     /// A reader ([`Store::reader`]) keeps no documents between calls:
     /// another connection writes them.
     reads_only: bool,
@@ -246,7 +247,7 @@ impl Store {
             actor,
             cache: HashMap::new(),
             id_seed: None,
-            touched: Vec::new(),
+            touched: None,
             reads_only: false,
         })
     }
@@ -281,7 +282,7 @@ impl Store {
             actor: self.actor.clone(),
             cache: HashMap::new(),
             id_seed: None,
-            touched: Vec::new(),
+            touched: None,
             reads_only: true,
         }))
     }
@@ -467,7 +468,7 @@ impl Store {
         let tx = self.conn.transaction()?;
         persist(&tx, doc_id, kind, &doc, &[change], true)?;
         tx.commit()?;
-        self.touched.push(doc_id.to_owned());
+        self.touch([doc_id.to_owned()]);
         self.put_doc(doc_id, doc);
         Ok(())
     }
@@ -513,7 +514,7 @@ impl Store {
         let tx = self.conn.transaction()?;
         persist(&tx, doc_id, kind, &doc, &[change], true)?;
         tx.commit()?;
-        self.touched.push(doc_id.to_owned());
+        self.touch([doc_id.to_owned()]);
         self.put_doc(doc_id, doc);
         Ok(())
     }

@@ -308,7 +308,7 @@ impl Store {
         tx.commit()?;
         self.cache.remove(contact_id);
         self.cache.remove(&private);
-        self.touched.extend([contact_id.to_owned(), private]);
+        self.touch([contact_id.to_owned(), private]);
         Ok(())
     }
 
