@@ -312,9 +312,6 @@ pub(crate) fn retyped(c: &NewContact, kind: usize, rng: &mut ChaCha8Rng) -> NewC
             emails: c.emails.clone(),
             ..Default::default()
         },
-        _ => NewContact {
-            name: typo(&c.name, rng),
-            ..Default::default()
-        },
+        _ => NewContact::named(typo(&c.name, rng)),
     }
 }

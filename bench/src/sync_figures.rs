@@ -373,13 +373,7 @@ async fn idle_devices(dir: &Path, relay: &Relay, n: usize) -> Result<Vec<Figure>
     tokio::time::sleep(Duration::from_secs(5)).await;
     let (peak, held) = relay.memory_mb();
     let mut office = Store::open(dir.join("idle-office.muster"))?;
-    let id = office.create_contact(
-        &NewContact {
-            name: "For everyone".into(),
-            ..Default::default()
-        },
-        now_ms(),
-    )?;
+    let id = office.create_contact(&NewContact::named("For everyone"), now_ms())?;
     *target.lock().map_err(|_| anyhow::anyhow!("poisoned"))? = id;
     let t = Instant::now();
     once(&mut office, relay).await?;
@@ -751,13 +745,7 @@ async fn run_async(
         let id = a
             .lock()
             .map_err(|_| anyhow::anyhow!("poisoned"))?
-            .create_contact(
-                &NewContact {
-                    name: format!("Latency {i}"),
-                    ..Default::default()
-                },
-                now_ms(),
-            )?;
+            .create_contact(&NewContact::named(format!("Latency {i}")), now_ms())?;
         wake.notify_one();
         loop {
             let (at, docs) = tokio::time::timeout(Duration::from_secs(10), rx.recv())

@@ -21,15 +21,7 @@ fn day(date: &str) -> i64 {
 }
 
 fn person(store: &mut Store, name: &str, now: i64) -> String {
-    store
-        .create_contact(
-            &NewContact {
-                name: name.into(),
-                ..Default::default()
-            },
-            now,
-        )
-        .unwrap()
+    store.create_contact(&NewContact::named(name), now).unwrap()
 }
 
 fn event(store: &mut Store, title: &str, starts_at: i64, capacity: Option<i64>) -> String {

@@ -90,15 +90,7 @@ impl Office {
 
 /// Creates a contact with just a name in `store`.
 pub fn person(store: &mut Store, name: &str) -> String {
-    store
-        .create_contact(
-            &NewContact {
-                name: name.into(),
-                ..Default::default()
-            },
-            T0,
-        )
-        .unwrap()
+    store.create_contact(&NewContact::named(name), T0).unwrap()
 }
 
 /// The office's coordinator device as an author.

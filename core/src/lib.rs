@@ -25,7 +25,7 @@
 //!
 //! let mut store = Store::open_in_memory()?;
 //! let now = 1_700_000_000_000;
-//! let ana = store.create_contact(&NewContact { name: "Ana Silva".into(), ..Default::default() }, now)?;
+//! let ana = store.create_contact(&NewContact::named("Ana Silva"), now)?;
 //! let gala = store.create_event(
 //!     &NewEvent::new("Gala", now, "Hall", Some(100) ),
 //!     now,

@@ -12,10 +12,7 @@ fn state(s: &mut Store) -> (String, i64) {
 }
 
 fn named(name: &str) -> NewContact {
-    NewContact {
-        name: name.into(),
-        ..Default::default()
-    }
+    NewContact::named(name)
 }
 
 fn assert_invalid<T: std::fmt::Debug>(result: Result<T, Error>, field: &str) {

@@ -130,13 +130,7 @@ fn run(replicas: usize, ops: &[Op]) -> Result<(), TestCaseError> {
             Op::CreateContact { at, name } => {
                 let at = at % replicas;
                 s[at]
-                    .create_contact(
-                        &NewContact {
-                            name: NAMES[name].into(),
-                            ..Default::default()
-                        },
-                        now,
-                    )
+                    .create_contact(&NewContact::named(NAMES[name]), now)
                     .map(drop)
             }
             Op::Rename { at, contact, name } => {

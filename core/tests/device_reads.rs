@@ -13,10 +13,7 @@ fn device(dir: &std::path::Path) -> Device {
 }
 
 fn new(name: &str) -> NewContact {
-    NewContact {
-        name: name.into(),
-        ..Default::default()
-    }
+    NewContact::named(name)
 }
 
 #[test]

@@ -112,10 +112,7 @@ fn a_phone_warns_at_capture_time() {
     let warn = s.possible_duplicates_of(&typed).unwrap();
     assert_eq!(warn.len(), 1, "{warn:?}");
     assert_eq!(warn[0].a, ana);
-    let stranger = NewContact {
-        name: "Zed Quist".into(),
-        ..Default::default()
-    };
+    let stranger = NewContact::named("Zed Quist");
     assert!(s.possible_duplicates_of(&stranger).unwrap().is_empty());
 }
 

@@ -80,14 +80,8 @@ fn write_contacts(dir: &Path, open: impl Fn() -> Result<Store, Error>) -> (Strin
     let mut s = open().unwrap();
     let id = s.create_contact(&ana(), T0).unwrap();
     for i in 0..20 {
-        s.create_contact(
-            &NewContact {
-                name: format!("Person {i}"),
-                ..Default::default()
-            },
-            T0 + 1 + i,
-        )
-        .unwrap();
+        s.create_contact(&NewContact::named(format!("Person {i}")), T0 + 1 + i)
+            .unwrap();
     }
     let while_open = files(dir);
     assert!(

@@ -294,13 +294,7 @@ async fn devices_sync_within_small_limits() {
     let url = format!("ws://{}/v1/sync", relay.addr);
     let mut a = Store::open_in_memory().unwrap();
     let id = a
-        .create_contact(
-            &NewContact {
-                name: "Ana Silva".into(),
-                ..Default::default()
-            },
-            common::T0,
-        )
+        .create_contact(&NewContact::named("Ana Silva"), common::T0)
         .unwrap();
     muster_core::client::sync_once(&mut a, &url, &token, &common::clock, &mut |_| {})
         .await

@@ -16,13 +16,7 @@ async fn two_desks_offline_then_sync_end_identical() {
 
     // The office prepares the event and one attendee, syncs.
     let ana = a
-        .create_contact(
-            &NewContact {
-                name: "Ana Silva".into(),
-                ..Default::default()
-            },
-            T0,
-        )
+        .create_contact(&NewContact::named("Ana Silva"), T0)
         .unwrap();
     let event = a
         .create_event(&NewEvent::new("Coat drive", T0, "Hall", Some(2)), T0)
@@ -44,25 +38,9 @@ async fn two_desks_offline_then_sync_end_identical() {
     // Offline at two desks: the same person, walk-ins, a check-in.
     a.sign_up(&event, &ana, false, T0 + 10).unwrap();
     b.check_in(&event, &ana, T0 + 20).unwrap();
-    let bo = b
-        .create_contact(
-            &NewContact {
-                name: "Bo Chen".into(),
-                ..Default::default()
-            },
-            T0,
-        )
-        .unwrap();
+    let bo = b.create_contact(&NewContact::named("Bo Chen"), T0).unwrap();
     b.sign_up(&event, &bo, true, T0 + 30).unwrap();
-    let cy = a
-        .create_contact(
-            &NewContact {
-                name: "Cy Diaz".into(),
-                ..Default::default()
-            },
-            T0,
-        )
-        .unwrap();
+    let cy = a.create_contact(&NewContact::named("Cy Diaz"), T0).unwrap();
     a.sign_up(&event, &cy, false, T0 + 40).unwrap();
 
     for _ in 0..2 {
@@ -152,14 +130,8 @@ async fn metrics_count_connections_changes_and_bytes() {
     let mut a = Store::open_in_memory().unwrap();
     let mut b = Store::open_in_memory().unwrap();
     for i in 0..3 {
-        a.create_contact(
-            &NewContact {
-                name: format!("P{i}"),
-                ..Default::default()
-            },
-            T0,
-        )
-        .unwrap();
+        a.create_contact(&NewContact::named(format!("P{i}")), T0)
+            .unwrap();
     }
     sync_once(&mut a, &relay.url, &token, &clock, &mut |_| {})
         .await
@@ -255,13 +227,7 @@ async fn live_devices_see_each_others_writes_without_polling() {
         let id = a
             .lock()
             .unwrap()
-            .create_contact(
-                &NewContact {
-                    name: format!("Live {i}"),
-                    ..Default::default()
-                },
-                T0,
-            )
+            .create_contact(&NewContact::named(format!("Live {i}")), T0)
             .unwrap();
         wake_a.notify_one();
         let docs = tokio::time::timeout(std::time::Duration::from_secs(5), changed_rx.recv())
@@ -299,9 +265,10 @@ async fn fresh_devices_take_turns_for_catch_up_batches() {
     // Enough for several batches per device.
     let mut office = Store::open_in_memory().unwrap();
     let people: Vec<NewContact> = (0..5_000)
-        .map(|i| NewContact {
-            name: format!("Person {i} with a name long enough to fill batches"),
-            ..Default::default()
+        .map(|i| {
+            NewContact::named(format!(
+                "Person {i} with a name long enough to fill batches"
+            ))
         })
         .collect();
     office.create_contacts(&people, T0).unwrap();

@@ -121,10 +121,7 @@ fn set(items: &[&String]) -> BTreeSet<String> {
 }
 
 fn person(name: &str) -> NewContact {
-    NewContact {
-        name: name.into(),
-        ..Default::default()
-    }
+    NewContact::named(name)
 }
 
 fn event(title: &str) -> NewEvent {

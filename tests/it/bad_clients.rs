@@ -132,14 +132,8 @@ async fn bad_clients_get_clear_errors_and_the_relay_keeps_serving() {
         );
         // The relay still serves a good device.
         assert!(relay.is_running(), "{what} brought the relay down");
-        good.create_contact(
-            &NewContact {
-                name: format!("After {what}"),
-                ..Default::default()
-            },
-            clock(),
-        )
-        .unwrap();
+        good.create_contact(&NewContact::named(format!("After {what}")), clock())
+            .unwrap();
         let report = sync(&mut good, &url, &token).await.unwrap();
         assert_eq!(report.acknowledged, 1, "{what}");
     }

@@ -8,13 +8,7 @@ use crate::harness::*;
 
 fn person(store: &mut Store, name: &str) -> String {
     store
-        .create_contact(
-            &NewContact {
-                name: name.into(),
-                ..Default::default()
-            },
-            clock(),
-        )
+        .create_contact(&NewContact::named(name), clock())
         .unwrap()
 }
 

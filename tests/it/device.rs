@@ -50,16 +50,8 @@ fn eventually(what: &str, mut f: impl FnMut() -> bool) {
 }
 
 fn add(d: &Device, name: &str) -> String {
-    d.write(|s, now| {
-        s.create_contact(
-            &NewContact {
-                name: name.into(),
-                ..Default::default()
-            },
-            now,
-        )
-    })
-    .unwrap()
+    d.write(|s, now| s.create_contact(&NewContact::named(name), now))
+        .unwrap()
 }
 
 #[test]

@@ -17,13 +17,7 @@ use crate::harness::*;
 
 fn add(store: &mut Store, name: &str) -> String {
     store
-        .create_contact(
-            &NewContact {
-                name: name.into(),
-                ..Default::default()
-            },
-            clock(),
-        )
+        .create_contact(&NewContact::named(name), clock())
         .unwrap()
 }
 

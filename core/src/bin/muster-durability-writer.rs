@@ -31,13 +31,8 @@ fn main() -> Result<(), muster_core::Error> {
     for i in start.. {
         let line = match (i % 4, &last) {
             (0, _) | (_, None) => {
-                let id = store.create_contact(
-                    &NewContact {
-                        name: format!("Person {i}"),
-                        ..Default::default()
-                    },
-                    now + i as i64,
-                )?;
+                let id = store
+                    .create_contact(&NewContact::named(format!("Person {i}")), now + i as i64)?;
                 last = Some((id.clone(), 0));
                 format!("C {id} {i}")
             }

@@ -139,39 +139,35 @@ impl Matcher {
                 "a merged duplicate (merged into {into}): not imported"
             ));
         }
-        let mut found: Option<(Slot, &'static str)> = None;
-        if let Some(id) = &patch.id
-            && self.merged.contains_key(id)
-        {
-            found = Some((Slot::Contact(id.clone()), "id"));
-        }
-        if found.is_none()
-            && let Some(slot) = patch
-                .edit
-                .external_id
-                .as_ref()
-                .and_then(|x| self.by_external.get(x))
-        {
-            found = Some((slot.clone(), "external_id"));
-        }
-        if found.is_none()
-            && let Some(slot) = patch
-                .edit
-                .add_emails
-                .iter()
-                .find_map(|e| self.by_email.get(&normalise_email(e)))
-        {
-            found = Some((slot.clone(), "email"));
-        }
-        if found.is_none()
-            && let Some(slot) = patch
-                .edit
-                .add_phones
-                .iter()
-                .find_map(|p| self.by_phone.get(&phone_key(p, &self.region)))
-        {
-            found = Some((slot.clone(), "phone"));
-        }
+        let keyed = |slot: Option<&Slot>, by: &'static str| slot.map(|s| (s.clone(), by));
+        let edit = &patch.edit;
+        let found = patch
+            .id
+            .as_ref()
+            .filter(|id| self.merged.contains_key(*id))
+            .map(|id| (Slot::Contact(id.clone()), "id"))
+            .or_else(|| {
+                let slot = edit
+                    .external_id
+                    .as_ref()
+                    .and_then(|x| self.by_external.get(x));
+                keyed(slot, "external_id")
+            })
+            .or_else(|| {
+                let mut emails = edit.add_emails.iter();
+                keyed(
+                    emails.find_map(|e| self.by_email.get(&normalise_email(e))),
+                    "email",
+                )
+            })
+            .or_else(|| {
+                let mut phones = edit.add_phones.iter();
+                let region = &self.region;
+                keyed(
+                    phones.find_map(|p| self.by_phone.get(&phone_key(p, region))),
+                    "phone",
+                )
+            });
         let (target, matched_by) = match found {
             Some((Slot::Planned(t), by)) => (t, Some(by)),
             Some((Slot::Contact(id), by)) => {

@@ -30,15 +30,7 @@ fn items(cell: &str) -> impl Iterator<Item = &str> {
 
 /// A contact with only a name, for rows that create one and for checks.
 pub(crate) fn blank(name: &str) -> Result<Contact> {
-    Contact::new(
-        String::new(),
-        &NewContact {
-            name: name.to_owned(),
-            ..Default::default()
-        },
-        "",
-        0,
-    )
+    Contact::new(String::new(), &NewContact::named(name), "", 0)
 }
 
 impl RowPatch {

@@ -150,6 +150,16 @@ pub struct NewContact {
     pub external_id: Option<String>,
 }
 
+impl NewContact {
+    /// A new contact with only a name.
+    pub fn named(name: impl Into<String>) -> NewContact {
+        NewContact {
+            name: name.into(),
+            ..Default::default()
+        }
+    }
+}
+
 impl Contact {
     /// A contact built from what was typed, validated.
     pub fn new(id: String, new: &NewContact, created_by: &str, now: Millis) -> Result<Contact> {

@@ -161,15 +161,7 @@ mod tests {
     #[test]
     fn records_written_by_the_store_are_readable_and_broken_ones_are_not() {
         let mut store = Store::open_in_memory().unwrap();
-        let ana = store
-            .create_contact(
-                &NewContact {
-                    name: "Ana".into(),
-                    ..Default::default()
-                },
-                1,
-            )
-            .unwrap();
+        let ana = store.create_contact(&NewContact::named("Ana"), 1).unwrap();
         let event = store
             .create_event(&NewEvent::new("Gala", 1, "Hall", None), 1)
             .unwrap();

@@ -16,15 +16,7 @@ fn day(y: i64, m: i64, d: i64) -> Millis {
 }
 
 fn person(store: &mut Store, name: &str, now: Millis) -> String {
-    store
-        .create_contact(
-            &NewContact {
-                name: name.into(),
-                ..Default::default()
-            },
-            now,
-        )
-        .unwrap()
+    store.create_contact(&NewContact::named(name), now).unwrap()
 }
 
 fn event(store: &mut Store, title: &str, starts_at: Millis, capacity: Option<i64>) -> String {
@@ -688,10 +680,7 @@ fn documents_are_read_in_batches_over_two_threads() {
     let mut s = Store::open_in_memory().unwrap();
     let t = day(2026, 1, 1);
     let news: Vec<NewContact> = (0..2_100)
-        .map(|i| NewContact {
-            name: format!("Person {i}"),
-            ..Default::default()
-        })
+        .map(|i| NewContact::named(format!("Person {i}")))
         .collect();
     let ids = s.create_contacts(&news, t).unwrap();
     for (i, id) in ids.iter().enumerate().filter(|(i, _)| i % 3 == 0) {

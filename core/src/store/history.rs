@@ -149,10 +149,7 @@ mod tests {
     #[test]
     fn history_signups_and_merged_contacts() {
         let mut s = Store::open_in_memory().unwrap();
-        let new = |name: &str| NewContact {
-            name: name.into(),
-            ..Default::default()
-        };
+        let new = |name: &str| NewContact::named(name);
         let ana = s.create_contact(&new("Ana Silva"), 1_000).unwrap();
         let dup = s.create_contact(&new("Ana Silva"), 2_000).unwrap();
         s.update_contact(&ana, 3_000, |c| {

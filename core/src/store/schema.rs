@@ -222,13 +222,7 @@ mod tests {
         }
         let mut upgraded = crate::Store::open(&old).unwrap();
         let ana = upgraded
-            .create_contact(
-                &crate::NewContact {
-                    name: "Ana Silva".into(),
-                    ..Default::default()
-                },
-                1,
-            )
+            .create_contact(&crate::NewContact::named("Ana Silva"), 1)
             .unwrap();
         assert_eq!(upgraded.contact(&ana).unwrap().name, "Ana Silva");
         drop(upgraded);
@@ -316,10 +310,7 @@ mod tests {
     fn a_v3_store_counts_its_merges_by_the_rule_for_v4() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v3.muster");
-        let new = |name: &str| crate::NewContact {
-            name: name.into(),
-            ..Default::default()
-        };
+        let new = |name: &str| crate::NewContact::named(name);
         let (x, y, a) = {
             // A cycle of two concurrent merges and a contact merged into
             // one of its members, written by this build...

@@ -111,13 +111,5 @@ pub fn replicas_with_event(
 
 /// Creates a contact with just a name.
 pub fn contact(store: &mut Store, name: &str) -> String {
-    store
-        .create_contact(
-            &NewContact {
-                name: name.into(),
-                ..Default::default()
-            },
-            T0,
-        )
-        .unwrap()
+    store.create_contact(&NewContact::named(name), T0).unwrap()
 }
