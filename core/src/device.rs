@@ -151,10 +151,12 @@ enum Notice {
 
 /// State shared with the sync tasks and the notice thread.
 struct Shared {
-    store: Mutex<Store>,
     /// A second connection for [`Device::read`] ([`Store::reader`]), so
     /// reads wait for no write and no sync; `None` for a store in memory.
+    /// Declared before `store` so that it closes first: the writer, closing
+    /// last, folds the WAL into the file and removes it, as it did alone.
     reader: Option<Mutex<Store>>,
+    store: Mutex<Store>,
     clock: Clock,
     activity: Mutex<SyncActivity>,
     live: Mutex<Option<LiveSync>>,

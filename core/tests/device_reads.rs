@@ -73,3 +73,22 @@ fn a_write_through_a_read_fails_and_changes_nothing() {
     assert_eq!(d.read(|s| s.contact_count()).unwrap(), 0);
     assert_eq!(d.read(|s| s.pending_count()).unwrap(), 0);
 }
+
+/// Closing a device leaves the store one file, as before it had a read
+/// connection: the writer closes last and folds the WAL in (a read-only
+/// connection closing last cannot, and left `-wal` and `-shm` behind).
+#[test]
+fn a_closed_device_leaves_no_wal_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = device(dir.path());
+    d.write(|s, now| s.create_contact(&new("Ana Silva"), now))
+        .unwrap();
+    assert_eq!(d.read(|s| s.contact_count()).unwrap(), 1);
+    drop(d);
+    let mut left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["desk.db"]);
+}
