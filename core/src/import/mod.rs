@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::model::{Contact, Millis};
-use crate::store::Store;
+use crate::store::{BatchEdit, Store};
 
 mod columns;
 mod file;
@@ -212,7 +212,7 @@ pub fn import_contacts(
             .collect();
         let mut creates: Vec<Contact> = Vec::new();
         let mut created_for: Vec<usize> = Vec::new();
-        let mut updates: Vec<(String, Edit<'_>)> = Vec::new();
+        let mut updates: Vec<(String, BatchEdit<'_>)> = Vec::new();
         for (t, target) in targets.iter().enumerate().take(end).skip(start) {
             let original = match &target.contact {
                 None => None,
@@ -405,9 +405,6 @@ pub struct RowJson {
     /// The earlier row about the same contact, if any.
     pub same_as_row: Option<usize>,
 }
-
-/// An edit of one contact, as [`Store::write_contacts`] takes it.
-type Edit<'a> = Box<dyn FnOnce(&mut Contact) -> Result<()> + 'a>;
 
 fn build_report(
     file: &CsvFile,

@@ -53,6 +53,7 @@ use crate::model::{
 };
 use crate::views::SignupStatus;
 
+pub use exchange::BatchEdit;
 pub use file::unlock;
 use file::{classify, open_file};
 pub use index::{ContactSummary, EventSummary, RosterLine};
