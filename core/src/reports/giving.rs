@@ -118,7 +118,7 @@ impl Reports<'_> {
         let mut unreadable = 0;
         crate::store::scan::scan_docs(
             self.conn,
-            DocKind::ContactPrivate,
+            "SELECT doc_id FROM docs WHERE kind = 'contact_private'",
             |id, doc| model::hydrate::<LedgerGifts>(id, doc).ok(),
             |chunk| {
                 for (id, ledger) in chunk {

@@ -244,7 +244,7 @@ impl Store {
         let mut unreadable = 0;
         scan::scan_docs(
             &self.conn,
-            kind,
+            &format!("SELECT doc_id FROM docs WHERE kind = '{}'", kind.as_str()),
             |id, doc| T::read(id, doc).ok(),
             |chunk| {
                 let total = chunk.len();

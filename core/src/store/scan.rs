@@ -14,7 +14,6 @@ use automerge::{AutoCommit, Change};
 use rusqlite::Connection;
 
 use crate::error::{Error, Result};
-use crate::model::DocKind;
 
 /// How many documents the bulk scan decodes at a time (and hands to its
 /// callback at once).
@@ -67,34 +66,34 @@ pub(crate) fn on_two_threads<T: Send, R: Send>(
     })
 }
 
-/// Reads every document of `kind` with `read`, and hands the results to
-/// `each` a chunk at a time in id order: `None` for a document that cannot
-/// be decoded or read.
+/// Reads every document whose id `ids_sql` (a `SELECT doc_id …` query)
+/// selects with `read`, and hands the results to `each` a chunk at a time
+/// in id order: `None` for a document that cannot be decoded or read.
 ///
 /// The stored bytes are read in two queries (snapshots, then changes, both
-/// scans of their table's id index, merged as they go) inside one read
-/// transaction, so the scan sees one state of the store; not two queries
-/// per document. (Changes are joined to `docs` by kind: selecting them with
-/// `doc_id IN (SELECT …)` made SQLite look each document up apart, 7×
-/// slower over 100,000 contacts.)
+/// in id order) inside one read transaction, so the scan sees one state of
+/// the store; not two queries per document. (`doc_id IN (…)` rather than a
+/// join: warm, it reads the changes of 100,000 contacts in 0.48 s against
+/// 0.56 s, and of 20,000 ledgers among them in 0.04 s against 0.18 s.)
 pub(crate) fn scan_docs<T: Send, E: From<Error>>(
     conn: &Connection,
-    kind: DocKind,
+    ids_sql: &str,
     read: impl Fn(&str, &AutoCommit) -> Option<T> + Sync,
     mut each: impl FnMut(Vec<(String, Option<T>)>) -> std::result::Result<(), E>,
 ) -> std::result::Result<(), E> {
     let tx = conn.unchecked_transaction().map_err(Error::from)?;
     let mut docs = tx
-        .prepare("SELECT doc_id, snapshot FROM docs WHERE kind = ?1 ORDER BY doc_id")
+        .prepare(&format!(
+            "SELECT doc_id, snapshot FROM docs WHERE doc_id IN ({ids_sql}) ORDER BY doc_id"
+        ))
         .map_err(Error::from)?;
     let mut changes = tx
-        .prepare(
-            "SELECT c.doc_id, c.data FROM changes c JOIN docs d ON d.doc_id = c.doc_id
-             WHERE d.kind = ?1 ORDER BY c.doc_id, c.seq",
-        )
+        .prepare(&format!(
+            "SELECT doc_id, data FROM changes WHERE doc_id IN ({ids_sql}) ORDER BY doc_id, seq"
+        ))
         .map_err(Error::from)?;
-    let mut docs = docs.query([kind.as_str()]).map_err(Error::from)?;
-    let mut changes = changes.query([kind.as_str()]).map_err(Error::from)?;
+    let mut docs = docs.query([]).map_err(Error::from)?;
+    let mut changes = changes.query([]).map_err(Error::from)?;
     let mut next_change = || -> Result<Option<(String, Vec<u8>)>> {
         Ok(match changes.next()? {
             Some(r) => Some((r.get(0)?, r.get(1)?)),
