@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use muster_core::sync::storage::RelayStorage;
 
-use crate::{ServerError, SqliteRelay};
+use crate::postgres::PgNotifier;
+use crate::{PgRelay, ServerError, SqliteRelay};
 
 /// What changed, as a wake-up says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +80,31 @@ impl Backend {
             storage: sqlite.clone(),
             notifier: Arc::new(SqliteNotifier { relay: sqlite }),
         })
+    }
+}
+
+impl Backend {
+    /// PostgreSQL at `url`, shared with any number of other relay
+    /// processes ([`PgRelay::open`]).
+    pub fn open_postgres(url: &str) -> Result<Backend, ServerError> {
+        let pg = Arc::new(PgRelay::open(url)?);
+        Ok(Backend {
+            storage: pg.clone(),
+            notifier: Arc::new(PgNotifier::new(pg)),
+        })
+    }
+
+    /// PostgreSQL when `database` is given (`--database`), otherwise
+    /// SQLite in `data_dir`: what every command of `muster-server` opens.
+    pub fn open(
+        data_dir: &Path,
+        database: Option<&str>,
+        key: Option<&[u8; 32]>,
+    ) -> Result<Backend, ServerError> {
+        match database {
+            Some(url) => Backend::open_postgres(url),
+            None => Backend::open_sqlite(data_dir, key),
+        }
     }
 }
 

@@ -20,6 +20,7 @@ pub mod backend;
 pub mod dashboard;
 pub mod key_file;
 pub mod listener;
+pub mod postgres;
 pub mod storage;
 pub mod upgrade;
 
@@ -49,6 +50,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 pub use listener::Limits;
+pub use postgres::PgRelay;
 pub use storage::SqliteRelay;
 
 /// How long a device has to send `hello` (the session's timer,
@@ -113,6 +115,16 @@ pub enum ServerError {
     /// devices).
     #[error("the dashboard could not start: {0}")]
     Dashboard(String),
+    /// The database was set up by a newer muster-server than this one.
+    #[error(
+        "the relay's database has schema version {found}, newer than this muster-server knows ({known}); run the newer muster-server (or restore a backup taken before the upgrade)"
+    )]
+    SchemaTooNew {
+        /// The database's version.
+        found: i64,
+        /// The newest this build knows.
+        known: i64,
+    },
 }
 
 impl From<muster_core::sync::storage::StorageError> for ServerError {
