@@ -66,6 +66,8 @@ pub struct Backend {
     pub storage: Arc<dyn RelayStorage>,
     /// Wake-ups from other processes.
     pub notifier: Arc<dyn Notifier>,
+    /// `host:port/database` when the storage is PostgreSQL.
+    pub database: Option<String>,
 }
 
 /// How often the SQLite notifier looks for commits by other processes: a
@@ -79,6 +81,7 @@ impl Backend {
         Ok(Backend {
             storage: sqlite.clone(),
             notifier: Arc::new(SqliteNotifier { relay: sqlite }),
+            database: None,
         })
     }
 }
@@ -89,6 +92,7 @@ impl Backend {
     pub fn open_postgres(url: &str) -> Result<Backend, ServerError> {
         let pg = Arc::new(PgRelay::open(url)?);
         Ok(Backend {
+            database: Some(pg.target().to_owned()),
             storage: pg.clone(),
             notifier: Arc::new(PgNotifier::new(pg)),
         })

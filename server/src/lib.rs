@@ -291,10 +291,24 @@ impl AppState {
     /// with [`ServerError::Locked`]. (The `token`, `audit` and `erase`
     /// commands open the storage alone and may run beside a serving relay.)
     pub fn open_with_key(data_dir: &Path, key: Option<&[u8; 32]>) -> Result<AppState, ServerError> {
+        AppState::open_with(data_dir, None, key)
+    }
+
+    /// The relay's state on PostgreSQL at `database` when given
+    /// (`--database`), shared with any number of other relay processes;
+    /// otherwise on SQLite in `data_dir` ([`AppState::open_with_key`]).
+    /// `data_dir` is this process's either way: it holds the dashboard's
+    /// replica and is locked while the state lives, so every relay process
+    /// on one database needs a directory of its own.
+    pub fn open_with(
+        data_dir: &Path,
+        database: Option<&str>,
+        key: Option<&[u8; 32]>,
+    ) -> Result<AppState, ServerError> {
         // The lock first: a second relay must not even open (and perhaps
         // upgrade) the database under a running one.
         let lock = lock_data_dir(data_dir)?;
-        let backend = backend::Backend::open_sqlite(data_dir, key)?;
+        let backend = backend::Backend::open(data_dir, database, key)?;
         // Only now that the data opened: a refused start writes nothing.
         write_holder(data_dir)?;
         AppState::with_backend(data_dir, backend, lock)
@@ -442,6 +456,12 @@ impl AppState {
     /// The relay's data directory.
     pub fn data_dir(&self) -> &Path {
         &self.inner.data_dir
+    }
+
+    /// `host:port/database` of the PostgreSQL database the relay keeps its
+    /// data in, if it is not SQLite.
+    pub fn database(&self) -> Option<&str> {
+        self.inner.backend.database.as_deref()
     }
 
     /// The relay's storage.
@@ -891,10 +911,15 @@ pub async fn run_with_limits(
     // the notifier says something changed elsewhere.
     let watcher = {
         let tokens = inner.tokens.clone();
+        let head = inner.head.clone();
         inner
             .backend
             .notifier
-            .subscribe(Box::new(move |_| tokens.send_modify(|v| *v += 1)))
+            .subscribe(Box::new(move |what| match what {
+                // Sessions read the new head from storage.
+                backend::Wake::Log => head.send_modify(|_| {}),
+                backend::Wake::Tokens => tokens.send_modify(|v| *v += 1),
+            }))
     };
     crate::listener::serve(listener, app(state), limits, signal).await;
     drop(watcher);

@@ -18,6 +18,13 @@ struct Cli {
     /// that data directory; without it an encrypted directory is refused.
     #[arg(long, global = true, env = "MUSTER_DATA_KEY_FILE")]
     key_file: Option<PathBuf>,
+    /// Keep the relay's data in PostgreSQL instead of SQLite in `--data`:
+    /// `postgres://USER[:PASSWORD]@HOST:PORT/DATABASE`. Any number of relay
+    /// processes may serve one organisation from one database (each with a
+    /// `--data` directory of its own, for its dashboard). Give it to every
+    /// command that opens that relay's data.
+    #[arg(long, global = true, env = "MUSTER_DATABASE_URL", value_name = "URL")]
+    database: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -163,6 +170,7 @@ fn main() -> anyhow::Result<()> {
         Some(file) => Some(muster_server::key_file::read_key_file(file)?),
         None => None,
     };
+    let database = cli.database;
     match cli.command {
         Command::Serve {
             data,
@@ -180,7 +188,15 @@ fn main() -> anyhow::Result<()> {
                 catch_up_batches,
                 catch_up_batch_bytes: (catch_up_batch_kib as usize) << 10,
             };
-            serve(data, listen, key, !no_dashboard, limits, trusted_proxies)
+            serve(
+                data,
+                database,
+                listen,
+                key,
+                !no_dashboard,
+                limits,
+                trusted_proxies,
+            )
         }
         Command::Token { command } => match command {
             TokenCommand::Create {
@@ -189,16 +205,14 @@ fn main() -> anyhow::Result<()> {
                 events,
                 data,
             } => {
-                let storage =
-                    muster_server::backend::Backend::open_sqlite(&data, key.as_ref())?.storage;
+                let storage = open_backend(&data, &database, &key)?.storage;
                 let (id, secret) = storage.create_token(&role, &name, &events, now_ms())?;
                 eprintln!("token {id} ({role}) created; the secret below is shown once");
                 println!("{secret}");
                 Ok(())
             }
             TokenCommand::List { json, data } => {
-                let storage =
-                    muster_server::backend::Backend::open_sqlite(&data, key.as_ref())?.storage;
+                let storage = open_backend(&data, &database, &key)?.storage;
                 let tokens = storage.list_tokens()?;
                 if json {
                     for t in tokens {
@@ -241,8 +255,7 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             TokenCommand::Revoke { id, data } => {
-                let storage =
-                    muster_server::backend::Backend::open_sqlite(&data, key.as_ref())?.storage;
+                let storage = open_backend(&data, &database, &key)?.storage;
                 if storage.revoke_token(&id, now_ms())? {
                     println!("revoked {id}; its devices are disconnected and refused");
                 } else {
@@ -251,16 +264,14 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             TokenCommand::Update { id, events, data } => {
-                let storage =
-                    muster_server::backend::Backend::open_sqlite(&data, key.as_ref())?.storage;
+                let storage = open_backend(&data, &database, &key)?.storage;
                 storage.set_token_events(&id, &events)?;
                 println!("{id} now covers {}", events.join(" "));
                 Ok(())
             }
         },
         Command::Audit { doc, json, data } => {
-            let storage =
-                muster_server::backend::Backend::open_sqlite(&data, key.as_ref())?.storage;
+            let storage = open_backend(&data, &database, &key)?.storage;
             for e in storage.audit(doc.as_deref())? {
                 if json {
                     println!(
@@ -292,13 +303,26 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Erase { contact, data } => {
-            let storage =
-                muster_server::backend::Backend::open_sqlite(&data, key.as_ref())?.storage;
+            let storage = open_backend(&data, &database, &key)?.storage;
             storage.erase(&contact, &Author::admin(), now_ms())?;
             println!("erased {contact}; devices delete it at their next sync");
             Ok(())
         }
     }
+}
+
+/// The relay's storage as the admin commands open it: PostgreSQL with
+/// `--database`, SQLite in `--data` without.
+fn open_backend(
+    data: &std::path::Path,
+    database: &Option<String>,
+    key: &Option<[u8; 32]>,
+) -> anyhow::Result<muster_server::backend::Backend> {
+    Ok(muster_server::backend::Backend::open(
+        data,
+        database.as_deref(),
+        key.as_ref(),
+    )?)
 }
 
 /// Milliseconds since the epoch as an RFC 3339 time (UTC).
@@ -308,6 +332,7 @@ fn rfc3339(ms: i64) -> String {
 
 fn serve(
     data: PathBuf,
+    database: Option<String>,
     listen: SocketAddr,
     key: Option<[u8; 32]>,
     dashboard: bool,
@@ -318,14 +343,19 @@ fn serve(
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let state = muster_server::AppState::open_with_key(&data, key.as_ref())?;
+        let state = tokio::task::block_in_place(|| {
+            muster_server::AppState::open_with(&data, database.as_deref(), key.as_ref())
+        })?;
         state.trust_proxies(trusted_proxies);
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
         // The first line on stderr, which scripts wait for.
-        tracing::info!(data = %data.display(), "muster-server listening on http://{addr}");
+        match state.database() {
+            Some(db) => tracing::info!(data = %data.display(), database = %db, "muster-server listening on http://{addr}"),
+            None => tracing::info!(data = %data.display(), "muster-server listening on http://{addr}"),
+        }
         if dashboard {
             match state.enable_dashboard(key.as_ref()) {
                 Ok(()) => tracing::info!(

@@ -1088,6 +1088,13 @@ impl PgNotifier {
     }
 }
 
+/// What the relay logs when PostgreSQL goes away (the listener's
+/// connection is lost or cannot be made), once per outage.
+pub const UNREACHABLE: &str = "PostgreSQL is unreachable: devices are told to try again later, \
+     and sync resumes by itself when it is back";
+/// What it logs when PostgreSQL is back.
+pub const REACHABLE: &str = "PostgreSQL is reachable again; sync resumes";
+
 /// How often the listener looks whether it was stopped.
 const LISTEN_TICK: Duration = Duration::from_millis(250);
 /// The longest wait between two attempts to reconnect the listener.
@@ -1129,8 +1136,7 @@ async fn listen(
             Ok(c) => c,
             Err(e) => {
                 if !lost {
-                    tracing::error!(database = %target, error = %e,
-                        "cannot listen for other relays' changes; retrying");
+                    tracing::error!(database = %target, error = %e, "{UNREACHABLE}");
                     lost = true;
                 }
                 tokio::time::sleep(backoff).await;
@@ -1154,14 +1160,16 @@ async fn listen(
             }
         });
         if let Err(e) = client.batch_execute(&format!("LISTEN {CHANNEL}")).await {
-            tracing::error!(database = %target, error = %e, "LISTEN failed; retrying");
+            if !lost {
+                tracing::error!(database = %target, error = %e, "{UNREACHABLE}");
+            }
             driver.abort();
             lost = true;
             tokio::time::sleep(backoff).await;
             continue;
         }
         if lost {
-            tracing::info!(database = %target, "listening for other relays' changes again");
+            tracing::info!(database = %target, "{REACHABLE}");
             lost = false;
         }
         backoff = Duration::from_millis(100);
@@ -1190,7 +1198,7 @@ async fn listen(
         driver.abort();
         drop(client);
         if !stop.load(Ordering::SeqCst) {
-            tracing::error!(database = %target, "lost the connection that listens for other relays' changes; reconnecting");
+            tracing::error!(database = %target, "{UNREACHABLE}");
             lost = true;
         }
     }

@@ -5,7 +5,6 @@
 //! devices, failed logins are rate-limited.
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::time::Duration;
 
 use automerge::transaction::Transactable;
@@ -20,10 +19,8 @@ use crate::harness::*;
 
 /// Runs `muster-server ARGS --data DIR`; returns (stdout, stderr).
 fn admin(relay: &RelayProcess, args: &[&str]) -> (String, String) {
-    let out = Command::new(bin("muster-server"))
-        .args(args)
-        .arg("--data")
-        .arg(&relay.data)
+    let out = relay
+        .admin_command(args)
         .env("RUST_LOG", "warn")
         .output()
         .unwrap();

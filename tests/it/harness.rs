@@ -28,6 +28,10 @@ pub fn bin(name: &str) -> PathBuf {
 pub struct RelayProcess {
     pub data: PathBuf,
     pub addr: String,
+    /// `--database`, when its storage is PostgreSQL.
+    pub database: Option<String>,
+    /// Every line it wrote to stderr so far.
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     child: Option<Child>,
 }
 
@@ -40,9 +44,26 @@ impl RelayProcess {
 
     /// Starts a relay on `data`, listening on `listen`.
     pub fn start_on(data: &Path, listen: &str) -> RelayProcess {
-        let mut child = Command::new(bin("muster-server"))
+        RelayProcess::start_with(data, listen, None)
+    }
+
+    /// Starts a relay whose storage is the PostgreSQL database at
+    /// `database`, with `data` for its own files (the dashboard's replica).
+    pub fn start_pg(data: &Path, database: &str) -> RelayProcess {
+        RelayProcess::start_with(data, "127.0.0.1:0", Some(database))
+    }
+
+    /// Starts a relay on `data` (and `database`, if given), listening on
+    /// `listen`.
+    pub fn start_with(data: &Path, listen: &str, database: Option<&str>) -> RelayProcess {
+        let mut command = Command::new(bin("muster-server"));
+        command
             .args(["serve", "--listen", listen, "--data"])
-            .arg(data)
+            .arg(data);
+        if let Some(db) = database {
+            command.args(["--database", db]);
+        }
+        let mut child = command
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
@@ -51,26 +72,32 @@ impl RelayProcess {
             .unwrap();
         let mut err = BufReader::new(child.stderr.take().unwrap());
         let mut line = String::new();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let addr = loop {
             line.clear();
             assert!(
                 err.read_line(&mut line).unwrap() > 0,
-                "the relay exited before listening"
+                "the relay exited before listening: {:?}",
+                log.lock().unwrap()
             );
+            log.lock().unwrap().push(line.clone());
             if let Some(rest) = line.split("http://").nth(1) {
                 break rest.split_whitespace().next().unwrap().to_owned();
             }
         };
-        // Keep draining its log so it never blocks on a full pipe.
+        // Keep reading its log so it never blocks on a full pipe.
+        let kept = log.clone();
         std::thread::spawn(move || {
-            let mut sink = String::new();
-            while err.read_line(&mut sink).unwrap_or(0) > 0 {
-                sink.clear();
+            let mut line = String::new();
+            while err.read_line(&mut line).unwrap_or(0) > 0 {
+                kept.lock().unwrap().push(std::mem::take(&mut line));
             }
         });
         RelayProcess {
             data: data.to_path_buf(),
             addr,
+            database: database.map(str::to_owned),
+            log,
             child: Some(child),
         }
     }
@@ -83,9 +110,8 @@ impl RelayProcess {
     /// Creates a token with `muster-server token create` (a separate
     /// process, as an administrator would) and returns it.
     pub fn token(&self, role: &str) -> String {
-        let out = Command::new(bin("muster-server"))
-            .args(["token", "create", "--role", role, "--name", "e2e", "--data"])
-            .arg(&self.data)
+        let out = self
+            .admin_command(&["token", "create", "--role", role, "--name", "e2e"])
             .env("RUST_LOG", "warn")
             .output()
             .unwrap();
@@ -101,6 +127,22 @@ impl RelayProcess {
             "token create prints one line: {stdout:?}"
         );
         stdout.trim().to_owned()
+    }
+
+    /// `muster-server` with `--data` and `--database` as this relay has
+    /// them: an administrator's command on its data.
+    pub fn admin_command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin("muster-server"));
+        c.args(args).arg("--data").arg(&self.data);
+        if let Some(db) = &self.database {
+            c.args(["--database", db]);
+        }
+        c
+    }
+
+    /// Whether a line of its log contains `text`.
+    pub fn logged(&self, text: &str) -> bool {
+        self.log.lock().unwrap().iter().any(|l| l.contains(text))
     }
 
     /// Kills the relay with SIGKILL.

@@ -8,3 +8,6 @@ mod convergence;
 mod device;
 mod faults;
 mod harness;
+#[path = "../../server/tests/pg/mod.rs"]
+mod pg;
+mod postgres;

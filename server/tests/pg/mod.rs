@@ -93,6 +93,47 @@ impl TestDb {
         })
     }
 
+    /// Checks the relay's log here: positions 1, 2, 3… with no gap, each
+    /// entry's chain hash the previous one's chained with its change's
+    /// hash (no fork), the visibility log without a gap either. Returns
+    /// the number of entries.
+    pub fn verify_log(&self) -> usize {
+        let url = self.url.clone();
+        let (log, vis) = run(async move {
+            let c = connect(&url).await;
+            let log: Vec<(i64, Vec<u8>, Vec<u8>)> = c
+                .query("SELECT seq, hash, chain FROM log ORDER BY seq", &[])
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .collect();
+            let vis: Vec<i64> = c
+                .query("SELECT vseq FROM visibility ORDER BY vseq", &[])
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            (log, vis)
+        });
+        let mut chain = [0u8; 32];
+        for (i, (seq, hash, stored)) in log.iter().enumerate() {
+            assert_eq!(*seq, i as i64 + 1, "the log has a gap before {seq}");
+            let hash: [u8; 32] = hash.as_slice().try_into().unwrap();
+            chain = muster_core::sync::storage::chain_hash(&chain, &hash);
+            assert_eq!(
+                stored.as_slice(),
+                chain.as_slice(),
+                "the chain forks at {seq}"
+            );
+        }
+        for (i, v) in vis.iter().enumerate() {
+            assert_eq!(*v, i as i64 + 1, "the visibility log has a gap before {v}");
+        }
+        log.len()
+    }
+
     /// Replaces everything in this database's tables with `from`'s (both
     /// with the relay's schema): a backup taken of `from` now, restored here.
     pub fn copy_from(&self, from: &TestDb) {
