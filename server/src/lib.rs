@@ -67,9 +67,11 @@ pub const PING_EVERY: Duration =
 /// that a phone that vanished does not hold a session forever.
 pub const SILENCE_LIMIT: Duration =
     Duration::from_millis(muster_core::sync::timers::SILENCE_LIMIT as u64);
-/// Failed logins (unknown or revoked tokens) allowed per address within
-/// [`LOGIN_WINDOW`]; past that, the address is refused with `rate_limited`
-/// until the window ends, good token or not.
+/// Failed logins (unknown or revoked tokens) allowed per address within any
+/// [`LOGIN_WINDOW`], counted over every relay process on the backend; past
+/// that, a wrong token from the address is refused with `rate_limited`
+/// until the oldest of those failures is a window old (a right token still
+/// gets in).
 pub const MAX_FAILED_LOGINS: u32 = 10;
 /// See [`MAX_FAILED_LOGINS`].
 pub const LOGIN_WINDOW: Duration = Duration::from_secs(60);
@@ -194,8 +196,6 @@ struct Inner {
     head: watch::Sender<u64>,
     /// Bumped when tokens changed in the database.
     tokens: watch::Sender<u64>,
-    /// Failed logins per address: (count, start of the window).
-    failed_logins: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, (u32, Instant)>>,
     stop: watch::Sender<bool>,
     active: AtomicI64,
     metrics: Metrics,
@@ -398,7 +398,6 @@ impl AppState {
                 backend,
                 head: watch::channel(head_seq).0,
                 tokens: watch::channel(0).0,
-                failed_logins: std::sync::Mutex::new(std::collections::HashMap::new()),
                 stop: watch::channel(false).0,
                 active: AtomicI64::new(0),
                 metrics,
@@ -422,7 +421,12 @@ impl AppState {
         if self.inner.dashboard.get().is_some() {
             return Ok(());
         }
-        match dashboard::Dashboard::open(&self.inner.data_dir, self.storage(), key) {
+        match dashboard::Dashboard::open(
+            &self.inner.data_dir,
+            self.storage(),
+            self.inner.backend.shared.clone(),
+            key,
+        ) {
             Ok(d) => {
                 let _ = self
                     .inner
@@ -522,39 +526,31 @@ impl AppState {
         client
     }
 
-    /// Whether `addr` has used up its failed logins for now.
+    /// Whether `addr` has used up its failed logins for now (over every
+    /// relay process on this backend). If the count cannot be read, the
+    /// address is not held back: the storage failing is answered anyway.
     fn rate_limited(&self, addr: std::net::IpAddr) -> bool {
-        let mut map = self
-            .inner
-            .failed_logins
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        match map.get(&addr) {
-            Some((_, since)) if since.elapsed() >= LOGIN_WINDOW => {
-                map.remove(&addr);
+        let since = now_ms() - LOGIN_WINDOW.as_millis() as i64;
+        match self.inner.backend.shared.failed_logins_since(addr, since) {
+            Ok(n) => n >= MAX_FAILED_LOGINS,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the failed-login count");
                 false
             }
-            Some((count, _)) => *count >= MAX_FAILED_LOGINS,
-            None => false,
         }
     }
 
     fn record_failed_login(&self, addr: std::net::IpAddr) {
-        let mut map = self
+        let now = now_ms();
+        let forget = now - LOGIN_WINDOW.as_millis() as i64;
+        if let Err(e) = self
             .inner
-            .failed_logins
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        // Many addresses (IPv6 makes new ones cheap): forget those whose
-        // window is over.
-        if map.len() >= 10_000 {
-            map.retain(|_, (_, since)| since.elapsed() < LOGIN_WINDOW);
+            .backend
+            .shared
+            .add_failed_login(addr, now, forget)
+        {
+            tracing::warn!(error = %e, "cannot count a failed login");
         }
-        let entry = map.entry(addr).or_insert((0, Instant::now()));
-        if entry.1.elapsed() >= LOGIN_WINDOW {
-            *entry = (0, Instant::now());
-        }
-        entry.0 += 1;
     }
 }
 

@@ -57,7 +57,7 @@ use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
 
 use crate::ServerError;
-use crate::backend::{Notifier, Subscription, Wake};
+use crate::backend::{DashSession, Notifier, SharedState, Subscription, Wake};
 
 /// The schema, one entry per version: entry `i` takes a database from
 /// version `i` to `i + 1`. Append only; never edit a released entry.
@@ -135,6 +135,24 @@ CREATE TABLE devices (
     token_id   TEXT NOT NULL,
     first_seen BIGINT NOT NULL
 );
+"#,
+    // 2: what the relay processes share besides the log: dashboard
+    // sessions (keyed by the SHA-256 of the cookie, so that reading the
+    // database is not logging in) and failed logins per address.
+    r#"
+CREATE TABLE dashboard_sessions (
+    id_hash  BYTEA PRIMARY KEY,
+    token_id TEXT NOT NULL,
+    csrf     TEXT NOT NULL,
+    expires  BIGINT NOT NULL
+);
+CREATE INDEX dashboard_sessions_by_expiry ON dashboard_sessions (expires);
+CREATE TABLE failed_logins (
+    addr TEXT NOT NULL,
+    at   BIGINT NOT NULL
+);
+CREATE INDEX failed_logins_by_addr ON failed_logins (addr, at);
+CREATE INDEX failed_logins_by_time ON failed_logins (at);
 "#,
 ];
 
@@ -1071,6 +1089,85 @@ impl RelayStorage for PgRelay {
             }
         }
         self.block(tx.commit()).map_err(pg)
+    }
+}
+
+/// The key a dashboard session is stored under.
+fn session_key(id: &str) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(id.as_bytes()).to_vec()
+}
+
+impl SharedState for PgRelay {
+    fn put_session(&self, id: &str, session: &DashSession) -> SResult<()> {
+        let key = session_key(id);
+        self.read(async |c| {
+            c.execute(
+                "INSERT INTO dashboard_sessions (id_hash, token_id, csrf, expires)
+                 VALUES ($1, $2, $3, $4)",
+                &[&key, &session.token_id, &session.csrf, &session.expires],
+            )
+            .await
+        })?;
+        Ok(())
+    }
+
+    fn session(&self, id: &str) -> SResult<Option<DashSession>> {
+        let key = session_key(id);
+        self.read(async |c| {
+            let st = c
+                .prepare_cached(
+                    "SELECT token_id, csrf, expires FROM dashboard_sessions WHERE id_hash = $1",
+                )
+                .await?;
+            Ok(c.query_opt(&st, &[&key]).await?.map(|r| DashSession {
+                token_id: r.get(0),
+                csrf: r.get(1),
+                expires: r.get(2),
+            }))
+        })
+    }
+
+    fn end_session(&self, id: &str, now: Millis) -> SResult<()> {
+        let key = session_key(id);
+        self.read(async |c| {
+            c.execute(
+                "DELETE FROM dashboard_sessions WHERE id_hash = $1 OR expires <= $2",
+                &[&key, &now],
+            )
+            .await
+        })?;
+        Ok(())
+    }
+
+    fn add_failed_login(
+        &self,
+        addr: std::net::IpAddr,
+        at: Millis,
+        forget_before: Millis,
+    ) -> SResult<()> {
+        let addr = addr.to_string();
+        self.read(async |c| {
+            c.execute("DELETE FROM failed_logins WHERE at < $1", &[&forget_before])
+                .await?;
+            c.execute(
+                "INSERT INTO failed_logins (addr, at) VALUES ($1, $2)",
+                &[&addr, &at],
+            )
+            .await
+        })?;
+        Ok(())
+    }
+
+    fn failed_logins_since(&self, addr: std::net::IpAddr, since: Millis) -> SResult<u32> {
+        let addr = addr.to_string();
+        self.read(async |c| {
+            let st = c
+                .prepare_cached("SELECT count(*) FROM failed_logins WHERE addr = $1 AND at >= $2")
+                .await?;
+            let n: i64 = c.query_one(&st, &[&addr, &since]).await?.get(0);
+            Ok(n.clamp(0, u32::MAX as i64) as u32)
+        })
     }
 }
 

@@ -467,23 +467,132 @@ async fn postgres_going_away_is_reported_and_sync_resumes_when_it_is_back() {
     db.verify_log();
 }
 
-/// The status code of a GET (a minimal HTTP/1.1 client).
+/// The status code of a GET (0 if nothing answers).
 async fn http_status(url: &str) -> u16 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let rest = url.strip_prefix("http://").unwrap();
     let (host, path) = rest.split_once('/').unwrap();
+    http(host, "GET", &format!("/{path}"), None, None).await.0
+}
+
+/// A minimal HTTP/1.1 request: (status, the whole response as text); 0 if
+/// nothing answers.
+async fn http(
+    host: &str,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    form: Option<&str>,
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let Ok(mut s) = TcpStream::connect(host).await else {
-        return 0;
+        return (0, String::new());
     };
-    let req = format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    if let Some(c) = cookie {
+        req += &format!("Cookie: {c}\r\n");
+    }
+    let body = form.unwrap_or("");
+    if form.is_some() {
+        req += &format!(
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+    }
+    req += "\r\n";
+    req += body;
     if s.write_all(req.as_bytes()).await.is_err() {
-        return 0;
+        return (0, String::new());
     }
     let mut buf = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf)).await;
-    String::from_utf8_lossy(&buf)
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
+        .unwrap_or(0);
+    (status, text)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dashboard_sessions_and_the_failed_login_limit_span_relays() {
+    let db = pg::TestDb::create();
+    let dir = tempfile::tempdir().unwrap();
+    let relays = relays(dir.path(), &db.url, 2);
+    let (one, two) = (&relays[0].addr, &relays[1].addr);
+    let coordinator = relays[0].token("coordinator");
+
+    // Logged in through relay one, the coordinator is logged in on relay
+    // two (a load balancer may send the next request to either).
+    let (status, response) = http(
+        one,
+        "POST",
+        "/login",
+        None,
+        Some(&format!("token={coordinator}")),
+    )
+    .await;
+    assert_eq!(status, 303, "{response}");
+    let cookie = response
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("set-cookie: ")
+                .or(l.strip_prefix("Set-Cookie: "))
+        })
+        .and_then(|c| c.split(';').next())
+        .expect("a session cookie")
+        .to_owned();
+    assert_eq!(
+        http(two, "GET", "/api/events", Some(&cookie), None).await.0,
+        200
+    );
+    assert_eq!(http(two, "GET", "/api/events", None, None).await.0, 401);
+    // Logged out through relay two: relay one no longer knows the session.
+    let (_, page) = http(two, "GET", "/contacts", Some(&cookie), None).await;
+    let at = page
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a CSRF token");
+    let csrf = &page[at + 19..at + 19 + 64];
+    let (status, _) = http(
+        two,
+        "POST",
+        "/logout",
+        Some(&cookie),
+        Some(&format!("csrf={csrf}")),
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert_eq!(
+        http(one, "GET", "/api/events", Some(&cookie), None).await.0,
+        401
+    );
+
+    // Wrong tokens spread over both relays count against one limit.
+    let mut store = device(dir.path(), "guesser");
+    for i in 0..MAX_FAILED_LOGINS {
+        let url = relays[i % 2].url();
+        let err = sync(&mut store, &url, &format!("mst_guess{i}"))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("unknown token"), "{err}");
+    }
+    for r in &relays {
+        let err = sync(&mut store, &r.url(), "mst_guess_again")
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("too many failed logins"),
+            "the address is held back on every relay: {err}"
+        );
+    }
+    // The dashboard's login counts the same failures.
+    let (status, _) = http(two, "POST", "/login", None, Some("token=mst_wrong")).await;
+    assert_eq!(status, 429);
+    // A right token still gets in.
+    sync(&mut store, &relays[1].url(), &coordinator)
+        .await
+        .unwrap();
+}
+
+/// Failed logins an address is allowed (`muster_server::MAX_FAILED_LOGINS`).
+const MAX_FAILED_LOGINS: usize = 10;

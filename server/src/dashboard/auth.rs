@@ -5,16 +5,17 @@
 //! checks it as it checks a device's hello (by hash, compared in constant
 //! time), counts unknown and revoked secrets against the same per-address
 //! limit as device logins, and answers with a session cookie: 256 random
-//! bits, `HttpOnly; SameSite=Strict; Path=/`, valid 12 hours, kept in
-//! memory (a relay restart logs everyone out). Every request checks that
+//! bits, `HttpOnly; SameSite=Strict; Path=/`, valid 12 hours, kept by the
+//! backend's [`SharedState`]: in memory for SQLite (a relay restart logs
+//! everyone out), in the database for PostgreSQL (every relay process on
+//! it knows every session). Every request checks that
 //! the session's token is still a live coordinator token, so revoking it
 //! (`muster-server token revoke`) ends its sessions at their next request.
 //! Every form that changes something carries the session's CSRF token.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::{ConnectInfo, Form, FromRequestParts, State};
@@ -27,74 +28,59 @@ use serde::Deserialize;
 use super::html::{self, esc};
 use super::{DResult, Dashboard, DashboardError, Slot};
 use crate::AppState;
+use crate::backend::{DashSession, SharedState};
 use crate::storage::{SecretCheck, random_hex};
+use muster_core::model::now_ms;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "muster_session";
 /// How long a session lasts after login.
 pub const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 60 * 60);
-/// Sessions kept at most (the oldest go first); only coordinators create
-/// sessions, so this is a guard, not a limit anyone meets.
-const MAX_SESSIONS: usize = 10_000;
-
-/// The sessions of logged-in coordinators, in memory.
-#[derive(Debug, Default)]
+/// The sessions of logged-in coordinators: the rules (random ids, the
+/// lifetime, expiry) over the backend's [`SharedState`], which keeps them
+/// in memory for SQLite and in the database for PostgreSQL, so that every
+/// relay process on it knows them.
+#[derive(Debug)]
 pub struct Sessions {
-    map: Mutex<HashMap<String, Session>>,
-}
-
-#[derive(Debug, Clone)]
-struct Session {
-    token_id: String,
-    csrf: String,
-    expires: Instant,
+    shared: Arc<dyn SharedState>,
 }
 
 impl Sessions {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
-        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    /// Sessions kept in `shared`.
+    pub fn new(shared: Arc<dyn SharedState>) -> Sessions {
+        Sessions { shared }
     }
 
     /// Opens a session for a token; returns its id (the cookie's value).
-    fn create(&self, token_id: &str) -> String {
+    fn create(&self, token_id: &str) -> DResult<String> {
         let id = random_hex(32);
-        let now = Instant::now();
-        let mut map = self.lock();
-        map.retain(|_, s| s.expires > now);
-        if map.len() >= MAX_SESSIONS
-            && let Some(oldest) = map
-                .iter()
-                .min_by_key(|(_, s)| s.expires)
-                .map(|(k, _)| k.clone())
-        {
-            map.remove(&oldest);
-        }
-        map.insert(
-            id.clone(),
-            Session {
-                token_id: token_id.to_owned(),
-                csrf: random_hex(32),
-                expires: now + SESSION_LIFETIME,
-            },
-        );
-        id
+        let session = DashSession {
+            token_id: token_id.to_owned(),
+            csrf: random_hex(32),
+            expires: now_ms() + SESSION_LIFETIME.as_millis() as i64,
+        };
+        self.shared.put_session(&id, &session)?;
+        Ok(id)
     }
 
     /// The live session with this id, if any (an expired one is dropped).
-    fn get(&self, id: &str) -> Option<Session> {
-        let mut map = self.lock();
-        match map.get(id) {
-            Some(s) if s.expires > Instant::now() => Some(s.clone()),
+    fn get(&self, id: &str) -> DResult<Option<DashSession>> {
+        let now = now_ms();
+        match self.shared.session(id)? {
+            Some(s) if s.expires > now => Ok(Some(s)),
             Some(_) => {
-                map.remove(id);
-                None
+                self.end(id);
+                Ok(None)
             }
-            None => None,
+            None => Ok(None),
         }
     }
 
+    /// Ends a session (logout, or its token revoked).
     fn end(&self, id: &str) {
-        self.lock().remove(id);
+        if let Err(e) = self.shared.end_session(id, now_ms()) {
+            tracing::warn!(error = %e, "cannot end a dashboard session");
+        }
     }
 }
 
@@ -171,7 +157,7 @@ async fn session_of(
     let Some(id) = session_cookie(headers) else {
         return Ok(None);
     };
-    let Some(session) = dash.sessions.get(&id) else {
+    let Some(session) = dash.sessions.get(&id)? else {
         return Ok(None);
     };
     let storage_state = state.clone();
@@ -341,7 +327,10 @@ pub async fn login(
             )
         }
         SecretCheck::Valid { id, .. } => {
-            let session = dash.sessions.create(&id);
+            let session = match dash.sessions.create(&id) {
+                Ok(s) => s,
+                Err(e) => return e.into_response(),
+            };
             tracing::info!(token = %id, addr = ?addr, "coordinator logged in to the dashboard");
             let secure = headers
                 .get("x-forwarded-proto")

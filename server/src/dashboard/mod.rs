@@ -214,6 +214,7 @@ impl Dashboard {
     pub fn open(
         data_dir: &Path,
         storage: &dyn RelayStorage,
+        shared: Arc<dyn crate::backend::SharedState>,
         key: Option<&[u8; 32]>,
     ) -> DResult<Dashboard> {
         let path = data_dir.join(STORE_FILE);
@@ -271,7 +272,7 @@ impl Dashboard {
             token_id,
             generation,
             duplicates,
-            sessions: auth::Sessions::default(),
+            sessions: auth::Sessions::new(shared),
         })
     }
 

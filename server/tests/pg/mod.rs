@@ -78,9 +78,10 @@ impl TestDb {
         run(async move { connect(&url).await.batch_execute(&sql).await.unwrap() });
     }
 
-    /// The first column of each row `sql` returns, as text.
+    /// The first column of each row `sql` returns (a `text` column: cast
+    /// it).
     pub fn query(&self, sql: &str) -> Vec<Option<String>> {
-        let (url, sql) = (self.url.clone(), format!("SELECT ({sql})::text"));
+        let (url, sql) = (self.url.clone(), sql.to_owned());
         run(async move {
             connect(&url)
                 .await
