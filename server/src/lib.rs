@@ -20,6 +20,7 @@ pub mod backend;
 pub mod dashboard;
 pub mod key_file;
 pub mod listener;
+pub mod migrate;
 pub mod postgres;
 pub mod storage;
 pub mod upgrade;
@@ -243,7 +244,7 @@ fn forwarded_ip(hop: &str) -> Option<std::net::IpAddr> {
 /// lock is the operating system's (`flock` on the directory), so it goes
 /// with the process however the process ends; `relay.lock` keeps the
 /// holder's process id for the message the next one prints.
-fn lock_data_dir(dir: &Path) -> Result<std::fs::File, ServerError> {
+pub(crate) fn lock_data_dir(dir: &Path) -> Result<std::fs::File, ServerError> {
     std::fs::create_dir_all(dir).map_err(|source| ServerError::DataDir {
         path: dir.to_path_buf(),
         source,

@@ -106,6 +106,19 @@ enum Command {
         #[arg(long, default_value = "./muster-data")]
         data: PathBuf,
     },
+    /// Copy a SQLite relay into an empty PostgreSQL database (outgrowing
+    /// one machine): the log with its hashes and epoch, snapshots, tokens,
+    /// scopes, the visibility log, erasures and devices, so that enrolled
+    /// devices carry on without a first sync. Stop the relay first; then
+    /// serve with `--database`.
+    Migrate {
+        /// The SQLite relay's data directory (what `serve --data` used).
+        #[arg(long, value_name = "DIR")]
+        from: PathBuf,
+        /// The empty PostgreSQL database: postgres://USER@HOST:PORT/DATABASE.
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -302,9 +315,28 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Migrate { from, to } => {
+            let done = muster_server::migrate::migrate(&from, key.as_ref(), &to)?;
+            for (table, rows) in &done.rows {
+                println!("{table:<14} {rows:>10} rows");
+            }
+            println!(
+                "migrated {} into PostgreSQL: log at {} (visibility log at {}), epoch {}; \
+                 devices carry on with their cursors. Serve with --database now.",
+                from.display(),
+                done.head.seq,
+                done.head.vis,
+                done.epoch
+            );
+            Ok(())
+        }
         Command::Erase { contact, data } => {
             let storage = open_backend(&data, &database, &key)?.storage;
             storage.erase(&contact, &Author::admin(), now_ms())?;
+            if let Some(url) = &database {
+                // PostgreSQL keeps old row versions until VACUUM.
+                muster_server::PgRelay::open(url)?.vacuum()?;
+            }
             println!("erased {contact}; devices delete it at their next sync");
             Ok(())
         }

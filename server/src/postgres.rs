@@ -157,7 +157,7 @@ CREATE INDEX failed_logins_by_time ON failed_logins (at);
 ];
 
 /// The advisory lock every writing transaction holds ("muster" + 1).
-const WRITE_LOCK: i64 = 0x6d75_7374_6572_0001;
+pub(crate) const WRITE_LOCK: i64 = 0x6d75_7374_6572_0001;
 /// The advisory lock held while the schema is checked and upgraded.
 const MIGRATE_LOCK: i64 = 0x6d75_7374_6572_0002;
 /// The `NOTIFY` channel of the relays sharing a database.
@@ -308,6 +308,23 @@ impl PgRelay {
             }
             _ => self.handle.block_on(f),
         }
+    }
+
+    /// Reclaims the space of old row versions now (`VACUUM`), so that the
+    /// content an erasure removed is not left in the table files until
+    /// autovacuum gets to it. `muster-server erase` runs it.
+    pub fn vacuum(&self) -> SResult<()> {
+        self.read(async |c| c.batch_execute("VACUUM log, docs").await)
+    }
+
+    /// The connection pool (for [`crate::migrate`]).
+    pub(crate) fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Blocks on `f` as every call of this storage does.
+    pub(crate) fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.block(f)
     }
 
     /// Runs a read on a pooled connection.

@@ -199,7 +199,7 @@ impl SqliteRelay {
         &self.path
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A panic while holding the lock would be a bug; the connection is
         // still usable (SQLite rolled back any open transaction).
         self.conn.lock().unwrap_or_else(|p| p.into_inner())

@@ -157,3 +157,37 @@ fn sessions_and_failed_logins_are_shared_by_relays_on_one_database() {
     assert_eq!(one.failed_logins_since(a, 0).unwrap(), 0);
     assert_eq!(one.failed_logins_since(b, 0).unwrap(), 1);
 }
+
+#[test]
+fn migrate_copies_every_table() {
+    // Every table of the SQLite relay…
+    let dir = tempfile::tempdir().unwrap();
+    drop(muster_server::SqliteRelay::open(dir.path()).unwrap());
+    let conn = rusqlite::Connection::open(dir.path().join("relay.sqlite3")).unwrap();
+    let mut sqlite: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    sqlite.sort();
+    let mut copied: Vec<String> = muster_server::migrate::tables()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    copied.sort();
+    assert_eq!(sqlite, copied);
+    // …is one of PostgreSQL's; the others are what SQLite relays keep in
+    // memory (sessions, failed logins) and the schema's version.
+    let db = pg::TestDb::create();
+    drop(PgRelay::open(&db.url).unwrap());
+    let mut pg_tables: Vec<String> = db
+        .query("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'")
+        .into_iter()
+        .flatten()
+        .filter(|t| !["muster_schema", "dashboard_sessions", "failed_logins"].contains(&t.as_str()))
+        .collect();
+    pg_tables.sort();
+    assert_eq!(pg_tables, copied);
+}

@@ -596,3 +596,123 @@ async fn dashboard_sessions_and_the_failed_login_limit_span_relays() {
 
 /// Failed logins an address is allowed (`muster_server::MAX_FAILED_LOGINS`).
 const MAX_FAILED_LOGINS: usize = 10;
+
+/// Runs an administrator's command on `relay`'s data; (ok, stdout, stderr).
+fn admin(relay: &RelayProcess, args: &[&str]) -> (bool, String, String) {
+    let out = relay
+        .admin_command(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// `muster-server migrate --from DIR --to URL`; (ok, stdout, stderr).
+fn migrate(from: &std::path::Path, to: &str) -> (bool, String, String) {
+    let out = std::process::Command::new(bin("muster-server"))
+        .args(["migrate", "--from"])
+        .arg(from)
+        .args(["--to", to])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sqlite_relay_moves_to_postgres_and_its_devices_carry_on() {
+    let db = pg::TestDb::create();
+    let dir = tempfile::tempdir().unwrap();
+    let mut old = RelayProcess::start(dir.path());
+    let coordinator = old.token("coordinator");
+
+    // Before the move: an event, contacts, a sign-up, a scoped desk, an
+    // erasure.
+    let mut office = device(dir.path(), "office");
+    let gala = office
+        .create_event(&NewEvent::new("Gala", T0, "Hall", Some(50)), T0)
+        .unwrap();
+    let ana = add(&mut office, "Ana Before");
+    office.sign_up(&gala, &ana, false, clock()).unwrap();
+    let gone = add(&mut office, "Erased Person");
+    let unseen = add(&mut office, "Not At The Gala");
+    sync(&mut office, &old.url(), &coordinator).await.unwrap();
+    let (ok, desk_token, err) = admin(
+        &old,
+        &[
+            "token",
+            "create",
+            "--role",
+            "volunteer",
+            "--name",
+            "desk",
+            "--event",
+            &gala,
+        ],
+    );
+    assert!(ok, "{err}");
+    let desk_token = desk_token.trim().to_owned();
+    let mut desk = device(dir.path(), "desk");
+    sync(&mut desk, &old.url(), &desk_token).await.unwrap();
+    assert!(desk.contact(&ana).is_ok());
+    let (ok, _, err) = admin(&old, &["erase", &gone]);
+    assert!(ok, "{err}");
+    sync(&mut office, &old.url(), &coordinator).await.unwrap();
+    assert!(office.contact(&gone).is_err());
+
+    // Not while the SQLite relay still serves (it would take pushes the
+    // copy misses).
+    let (ok, _, err) = migrate(&old.data, &db.url);
+    assert!(!ok);
+    assert!(err.contains("already serving"), "{err}");
+    old.terminate();
+
+    let (ok, out, err) = migrate(&old.data, &db.url);
+    assert!(ok, "{err}");
+    assert!(out.contains("migrated"), "{out}");
+    let entries = db.verify_log();
+    assert!(entries > 0);
+    // Into a database that holds relay data: refused, nothing changed.
+    let (ok, _, err) = migrate(&old.data, &db.url);
+    assert!(!ok);
+    assert!(err.contains("already holds"), "{err}");
+    assert_eq!(db.verify_log(), entries);
+
+    // Served from PostgreSQL (same directory: its dashboard carries on).
+    let new = RelayProcess::start_pg(&old.data, &db.url);
+    for (store, token) in [(&mut office, &coordinator), (&mut desk, &desk_token)] {
+        let report = sync(store, &new.url(), token).await.unwrap();
+        assert!(!report.resynced, "the cursor is still valid: no first sync");
+        assert_eq!(report.changed_docs, 0, "nothing new to send: {report:?}");
+    }
+    // New work crosses as before, and the desk's scope is the same.
+    let bo = add(&mut office, "Bo After");
+    office.sign_up(&gala, &bo, false, clock()).unwrap();
+    let other = add(&mut office, "Also Not At The Gala");
+    sync(&mut office, &new.url(), &coordinator).await.unwrap();
+    sync(&mut desk, &new.url(), &desk_token).await.unwrap();
+    assert!(desk.contact(&bo).is_ok());
+    for id in [&unseen, &other, &gone] {
+        assert!(desk.contact(id).is_err(), "{id} is outside the desk's view");
+    }
+    let mut fresh = device(dir.path(), "fresh");
+    sync(&mut fresh, &new.url(), &coordinator).await.unwrap();
+    assert_eq!(fingerprint(&mut fresh), fingerprint(&mut office));
+    assert!(fresh.contact(&gone).is_err(), "the erasure moved too");
+    // The administrator's view moved too.
+    let (ok, tokens, _) = admin(&new, &["token", "list", "--json"]);
+    assert!(ok);
+    assert!(tokens.contains("\"label\":\"desk\""), "{tokens}");
+    let (ok, audit, _) = admin(&new, &["audit", "--doc", &gone, "--json"]);
+    assert!(ok);
+    assert!(!audit.is_empty() && audit.lines().all(|l| l.contains("\"erased\":true")));
+    db.verify_log();
+}
