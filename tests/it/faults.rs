@@ -6,33 +6,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use automerge::ChangeHash;
-use muster_core::{NewContact, Store};
+use muster_core::Store;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::harness::*;
-
-fn add(store: &mut Store, name: &str) -> String {
-    store
-        .create_contact(&NewContact::named(name), clock())
-        .unwrap()
-}
-
-/// Every document's heads, as acknowledged at some moment.
-fn heads_of(store: &mut Store) -> HashMap<String, Vec<ChangeHash>> {
-    store
-        .doc_ids()
-        .unwrap()
-        .into_iter()
-        .map(|id| {
-            let h = store.heads(&id).unwrap();
-            (id, h)
-        })
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn relay_killed_while_devices_push_loses_nothing_acknowledged() {

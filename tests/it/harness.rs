@@ -235,6 +235,28 @@ pub fn fingerprint(store: &mut Store) -> String {
     out
 }
 
+/// A new contact named `name` on `store`; its id.
+pub fn add(store: &mut Store, name: &str) -> String {
+    store
+        .create_contact(&muster_core::NewContact::named(name), clock())
+        .unwrap()
+}
+
+/// Every document's heads, as acknowledged at some moment.
+pub fn heads_of(
+    store: &mut Store,
+) -> std::collections::HashMap<String, Vec<automerge::ChangeHash>> {
+    store
+        .doc_ids()
+        .unwrap()
+        .into_iter()
+        .map(|id| {
+            let h = store.heads(&id).unwrap();
+            (id, h)
+        })
+        .collect()
+}
+
 /// Opens a device store in `dir`.
 pub fn device(dir: &Path, name: &str) -> Store {
     Store::open(dir.join(format!("{name}.muster"))).unwrap()

@@ -9,30 +9,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use automerge::ChangeHash;
-use muster_core::{NewContact, NewEvent, Store};
+use muster_core::{NewEvent, Store};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::harness::*;
 use crate::pg;
-
-fn add(store: &mut Store, name: &str) -> String {
-    store
-        .create_contact(&NewContact::named(name), clock())
-        .unwrap()
-}
-
-fn heads_of(store: &mut Store) -> HashMap<String, Vec<ChangeHash>> {
-    store
-        .doc_ids()
-        .unwrap()
-        .into_iter()
-        .map(|id| {
-            let h = store.heads(&id).unwrap();
-            (id, h)
-        })
-        .collect()
-}
 
 /// `n` relays on the database at `url`, each with a directory of its own.
 fn relays(dir: &std::path::Path, url: &str, n: usize) -> Vec<RelayProcess> {
@@ -51,26 +32,39 @@ async fn within(limit: Duration, what: &str, mut f: impl FnMut() -> bool) -> Dur
     start.elapsed()
 }
 
-/// Live sync of `store` until `stop` is set or a permanent error.
-fn live(
+/// A device in live sync: its store, the bell its writes ring, and the
+/// task (ends on `stop` or a permanent error).
+struct Live {
     store: Arc<Mutex<Store>>,
-    url: String,
-    token: String,
     wake: Arc<tokio::sync::Notify>,
     stop: Arc<tokio::sync::Notify>,
-) -> tokio::task::JoinHandle<muster_core::Result<()>> {
-    tokio::spawn(async move {
+    task: tokio::task::JoinHandle<muster_core::Result<()>>,
+}
+
+/// Starts live sync of a new device `name` in `dir` with `url`.
+fn live(dir: &std::path::Path, name: &str, url: String, token: String) -> Live {
+    let store = Arc::new(Mutex::new(device(dir, name)));
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let (s, w, st) = (store.clone(), wake.clone(), stop.clone());
+    let task = tokio::spawn(async move {
         muster_core::client::sync_live(
-            &store,
+            &s,
             &url,
             &token,
             &clock,
             &mut |_| {},
-            Some(&wake),
-            stop.notified(),
+            Some(&w),
+            st.notified(),
         )
         .await
-    })
+    });
+    Live {
+        store,
+        wake,
+        stop,
+        task,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -162,16 +156,8 @@ async fn changes_and_token_edits_reach_live_devices_on_other_relays() {
     sync(&mut office, &one.url(), &coordinator).await.unwrap();
 
     // A coordinator's laptop live on relay two.
-    let laptop = Arc::new(Mutex::new(device(dir.path(), "laptop")));
-    let stop = Arc::new(tokio::sync::Notify::new());
-    let wake = Arc::new(tokio::sync::Notify::new());
-    let laptop_live = live(
-        laptop.clone(),
-        two.url(),
-        coordinator.clone(),
-        wake.clone(),
-        stop.clone(),
-    );
+    let laptop_live = live(dir.path(), "laptop", two.url(), coordinator.clone());
+    let laptop = laptop_live.store.clone();
     within(Duration::from_secs(20), "the laptop catches up", || {
         laptop.lock().unwrap().doc_ids().unwrap().contains(&gala)
     })
@@ -209,14 +195,8 @@ async fn changes_and_token_edits_reach_live_devices_on_other_relays() {
         .find(|w| w.starts_with("tok_"))
         .unwrap()
         .to_owned();
-    let desk = Arc::new(Mutex::new(device(dir.path(), "desk")));
-    let desk_live = live(
-        desk.clone(),
-        two.url(),
-        desk_token.clone(),
-        Arc::new(tokio::sync::Notify::new()),
-        Arc::new(tokio::sync::Notify::new()),
-    );
+    let desk_live = live(dir.path(), "desk", two.url(), desk_token.clone());
+    let desk = desk_live.store.clone();
     within(Duration::from_secs(20), "the desk catches up", || {
         desk.lock().unwrap().doc_ids().unwrap().contains(&gala)
     })
@@ -254,7 +234,7 @@ async fn changes_and_token_edits_reach_live_devices_on_other_relays() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    let err = tokio::time::timeout(Duration::from_secs(10), desk_live)
+    let err = tokio::time::timeout(Duration::from_secs(10), desk_live.task)
         .await
         .expect("the live session ends after revocation")
         .unwrap()
@@ -268,8 +248,8 @@ async fn changes_and_token_edits_reach_live_devices_on_other_relays() {
     let err = sync(&mut other, &one.url(), &desk_token).await.unwrap_err();
     assert!(err.to_string().contains("revoked"), "{err}");
 
-    stop.notify_one();
-    laptop_live.await.unwrap().unwrap();
+    laptop_live.stop.notify_one();
+    laptop_live.task.await.unwrap().unwrap();
 }
 
 /// A TCP balancer in front of relays, as a load balancer would be in
@@ -397,16 +377,8 @@ async fn postgres_going_away_is_reported_and_sync_resumes_when_it_is_back() {
     let health = format!("http://{}/healthz", relay.addr);
     assert_eq!(http_status(&health).await, 200);
 
-    let phone = Arc::new(Mutex::new(device(dir.path(), "phone")));
-    let wake = Arc::new(tokio::sync::Notify::new());
-    let stop = Arc::new(tokio::sync::Notify::new());
-    let phone_live = live(
-        phone.clone(),
-        relay.url(),
-        token.clone(),
-        wake.clone(),
-        stop.clone(),
-    );
+    let phone_live = live(dir.path(), "phone", relay.url(), token.clone());
+    let (phone, wake) = (phone_live.store.clone(), phone_live.wake.clone());
     let first = add(&mut phone.lock().unwrap(), "Before Outage");
     wake.notify_one();
     within(
@@ -462,8 +434,8 @@ async fn postgres_going_away_is_reported_and_sync_resumes_when_it_is_back() {
     for id in std::iter::once(&first).chain(&offline) {
         assert!(late.contact(id).is_ok(), "{id} reached the relay");
     }
-    stop.notify_one();
-    phone_live.await.unwrap().unwrap();
+    phone_live.stop.notify_one();
+    phone_live.task.await.unwrap().unwrap();
     db.verify_log();
 }
 
