@@ -9,8 +9,8 @@
 use std::collections::BTreeSet;
 
 use muster_core::sync::storage::{
-    Auth, Author, Batch, DocState, NewChange, RelayStorage, SecretCheck, StorageError, TokenRecord,
-    VisChange, chain_hash,
+    Appended, Auth, Author, Batch, DocState, NewChange, RelayStorage, SecretCheck, StorageError,
+    TokenRecord, VisChange, chain_hash,
 };
 use muster_core::{NewContact, NewEvent, Store};
 
@@ -186,6 +186,72 @@ pub fn appends_are_serialised_and_seen_in_commit_order<B: Backend>() {
     assert_chain(storage, &hashes);
 }
 
+/// Contract 1 and 3: among appends made at once from many threads (which a
+/// backend may commit together), each append's result names its own
+/// changes' positions, in its order; a change pushed by two at once is
+/// logged once and both are told where.
+pub fn concurrent_appends_each_learn_their_own_positions<B: Backend>() {
+    let b = B::fresh();
+    let storage = b.storage();
+    const THREADS: usize = 12;
+    const PUSHES: usize = 4;
+    let mut pushes: Vec<Vec<Vec<NewChange>>> = Vec::new();
+    for t in 0..THREADS {
+        let mut office = Office::new();
+        let mut mine = Vec::new();
+        for p in 0..PUSHES {
+            for i in 0..=p {
+                office.contact(&format!("Person {t}-{p}-{i}"));
+            }
+            mine.push(office.changes());
+        }
+        pushes.push(mine);
+    }
+    // Two threads push the same change as their last push.
+    let mut office = Office::new();
+    office.contact("Shared");
+    let shared = office.changes();
+    pushes[0].push(shared.clone());
+    pushes[1].push(shared.clone());
+    let results: Vec<Vec<(Vec<NewChange>, Appended)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = pushes
+            .iter()
+            .map(|mine| {
+                s.spawn(move || {
+                    mine.iter()
+                        .map(|changes| {
+                            let a = storage.append(&coordinator(), changes, T0).unwrap();
+                            (changes.clone(), a)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let log = storage.entries_after(0, u64::MAX, Batch::ALL).unwrap();
+    let expected = THREADS * PUSHES * (PUSHES + 1) / 2 + 1;
+    assert_eq!(log.len(), expected, "every change once, the shared one too");
+    let mut new = 0;
+    for (changes, a) in results.iter().flatten() {
+        assert_eq!(a.positions.len(), changes.len());
+        for (c, pos) in changes.iter().zip(&a.positions) {
+            let e = &log[*pos as usize - 1];
+            assert_eq!(
+                (e.seq, e.hash),
+                (*pos, c.hash),
+                "a position names its change"
+            );
+        }
+        let top = *a.positions.iter().max().unwrap();
+        assert_eq!(a.last, Some((top, log[top as usize - 1].chain)));
+        new += a.new;
+    }
+    assert_eq!(new, expected, "the shared change was new to one push only");
+    let hashes: Vec<_> = log.iter().map(|e| e.hash).collect();
+    assert_chain(storage, &hashes);
+}
+
 /// Contract 6 and 2: a transaction that fails keeps nothing it wrote (log,
 /// scopes, visibility, tokens) and leaves no gap in `seq`.
 pub fn a_failed_transaction_keeps_nothing_and_leaves_no_gap<B: Backend>() {
@@ -324,8 +390,16 @@ pub fn erased_entries_are_skipped<B: Backend>() {
         .unwrap();
     assert!(storage.scope_docs(&volunteer).unwrap().contains(&ana));
     let vis = storage.head().unwrap().vis;
+    // A live session read the entries before the erasure (a backend may
+    // keep what it read): they must not be served again after it.
+    let live = storage.head().unwrap().seq;
+    let before = storage.entries_after(0, live, Batch::ALL).unwrap();
+    assert!(before.iter().any(|e| e.doc == ana));
 
     storage.erase(&ana, &Author::admin(), T0 + 1).unwrap();
+    let after = storage.entries_after(0, live, Batch::ALL).unwrap();
+    assert!(after.iter().all(|e| e.doc != ana), "nor by a live read");
+    assert_eq!(after.len(), before.len() - 2, "Ana's two changes are gone");
 
     let left: Vec<String> = storage
         .entries_after(

@@ -66,6 +66,7 @@ macro_rules! relay_backend_tests {
     ($backend:ty) => {
         $crate::relay_backend_tests!(@each $backend;
             contract::appends_are_serialised_and_seen_in_commit_order,
+            contract::concurrent_appends_each_learn_their_own_positions,
             contract::a_failed_transaction_keeps_nothing_and_leaves_no_gap,
             contract::the_chain_never_forks,
             contract::a_change_is_logged_once,

@@ -523,6 +523,33 @@ impl Batch {
         entries: usize::MAX,
         bytes: usize::MAX,
     };
+
+    /// Whether a read holding `entries` entries of `bytes` bytes of data
+    /// must stop before the next: at the entry limit, or at the byte limit
+    /// once it holds at least one.
+    pub fn is_full(&self, entries: usize, bytes: usize) -> bool {
+        entries >= self.entries || (bytes >= self.bytes && entries > 0)
+    }
+}
+
+/// [`RelayStorage::append`]'s work inside a transaction: the changes
+/// logged, then what follows from them — the snapshots of documents grown
+/// by [`SNAPSHOT_AFTER`] entries and the scopes ([`scope::after_append`]).
+/// One implementation, whether a transaction holds one append or several.
+pub fn append_in(
+    tx: &mut dyn RelayTx,
+    author: &Author,
+    changes: &[NewChange],
+    now: Millis,
+) -> SResult<Appended> {
+    let inserted = tx.insert_changes(author, changes, now)?;
+    for d in &inserted.docs {
+        if d.since_snapshot >= SNAPSHOT_AFTER {
+            rebuild_snapshot(tx, &d.doc, d.last_seq)?;
+        }
+    }
+    scope::after_append(tx, author, changes, &inserted.docs)?;
+    Ok(inserted.appended)
 }
 
 /// The relay's durable state. See the module documentation for the
@@ -573,17 +600,12 @@ pub trait RelayStorage: Send + Sync + std::fmt::Debug {
     /// Appends changes pushed by `author`, durably, and keeps what follows
     /// from them in the same transaction: scopes ([`scope::after_append`])
     /// and the snapshots of documents grown by [`SNAPSHOT_AFTER`] entries.
+    /// A backend may override it to commit several sessions' appends in
+    /// one transaction, each made by [`append_in`].
     fn append(&self, author: &Author, changes: &[NewChange], now: Millis) -> SResult<Appended> {
         let mut out = Appended::default();
         self.transaction(&mut |tx| {
-            let inserted = tx.insert_changes(author, changes, now)?;
-            for d in &inserted.docs {
-                if d.since_snapshot >= SNAPSHOT_AFTER {
-                    rebuild_snapshot(tx, &d.doc, d.last_seq)?;
-                }
-            }
-            scope::after_append(tx, author, changes, &inserted.docs)?;
-            out = inserted.appended;
+            out = append_in(tx, author, changes, now)?;
             Ok(())
         })?;
         Ok(out)
