@@ -20,6 +20,7 @@ pub mod backend;
 pub mod dashboard;
 pub mod key_file;
 pub mod listener;
+mod log_tail;
 pub mod migrate;
 pub mod postgres;
 pub mod storage;

@@ -39,8 +39,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::str::FromStr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use automerge::AutoCommit;
@@ -49,15 +49,16 @@ use futures_util::StreamExt;
 use muster_core::Millis;
 use muster_core::model::DocKind;
 use muster_core::sync::storage::{
-    AuditEntry, Author, Batch, DocState, Head, Inserted, LogEntry, NewChange, RelayStorage,
-    RelayTx, SResult, StorageError, TokenInfo, TokenRecord, VisChange, chain_hash,
-    doc_from_log_bytes, random_hex,
+    Appended, AuditEntry, Author, Batch, DocState, Head, Inserted, LogEntry, NewChange,
+    RelayStorage, RelayTx, SResult, StorageError, TokenInfo, TokenRecord, VisChange, append_in,
+    chain_hash, doc_from_log_bytes, random_hex,
 };
 use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
 
 use crate::ServerError;
 use crate::backend::{DashSession, Notifier, SharedState, Subscription, Wake};
+use crate::log_tail::LogTail;
 
 /// The schema, one entry per version: entry `i` takes a database from
 /// version `i` to `i + 1`. Append only; never edit a released entry.
@@ -184,6 +185,71 @@ pub struct PgRelay {
     /// A random id of this process's storage, in its notifications, so that
     /// its listener can skip its own.
     instance: String,
+    /// Appends waiting to be committed together ([`RelayStorage::append`]).
+    group: Mutex<Group>,
+    /// Signalled when a group's results are in.
+    group_done: Condvar,
+    /// The newest entries, shared by this process's live sessions.
+    tail: LogTail,
+}
+
+/// Group commit: the sessions' appends that arrive while one transaction
+/// is writing wait for it, and the next transaction writes them all (one
+/// lock, one commit, one notification), each by core's [`append_in`].
+/// Under many pushing devices the write lock is held once per group
+/// instead of once per push; alone, an append is its own group and waits
+/// for nothing.
+#[derive(Default)]
+struct Group {
+    /// Appends not yet taken by a leader, by ticket.
+    waiting: Vec<(u64, Pending)>,
+    /// Results not yet collected, by ticket.
+    results: HashMap<u64, SResult<Appended>>,
+    /// Whether a session is writing a group now.
+    leading: bool,
+    next: u64,
+}
+
+/// The leader's turn: on drop, the next append may lead; if the leader
+/// panicked while writing, the appends it held fail instead of waiting
+/// for ever.
+struct Lead<'a> {
+    relay: &'a PgRelay,
+    /// The tickets still owed a result.
+    tickets: Vec<u64>,
+}
+
+impl Lead<'_> {
+    /// Hands out the group's results and ends the turn, in one step: a
+    /// waiter that sees no leader either has its result or still waits
+    /// to be taken.
+    fn finish(mut self, results: Vec<(u64, SResult<Appended>)>) {
+        self.tickets.clear();
+        self.relay.group().results.extend(results);
+    }
+}
+
+impl Drop for Lead<'_> {
+    fn drop(&mut self) {
+        let mut g = self.relay.group();
+        g.leading = false;
+        for t in self.tickets.drain(..) {
+            g.results.insert(
+                t,
+                Err(StorageError::Unavailable(
+                    "the append was interrupted; push again".into(),
+                )),
+            );
+        }
+        self.relay.group_done.notify_all();
+    }
+}
+
+/// One session's append, as the group's leader writes it.
+struct Pending {
+    author: Author,
+    changes: Vec<NewChange>,
+    now: Millis,
 }
 
 impl std::fmt::Debug for PgRelay {
@@ -285,12 +351,104 @@ impl PgRelay {
             target,
             epoch: String::new(),
             instance: random_hex(8),
+            group: Mutex::new(Group::default()),
+            group_done: Condvar::new(),
+            tail: LogTail::default(),
         };
         relay.epoch = relay.block(migrate(&relay.pool)).map_err(|e| match e {
             e @ ServerError::SchemaTooNew { .. } => e,
             e => ServerError::Storage(format!("{}: {e}", relay.target)),
         })?;
         Ok(relay)
+    }
+
+    fn group(&self) -> MutexGuard<'_, Group> {
+        // A panic while holding it leaves the queue itself consistent.
+        self.group.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writes `batch` in one transaction; if that fails, each append in a
+    /// transaction of its own, so that one bad append fails alone.
+    fn write_group(&self, batch: &[(u64, Pending)]) -> Vec<(u64, SResult<Appended>)> {
+        let one = |p: &Pending| {
+            let mut out = Appended::default();
+            self.transaction(&mut |tx| {
+                out = append_in(tx, &p.author, &p.changes, p.now)?;
+                Ok(())
+            })
+            .map(|()| out)
+        };
+        if let [(ticket, p)] = batch {
+            return vec![(*ticket, one(p))];
+        }
+        let mut outs = Vec::with_capacity(batch.len());
+        let together = self.transaction(&mut |tx| {
+            outs.clear();
+            for (_, p) in batch {
+                outs.push(append_in(tx, &p.author, &p.changes, p.now)?);
+            }
+            Ok(())
+        });
+        match together {
+            Ok(()) => batch
+                .iter()
+                .zip(outs)
+                .map(|((ticket, _), out)| (*ticket, Ok(out)))
+                .collect(),
+            Err(_) => batch.iter().map(|(t, p)| (*t, one(p))).collect(),
+        }
+    }
+
+    /// The log's entries in `(after, upto]`, at most `most`, read from
+    /// the database.
+    fn read_log(&self, after: u64, upto: u64, most: Batch) -> SResult<Vec<LogEntry>> {
+        let upto = i64::try_from(upto).unwrap_or(i64::MAX);
+        self.read(async |c| {
+            let st = c
+                .prepare_cached(
+                    // The first seq by a lookup per row returned, not a
+                    // join: PostgreSQL joined by hashing the whole of
+                    // `docs` for every read (a live session's few entries
+                    // cost a scan of every document).
+                    "SELECT l.seq, l.doc_id, l.hash, l.data, l.device, l.chain,
+                            coalesce((SELECT d.first_seq FROM docs d WHERE d.doc_id = l.doc_id),
+                                     l.seq)
+                     FROM log l
+                     WHERE l.seq > $1 AND l.seq <= $2 AND octet_length(l.data) > 0
+                     ORDER BY l.seq LIMIT $3",
+                )
+                .await?;
+            let mut out = Vec::new();
+            let mut bytes = 0;
+            let mut cursor = i64::try_from(after).unwrap_or(i64::MAX);
+            // In chunks, so that a byte limit does not make PostgreSQL
+            // send (and this process skip) the rest of the log.
+            loop {
+                let want = (most.entries - out.len()).min(ENTRY_CHUNK as usize) as i64;
+                let rows = c.query(&st, &[&cursor, &upto, &want]).await?;
+                let full = rows.len() as i64 == want;
+                for r in rows {
+                    if most.is_full(out.len(), bytes) {
+                        return Ok(out);
+                    }
+                    let data: Vec<u8> = r.get(3);
+                    bytes += data.len();
+                    cursor = r.get(0);
+                    out.push(LogEntry {
+                        seq: cursor as u64,
+                        doc: r.get(1),
+                        hash: to_hash(r.get(2)),
+                        data,
+                        device: r.get(4),
+                        chain: to_hash(r.get(5)),
+                        first_seq: r.get::<_, i64>(6) as u64,
+                    });
+                }
+                if !full || out.len() >= most.entries || bytes >= most.bytes {
+                    return Ok(out);
+                }
+            }
+        })
     }
 
     /// `host:port/database`, as messages name it.
@@ -843,6 +1001,45 @@ impl RelayStorage for PgRelay {
         Ok(self.epoch.clone())
     }
 
+    /// Group commit ([`Group`]): acknowledged, as always, only once the
+    /// transaction holding this append has committed.
+    fn append(&self, author: &Author, changes: &[NewChange], now: Millis) -> SResult<Appended> {
+        let ticket = {
+            let mut g = self.group();
+            let ticket = g.next;
+            g.next += 1;
+            g.waiting.push((
+                ticket,
+                Pending {
+                    author: author.clone(),
+                    changes: changes.to_vec(),
+                    now,
+                },
+            ));
+            ticket
+        };
+        let mut g = self.group();
+        loop {
+            if let Some(result) = g.results.remove(&ticket) {
+                return result;
+            }
+            if g.leading {
+                g = self.group_done.wait(g).unwrap_or_else(|p| p.into_inner());
+                continue;
+            }
+            // Lead: write everything waiting, this append among it.
+            g.leading = true;
+            let batch = std::mem::take(&mut g.waiting);
+            drop(g);
+            let lead = Lead {
+                relay: self,
+                tickets: batch.iter().map(|(t, _)| *t).collect(),
+            };
+            lead.finish(self.write_group(&batch));
+            g = self.group();
+        }
+    }
+
     fn head(&self) -> SResult<Head> {
         self.read(async |c| {
             let st = c
@@ -871,49 +1068,24 @@ impl RelayStorage for PgRelay {
         })
     }
 
+    /// Live sessions' reads come from the process's [`LogTail`]; the rest
+    /// from the database.
     fn entries_after(&self, after: u64, upto: u64, most: Batch) -> SResult<Vec<LogEntry>> {
-        let upto = i64::try_from(upto).unwrap_or(i64::MAX);
-        self.read(async |c| {
-            let st = c
-                .prepare_cached(
-                    "SELECT l.seq, l.doc_id, l.hash, l.data, l.device, l.chain,
-                            coalesce(d.first_seq, l.seq)
-                     FROM log l LEFT JOIN docs d ON d.doc_id = l.doc_id
-                     WHERE l.seq > $1 AND l.seq <= $2 AND octet_length(l.data) > 0
-                     ORDER BY l.seq LIMIT $3",
-                )
-                .await?;
-            let mut out = Vec::new();
-            let mut bytes = 0;
-            let mut cursor = i64::try_from(after).unwrap_or(i64::MAX);
-            // In chunks, so that a byte limit does not make PostgreSQL
-            // send (and this process skip) the rest of the log.
-            loop {
-                let want = (most.entries - out.len()).min(ENTRY_CHUNK as usize) as i64;
-                let rows = c.query(&st, &[&cursor, &upto, &want]).await?;
-                let full = rows.len() as i64 == want;
-                for r in rows {
-                    if out.len() >= most.entries || (bytes >= most.bytes && !out.is_empty()) {
-                        return Ok(out);
-                    }
-                    let data: Vec<u8> = r.get(3);
-                    bytes += data.len();
-                    cursor = r.get(0);
-                    out.push(LogEntry {
-                        seq: cursor as u64,
-                        doc: r.get(1),
-                        hash: to_hash(r.get(2)),
-                        data,
-                        device: r.get(4),
-                        chain: to_hash(r.get(5)),
-                        first_seq: r.get::<_, i64>(6) as u64,
-                    });
-                }
-                if !full || out.len() >= most.entries || bytes >= most.bytes {
-                    return Ok(out);
-                }
-            }
-        })
+        self.tail.entries_after(
+            after,
+            upto,
+            most,
+            |a, u, m| self.read_log(a, u, m),
+            |docs| {
+                self.read(async |c| {
+                    let st = c
+                        .prepare_cached("SELECT doc_id FROM erased WHERE doc_id = ANY($1)")
+                        .await?;
+                    let rows = c.query(&st, &[&docs]).await?;
+                    Ok(rows.iter().map(|r| r.get(0)).collect())
+                })
+            },
+        )
     }
 
     fn doc_states(&self, docs: &[&str]) -> SResult<Vec<DocState>> {
