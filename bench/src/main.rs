@@ -1,5 +1,5 @@
 //! `cargo run --release -p muster-bench [-- --quick] [--markdown FILE]
-//! [--only core|sync]`: measures what users feel and prints one table
+//! [--only core|sync|backends]`: measures what users feel and prints one table
 //! (figure, Muster, automerge-repo, ratio, unit, target) to stdout, progress
 //! to stderr. Every store lives in a fresh temporary directory; data comes
 //! from a fixed seed (ChaCha8, 42) and fixed clock values, so two runs
@@ -17,11 +17,14 @@
 //! - `__device-sync URL TOKEN PATH`: a fresh device's first sync, printing
 //!   `PEAK <MB> SECS <s>` (its peak resident memory, the sync's time);
 //! - `__automerge-repo [SIZE] [--quick]`: the automerge-repo figures alone;
+//! - `__ingest COLUMN [DEVICES PER_DEVICE]`: the relay-backend ingest
+//!   figure alone (0 SQLite, 1 and 2 PostgreSQL with one and two relays);
 //! - `__create N`: create N contacts in a scratch store (for profiling).
 
 mod automerge_repo;
 mod core_figures;
 mod people;
+mod relay_backends;
 mod sync_figures;
 mod tools;
 
@@ -266,18 +269,25 @@ fn table(figures: &[Figure], others: &[(String, String)]) -> String {
             String::new(),
         ]);
     }
+    markdown(&header, &rows)
+}
+
+/// A Markdown table, columns padded so that it also reads as text; the
+/// columns between the first and the last two hold numbers and are set to
+/// the right.
+fn markdown<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
+    let numeric = |i: usize| i > 0 && i + 2 < N;
     let mut width = header.map(|h| h.chars().count());
-    for row in &rows {
+    for row in rows {
         for (w, cell) in width.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let line = |cells: [&str; 6]| {
+    let line = |cells: [&str; N]| {
         let mut s = String::from("|");
         for (i, (cell, w)) in cells.iter().zip(width).enumerate() {
             let pad = " ".repeat(w - cell.chars().count());
-            // Numbers to the right, text to the left.
-            if i == 1 || i == 2 || i == 3 {
+            if numeric(i) {
                 s += &format!(" {pad}{cell} |");
             } else {
                 s += &format!(" {cell}{pad} |");
@@ -285,21 +295,35 @@ fn table(figures: &[Figure], others: &[(String, String)]) -> String {
         }
         s + "\n"
     };
-    let mut s = line(header);
+    let mut s = line(*header);
     s += "|";
     for (i, w) in width.iter().enumerate() {
         let dashes = "-".repeat(*w);
-        s += &if (1..=3).contains(&i) {
+        s += &if numeric(i) {
             format!(" {dashes}:|")
         } else {
             format!(" {dashes} |")
         };
     }
     s += "\n";
-    for row in &rows {
+    for row in rows {
         s += &line(row.each_ref().map(String::as_str));
     }
     s
+}
+
+/// The comparison of the relay's backends as a Markdown table.
+fn backends_table(rows: &[relay_backends::Row]) -> String {
+    let [a, b, c] = relay_backends::COLUMNS;
+    let header = ["figure", a, b, c, "unit", "target"];
+    let rows: Vec<[String; 6]> = rows
+        .iter()
+        .map(|r| {
+            let [x, y, z] = r.cells.clone();
+            [r.name.clone(), x, y, z, r.unit.into(), r.target.into()]
+        })
+        .collect();
+    markdown(&header, &rows)
 }
 
 /// `muster-bench`: the performance table.
@@ -316,7 +340,8 @@ struct Cli {
     /// Also write the table to FILE (Markdown).
     #[arg(long, value_name = "FILE")]
     markdown: Option<PathBuf>,
-    /// Only the core figures or only the sync figures.
+    /// Only the core figures, the sync figures, or the relay on SQLite
+    /// beside PostgreSQL with one and two relays (`backends`).
     #[arg(long, value_enum)]
     only: Option<Only>,
     /// Leave the automerge-repo column out (it needs Node.js).
@@ -331,6 +356,7 @@ struct Cli {
 enum Only {
     Core,
     Sync,
+    Backends,
 }
 
 /// The hidden subcommands: this binary spawns itself for the figures that
@@ -371,6 +397,9 @@ enum Tool {
     #[command(name = "__relay", hide = true)]
     Relay {
         data: PathBuf,
+        /// Serve from PostgreSQL at URL instead of SQLite in DATA.
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
         catch_up_batches: Option<usize>,
         batch_bytes: Option<usize>,
     },
@@ -389,6 +418,16 @@ enum Tool {
     /// The report figures (keeping the store at PATH if given).
     #[command(name = "__reports", hide = true)]
     Reports { keep: Option<PathBuf> },
+    /// The relay-backend ingest figure alone on COLUMN (0 SQLite, 1 and 2
+    /// PostgreSQL with one and two relays), for profiling.
+    #[command(name = "__ingest", hide = true)]
+    Ingest {
+        column: usize,
+        #[arg(default_value_t = 100)]
+        devices: usize,
+        #[arg(default_value_t = 100)]
+        per_device: usize,
+    },
     /// Create N contacts in a scratch store.
     #[command(name = "__create", hide = true)]
     Create {
@@ -414,14 +453,14 @@ fn main() -> Result<()> {
     let started = Instant::now();
     let mut figures = Vec::new();
     let mut others = Vec::new();
-    if only != Some(Only::Sync) {
+    if only.is_none() || only == Some(Only::Core) {
         figures.extend(core_figures::core_figures(
             dir.path(),
             if quick { 10_000 } else { 100_000 },
             quick,
         )?);
     }
-    if only != Some(Only::Core) {
+    if only.is_none() || only == Some(Only::Sync) {
         let sizes: &[usize] = if quick {
             &[2_000, 10_000]
         } else {
@@ -456,7 +495,22 @@ fn main() -> Result<()> {
             }
         }
     }
-    let text = table(&figures, &others);
+    let mut text = if figures.is_empty() {
+        String::new()
+    } else {
+        table(&figures, &others)
+    };
+    if only.is_none() || only == Some(Only::Backends) {
+        let rows = if quick {
+            relay_backends::run(&dir.path().join("backends"), 10_000, 20, 20, 50)?
+        } else {
+            relay_backends::run(&dir.path().join("backends"), 100_000, 100, 100, 200)?
+        };
+        if !text.is_empty() {
+            text += "\n";
+        }
+        text += &backends_table(&rows);
+    }
     println!("{text}");
     println!(
         "(run took {:.0} s{})",
@@ -504,15 +558,21 @@ fn run_tool(tool: Tool) -> Result<()> {
         }
         Tool::Relay {
             data,
+            database,
             catch_up_batches,
             batch_bytes,
         } => {
             let catch_up = catch_up_batches.zip(batch_bytes);
-            sync_figures::relay_main(&data, catch_up)
+            sync_figures::relay_main(&data, database.as_deref(), catch_up)
         }
         Tool::Apply { n } => tools::apply(n),
         Tool::Duplicates { n } => tools::duplicates_figure(n),
         Tool::Reports { keep } => tools::reports_figure(keep.as_deref()),
+        Tool::Ingest {
+            column,
+            devices,
+            per_device,
+        } => relay_backends::ingest_alone(column, devices, per_device),
         Tool::Create { n } => tools::create(n),
     }
 }

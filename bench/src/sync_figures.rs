@@ -38,15 +38,20 @@ fn fig(
     }
 }
 
-/// `muster-bench __relay DATA [CATCH_UP_BATCHES]`: serves a relay on
-/// 127.0.0.1:0 and prints `LISTENING <addr>` then, for `TOKEN`, a
-/// coordinator token.
-pub fn relay_main(data: &Path, catch_up: Option<(usize, usize)>) -> Result<()> {
+/// `muster-bench __relay DATA [--database URL] [CATCH_UP_BATCHES
+/// BATCH_BYTES]`: serves a relay on 127.0.0.1:0, its log in DATA (SQLite)
+/// or on PostgreSQL at `database`, and prints `LISTENING <addr> <token>`,
+/// a new coordinator token.
+pub fn relay_main(
+    data: &Path,
+    database: Option<&str>,
+    catch_up: Option<(usize, usize)>,
+) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let state = muster_server::AppState::open(data)?;
+        let state = muster_server::AppState::open_with(data, database, None)?;
         let (_, token) = state
             .storage()
             .create_token("coordinator", "bench", &[], now_ms())?;
@@ -66,6 +71,8 @@ pub fn relay_main(data: &Path, catch_up: Option<(usize, usize)>) -> Result<()> {
 pub struct Relay {
     child: Child,
     data: PathBuf,
+    /// The PostgreSQL URL it serves from (`None`: SQLite in `data`).
+    database: Option<String>,
     pub url: String,
     pub token: String,
 }
@@ -78,6 +85,16 @@ impl Relay {
     /// A relay with `catch_up` (slots, batch bytes) for its catch-up
     /// limits (`None`: the relay's defaults).
     pub fn start_with(data: &Path, catch_up: Option<(usize, usize)>) -> Result<Relay> {
+        Relay::start_on(data, None, catch_up)
+    }
+
+    /// A relay on PostgreSQL at `database` when given, else on SQLite in
+    /// `data` (which it holds either way: one directory per process).
+    pub fn start_on(
+        data: &Path,
+        database: Option<&str>,
+        catch_up: Option<(usize, usize)>,
+    ) -> Result<Relay> {
         // `MUSTER_BENCH_RELAY` runs another build's relay (its `muster-bench`
         // binary), to measure a change against the code before it.
         let exe = match std::env::var_os("MUSTER_BENCH_RELAY") {
@@ -86,6 +103,9 @@ impl Relay {
         };
         let mut child = Command::new(exe);
         child.arg("__relay").arg(data);
+        if let Some(url) = database {
+            child.arg("--database").arg(url);
+        }
         if let Some((n, bytes)) = catch_up {
             child.arg(n.to_string()).arg(bytes.to_string());
         }
@@ -100,14 +120,23 @@ impl Relay {
             url: format!("ws://{addr}/v1/sync"),
             token: token.to_owned(),
             data: data.to_path_buf(),
+            database: database.map(str::to_owned),
             child,
         })
     }
 
+    /// The relay's log as another process sees it (an administrator's
+    /// command would): its own connection to the same database.
+    pub fn storage(&self) -> Result<Arc<dyn muster_core::sync::storage::RelayStorage>> {
+        let backend =
+            muster_server::backend::Backend::open(&self.data, self.database.as_deref(), None)?;
+        Ok(backend.storage)
+    }
+
     /// Creates a token as the administrator would, from another process's
-    /// connection to the relay's database (this one; SQLite serialises).
+    /// connection to the relay's database.
     pub fn create_token(&self, role: &str, event: Option<&str>) -> Result<String> {
-        let storage = muster_server::backend::Backend::open_sqlite(&self.data, None)?.storage;
+        let storage = self.storage()?;
         let events: Vec<String> = event.map(str::to_owned).into_iter().collect();
         Ok(storage.create_token(role, "bench", &events, now_ms())?.1)
     }
@@ -146,7 +175,7 @@ async fn once(store: &mut Store, relay: &Relay) -> Result<SyncReport> {
 
 /// Runs `__device-sync` in a child process: a fresh device's first sync;
 /// returns the child's peak resident memory in MB and the sync's seconds.
-fn device_first_sync_alone(relay: &Relay, path: &Path) -> Result<(f64, f64)> {
+pub fn device_first_sync_alone(relay: &Relay, path: &Path) -> Result<(f64, f64)> {
     let out = Command::new(std::env::current_exe()?)
         .arg("__device-sync")
         .args([relay.url.as_str(), relay.token.as_str()])
@@ -183,9 +212,37 @@ pub fn device_sync_main(url: &str, token: &str, path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The office edits 100 contacts (marking each with `mark`, so that every
+/// call changes them) and syncs through `office_relay`; then `device`,
+/// caught up before, catches up through `device_relay`: how long that took
+/// and its report.
+pub async fn catch_up_after_edits(
+    office: &mut Store,
+    office_relay: &Relay,
+    device: &mut Store,
+    device_relay: &Relay,
+    mark: &str,
+) -> Result<(f64, SyncReport)> {
+    let ids: Vec<String> = office
+        .list_contacts(100, 0)?
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    for (i, id) in ids.iter().enumerate() {
+        office.update_contact(id, now_ms(), |c| {
+            c.custom.insert("bench".into(), format!("{mark}-{i}"));
+            Ok(())
+        })?;
+    }
+    once(office, office_relay).await?;
+    let t = Instant::now();
+    let report = once(device, device_relay).await?;
+    Ok((t.elapsed().as_secs_f64(), report))
+}
+
 /// Contacts `start..start + n` of a realistic data set (see
 /// [`crate::People`]); each data set is its own seed.
-fn contacts(people: &mut crate::People, start: usize, n: usize) -> Vec<NewContact> {
+pub fn contacts(people: &mut crate::People, start: usize, n: usize) -> Vec<NewContact> {
     (start..start + n).map(|i| people.person(i).0).collect()
 }
 
@@ -411,49 +468,54 @@ async fn idle_devices(dir: &Path, relay: &Relay, n: usize) -> Result<Vec<Figure>
 }
 
 /// `devices` devices, already enrolled and caught up, each push
-/// `per_device` new contacts at the same moment; returns changes per second
-/// acknowledged (durably committed) by the relay.
-async fn ingest(
+/// `per_device` new contacts at the same moment, device `d` through
+/// `relays[d % relays.len()]`; returns changes per second acknowledged
+/// (durably committed) by the relays.
+pub async fn ingest(
     dir: &Path,
-    relay: &Relay,
+    relays: &[&Relay],
     token: &str,
     tag: &str,
     devices: usize,
     per_device: usize,
 ) -> Result<f64> {
-    eprintln!("sync: ingest from {devices} concurrent devices ({tag})");
+    eprintln!(
+        "sync: ingest from {devices} concurrent devices through {} relay(s) ({tag})",
+        relays.len()
+    );
+    let via = |d: usize| relays[d % relays.len()];
     let mut stores = Vec::new();
     for d in 0..devices {
         let mut s = Store::open(dir.join(format!("ingest-{tag}{d}.muster")))?;
         // Enrolled and caught up beforehand, as devices in the field are.
-        sync_once(&mut s, &relay.url, token, &now_ms, &mut |_| {}).await?;
+        sync_once(&mut s, &via(d).url, token, &now_ms, &mut |_| {}).await?;
         let mut people = crate::People::new(1_000 + d as u64);
         s.create_contacts(&contacts(&mut people, 0, per_device), now_ms())?;
         stores.push(s);
     }
-    // The relay's own count of committed entries is the clock's stop: the
-    // devices, in this one process, also apply each other's changes live,
-    // which is their work, not the relay's.
-    let log = muster_server::SqliteRelay::open(&relay.data)?;
-    let before = log.log_len()?;
+    // The log's own count of committed entries is the clock's stop, read
+    // as another process would (every relay shares the one log).
+    let log = relays[0].storage()?;
+    let committed = || anyhow::Ok(log.head()?.seq);
+    let before = committed()?;
     let expected = (devices * per_device) as u64;
-    let t = Instant::now();
-    let mut handles = Vec::new();
     let frames = stores
         .iter()
         .map(|s| push_frames(s, token))
         .collect::<Result<Vec<_>>>()?;
-    for (hello, push, count) in frames {
-        let url = relay.url.clone();
+    let t = Instant::now();
+    let mut handles = Vec::new();
+    for (d, (hello, push, count)) in frames.into_iter().enumerate() {
+        let url = via(d).url.clone();
         handles.push(tokio::spawn(async move {
             push_only(&url, hello, push, count).await
         }));
     }
-    while log.log_len()? < before + expected {
+    while committed()? < before + expected {
         if t.elapsed() > Duration::from_secs(600) {
             bail!(
-                "the relay committed only {} of {expected} changes",
-                log.log_len()? - before
+                "the relays committed only {} of {expected} changes",
+                committed()? - before
             );
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -520,6 +582,87 @@ fn push_frames(store: &Store, token: &str) -> Result<(Vec<u8>, Vec<u8>, usize)> 
             .collect(),
     };
     Ok((wire::encode(&hello), wire::encode(&push), pending.len()))
+}
+
+/// Propagation device → relay → device: device A live on `from` writes a
+/// contact, `samples` times, and device B live on `to` (the same relay or
+/// another on its database) is told of it; returns the sorted latencies
+/// in ms. `tag` keeps each call's stores apart.
+pub async fn propagation(
+    dir: &Path,
+    from: &Relay,
+    to: &Relay,
+    samples: usize,
+    tag: &str,
+) -> Result<Vec<f64>> {
+    eprintln!("sync: propagation latency");
+    let a = Arc::new(Mutex::new(Store::open(
+        dir.join(format!("live-a{tag}.muster")),
+    )?));
+    let b = Arc::new(Mutex::new(Store::open(
+        dir.join(format!("live-b{tag}.muster")),
+    )?));
+    let wake = Arc::new(Notify::new());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, Vec<String>)>();
+    let mut tasks = Vec::new();
+    for (store, relay, w, tx) in [
+        (a.clone(), from, Some(wake.clone()), None),
+        (b.clone(), to, None, Some(tx)),
+    ] {
+        let (url, token) = (relay.url.clone(), relay.token.clone());
+        let mut stop = stop_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut on = move |s: Status| {
+                if let (Status::Changed { docs }, Some(tx)) = (s, &tx) {
+                    let _ = tx.send((Instant::now(), docs));
+                }
+            };
+            let _ = sync_live(
+                &store,
+                &url,
+                &token,
+                &now_ms,
+                &mut on,
+                w.as_deref(),
+                async move {
+                    let _ = stop.wait_for(|v| *v).await;
+                },
+            )
+            .await;
+        }));
+    }
+    // Wait until B has caught up (its first Changed events are the org).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    while tokio::time::timeout(Duration::from_millis(2_000), rx.recv())
+        .await
+        .is_ok()
+    {}
+    let mut lat = Vec::new();
+    for i in 0..samples {
+        let start = Instant::now();
+        let id = a
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .create_contact(&NewContact::named(format!("Latency {i}")), now_ms())?;
+        wake.notify_one();
+        loop {
+            let (at, docs) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .context("a write never reached the other device")?
+                .context("closed")?;
+            if docs.contains(&id) {
+                lat.push((at - start).as_secs_f64() * 1000.0);
+                break;
+            }
+        }
+    }
+    stop_tx.send_replace(true);
+    for t in tasks {
+        let _ = t.await;
+    }
+    lat.sort_by(f64::total_cmp);
+    Ok(lat)
 }
 
 /// Runs every sync figure; `sizes` are the organisation sizes for first sync.
@@ -615,21 +758,9 @@ async fn run_async(
         // Catch-up after 100 edits over 100 documents, at every size (the
         // comparison runs automerge-repo's per-contact layout only at the
         // smaller one).
-        let ids: Vec<String> = office
-            .list_contacts(100, 0)?
-            .into_iter()
-            .map(|c| c.id)
-            .collect();
-        for (i, id) in ids.iter().enumerate() {
-            office.update_contact(id, now_ms(), |c| {
-                c.custom.insert("bench".into(), format!("{size}-{i}"));
-                Ok(())
-            })?;
-        }
-        once(&mut office, &relay).await?;
-        let t = Instant::now();
-        let report = once(&mut fresh, &relay).await?;
-        let secs = t.elapsed().as_secs_f64();
+        let (secs, report) =
+            catch_up_after_edits(&mut office, &relay, &mut fresh, &relay, &size.to_string())
+                .await?;
         out.push(fig(
             format!("catch-up after 100 edits in {size} contacts: time"),
             format!("{:.1}", secs * 1000.0),
@@ -699,70 +830,8 @@ async fn run_async(
     let relay = Relay::start(&dir.join("relay2"))?;
 
     // Propagation latency device → relay → device, both live.
-    eprintln!("sync: propagation latency");
     let samples = if quick { 50 } else { 200 };
-    let a = Arc::new(Mutex::new(Store::open(dir.join("live-a.muster"))?));
-    let b = Arc::new(Mutex::new(Store::open(dir.join("live-b.muster"))?));
-    let wake = Arc::new(Notify::new());
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, Vec<String>)>();
-    let mut tasks = Vec::new();
-    for (store, w, tx) in [
-        (a.clone(), Some(wake.clone()), None),
-        (b.clone(), None, Some(tx)),
-    ] {
-        let (url, token) = (relay.url.clone(), relay.token.clone());
-        let mut stop = stop_rx.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut on = move |s: Status| {
-                if let (Status::Changed { docs }, Some(tx)) = (s, &tx) {
-                    let _ = tx.send((Instant::now(), docs));
-                }
-            };
-            let _ = sync_live(
-                &store,
-                &url,
-                &token,
-                &now_ms,
-                &mut on,
-                w.as_deref(),
-                async move {
-                    let _ = stop.wait_for(|v| *v).await;
-                },
-            )
-            .await;
-        }));
-    }
-    // Wait until B has caught up (its first Changed events are the org).
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    while tokio::time::timeout(Duration::from_millis(2_000), rx.recv())
-        .await
-        .is_ok()
-    {}
-    let mut lat = Vec::new();
-    for i in 0..samples {
-        let start = Instant::now();
-        let id = a
-            .lock()
-            .map_err(|_| anyhow::anyhow!("poisoned"))?
-            .create_contact(&NewContact::named(format!("Latency {i}")), now_ms())?;
-        wake.notify_one();
-        loop {
-            let (at, docs) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
-                .await
-                .context("a write never reached the other device")?
-                .context("closed")?;
-            if docs.contains(&id) {
-                lat.push((at - start).as_secs_f64() * 1000.0);
-                break;
-            }
-        }
-    }
-    stop_tx.send_replace(true);
-    for t in tasks {
-        let _ = t.await;
-    }
-    lat.sort_by(f64::total_cmp);
+    let lat = propagation(&dir, &relay, &relay, samples, "").await?;
     out.push(fig(
         "propagation device → relay → device p50",
         format!("{:.2}", pct(&lat, 0.5)),
@@ -780,7 +849,7 @@ async fn run_async(
     // then as volunteers' (every change checked against a scope, every
     // creation added to it).
     let per_device = if quick { 20 } else { 100 };
-    let rate = ingest(&dir, &relay, &relay.token, "coord", devices, per_device).await?;
+    let rate = ingest(&dir, &[&relay], &relay.token, "coord", devices, per_device).await?;
     out.push(fig(
         format!("relay ingest, {devices} devices × {per_device} changes (coordinators)"),
         format!("{rate:.0}"),
@@ -794,7 +863,7 @@ async fn run_async(
         e
     };
     let volunteer = relay.create_token("volunteer", Some(&event))?;
-    let rate = ingest(&dir, &relay, &volunteer, "vol", devices, per_device).await?;
+    let rate = ingest(&dir, &[&relay], &volunteer, "vol", devices, per_device).await?;
     out.push(fig(
         format!("relay ingest, {devices} devices × {per_device} changes (volunteers, scoped)"),
         format!("{rate:.0}"),
