@@ -130,8 +130,8 @@ impl Postgres {
         Ok(format!("{}/{name}", self.server))
     }
 
-    /// `pg_database_size` of the database at `url`, in bytes; and its two largest tables with their sizes (indexes
-    /// and TOAST included).
+    /// `pg_database_size` of the database at `url`, in bytes; and its two
+    /// largest tables with their sizes (indexes and TOAST included).
     async fn size(&self, url: &str) -> Result<(u64, String)> {
         let total = sql(url, "SELECT pg_database_size(current_database())")
             .await?
@@ -273,38 +273,41 @@ async fn live(
     devices: usize,
     per_device: usize,
 ) -> Result<Live> {
-    let relays = match column {
-        0 => vec![Relay::start(&dir.join("sqlite-live"))?],
-        _ => {
-            let url = pg.create(&format!("live{column}")).await?;
-            (1..=column)
-                .map(|i| {
-                    Relay::start_on(&dir.join(format!("pg-live{column}-{i}")), Some(&url), None)
-                })
-                .collect::<Result<Vec<_>>>()?
-        }
-    };
-    let (from, to) = (&relays[0], relays.last().unwrap_or(&relays[0]));
     eprintln!("backends: propagation and ingest, {}", COLUMNS[column]);
-    let latencies = if samples > 0 {
-        propagation(dir, from, to, samples, &format!("-{column}")).await?
-    } else {
-        Vec::new()
-    };
-    let refs: Vec<&Relay> = relays.iter().collect();
     // Ingest varies the most from run to run (fsyncs and the two cores
-    // shared by every process): the median of three.
+    // shared by every process): the median of three, each on relays and a
+    // log of its own (devices enrolled on a used log would first sync all
+    // that the runs before wrote).
     let mut rates = Vec::new();
+    let mut latencies = Vec::new();
+    let mut peaks = String::new();
     for run in 0..INGEST_RUNS {
+        let relays = match column {
+            0 => vec![Relay::start(&dir.join(format!("sqlite-live{run}")))?],
+            _ => {
+                let url = pg.create(&format!("live{column}_{run}")).await?;
+                (1..=column)
+                    .map(|i| {
+                        let data = dir.join(format!("pg-live{column}-{run}-{i}"));
+                        Relay::start_on(&data, Some(&url), None)
+                    })
+                    .collect::<Result<Vec<_>>>()?
+            }
+        };
+        let (from, to) = (&relays[0], relays.last().unwrap_or(&relays[0]));
+        if run == 0 && samples > 0 {
+            latencies = propagation(dir, from, to, samples, &format!("-{column}")).await?;
+        }
+        let refs: Vec<&Relay> = relays.iter().collect();
         let tag = format!("b{column}-{run}-");
         rates.push(ingest(dir, &refs, &from.token, &tag, devices, per_device).await?);
+        peaks = refs
+            .iter()
+            .map(|r| format!("{:.0}", r.memory_mb().0))
+            .collect::<Vec<_>>()
+            .join(" + ");
     }
     rates.sort_by(f64::total_cmp);
-    let peaks = refs
-        .iter()
-        .map(|r| format!("{:.0}", r.memory_mb().0))
-        .collect::<Vec<_>>()
-        .join(" + ");
     Ok(Live {
         latencies,
         ingest: rates,

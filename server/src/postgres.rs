@@ -367,24 +367,24 @@ impl PgRelay {
         self.group.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Writes `batch` in one transaction; if that fails, each append in a
-    /// transaction of its own, so that one bad append fails alone.
-    fn write_group(&self, batch: &[(u64, Pending)]) -> Vec<(u64, SResult<Appended>)> {
-        let one = |p: &Pending| {
-            let mut out = Appended::default();
-            self.transaction(&mut |tx| {
-                out = append_in(tx, &p.author, &p.changes, p.now)?;
-                Ok(())
-            })
-            .map(|()| out)
+    /// Writes what is waiting in one transaction, taken from the queue
+    /// once the write lock is held: what arrives while another process
+    /// holds the lock joins this group instead of waiting for the next.
+    /// If the transaction fails, each append is written in a transaction
+    /// of its own, so that one bad append fails alone.
+    fn write_group(&self, lead: &mut Lead<'_>) -> Vec<(u64, SResult<Appended>)> {
+        let mut batch: Vec<(u64, Pending)> = Vec::new();
+        let mut take = |batch: &mut Vec<(u64, Pending)>| {
+            if batch.is_empty() {
+                *batch = std::mem::take(&mut self.group().waiting);
+                lead.tickets = batch.iter().map(|(t, _)| *t).collect();
+            }
         };
-        if let [(ticket, p)] = batch {
-            return vec![(*ticket, one(p))];
-        }
-        let mut outs = Vec::with_capacity(batch.len());
+        let mut outs = Vec::new();
         let together = self.transaction(&mut |tx| {
+            take(&mut batch);
             outs.clear();
-            for (_, p) in batch {
+            for (_, p) in &batch {
                 outs.push(append_in(tx, &p.author, &p.changes, p.now)?);
             }
             Ok(())
@@ -395,7 +395,24 @@ impl PgRelay {
                 .zip(outs)
                 .map(|((ticket, _), out)| (*ticket, Ok(out)))
                 .collect(),
-            Err(_) => batch.iter().map(|(t, p)| (*t, one(p))).collect(),
+            Err(e) => {
+                // Taken here if the transaction failed before it began.
+                take(&mut batch);
+                if let [(ticket, _)] = batch[..] {
+                    return vec![(ticket, Err(e))];
+                }
+                batch
+                    .iter()
+                    .map(|(ticket, p)| {
+                        let mut out = Appended::default();
+                        let alone = self.transaction(&mut |tx| {
+                            out = append_in(tx, &p.author, &p.changes, p.now)?;
+                            Ok(())
+                        });
+                        (*ticket, alone.map(|()| out))
+                    })
+                    .collect()
+            }
         }
     }
 
@@ -1029,13 +1046,13 @@ impl RelayStorage for PgRelay {
             }
             // Lead: write everything waiting, this append among it.
             g.leading = true;
-            let batch = std::mem::take(&mut g.waiting);
             drop(g);
-            let lead = Lead {
+            let mut lead = Lead {
                 relay: self,
-                tickets: batch.iter().map(|(t, _)| *t).collect(),
+                tickets: Vec::new(),
             };
-            lead.finish(self.write_group(&batch));
+            let results = self.write_group(&mut lead);
+            lead.finish(results);
             g = self.group();
         }
     }
