@@ -259,6 +259,9 @@ struct Live {
     latencies: Vec<f64>,
     /// Ingest, changes per second, each of [`INGEST_RUNS`], sorted.
     ingest: Vec<f64>,
+    /// CPU per 1,000 changes ingested, the mean of the runs, in ms: the
+    /// whole machine's and the relays'.
+    cpu: (f64, f64),
     /// Each relay's peak memory, "A + B" MB.
     peaks: String,
 }
@@ -279,6 +282,7 @@ async fn live(
     // log of its own (devices enrolled on a used log would first sync all
     // that the runs before wrote).
     let mut rates = Vec::new();
+    let mut cpu = (0.0, 0.0);
     let mut latencies = Vec::new();
     let mut peaks = String::new();
     for run in 0..INGEST_RUNS {
@@ -300,7 +304,10 @@ async fn live(
         }
         let refs: Vec<&Relay> = relays.iter().collect();
         let tag = format!("b{column}-{run}-");
-        rates.push(ingest(dir, &refs, &from.token, &tag, devices, per_device).await?);
+        let run = ingest(dir, &refs, &from.token, &tag, devices, per_device).await?;
+        rates.push(run.rate);
+        cpu.0 += run.machine_ms / INGEST_RUNS as f64;
+        cpu.1 += run.relays_ms / INGEST_RUNS as f64;
         peaks = refs
             .iter()
             .map(|r| format!("{:.0}", r.memory_mb().0))
@@ -311,13 +318,14 @@ async fn live(
     Ok(Live {
         latencies,
         ingest: rates,
+        cpu,
         peaks,
     })
 }
 
 /// `__ingest COLUMN [DEVICES PER_DEVICE]`: the ingest figure alone on
 /// column 0 (SQLite), 1 (PostgreSQL, one relay) or 2 (two relays), for
-/// profiling; prints `INGEST <changes/s>`.
+/// profiling; prints `INGEST <changes/s>` and the CPU it took.
 pub fn ingest_alone(column: usize, devices: usize, per_device: usize) -> Result<()> {
     if column >= COLUMNS.len() {
         bail!("column {column}: 0 (SQLite), 1 or 2 (PostgreSQL with 1 or 2 relays)");
@@ -330,8 +338,13 @@ pub fn ingest_alone(column: usize, devices: usize, per_device: usize) -> Result<
             let mut pg = Postgres::start(&dir.path().join("postgres")).await?;
             let live = live(dir.path(), &mut pg, column, 0, devices, per_device).await;
             pg.stop().await?;
-            let rates = live?.ingest;
-            println!("INGEST {:.0}", crate::percentile(&rates, 0.5));
+            let live = live?;
+            println!(
+                "INGEST {:.0} changes/s, CPU per 1,000 changes: machine {:.0} ms, relays {:.0} ms",
+                crate::percentile(&live.ingest, 0.5),
+                live.cpu.0,
+                live.cpu.1
+            );
             Ok(())
         })
 }
@@ -468,6 +481,7 @@ async fn figures(
     let mut p99 = Vec::new();
     let mut rates = Vec::new();
     let mut peaks = Vec::new();
+    let mut cpus = Vec::new();
     for column in 0..3 {
         let live = live(dir, pg, column, samples, devices, per_device).await?;
         p50.push(format!("{:.2}", crate::percentile(&live.latencies, 0.5)));
@@ -480,6 +494,7 @@ async fn figures(
             r[r.len() - 1]
         ));
         peaks.push(live.peaks);
+        cpus.push(format!("{:.0} / {:.0}", live.cpu.0, live.cpu.1));
     }
     let three = |v: Vec<String>| -> Result<[String; 3]> {
         v.try_into()
@@ -502,6 +517,12 @@ async fn figures(
         three(rates)?,
         "changes/s",
         "2 relays on PostgreSQL ≥ SQLite",
+    ));
+    rows.push(row(
+        "  CPU per 1,000 changes ingested, mean of the runs: whole machine (relays, PostgreSQL, devices) / relays",
+        three(cpus)?,
+        "ms",
+        "",
     ));
     rows.push(row(
         "relay peak memory, propagation and ingest",

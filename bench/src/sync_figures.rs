@@ -145,7 +145,53 @@ impl Relay {
     pub fn memory_mb(&self) -> (f64, f64) {
         process_memory_mb(self.child.id())
     }
+
+    /// The relay process's CPU time so far, in seconds.
+    pub fn cpu_secs(&self) -> f64 {
+        process_cpu_secs(self.child.id())
+    }
 }
+
+/// CPU time a process has used so far (user + system, from
+/// /proc/PID/stat), in seconds; zero if it is gone.
+pub fn process_cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name, which may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
+    // utime and stime are fields 14 and 15 of stat(5); 11 and 12 here.
+    match (ticks(11), ticks(12)) {
+        (Some(u), Some(s)) => (u + s) / CLOCK_TICKS,
+        _ => 0.0,
+    }
+}
+
+/// CPU time every core of the machine has spent busy so far (all but idle
+/// and I/O wait, from /proc/stat), in seconds.
+pub fn machine_busy_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(cpu) = stat.lines().next() else {
+        return 0.0;
+    };
+    let ticks: Vec<f64> = cpu
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal …
+    let busy: f64 = ticks
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4 && *i < 8)
+        .map(|(_, t)| t)
+        .sum();
+    busy / CLOCK_TICKS
+}
+
+/// `sysconf(_SC_CLK_TCK)` on Linux, the unit of /proc's CPU times.
+const CLOCK_TICKS: f64 = 100.0;
 
 /// Peak and current resident memory of a process, in MB (VmHWM and VmRSS
 /// from /proc; zeros if it is gone).
@@ -478,7 +524,7 @@ pub async fn ingest(
     tag: &str,
     devices: usize,
     per_device: usize,
-) -> Result<f64> {
+) -> Result<Ingest> {
     eprintln!(
         "sync: ingest from {devices} concurrent devices through {} relay(s) ({tag})",
         relays.len()
@@ -503,6 +549,8 @@ pub async fn ingest(
         .iter()
         .map(|s| push_frames(s, token))
         .collect::<Result<Vec<_>>>()?;
+    let relays_cpu = || relays.iter().map(|r| r.cpu_secs()).sum::<f64>();
+    let (machine_before, relays_before) = (machine_busy_secs(), relays_cpu());
     let t = Instant::now();
     let mut handles = Vec::new();
     for (d, (hello, push, count)) in frames.into_iter().enumerate() {
@@ -521,6 +569,9 @@ pub async fn ingest(
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let secs = t.elapsed().as_secs_f64();
+    let per_1000 = |cpu: f64| cpu * 1e3 / (expected as f64 / 1e3);
+    let machine_ms = per_1000(machine_busy_secs() - machine_before);
+    let relays_ms = per_1000(relays_cpu() - relays_before);
     let mut acked = 0;
     for h in handles {
         acked += h.await??;
@@ -528,7 +579,22 @@ pub async fn ingest(
     if acked != expected as usize {
         bail!("{acked} of {expected} changes acknowledged");
     }
-    Ok(expected as f64 / secs)
+    Ok(Ingest {
+        rate: expected as f64 / secs,
+        machine_ms,
+        relays_ms,
+    })
+}
+
+/// One ingest run.
+pub struct Ingest {
+    /// Changes committed per second.
+    pub rate: f64,
+    /// CPU time the whole machine spent per 1,000 changes while the clock
+    /// ran (relays, PostgreSQL, the pushing devices), in ms.
+    pub machine_ms: f64,
+    /// Of which the relay processes', in ms.
+    pub relays_ms: f64,
 }
 
 /// A device that only pushes: hello with its cursor, one `push` of its
@@ -849,7 +915,9 @@ async fn run_async(
     // then as volunteers' (every change checked against a scope, every
     // creation added to it).
     let per_device = if quick { 20 } else { 100 };
-    let rate = ingest(&dir, &[&relay], &relay.token, "coord", devices, per_device).await?;
+    let rate = ingest(&dir, &[&relay], &relay.token, "coord", devices, per_device)
+        .await?
+        .rate;
     out.push(fig(
         format!("relay ingest, {devices} devices × {per_device} changes (coordinators)"),
         format!("{rate:.0}"),
@@ -863,7 +931,9 @@ async fn run_async(
         e
     };
     let volunteer = relay.create_token("volunteer", Some(&event))?;
-    let rate = ingest(&dir, &[&relay], &volunteer, "vol", devices, per_device).await?;
+    let rate = ingest(&dir, &[&relay], &volunteer, "vol", devices, per_device)
+        .await?
+        .rate;
     out.push(fig(
         format!("relay ingest, {devices} devices × {per_device} changes (volunteers, scoped)"),
         format!("{rate:.0}"),

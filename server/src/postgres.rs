@@ -381,7 +381,7 @@ impl PgRelay {
             }
         };
         let mut outs = Vec::new();
-        let together = self.transaction(&mut |tx| {
+        let together = self.run_transaction(true, &mut |tx| {
             take(&mut batch);
             outs.clear();
             for (_, p) in &batch {
@@ -633,11 +633,29 @@ struct Tx<'a> {
     grew: bool,
     /// Tokens changed: other relays' sessions check theirs again.
     tokens: bool,
+    /// `WRITE_LOCK` is held (from the first primitive that needs it to
+    /// the commit).
+    locked: bool,
 }
 
 type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
 
 impl Tx<'_> {
+    /// Takes `WRITE_LOCK` if this transaction does not hold it yet. Every
+    /// primitive calls it first, except those of a device's `hello`
+    /// (`token`, `claim_device`, `touch_token`): they assign no position
+    /// and decide nothing another writer could change under them, the
+    /// token's row lock (`token` reads `FOR UPDATE`) ordering them with
+    /// an edit or a revocation of the same token. So a hundred devices
+    /// connecting do not queue with the pushes for the one lock.
+    fn lock(&mut self) -> SResult<()> {
+        if !self.locked {
+            self.exec("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])?;
+            self.locked = true;
+        }
+        Ok(())
+    }
+
     fn rows(&self, sql: &str, params: Params<'_>) -> SResult<Vec<tokio_postgres::Row>> {
         self.relay
             .block(async {
@@ -672,6 +690,7 @@ impl RelayTx for Tx<'_> {
         changes: &[NewChange],
         now: Millis,
     ) -> SResult<Inserted> {
+        self.lock()?;
         let mut out = Inserted::default();
         if changes.is_empty() {
             return Ok(out);
@@ -815,6 +834,7 @@ impl RelayTx for Tx<'_> {
     }
 
     fn load_doc(&mut self, doc: &str) -> SResult<Option<AutoCommit>> {
+        self.lock()?;
         let bytes = self
             .relay
             .block(snapshot_bytes(self.tx, &[doc]))
@@ -823,6 +843,7 @@ impl RelayTx for Tx<'_> {
     }
 
     fn put_snapshot(&mut self, doc: &str, snapshot: &[u8], upto: u64) -> SResult<()> {
+        self.lock()?;
         self.exec(
             "UPDATE docs SET snapshot = $2, snapshot_upto = $3, since_snapshot = 0 WHERE doc_id = $1",
             &[&doc, &snapshot, &(upto as i64)],
@@ -831,6 +852,7 @@ impl RelayTx for Tx<'_> {
     }
 
     fn record_signup(&mut self, event: &str, contact: &str) -> SResult<bool> {
+        self.lock()?;
         Ok(self.exec(
             "INSERT INTO relay_signups (event_id, contact_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
             &[&event, &contact],
@@ -838,6 +860,7 @@ impl RelayTx for Tx<'_> {
     }
 
     fn signups_of(&mut self, event: &str) -> SResult<Vec<String>> {
+        self.lock()?;
         self.strings(
             "SELECT contact_id FROM relay_signups WHERE event_id = $1",
             event,
@@ -845,6 +868,7 @@ impl RelayTx for Tx<'_> {
     }
 
     fn event_holders(&mut self, event: &str) -> SResult<Vec<String>> {
+        self.lock()?;
         self.strings(
             "SELECT e.token_id FROM token_events e JOIN tokens t ON t.id = e.token_id
              WHERE e.event_id = $1 AND t.revoked_at IS NULL ORDER BY e.token_id",
@@ -853,6 +877,7 @@ impl RelayTx for Tx<'_> {
     }
 
     fn doc_holders(&mut self, doc: &str) -> SResult<Vec<String>> {
+        self.lock()?;
         self.strings(
             "SELECT token_id FROM token_docs WHERE doc_id = $1 ORDER BY token_id",
             doc,
@@ -860,6 +885,7 @@ impl RelayTx for Tx<'_> {
     }
 
     fn merge_of(&mut self, duplicate: &str) -> SResult<Option<String>> {
+        self.lock()?;
         Ok(self
             .strings(
                 "SELECT kept FROM relay_merges WHERE duplicate = $1",
@@ -869,6 +895,7 @@ impl RelayTx for Tx<'_> {
     }
 
     fn set_merge(&mut self, duplicate: &str, kept: Option<&str>) -> SResult<()> {
+        self.lock()?;
         match kept {
             Some(kept) => self.exec(
                 "INSERT INTO relay_merges (duplicate, kept) VALUES ($1, $2)
@@ -884,12 +911,14 @@ impl RelayTx for Tx<'_> {
     }
 
     fn is_erased(&mut self, doc: &str) -> SResult<bool> {
+        self.lock()?;
         Ok(!self
             .strings("SELECT doc_id FROM erased WHERE doc_id = $1", doc)?
             .is_empty())
     }
 
     fn created_by(&mut self, token: &str) -> SResult<Vec<String>> {
+        self.lock()?;
         self.strings(
             "SELECT d.doc_id FROM docs d JOIN log l ON l.seq = d.first_seq
              WHERE l.token_id = $1 ORDER BY d.doc_id",
@@ -898,6 +927,7 @@ impl RelayTx for Tx<'_> {
     }
 
     fn scope_of(&mut self, token: &str) -> SResult<BTreeSet<String>> {
+        self.lock()?;
         Ok(self
             .strings("SELECT doc_id FROM token_docs WHERE token_id = $1", token)?
             .into_iter()
@@ -905,6 +935,7 @@ impl RelayTx for Tx<'_> {
     }
 
     fn add_to_scope(&mut self, token: &str, doc: &str) -> SResult<bool> {
+        self.lock()?;
         Ok(self.exec(
             "INSERT INTO token_docs (token_id, doc_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
             &[&token, &doc],
@@ -912,6 +943,7 @@ impl RelayTx for Tx<'_> {
     }
 
     fn remove_from_scope(&mut self, token: Option<&str>, doc: &str) -> SResult<()> {
+        self.lock()?;
         match token {
             Some(t) => self.exec(
                 "DELETE FROM token_docs WHERE token_id = $1 AND doc_id = $2",
@@ -923,6 +955,7 @@ impl RelayTx for Tx<'_> {
     }
 
     fn announce(&mut self, token: Option<&str>, doc: &str, forget: bool) -> SResult<()> {
+        self.lock()?;
         // Counted under the write lock, not drawn from a sequence: no gaps.
         self.exec(
             "INSERT INTO visibility (vseq, token_id, doc_id, forget)
@@ -934,6 +967,7 @@ impl RelayTx for Tx<'_> {
     }
 
     fn insert_token(&mut self, token: &TokenRecord, now: Millis) -> SResult<()> {
+        self.lock()?;
         self.exec(
             "INSERT INTO tokens (id, secret_hash, role, label, created_at) VALUES ($1, $2, $3, $4, $5)",
             &[
@@ -951,7 +985,7 @@ impl RelayTx for Tx<'_> {
     fn token(&mut self, id: &str) -> SResult<Option<TokenRecord>> {
         Ok(self
             .rows(
-                &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = $1"),
+                &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = $1 FOR UPDATE"),
                 &[&id],
             )?
             .first()
@@ -959,6 +993,7 @@ impl RelayTx for Tx<'_> {
     }
 
     fn set_token_events(&mut self, id: &str, events: &[String]) -> SResult<()> {
+        self.lock()?;
         self.exec("DELETE FROM token_events WHERE token_id = $1", &[&id])?;
         self.exec(
             "INSERT INTO token_events (token_id, event_id)
@@ -970,6 +1005,7 @@ impl RelayTx for Tx<'_> {
     }
 
     fn revoke_token(&mut self, id: &str, now: Millis) -> SResult<()> {
+        self.lock()?;
         self.exec(
             "UPDATE tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
             &[&id, &now],
@@ -998,6 +1034,7 @@ impl RelayTx for Tx<'_> {
     }
 
     fn erase_doc(&mut self, doc: &str, author: &Author, now: Millis) -> SResult<()> {
+        self.lock()?;
         // The entries stay (positions and hashes keep the log's chain);
         // their content goes. PostgreSQL keeps the old row versions until
         // VACUUM reclaims them: `muster-server erase` runs it after.
@@ -1272,16 +1309,31 @@ impl RelayStorage for PgRelay {
     }
 
     fn transaction(&self, f: &mut dyn FnMut(&mut dyn RelayTx) -> SResult<()>) -> SResult<()> {
+        self.run_transaction(false, f)
+    }
+}
+
+impl PgRelay {
+    /// [`RelayStorage::transaction`], holding `WRITE_LOCK` before `f`
+    /// runs if `lock_first` (a group commit takes its group once it holds
+    /// it), or from the first primitive that needs it ([`Tx::lock`]).
+    fn run_transaction(
+        &self,
+        lock_first: bool,
+        f: &mut dyn FnMut(&mut dyn RelayTx) -> SResult<()>,
+    ) -> SResult<()> {
         let mut client = self.block(self.pool.get()).map_err(pool_err)?;
         let tx = self.block(client.transaction()).map_err(pg)?;
-        self.block(tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK]))
-            .map_err(pg)?;
         let mut t = Tx {
             tx: &tx,
             relay: self,
             grew: false,
             tokens: false,
+            locked: false,
         };
+        if lock_first {
+            t.lock()?;
+        }
         if let Err(e) = f(&mut t) {
             let _ = self.block(tx.rollback());
             return Err(e);
