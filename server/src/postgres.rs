@@ -647,7 +647,12 @@ impl Tx<'_> {
     /// and decide nothing another writer could change under them, the
     /// token's row lock (`token` reads `FOR UPDATE`) ordering them with
     /// an edit or a revocation of the same token. So a hundred devices
-    /// connecting do not queue with the pushes for the one lock.
+    /// connecting do not queue with the pushes for the one lock. Locks
+    /// are taken in one order: a token's row, then `WRITE_LOCK` (every
+    /// caller of `token` in core reads it first in its transaction; a
+    /// transaction that read a token after taking `WRITE_LOCK` could
+    /// deadlock with one doing the reverse, which PostgreSQL would break
+    /// by failing one of them).
     fn lock(&mut self) -> SResult<()> {
         if !self.locked {
             self.exec("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])?;
