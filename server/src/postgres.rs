@@ -8,10 +8,12 @@
 //! rules that decide what is written stay core's. How it keeps the
 //! contract when many processes write at once:
 //!
-//! - **One writer at a time.** Every [`RelayStorage::transaction`] takes
-//!   the same transaction-scoped advisory lock first
-//!   (`pg_advisory_xact_lock`), so appends are serialised across processes
-//!   (contract 1); the lock is released only once the commit is durable
+//! - **One writer at a time.** Every [`RelayStorage::transaction`] that
+//!   writes more than a device's `hello` takes the same
+//!   transaction-scoped advisory lock before its first other primitive
+//!   (`pg_advisory_xact_lock`, `Tx::lock`), so appends are serialised
+//!   across processes (contract 1); the lock is released only once the
+//!   commit is durable
 //!   and visible, so the next writer reads the log as the last one left
 //!   it.
 //! - **`seq` and `vseq` are counted, not drawn from sequences.** A
