@@ -646,15 +646,12 @@ impl Tx<'_> {
     /// Takes `WRITE_LOCK` if this transaction does not hold it yet. Every
     /// primitive calls it first, except those of a device's `hello`
     /// (`token`, `claim_device`, `touch_token`): they assign no position
-    /// and decide nothing another writer could change under them, the
-    /// token's row lock (`token` reads `FOR UPDATE`) ordering them with
-    /// an edit or a revocation of the same token. So a hundred devices
-    /// connecting do not queue with the pushes for the one lock. Locks
-    /// are taken in one order: a token's row, then `WRITE_LOCK` (every
-    /// caller of `token` in core reads it first in its transaction; a
-    /// transaction that read a token after taking `WRITE_LOCK` could
-    /// deadlock with one doing the reverse, which PostgreSQL would break
-    /// by failing one of them).
+    /// and decide nothing another writer could change under them. A
+    /// token revoked or edited just after a `hello` read it is caught
+    /// by the session itself: it listens for token changes from before
+    /// its `hello`, and the edit's commit wakes it to check again. So a
+    /// hundred devices connecting do not queue with the pushes for the
+    /// one lock, and `touch_token` never waits for a row either.
     fn lock(&mut self) -> SResult<()> {
         if !self.locked {
             self.exec("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])?;
@@ -992,7 +989,7 @@ impl RelayTx for Tx<'_> {
     fn token(&mut self, id: &str) -> SResult<Option<TokenRecord>> {
         Ok(self
             .rows(
-                &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = $1 FOR UPDATE"),
+                &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = $1"),
                 &[&id],
             )?
             .first()
@@ -1033,8 +1030,12 @@ impl RelayTx for Tx<'_> {
     }
 
     fn touch_token(&mut self, token: &str, device: &str, now: Millis) -> SResult<()> {
+        // Devices sharing a token connect at once (a hundred desks at
+        // nine): if another's hello holds the row, it is recording the
+        // same moment, and this one does not queue behind it.
         self.exec(
-            "UPDATE tokens SET last_seen_at = $2, last_device = $3 WHERE id = $1",
+            "UPDATE tokens SET last_seen_at = $2, last_device = $3
+             WHERE id = (SELECT id FROM tokens WHERE id = $1 FOR UPDATE SKIP LOCKED)",
             &[&token, &now, &device],
         )?;
         Ok(())
