@@ -463,7 +463,7 @@ impl PgRelay {
                         first_seq: r.get::<_, i64>(6) as u64,
                     });
                 }
-                if !full || out.len() >= most.entries || bytes >= most.bytes {
+                if !full || most.is_full(out.len(), bytes) {
                     return Ok(out);
                 }
             }

@@ -579,7 +579,7 @@ impl RelayStorage for SqliteRelay {
             let mut out = Vec::new();
             let mut bytes = 0;
             while let Some(r) = rows.next()? {
-                if bytes >= most.bytes && !out.is_empty() {
+                if most.is_full(out.len(), bytes) {
                     break;
                 }
                 let data: Vec<u8> = r.get(3)?;

@@ -414,8 +414,7 @@ impl RelayStorage for MemoryRelay {
         let mut bytes = 0;
         for l in s.log.iter().skip(after as usize) {
             let e = &l.entry;
-            if e.seq > upto || out.len() >= most.entries || (bytes >= most.bytes && !out.is_empty())
-            {
+            if e.seq > upto || most.is_full(out.len(), bytes) {
                 break;
             }
             if e.data.is_empty() {
