@@ -13,7 +13,13 @@
 //! - Entries below a committed head never change and none appear later
 //!   (seq is visible in commit order, without gaps), except through
 //!   erasure, which empties them.
-//! - So before serving, the tail asks the database which of the served
+//! - A live session reads "everything after my cursor" (`upto` =
+//!   `u64::MAX`). The tail answers it only from a fetch that began after
+//!   the read was asked for: that fetch saw every commit the read could
+//!   have seen (in particular the one whose wake caused the read). A fetch
+//!   records the head it read up to, so the answer is the database's at
+//!   that moment.
+//! - Before serving, the tail asks the database which of the served
 //!   documents are erased (one small query). If any is, it forgets
 //!   everything and the read goes to the database. The answer is then what
 //!   a read made at the moment of that check would have returned.
@@ -23,14 +29,33 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 
 use muster_core::sync::storage::{Batch, LogEntry, SResult};
 
-/// At most this many entries are held (about 1 KB each for a contact).
-const MOST_ENTRIES: usize = 4_096;
+/// At most this many entries are held (about 1 KB each for a contact):
+/// more than a group commit writes at once (about 5,000 in the two-relay
+/// ingest), so that sessions a group behind still read from memory.
+const MOST_ENTRIES: usize = 16_384;
 /// At most about this many bytes of entry data are held.
 const MOST_BYTES: usize = 8 << 20;
-/// A read that starts further than this below the newest entry, or ends
-/// further than this above the tail, goes to the database: it is a
-/// catch-up, read once by one session, not the live tail.
+/// What one fetch reads at most. Sessions further behind move through
+/// the tail fetch by fetch.
+const FETCH: Batch = Batch {
+    entries: 4_096,
+    bytes: 2 << 20,
+};
+/// A read that starts further than this above the tail restarts the tail
+/// there (nobody reads the old one).
 const REACH: u64 = 2_048;
+
+/// Where the tail reads from: the database.
+pub trait TailSource {
+    /// The entries with seq in `(after, upto]`, at most `most`, as
+    /// [`RelayStorage::entries_after`](muster_core::sync::storage::RelayStorage::entries_after)
+    /// returns them.
+    fn read(&self, after: u64, upto: u64, most: Batch) -> SResult<Vec<LogEntry>>;
+    /// The newest committed seq.
+    fn head(&self) -> SResult<u64>;
+    /// Which of `docs` are erased now.
+    fn erased(&self, docs: &[&str]) -> SResult<Vec<String>>;
+}
 
 /// See the module documentation.
 #[derive(Debug, Default)]
@@ -47,17 +72,26 @@ struct State {
     lo: u64,
     covered: u64,
     bytes: usize,
+    /// How many fetches have begun; a fetch's number is the count after
+    /// it began.
+    started: u64,
+    /// The number of the fetch that found `covered` to be the head (none
+    /// when the last fetch stopped at its own limit).
+    head_by: Option<u64>,
     /// Whether a session is fetching more now (the others wait for it).
     fetching: bool,
+    /// How many reads wait for a fetch now.
+    waiting: usize,
 }
 
 /// How a read is served.
 enum Plan {
     /// From the tail: the entries, and the documents to check for erasure.
     Serve(Vec<LogEntry>),
-    /// Fetch `(from, to]` into the tail, then look again.
-    Fetch { from: u64, to: u64 },
-    /// From the database, past the tail.
+    /// Fetch from `from` to the head (at most [`FETCH`]) into the tail,
+    /// as fetch number `number`, then look again.
+    Fetch { from: u64, number: u64 },
+    /// From the database, below the tail.
     Direct,
 }
 
@@ -66,98 +100,124 @@ impl LogTail {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The entries with seq in `(after, upto]`, at most `most`, as `read`
-    /// would return them: `read(after, upto, most)` reads the database,
-    /// `erased(docs)` returns which of `docs` are erased now. `upto` must
-    /// be at most a committed head.
+    /// The entries with seq in `(after, upto]`, at most `most`, as
+    /// `source.read` would return them. `upto` is at most a committed
+    /// head, or `u64::MAX` for "up to the head".
     pub fn entries_after(
         &self,
+        source: &impl TailSource,
         after: u64,
         upto: u64,
         most: Batch,
-        read: impl Fn(u64, u64, Batch) -> SResult<Vec<LogEntry>>,
-        erased: impl Fn(&[&str]) -> SResult<Vec<String>>,
     ) -> SResult<Vec<LogEntry>> {
+        // Fetches numbered above this began after the read was asked for.
+        let arrived = self.state().started;
         loop {
-            match self.plan(after, upto, most) {
-                Plan::Direct => return read(after, upto, most),
+            match self.plan(after, upto, most, arrived) {
+                Plan::Direct => return source.read(after, upto, most),
                 Plan::Serve(entries) => {
                     let mut docs: Vec<&str> = entries.iter().map(|e| e.doc.as_str()).collect();
                     docs.sort_unstable();
                     docs.dedup();
-                    if docs.is_empty() || erased(&docs)?.is_empty() {
+                    if docs.is_empty() || source.erased(&docs)?.is_empty() {
                         return Ok(entries);
                     }
                     // Erased since it was fetched: start again from the
                     // database.
                     self.forget();
-                    return read(after, upto, most);
+                    return source.read(after, upto, most);
                 }
-                Plan::Fetch { from, to } => {
-                    let fetched = read(from, to, Batch::ALL);
+                Plan::Fetch { from, number } => {
+                    let fetched = source
+                        .head()
+                        .and_then(|head| Ok((source.read(from, head, FETCH)?, head)));
                     let mut s = self.state();
                     s.fetching = false;
                     self.fetched.notify_all();
-                    let fetched = fetched?;
+                    let (fetched, head) = fetched?;
                     // Still where it was fetched from (nothing forgot it).
-                    if s.covered == from {
-                        for e in fetched {
-                            s.bytes += e.data.len();
-                            s.entries.push_back(e);
+                    if s.covered != from {
+                        continue;
+                    }
+                    let bytes: usize = fetched.iter().map(|e| e.data.len()).sum();
+                    match fetched.last() {
+                        // Stopped at its limit: complete to its last entry.
+                        Some(last) if FETCH.is_full(fetched.len(), bytes) => {
+                            s.covered = last.seq;
+                            s.head_by = None;
                         }
-                        s.covered = to;
-                        while s.entries.len() > MOST_ENTRIES || s.bytes > MOST_BYTES {
-                            let Some(old) = s.entries.pop_front() else {
-                                break;
-                            };
-                            s.bytes -= old.data.len();
-                            s.lo = old.seq;
+                        _ => {
+                            s.covered = head.max(from);
+                            s.head_by = Some(number);
                         }
+                    }
+                    s.bytes += bytes;
+                    s.entries.extend(fetched);
+                    while s.entries.len() > MOST_ENTRIES || s.bytes > MOST_BYTES {
+                        let Some(old) = s.entries.pop_front() else {
+                            break;
+                        };
+                        s.bytes -= old.data.len();
+                        s.lo = old.seq;
                     }
                 }
             }
         }
     }
 
-    /// Decides how to serve a read, waiting while another session fetches.
-    fn plan(&self, after: u64, upto: u64, most: Batch) -> Plan {
+    /// Decides how to serve a read asked for when `arrived` fetches had
+    /// begun, waiting while another session fetches.
+    fn plan(&self, after: u64, upto: u64, most: Batch, arrived: u64) -> Plan {
         let mut s = self.state();
         loop {
             if upto <= after {
                 return Plan::Serve(Vec::new());
             }
-            if s.lo <= after && upto <= s.covered {
+            if after < s.lo {
+                return Plan::Direct;
+            }
+            if after <= s.covered {
                 let start = s.entries.partition_point(|e| e.seq <= after);
-                let (mut out, mut bytes) = (Vec::new(), 0);
+                let (mut out, mut bytes, mut done) = (Vec::new(), 0, false);
                 for e in s.entries.range(start..) {
                     if e.seq > upto || most.is_full(out.len(), bytes) {
+                        done = true;
                         break;
                     }
                     bytes += e.data.len();
                     out.push(e.clone());
                 }
-                return Plan::Serve(out);
+                // Complete: the batch is full, the range ends inside the
+                // tail, or the tail ends at a head read after the read
+                // was asked for.
+                if done
+                    || most.is_full(out.len(), bytes)
+                    || upto <= s.covered
+                    || s.head_by.is_some_and(|n| n > arrived)
+                {
+                    return Plan::Serve(out);
+                }
             }
             if s.fetching {
+                s.waiting += 1;
                 s = self.fetched.wait(s).unwrap_or_else(|p| p.into_inner());
+                s.waiting -= 1;
                 continue;
             }
-            let extends = s.lo <= after && after <= s.covered && upto - s.covered <= REACH;
-            let ahead = after > s.covered && upto - after <= REACH;
-            if !(extends || ahead) {
-                return Plan::Direct;
-            }
-            if ahead {
-                // Everyone reading is past the tail: it starts again here.
+            if after > s.covered && after - s.covered > REACH {
+                // Everyone reading is far past the tail: it starts again
+                // here.
                 s.entries.clear();
                 s.bytes = 0;
                 s.lo = after;
                 s.covered = after;
+                s.head_by = None;
             }
             s.fetching = true;
+            s.started += 1;
             return Plan::Fetch {
                 from: s.covered,
-                to: upto,
+                number: s.started,
             };
         }
     }
@@ -169,6 +229,7 @@ impl LogTail {
         s.bytes = 0;
         s.lo = 0;
         s.covered = 0;
+        s.head_by = None;
     }
 }
 
@@ -185,6 +246,38 @@ mod tests {
         entries: Mutex<Vec<LogEntry>>,
         erased: Mutex<HashSet<String>>,
         reads: AtomicUsize,
+    }
+
+    impl TailSource for Log {
+        fn read(&self, after: u64, upto: u64, most: Batch) -> SResult<Vec<LogEntry>> {
+            self.reads.fetch_add(1, Ordering::Relaxed);
+            let erased = self.erased.lock().unwrap();
+            let (mut out, mut bytes) = (Vec::new(), 0);
+            for e in self.entries.lock().unwrap().iter() {
+                if e.seq <= after || e.seq > upto || erased.contains(&e.doc) {
+                    continue;
+                }
+                if most.is_full(out.len(), bytes) {
+                    break;
+                }
+                bytes += e.data.len();
+                out.push(e.clone());
+            }
+            Ok(out)
+        }
+
+        fn head(&self) -> SResult<u64> {
+            Ok(self.entries.lock().unwrap().len() as u64)
+        }
+
+        fn erased(&self, docs: &[&str]) -> SResult<Vec<String>> {
+            let erased = self.erased.lock().unwrap();
+            Ok(docs
+                .iter()
+                .filter(|d| erased.contains(**d))
+                .map(|d| d.to_string())
+                .collect())
+        }
     }
 
     impl Log {
@@ -204,41 +297,8 @@ mod tests {
             }
         }
 
-        fn read(&self, after: u64, upto: u64, most: Batch) -> SResult<Vec<LogEntry>> {
-            self.reads.fetch_add(1, Ordering::Relaxed);
-            let erased = self.erased.lock().unwrap();
-            let (mut out, mut bytes) = (Vec::new(), 0);
-            for e in self.entries.lock().unwrap().iter() {
-                if e.seq <= after || e.seq > upto || erased.contains(&e.doc) {
-                    continue;
-                }
-                if most.is_full(out.len(), bytes) {
-                    break;
-                }
-                bytes += e.data.len();
-                out.push(e.clone());
-            }
-            Ok(out)
-        }
-
-        fn erased(&self, docs: &[&str]) -> SResult<Vec<String>> {
-            let erased = self.erased.lock().unwrap();
-            Ok(docs
-                .iter()
-                .filter(|d| erased.contains(**d))
-                .map(|d| d.to_string())
-                .collect())
-        }
-
         fn via(&self, tail: &LogTail, after: u64, upto: u64, most: Batch) -> Vec<LogEntry> {
-            tail.entries_after(
-                after,
-                upto,
-                most,
-                |a, u, m| self.read(a, u, m),
-                |d| self.erased(d),
-            )
-            .unwrap()
+            tail.entries_after(self, after, upto, most).unwrap()
         }
     }
 
@@ -295,6 +355,99 @@ mod tests {
                 "round {round}"
             );
         }
+    }
+
+    #[test]
+    fn a_read_to_the_head_sees_every_commit_made_before_it_was_asked() {
+        let (log, tail) = (Log::default(), LogTail::default());
+        log.push(10);
+        assert_eq!(
+            seqs(&log.via(&tail, 0, u64::MAX, Batch::ALL)),
+            (1..=10).collect::<Vec<_>>()
+        );
+        log.push(5);
+        // The tail ends at 10, read before these were committed.
+        assert_eq!(
+            seqs(&log.via(&tail, 10, u64::MAX, Batch::ALL)),
+            (11..=15).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            seqs(&log.via(&tail, 3, u64::MAX, Batch::ALL)),
+            (4..=15).collect::<Vec<_>>()
+        );
+        assert!(log.via(&tail, 15, u64::MAX, Batch::ALL).is_empty());
+        // A small batch is served from the tail alone.
+        let before = log.reads.load(Ordering::Relaxed);
+        let two = Batch {
+            entries: 2,
+            bytes: usize::MAX,
+        };
+        assert_eq!(seqs(&log.via(&tail, 5, u64::MAX, two)), vec![6, 7]);
+        assert_eq!(log.reads.load(Ordering::Relaxed), before);
+    }
+
+    /// A source whose head cannot be read until the test opens it.
+    struct Gated {
+        log: Log,
+        open: Mutex<bool>,
+        opened: Condvar,
+    }
+
+    impl TailSource for Gated {
+        fn read(&self, after: u64, upto: u64, most: Batch) -> SResult<Vec<LogEntry>> {
+            self.log.read(after, upto, most)
+        }
+
+        fn head(&self) -> SResult<u64> {
+            let mut open = self.open.lock().unwrap();
+            while !*open {
+                open = self.opened.wait(open).unwrap();
+            }
+            self.log.head()
+        }
+
+        fn erased(&self, docs: &[&str]) -> SResult<Vec<String>> {
+            self.log.erased(docs)
+        }
+    }
+
+    #[test]
+    fn live_reads_asked_during_a_fetch_share_the_next_one() {
+        let source = Arc::new(Gated {
+            log: Log::default(),
+            open: Mutex::new(false),
+            opened: Condvar::new(),
+        });
+        let tail = Arc::new(LogTail::default());
+        source.log.push(30);
+        let read = |after: u64| {
+            let (source, tail) = (source.clone(), tail.clone());
+            std::thread::spawn(move || {
+                seqs(
+                    &tail
+                        .entries_after(&*source, after, u64::MAX, Batch::ALL)
+                        .unwrap(),
+                )
+            })
+        };
+        let first = read(0);
+        while !tail.state().fetching {
+            std::thread::yield_now();
+        }
+        let rest: Vec<_> = (0..19).map(|i| read(i % 10)).collect();
+        while tail.state().waiting < 19 {
+            std::thread::yield_now();
+        }
+        *source.open.lock().unwrap() = true;
+        source.opened.notify_all();
+        assert_eq!(first.join().unwrap(), (1..=30).collect::<Vec<_>>());
+        for (i, t) in rest.into_iter().enumerate() {
+            let after = (i % 10) as u64;
+            assert_eq!(t.join().unwrap(), ((after + 1)..=30).collect::<Vec<_>>());
+        }
+        // The first read's fetch, and one that began after the others
+        // were asked for.
+        assert_eq!(source.log.reads.load(Ordering::Relaxed), 2);
     }
 
     #[test]

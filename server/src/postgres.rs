@@ -60,7 +60,7 @@ use tokio_postgres::types::ToSql;
 
 use crate::ServerError;
 use crate::backend::{DashSession, Notifier, SharedState, Subscription, Wake};
-use crate::log_tail::LogTail;
+use crate::log_tail::{LogTail, TailSource};
 
 /// The schema, one entry per version: entry `i` takes a database from
 /// version `i` to `i + 1`. Append only; never edit a released entry.
@@ -193,6 +193,34 @@ pub struct PgRelay {
     group_done: Condvar,
     /// The newest entries, shared by this process's live sessions.
     tail: LogTail,
+}
+
+/// The database as the [`LogTail`] reads it.
+struct TailReads<'a>(&'a PgRelay);
+
+impl TailSource for TailReads<'_> {
+    fn read(&self, after: u64, upto: u64, most: Batch) -> SResult<Vec<LogEntry>> {
+        self.0.read_log(after, upto, most)
+    }
+
+    fn head(&self) -> SResult<u64> {
+        self.0.read(async |c| {
+            let st = c
+                .prepare_cached("SELECT coalesce(max(seq), 0) FROM log")
+                .await?;
+            Ok(c.query_one(&st, &[]).await?.get::<_, i64>(0) as u64)
+        })
+    }
+
+    fn erased(&self, docs: &[&str]) -> SResult<Vec<String>> {
+        self.0.read(async |c| {
+            let st = c
+                .prepare_cached("SELECT doc_id FROM erased WHERE doc_id = ANY($1)")
+                .await?;
+            let rows = c.query(&st, &[&docs]).await?;
+            Ok(rows.iter().map(|r| r.get(0)).collect())
+        })
+    }
 }
 
 /// Group commit: the sessions' appends that arrive while one transaction
@@ -1133,21 +1161,7 @@ impl RelayStorage for PgRelay {
     /// Live sessions' reads come from the process's [`LogTail`]; the rest
     /// from the database.
     fn entries_after(&self, after: u64, upto: u64, most: Batch) -> SResult<Vec<LogEntry>> {
-        self.tail.entries_after(
-            after,
-            upto,
-            most,
-            |a, u, m| self.read_log(a, u, m),
-            |docs| {
-                self.read(async |c| {
-                    let st = c
-                        .prepare_cached("SELECT doc_id FROM erased WHERE doc_id = ANY($1)")
-                        .await?;
-                    let rows = c.query(&st, &[&docs]).await?;
-                    Ok(rows.iter().map(|r| r.get(0)).collect())
-                })
-            },
-        )
+        self.tail.entries_after(&TailReads(self), after, upto, most)
     }
 
     fn doc_states(&self, docs: &[&str]) -> SResult<Vec<DocState>> {
