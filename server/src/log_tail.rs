@@ -19,10 +19,14 @@
 //!   have seen (in particular the one whose wake caused the read). A fetch
 //!   records the head it read up to, so the answer is the database's at
 //!   that moment.
-//! - Before serving, the tail asks the database which of the served
-//!   documents are erased (one small query). If any is, it forgets
-//!   everything and the read goes to the database. The answer is then what
-//!   a read made at the moment of that check would have returned.
+//! - Before serving entries that an earlier fetch read, the tail asks the
+//!   database which of their documents are erased (one small query). If
+//!   any is, it forgets everything and the read goes to the database. The
+//!   answer is then what a read made at the moment of that check would
+//!   have returned. Entries that a fetch begun after the read was asked
+//!   for read need no check: that fetch left out what was erased before
+//!   it, so every erasure committed before the read was asked (the
+//!   typical live read: its own wake's fetch).
 
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -51,8 +55,9 @@ pub trait TailSource {
     /// [`RelayStorage::entries_after`](muster_core::sync::storage::RelayStorage::entries_after)
     /// returns them.
     fn read(&self, after: u64, upto: u64, most: Batch) -> SResult<Vec<LogEntry>>;
-    /// The newest committed seq.
-    fn head(&self) -> SResult<u64>;
+    /// The entries after `after` up to the head, at most `most`, and that
+    /// head (the newest committed seq) as the same read saw it.
+    fn read_to_head(&self, after: u64, most: Batch) -> SResult<(Vec<LogEntry>, u64)>;
     /// Which of `docs` are erased now.
     fn erased(&self, docs: &[&str]) -> SResult<Vec<String>>;
 }
@@ -67,8 +72,9 @@ pub struct LogTail {
 #[derive(Debug, Default)]
 struct State {
     /// The entries with seq in `(lo, covered]` that the database returns
-    /// for that range, in order.
-    entries: VecDeque<LogEntry>,
+    /// for that range, in order, each with the number of the fetch that
+    /// read it.
+    entries: VecDeque<(u64, LogEntry)>,
     lo: u64,
     covered: u64,
     bytes: usize,
@@ -86,8 +92,9 @@ struct State {
 
 /// How a read is served.
 enum Plan {
-    /// From the tail: the entries, and the documents to check for erasure.
-    Serve(Vec<LogEntry>),
+    /// From the tail: the entries, and whether all of them were read by a
+    /// fetch begun after the read was asked for (no erasure check needed).
+    Serve(Vec<LogEntry>, bool),
     /// Fetch from `from` to the head (at most [`FETCH`]) into the tail,
     /// as fetch number `number`, then look again.
     Fetch { from: u64, number: u64 },
@@ -115,11 +122,11 @@ impl LogTail {
         loop {
             match self.plan(after, upto, most, arrived) {
                 Plan::Direct => return source.read(after, upto, most),
-                Plan::Serve(entries) => {
+                Plan::Serve(entries, fresh) => {
                     let mut docs: Vec<&str> = entries.iter().map(|e| e.doc.as_str()).collect();
                     docs.sort_unstable();
                     docs.dedup();
-                    if docs.is_empty() || source.erased(&docs)?.is_empty() {
+                    if fresh || docs.is_empty() || source.erased(&docs)?.is_empty() {
                         return Ok(entries);
                     }
                     // Erased since it was fetched: start again from the
@@ -128,9 +135,7 @@ impl LogTail {
                     return source.read(after, upto, most);
                 }
                 Plan::Fetch { from, number } => {
-                    let fetched = source
-                        .head()
-                        .and_then(|head| Ok((source.read(from, head, FETCH)?, head)));
+                    let fetched = source.read_to_head(from, FETCH);
                     let mut s = self.state();
                     s.fetching = false;
                     self.fetched.notify_all();
@@ -152,9 +157,9 @@ impl LogTail {
                         }
                     }
                     s.bytes += bytes;
-                    s.entries.extend(fetched);
+                    s.entries.extend(fetched.into_iter().map(|e| (number, e)));
                     while s.entries.len() > MOST_ENTRIES || s.bytes > MOST_BYTES {
-                        let Some(old) = s.entries.pop_front() else {
+                        let Some((_, old)) = s.entries.pop_front() else {
                             break;
                         };
                         s.bytes -= old.data.len();
@@ -171,20 +176,21 @@ impl LogTail {
         let mut s = self.state();
         loop {
             if upto <= after {
-                return Plan::Serve(Vec::new());
+                return Plan::Serve(Vec::new(), true);
             }
             if after < s.lo {
                 return Plan::Direct;
             }
             if after <= s.covered {
-                let start = s.entries.partition_point(|e| e.seq <= after);
-                let (mut out, mut bytes, mut done) = (Vec::new(), 0, false);
-                for e in s.entries.range(start..) {
+                let start = s.entries.partition_point(|(_, e)| e.seq <= after);
+                let (mut out, mut bytes, mut done, mut fresh) = (Vec::new(), 0, false, true);
+                for (by, e) in s.entries.range(start..) {
                     if e.seq > upto || most.is_full(out.len(), bytes) {
                         done = true;
                         break;
                     }
                     bytes += e.data.len();
+                    fresh &= *by > arrived;
                     out.push(e.clone());
                 }
                 // Complete: the batch is full, the range ends inside the
@@ -195,7 +201,7 @@ impl LogTail {
                     || upto <= s.covered
                     || s.head_by.is_some_and(|n| n > arrived)
                 {
-                    return Plan::Serve(out);
+                    return Plan::Serve(out, fresh);
                 }
             }
             if s.fetching {
@@ -266,8 +272,9 @@ mod tests {
             Ok(out)
         }
 
-        fn head(&self) -> SResult<u64> {
-            Ok(self.entries.lock().unwrap().len() as u64)
+        fn read_to_head(&self, after: u64, most: Batch) -> SResult<(Vec<LogEntry>, u64)> {
+            let head = self.entries.lock().unwrap().len() as u64;
+            Ok((self.read(after, head, most)?, head))
         }
 
         fn erased(&self, docs: &[&str]) -> SResult<Vec<String>> {
@@ -386,7 +393,7 @@ mod tests {
         assert_eq!(log.reads.load(Ordering::Relaxed), before);
     }
 
-    /// A source whose head cannot be read until the test opens it.
+    /// A source that cannot be read to its head until the test opens it.
     struct Gated {
         log: Log,
         open: Mutex<bool>,
@@ -398,12 +405,12 @@ mod tests {
             self.log.read(after, upto, most)
         }
 
-        fn head(&self) -> SResult<u64> {
+        fn read_to_head(&self, after: u64, most: Batch) -> SResult<(Vec<LogEntry>, u64)> {
             let mut open = self.open.lock().unwrap();
             while !*open {
                 open = self.opened.wait(open).unwrap();
             }
-            self.log.head()
+            self.log.read_to_head(after, most)
         }
 
         fn erased(&self, docs: &[&str]) -> SResult<Vec<String>> {

@@ -203,13 +203,56 @@ impl TailSource for TailReads<'_> {
         self.0.read_log(after, upto, most)
     }
 
-    fn head(&self) -> SResult<u64> {
-        self.0.read(async |c| {
+    fn read_to_head(&self, after: u64, most: Batch) -> SResult<(Vec<LogEntry>, u64)> {
+        // The head and the first entries in one statement (one snapshot):
+        // a live session's wake costs one round trip.
+        let first = self.0.read(async |c| {
             let st = c
-                .prepare_cached("SELECT coalesce(max(seq), 0) FROM log")
+                .prepare_cached(
+                    "WITH h AS (SELECT coalesce(max(seq), 0) AS head FROM log)
+                     SELECT h.head, l.seq, l.doc_id, l.hash, l.data, l.device, l.chain,
+                            coalesce((SELECT d.first_seq FROM docs d WHERE d.doc_id = l.doc_id),
+                                     l.seq)
+                     FROM h LEFT JOIN LATERAL (
+                         SELECT * FROM log
+                         WHERE seq > $1 AND seq <= h.head AND octet_length(data) > 0
+                         ORDER BY seq LIMIT $2) l ON true",
+                )
                 .await?;
-            Ok(c.query_one(&st, &[]).await?.get::<_, i64>(0) as u64)
-        })
+            let after = i64::try_from(after).unwrap_or(i64::MAX);
+            let rows = c.query(&st, &[&after, &ENTRY_CHUNK]).await?;
+            let head = rows.first().map_or(0, |r| r.get::<_, i64>(0)) as u64;
+            let mut entries = Vec::new();
+            for r in rows {
+                let Some(seq) = r.get::<_, Option<i64>>(1) else {
+                    continue;
+                };
+                entries.push(LogEntry {
+                    seq: seq as u64,
+                    doc: r.get(2),
+                    hash: to_hash(r.get(3)),
+                    data: r.get(4),
+                    device: r.get(5),
+                    chain: to_hash(r.get(6)),
+                    first_seq: r.get::<_, i64>(7) as u64,
+                });
+            }
+            Ok((entries, head))
+        })?;
+        let (mut entries, head) = first;
+        let bytes: usize = entries.iter().map(|e| e.data.len()).sum();
+        // A full first chunk: the rest up to the same head, as any read.
+        if entries.len() as i64 == ENTRY_CHUNK
+            && !most.is_full(entries.len(), bytes)
+            && let Some(last) = entries.last().map(|e| e.seq)
+        {
+            let rest = Batch {
+                entries: most.entries.saturating_sub(entries.len()),
+                bytes: most.bytes.saturating_sub(bytes),
+            };
+            entries.extend(self.0.read_log(last, head, rest)?);
+        }
+        Ok((entries, head))
     }
 
     fn erased(&self, docs: &[&str]) -> SResult<Vec<String>> {
