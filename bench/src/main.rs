@@ -14,15 +14,19 @@
 //!   first sync of SIZE contacts (2,000) at once; the relay's memory with
 //!   the catch-up limits given, or with its defaults and with none (as it
 //!   was before);
-//! - `__device-sync URL TOKEN PATH`: a fresh device's first sync, printing
-//!   `PEAK <MB> SECS <s>` (its peak resident memory, the sync's time);
+//! - `__device-sync URL TOKEN PATH [--report]`: a device's sync, printing
+//!   `PEAK <MB> SECS <s>` (its peak resident memory, the sync's time), with
+//!   `--report` as `muster sync` does it (baseline, reconciliation report);
 //! - `__automerge-repo [SIZE] [--quick]`: the automerge-repo figures alone;
 //! - `__ingest COLUMN [DEVICES PER_DEVICE]`: the relay-backend ingest
 //!   figure alone (0 SQLite, 1 and 2 PostgreSQL with one and two relays);
+//! - `__enrolled [N…]`: a device enrolled earlier receives N new contacts
+//!   (1,000), as `muster sync` in a process of its own;
 //! - `__create N`: create N contacts in a scratch store (for profiling).
 
 mod automerge_repo;
 mod core_figures;
+mod enrolled;
 mod people;
 mod relay_backends;
 mod sync_figures;
@@ -69,7 +73,7 @@ fn peak_rss_mb() -> f64 {
 }
 
 /// `12345` → `12,345`.
-fn thousands(n: usize) -> String {
+pub fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -380,6 +384,9 @@ enum Tool {
         url: String,
         token: String,
         path: PathBuf,
+        /// Also the baseline and the reconciliation report, as `muster sync`.
+        #[arg(long)]
+        report: bool,
     },
     /// N fresh devices begin a first sync of SIZE contacts at once, with
     /// the catch-up limits SLOTS × KIB, or the relay's defaults and none.
@@ -428,6 +435,9 @@ enum Tool {
         #[arg(default_value_t = 100)]
         per_device: usize,
     },
+    /// The enrolled-device figures alone, for these sizes (1,000 if none).
+    #[command(name = "__enrolled", hide = true)]
+    Enrolled { sizes: Vec<usize> },
     /// Create N contacts in a scratch store.
     #[command(name = "__create", hide = true)]
     Create {
@@ -473,6 +483,12 @@ fn main() -> Result<()> {
             devices,
             quick,
         )?);
+        let enrolled: &[usize] = if quick {
+            &[1_000]
+        } else {
+            &[1_000, 10_000, 100_000]
+        };
+        figures.extend(enrolled::run(&dir.path().join("enrolled"), enrolled)?);
         if compare {
             // The same shapes on automerge-repo's sync server, after
             // Muster's relay has stopped, so neither shares the machine.
@@ -540,9 +556,19 @@ fn run_tool(tool: Tool) -> Result<()> {
             Ok(())
         }
         Tool::OpenProbe { path } => open_probe(&path),
-        Tool::DeviceSync { url, token, path } => {
-            sync_figures::device_sync_main(&url, &token, &path)
+        Tool::Enrolled { sizes } => {
+            let dir = tempfile::tempdir()?;
+            let sizes = if sizes.is_empty() { vec![1_000] } else { sizes };
+            let figures = enrolled::run(dir.path(), &sizes)?;
+            println!("{}", table(&figures, &[]));
+            Ok(())
         }
+        Tool::DeviceSync {
+            url,
+            token,
+            path,
+            report,
+        } => sync_figures::device_sync_main(&url, &token, &path, report),
         Tool::Stampede {
             n,
             size,

@@ -24,7 +24,7 @@ pub struct Figure {
     pub target: &'static str,
 }
 
-fn fig(
+pub fn fig(
     name: impl Into<String>,
     value: impl Into<String>,
     unit: &'static str,
@@ -215,46 +215,104 @@ impl Drop for Relay {
     }
 }
 
-async fn once(store: &mut Store, relay: &Relay) -> Result<SyncReport> {
+pub async fn once(store: &mut Store, relay: &Relay) -> Result<SyncReport> {
     Ok(sync_once(store, &relay.url, &relay.token, &now_ms, &mut |_| {}).await?)
 }
 
 /// Runs `__device-sync` in a child process: a fresh device's first sync;
 /// returns the child's peak resident memory in MB and the sync's seconds.
 pub fn device_first_sync_alone(relay: &Relay, path: &Path) -> Result<(f64, f64)> {
-    let out = Command::new(std::env::current_exe()?)
-        .arg("__device-sync")
-        .args([relay.url.as_str(), relay.token.as_str()])
-        .arg(path)
-        .output()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let parsed = text
-        .trim()
-        .strip_prefix("PEAK ")
-        .and_then(|rest| rest.split_once(" SECS "))
-        .and_then(|(mb, secs)| Some((mb.parse().ok()?, secs.parse().ok()?)));
-    match parsed {
-        Some(figures) if out.status.success() => Ok(figures),
-        _ => bail!(
-            "__device-sync failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ),
+    let out = device_sync_child(relay, path, false)?;
+    Ok((out.number("PEAK")?, out.number("SECS")?))
+}
+
+/// What a `__device-sync` child printed: `KEY value` pairs.
+pub struct ChildFigures(Vec<(String, String)>);
+
+impl ChildFigures {
+    pub fn get(&self, key: &str) -> Result<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .with_context(|| format!("__device-sync printed no {key}"))
+    }
+
+    pub fn number(&self, key: &str) -> Result<f64> {
+        let v = self.get(key)?;
+        v.parse()
+            .with_context(|| format!("__device-sync printed {key} {v:?}"))
     }
 }
 
-/// `__device-sync URL TOKEN PATH`: a fresh device at PATH syncs once and
-/// prints `PEAK <MB> SECS <s>`: its peak resident memory and how long the
-/// sync took.
-pub fn device_sync_main(url: &str, token: &str, path: &Path) -> Result<()> {
+/// Runs `__device-sync` (with `--report` when `report`) for the device at
+/// `path` in a child process.
+pub fn device_sync_child(relay: &Relay, path: &Path, report: bool) -> Result<ChildFigures> {
+    let mut child = Command::new(std::env::current_exe()?);
+    child
+        .arg("__device-sync")
+        .args([relay.url.as_str(), relay.token.as_str()])
+        .arg(path);
+    if report {
+        child.arg("--report");
+    }
+    let out = child.output()?;
+    if !out.status.success() {
+        bail!(
+            "__device-sync failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let words: Vec<&str> = text.split_whitespace().collect();
+    Ok(ChildFigures(
+        words
+            .chunks(2)
+            .filter_map(|kv| Some((kv.first()?.to_string(), kv.get(1)?.to_string())))
+            .collect(),
+    ))
+}
+
+/// `__device-sync URL TOKEN PATH [--report]`: the device at PATH syncs
+/// once and prints `PEAK <MB> SECS <s>`: its peak resident memory and how
+/// long the sync took. With `--report` it does what `muster sync` does
+/// (the baseline before, the reconciliation report after, both timed
+/// with the sync) and adds `NEW <new contacts> DUPLICATES <candidates>
+/// COMPLETE <duplicates and conflicts checked for every record>`.
+pub fn device_sync_main(url: &str, token: &str, path: &Path, report: bool) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let mut store = Store::open(path)?;
     let t = Instant::now();
-    runtime.block_on(sync_once(&mut store, url, token, &now_ms, &mut |_| {}))?;
+    let mut store = Store::open(path)?;
+    let before = if report {
+        Some(store.baseline()?)
+    } else {
+        None
+    };
+    let mut changed: Vec<String> = Vec::new();
+    let mut on_status = |s: Status| {
+        if let Status::Changed { docs } = s {
+            changed.extend(docs);
+        }
+    };
+    runtime.block_on(sync_once(&mut store, url, token, &now_ms, &mut on_status))?;
+    let reconciliation = match &before {
+        Some(before) => Some(store.reconcile(before, &changed)?),
+        None => None,
+    };
     let secs = t.elapsed().as_secs_f64();
     drop(store);
-    println!("PEAK {:.1} SECS {secs:.3}", crate::peak_rss_mb());
+    print!("PEAK {:.1} SECS {secs:.3}", crate::peak_rss_mb());
+    if let Some(r) = reconciliation {
+        print!(
+            " NEW {} DUPLICATES {} COMPLETE {}",
+            r.arrived.new_contacts,
+            r.duplicate_candidates.len(),
+            r.duplicates_complete && r.conflicts_complete
+        );
+    }
+    println!();
     Ok(())
 }
 

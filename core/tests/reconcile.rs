@@ -107,3 +107,79 @@ fn a_sync_reports_arrivals_merges_conflicts_waitlist_moves_and_duplicates() {
     assert!(quiet.is_quiet());
     assert_eq!(quiet.arrived, Default::default());
 }
+
+/// The report used to stop checking duplicates above 1,000 new contacts
+/// and conflicting values above 2,000 records, saying only "incomplete".
+#[test]
+fn the_report_is_complete_however_many_records_arrive() {
+    let mut office = Store::open_in_memory().unwrap();
+    let mut laptop = Store::open_in_memory().unwrap();
+    let mut desk = Store::open_in_memory().unwrap();
+    let known = add(&mut desk, "Wilhelmina Oyelaran", &["+44 7700 900123"], T0);
+    let people: Vec<NewContact> = (0..2_100)
+        .map(|i| NewContact {
+            name: format!("Person {i}"),
+            emails: vec![format!("p{i}@example.org")],
+            ..Default::default()
+        })
+        .collect();
+    let ids = office.create_contacts(&people, T0).unwrap();
+    // The person the desk knows, typed again at the office.
+    let again = add(
+        &mut office,
+        "Wilhelmina Oyelaran",
+        &["07700 900123"],
+        T0 + 1,
+    );
+    // One new person registered twice.
+    let twin = add(&mut office, "Xavier Quintero", &["+44 7700 900555"], T0 + 2);
+    let twin_again = add(&mut office, "Xavier Quintero", &["07700 900555"], T0 + 3);
+    // A record new to the desk, renamed on two office devices offline.
+    receive(&mut office, &mut laptop);
+    office
+        .update_contact(&ids[7], T0 + 4, |c| {
+            c.name = "Renamed Here".into();
+            Ok(())
+        })
+        .unwrap();
+    laptop
+        .update_contact(&ids[7], T0 + 5, |c| {
+            c.name = "Renamed There".into();
+            Ok(())
+        })
+        .unwrap();
+    receive(&mut laptop, &mut office);
+
+    let before = desk.baseline().unwrap();
+    let changed = receive(&mut office, &mut desk);
+    let report = desk.reconcile(&before, &changed).unwrap();
+    assert_eq!(report.arrived.new_contacts, 2_103);
+    assert!(report.duplicates_complete && report.conflicts_complete);
+    let renamed: Vec<_> = report
+        .conflicts
+        .iter()
+        .filter(|c| c.record_id == ids[7])
+        .collect();
+    assert_eq!(renamed.len(), 1, "{:?}", report.conflicts);
+    assert_eq!(renamed[0].field, "name");
+    let mut values = renamed[0].values.clone();
+    values.sort();
+    assert_eq!(values, ["Renamed Here", "Renamed There"]);
+    let proposed = |a: &str, b: &str| {
+        report
+            .duplicate_candidates
+            .iter()
+            .any(|p| p.a == a && p.b == b)
+    };
+    // The contact known before first, the one that arrived second.
+    assert!(
+        proposed(&known, &again),
+        "{:?}",
+        report.duplicate_candidates
+    );
+    assert!(
+        proposed(&twin, &twin_again),
+        "{:?}",
+        report.duplicate_candidates
+    );
+}

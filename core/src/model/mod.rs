@@ -247,6 +247,58 @@ pub(crate) fn splice_text(
     Ok(())
 }
 
+/// Fields of a contact whose conflicting values the reconciliation report
+/// lists.
+pub const CONTACT_CONFLICT_FIELDS: [&[&str]; 10] = [
+    &["name"],
+    &["preferred_name"],
+    &["organisation"],
+    &["household"],
+    &["external_id"],
+    &["preferred_language"],
+    &["address", "street"],
+    &["address", "city"],
+    &["address", "postal_code"],
+    &["consent", "given"],
+];
+/// Fields of an event whose conflicting values the reconciliation report
+/// lists.
+pub const EVENT_CONFLICT_FIELDS: [&[&str]; 5] = [
+    &["title"],
+    &["place"],
+    &["starts_at"],
+    &["capacity"],
+    &["status"],
+];
+
+/// The fields of a record of `kind` whose conflicting values are reported
+/// (none for feedback and private ledgers).
+pub fn conflict_fields(kind: DocKind) -> &'static [&'static [&'static str]] {
+    match kind {
+        DocKind::Contact => &CONTACT_CONFLICT_FIELDS,
+        DocKind::Event => &EVENT_CONFLICT_FIELDS,
+        DocKind::Feedback | DocKind::ContactPrivate => &[],
+    }
+}
+
+/// Whether any of [`conflict_fields`] holds several values: a few map
+/// lookups, cheap enough to ask of every document a sync indexes.
+pub fn holds_conflicts(kind: DocKind, doc: &AutoCommit) -> bool {
+    conflict_fields(kind).iter().any(|path| {
+        let Some((last, parents)) = path.split_last() else {
+            return false;
+        };
+        let mut obj = automerge::ROOT;
+        for key in parents {
+            obj = match doc.get(&obj, *key) {
+                Ok(Some((Value::Object(ObjType::Map), id))) => id,
+                _ => return false,
+            };
+        }
+        doc.get_all(&obj, *last).is_ok_and(|all| all.len() > 1)
+    })
+}
+
 /// Every value a field holds after a merge, the deterministic winner first.
 ///
 /// When two devices set the same field concurrently, Automerge keeps both

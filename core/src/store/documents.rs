@@ -96,8 +96,11 @@ impl Store {
             ));
         }
         let tx = self.conn.transaction()?;
-        persist(&tx, doc_id, kind, &doc, &fresh, false)?;
+        let conflicted = persist(&tx, doc_id, kind, &doc, &fresh, false)?;
         tx.commit()?;
+        if conflicted {
+            self.conflicted.insert(doc_id.to_owned());
+        }
         applied.new_changes = fresh.len();
         self.put_doc(doc_id, doc);
         self.forward_after_apply(&[doc_id.to_owned()])?;

@@ -87,29 +87,40 @@ pub struct RosterLine {
 /// A document that cannot be read as its kind (possible only for changes
 /// received from a newer app) loses its index rows rather than keep stale
 /// ones; its changes are kept all the same.
+///
+/// Returns whether the document holds conflicting values in the fields
+/// the reconciliation report lists ([`model::holds_conflicts`]): read
+/// here, while the document is at hand, so that the report need not load
+/// every record a sync brought.
 pub(crate) fn reindex(
     tx: &Transaction<'_>,
     kind: DocKind,
     doc_id: &str,
     doc: &AutoCommit,
-) -> Result<()> {
-    write_row(tx, doc_id, read_row(kind, doc_id, doc))
+) -> Result<bool> {
+    write_row(tx, doc_id, read_row(kind, doc_id, doc))?;
+    Ok(model::holds_conflicts(kind, doc))
 }
 
 /// [`reindex`] for many documents at once, as a batch from the relay
 /// brings them: the documents are read (the costly part) on two threads,
-/// the rows written in order on this one.
+/// the rows written in order on this one. Returns the ids of those that
+/// hold conflicting values.
 pub(crate) fn reindex_all(
     tx: &Transaction<'_>,
     docs: &[(DocKind, &str, &AutoCommit)],
-) -> Result<()> {
+) -> Result<Vec<String>> {
     let rows = super::scan::on_two_threads(docs.iter().collect(), |(kind, id, doc)| {
-        read_row(*kind, id, doc)
+        (read_row(*kind, id, doc), model::holds_conflicts(*kind, doc))
     });
-    for ((_, id, _), row) in docs.iter().zip(rows) {
+    let mut conflicted = Vec::new();
+    for ((_, id, _), (row, conflicts)) in docs.iter().zip(rows) {
         write_row(tx, id, row)?;
+        if conflicts {
+            conflicted.push((*id).to_owned());
+        }
     }
-    Ok(())
+    Ok(conflicted)
 }
 
 /// What a document's index rows are made from.

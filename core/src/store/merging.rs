@@ -280,6 +280,36 @@ impl Store {
     pub fn duplicate_candidates(&self) -> Result<Vec<DuplicatePair>> {
         let region = self.phone_region()?;
         let keys = self.duplicate_keys(&region)?;
+        self.pairs_in_blocks(&keys, |_| true)
+    }
+
+    /// The pairs of [`Store::duplicate_candidates`] that involve one of
+    /// `contacts` (the new contacts a sync brought): the same blocks and
+    /// scores, in one pass over the store whatever their number.
+    pub(crate) fn duplicates_involving(
+        &self,
+        contacts: &HashSet<&str>,
+    ) -> Result<Vec<DuplicatePair>> {
+        if contacts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let region = self.phone_region()?;
+        let keys = self.duplicate_keys(&region)?;
+        let involved: Vec<bool> = keys
+            .iter()
+            .map(|k| contacts.contains(k.id.as_str()))
+            .collect();
+        self.pairs_in_blocks(&keys, |i| involved[i])
+    }
+
+    /// The pairs sharing a block (a phone, an email or a name key) with at
+    /// least one side `involved`, scored, best first, without those marked
+    /// "not a duplicate".
+    fn pairs_in_blocks(
+        &self,
+        keys: &[Keys],
+        involved: impl Fn(usize) -> bool,
+    ) -> Result<Vec<DuplicatePair>> {
         let refused = self.not_duplicate_pairs()?;
         // Blocks: who shares a phone, an email or a name key.
         let mut blocks: HashMap<String, Vec<usize>> = HashMap::new();
@@ -300,12 +330,13 @@ impl Store {
         for (key, members) in &blocks {
             if members.len() < 2
                 || (members.len() > MAX_BLOCK && !key.starts_with("p:") && !key.starts_with("e:"))
+                || !members.iter().any(|&i| involved(i))
             {
                 continue;
             }
             for (x, &i) in members.iter().enumerate() {
                 for &j in &members[x + 1..] {
-                    if i != j {
+                    if i != j && (involved(i) || involved(j)) {
                         compare.push((i.min(j) as u32, i.max(j) as u32));
                     }
                 }

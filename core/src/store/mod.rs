@@ -38,7 +38,7 @@ mod remote;
 pub(crate) mod scan;
 mod schema;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use automerge::transaction::CommitOptions;
@@ -109,6 +109,10 @@ pub struct Store {
     /// A reader ([`Store::reader`]) keeps no documents between calls:
     /// another connection writes them.
     reads_only: bool,
+    /// The documents that arrived from elsewhere since the last
+    /// [`Store::baseline`] and held conflicting values when indexed: the
+    /// reconciliation report's conflicts are looked for in these only.
+    conflicted: HashSet<String>,
 }
 
 impl std::fmt::Debug for Store {
@@ -250,6 +254,7 @@ impl Store {
             id_seed: None,
             touched: None,
             reads_only: false,
+            conflicted: HashSet::new(),
         })
     }
 
@@ -285,6 +290,7 @@ impl Store {
             id_seed: None,
             touched: None,
             reads_only: true,
+            conflicted: HashSet::new(),
         }))
     }
 
@@ -570,6 +576,8 @@ fn commit_change(doc: &mut AutoCommit, now: Millis) -> Option<Change> {
 
 /// Writes changes of a document, compacts it when its history grew long,
 /// and refreshes its index rows. Runs inside the caller's transaction.
+/// Returns whether the document holds conflicting values
+/// ([`index::reindex`]).
 fn persist(
     tx: &rusqlite::Transaction<'_>,
     doc_id: &str,
@@ -577,7 +585,7 @@ fn persist(
     doc: &AutoCommit,
     changes: &[Change],
     local: bool,
-) -> Result<()> {
+) -> Result<bool> {
     store_changes(tx, doc_id, kind, doc, changes, local)?;
     index::reindex(tx, kind, doc_id, doc)
 }

@@ -14,38 +14,8 @@ use serde::{Deserialize, Serialize};
 use super::Store;
 use super::merging::DuplicatePair;
 use crate::error::Result;
-use crate::model::{self, DocKind, NewContact};
+use crate::model::{self, DocKind};
 use crate::views::SignupStatus;
-
-/// Changed records above this many are not scanned for conflicting values
-/// unless they were on the device before (a first sync brings whole
-/// records; scanning 100,000 would take longer than the sync).
-const SCAN_NEW_UP_TO: usize = 2_000;
-/// New contacts above this many are not checked for duplicates here (run
-/// `duplicate_candidates` for the whole organisation instead).
-const DUPLICATES_UP_TO: usize = 1_000;
-
-/// Fields of a contact whose conflicting values are reported.
-const CONTACT_FIELDS: [&[&str]; 10] = [
-    &["name"],
-    &["preferred_name"],
-    &["organisation"],
-    &["household"],
-    &["external_id"],
-    &["preferred_language"],
-    &["address", "street"],
-    &["address", "city"],
-    &["address", "postal_code"],
-    &["consent", "given"],
-];
-/// Fields of an event whose conflicting values are reported.
-const EVENT_FIELDS: [&[&str]; 5] = [
-    &["title"],
-    &["place"],
-    &["starts_at"],
-    &["capacity"],
-    &["status"],
-];
 
 /// What the device held before a sync, to compare with after.
 #[derive(Debug, Default, Clone)]
@@ -131,14 +101,17 @@ pub struct Reconciliation {
     pub unmerged: Vec<MergeNote>,
     /// Fields of the records that arrived holding conflicting values.
     pub conflicts: Vec<ConflictNote>,
-    /// Whether every changed record was scanned for conflicts (a first
-    /// sync of many records scans only those the device had before).
+    /// Whether every changed record was checked for conflicting values:
+    /// always, as each is indexed on arrival (kept for the apps that read
+    /// it).
     pub conflicts_complete: bool,
     /// Sign-ups that moved from a seat to the waitlist.
     pub moved_to_waitlist: Vec<WaitlistNote>,
     /// New contacts that may be people already known.
     pub duplicate_candidates: Vec<DuplicatePair>,
-    /// Whether every new contact was checked for duplicates.
+    /// Whether every new contact was checked for duplicates: always, in
+    /// one pass over the store whatever their number (kept for the apps
+    /// that read it).
     pub duplicates_complete: bool,
     /// Records that arrived but cannot be read as their kind (written by a
     /// broken or newer app): kept as they came, left out of searches, lists
@@ -161,7 +134,10 @@ impl Reconciliation {
 
 impl Store {
     /// What the device holds now, for [`Store::reconcile`] after a sync.
-    pub fn baseline(&self) -> Result<Baseline> {
+    /// Starts a new record of the arriving documents that hold
+    /// conflicting values.
+    pub fn baseline(&mut self) -> Result<Baseline> {
+        self.conflicted.clear();
         let docs = self
             .conn
             .prepare_cached("SELECT doc_id FROM docs")?
@@ -184,41 +160,15 @@ impl Store {
         })
     }
 
-    /// Whether the record reads as its kind: it has its index row (a
-    /// record that cannot be read has none, see `index::reindex`). Private
-    /// ledgers have no rows and are not checked here.
-    fn readable(&mut self, id: &str, kind: DocKind) -> Result<bool> {
-        let table = match kind {
-            DocKind::Contact => "contacts",
-            DocKind::Event => "events",
-            DocKind::Feedback => "feedback",
-            DocKind::ContactPrivate => return Ok(true),
-        };
+    /// Which of `ids` (a JSON array) `select` (one column of ids) returns.
+    fn among(&self, ids: &str, select: &str) -> Result<HashSet<String>> {
         Ok(self
             .conn
-            .prepare_cached(&format!("SELECT 1 FROM {table} WHERE id = ?1"))?
-            .query_row([id], |_| Ok(()))
-            .optional()?
-            .is_some())
-    }
-
-    fn marked_not_duplicate(&self, a: &str, b: &str) -> Result<bool> {
-        Ok(self
-            .conn
-            .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM not_duplicates
-                 WHERE (contact_id = ?1 AND other_id IN (?2, ?3))
-                    OR (contact_id = ?2 AND other_id IN (?1, ?4)))",
-            )?
-            .query_row(
-                [
-                    a,
-                    b,
-                    &model::contact::not_duplicate_key(b),
-                    &model::contact::not_duplicate_key(a),
-                ],
-                |r| r.get(0),
-            )?)
+            .prepare_cached(&format!(
+                "SELECT j.value FROM json_each(?1) j WHERE j.value IN ({select})"
+            ))?
+            .query_map([ids], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?)
     }
 
     fn name_of(&self, contact_id: &str) -> Result<Option<String>> {
@@ -238,16 +188,33 @@ impl Store {
             ..Default::default()
         };
         let changed: BTreeSet<&String> = changed.iter().collect();
+        // What the store holds of them, in a few statements whatever their
+        // number (a first sync reports every record).
+        let ids = serde_json::to_string(&changed)?;
+        let held = self.among(&ids, "SELECT doc_id FROM docs")?;
+        let mut readable = self.among(&ids, "SELECT id FROM contacts")?;
+        readable.extend(self.among(&ids, "SELECT id FROM events")?);
+        readable.extend(self.among(&ids, "SELECT id FROM feedback")?);
+        let merged_now: HashMap<String, String> = self
+            .conn
+            .prepare_cached(
+                "SELECT c.id, c.merged_into FROM json_each(?1) j
+                 JOIN contacts c ON c.id = j.value WHERE c.merged_into IS NOT NULL",
+            )?
+            .query_map([&ids], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
         let mut present = Vec::new();
         for id in &changed {
             let Some(kind) = DocKind::of_id(id) else {
                 continue;
             };
-            if !self.exists(id)? {
+            if !held.contains(id.as_str()) {
                 report.arrived.removed += 1;
                 continue;
             }
-            if !self.readable(id, kind)? {
+            // A record that cannot be read as its kind has no index row
+            // (see `index::reindex`); private ledgers have none anyway.
+            if kind != DocKind::ContactPrivate && !readable.contains(id.as_str()) {
                 report.unreadable.push((*id).clone());
                 continue;
             }
@@ -270,7 +237,7 @@ impl Store {
             if *kind != DocKind::Contact {
                 continue;
             }
-            let now: Option<String> = self.contact(id)?.merged_into;
+            let now = merged_now.get(id);
             let was = before.merged.get(id);
             let note = |s: &Store, kept: &str| -> Result<MergeNote> {
                 Ok(MergeNote {
@@ -280,26 +247,20 @@ impl Store {
                     kept_name: s.name_of(kept)?.unwrap_or_default(),
                 })
             };
-            match (was, &now) {
+            match (was, now) {
                 (None, Some(kept)) => report.merged.push(note(self, kept)?),
                 (Some(kept), None) => report.unmerged.push(note(self, kept)?),
                 _ => {}
             }
         }
 
-        // Conflicting values.
-        let scan_new = present.len() <= SCAN_NEW_UP_TO;
-        report.conflicts_complete = scan_new || present.iter().all(|(_, _, new)| !new);
-        for (id, kind, new) in &present {
-            if *new && !scan_new {
+        // Conflicting values: in the records whose indexing, as they
+        // arrived, found some (`Store::conflicted`).
+        for (id, kind, _) in &present {
+            if !self.conflicted.contains(id) {
                 continue;
             }
-            let fields: &[&[&str]] = match kind {
-                DocKind::Contact => &CONTACT_FIELDS,
-                DocKind::Event => &EVENT_FIELDS,
-                _ => continue,
-            };
-            for path in fields {
+            for path in model::conflict_fields(*kind) {
                 let values = self.field_conflicts(id, path)?;
                 if values.len() > 1 {
                     let label = match kind {
@@ -358,38 +319,14 @@ impl Store {
             .filter(|(_, kind, new)| *kind == DocKind::Contact && *new)
             .map(|(id, _, _)| id)
             .collect();
-        if new_contacts.len() > DUPLICATES_UP_TO {
-            report.duplicates_complete = false;
-        } else {
-            let mut seen: HashSet<(String, String)> = HashSet::new();
-            for id in new_contacts {
-                let c = self.contact(id)?;
-                if c.merged_into.is_some() {
-                    continue;
-                }
-                let typed = NewContact {
-                    name: c.name.clone(),
-                    phones: c.phones.clone(),
-                    emails: c.emails.clone(),
-                    ..Default::default()
-                };
-                for mut pair in self.possible_duplicates_of(&typed)? {
-                    if pair.a == *id {
-                        continue;
-                    }
-                    let key = if pair.a < *id {
-                        (pair.a.clone(), id.clone())
-                    } else {
-                        (id.clone(), pair.a.clone())
-                    };
-                    if !seen.insert(key) || self.marked_not_duplicate(&pair.a, id)? {
-                        continue;
-                    }
-                    pair.b = id.clone();
-                    pair.b_name = c.name.clone();
-                    report.duplicate_candidates.push(pair);
-                }
+        let new_contacts: HashSet<&str> = new_contacts.into_iter().map(String::as_str).collect();
+        for mut pair in self.duplicates_involving(&new_contacts)? {
+            // The contact known before first, the one that arrived second.
+            if new_contacts.contains(pair.a.as_str()) && !new_contacts.contains(pair.b.as_str()) {
+                std::mem::swap(&mut pair.a, &mut pair.b);
+                std::mem::swap(&mut pair.a_name, &mut pair.b_name);
             }
+            report.duplicate_candidates.push(pair);
         }
         Ok(report)
     }

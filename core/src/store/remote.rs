@@ -278,10 +278,11 @@ impl Store {
                 Some((DocKind::of_id(id)?, id.as_str(), doc))
             })
             .collect();
-        super::index::reindex_all(&tx, &docs)?;
+        let conflicted = super::index::reindex_all(&tx, &docs)?;
         // Same connection, so this is part of the transaction.
         self.set_meta_json("sync_cursor", Some(cursor))?;
         tx.commit()?;
+        self.conflicted.extend(conflicted);
         for (id, doc) in touched {
             self.put_doc(&id, doc);
         }
@@ -428,8 +429,11 @@ impl Store {
         let new = doc.get_changes(&before);
         if !new.is_empty() {
             let tx = self.conn.transaction()?;
-            persist(&tx, doc_id, kind, &doc, &new, false)?;
+            let conflicted = persist(&tx, doc_id, kind, &doc, &new, false)?;
             tx.commit()?;
+            if conflicted {
+                self.conflicted.insert(doc_id.to_owned());
+            }
         }
         self.put_doc(doc_id, doc);
         Ok(())

@@ -1,0 +1,78 @@
+//! A device enrolled earlier receives many new contacts through the log
+//! (issue 16): the whole of `muster sync` in a process of its own (open,
+//! baseline, sync, reconciliation report), as a desk's laptop runs it
+//! after the office imported a list.
+
+use std::path::Path;
+
+use anyhow::{Result, bail};
+use muster_core::Store;
+use muster_core::model::now_ms;
+
+use crate::sync_figures::{Figure, Relay, contacts, device_sync_child, fig, once};
+
+/// For each of `sizes`, in turn: the office creates that many new
+/// contacts and pushes them; the desk (enrolled on the empty organisation
+/// at the start) then syncs them in a child process.
+pub async fn figures(dir: &Path, sizes: &[usize]) -> Result<Vec<Figure>> {
+    std::fs::create_dir_all(dir)?;
+    let relay = Relay::start(&dir.join("relay"))?;
+    let mut office = Store::open(dir.join("office.muster"))?;
+    let desk = dir.join("desk.muster");
+    device_sync_child(&relay, &desk, false)?;
+    // A seed of its own: these people are not the other figures' people.
+    let mut people = crate::People::new(7);
+    let mut have = 0;
+    let mut out = Vec::new();
+    for &n in sizes {
+        eprintln!("enrolled: the office pushes {n} new contacts");
+        let mut made = 0;
+        while made < n {
+            let batch = (n - made).min(5_000);
+            office.create_contacts(&contacts(&mut people, have, batch), now_ms())?;
+            made += batch;
+            have += batch;
+        }
+        once(&mut office, &relay).await?;
+        eprintln!("enrolled: the desk receives them");
+        let got = device_sync_child(&relay, &desk, true)?;
+        let new = got.number("NEW")? as usize;
+        if new != n {
+            bail!("the desk reported {new} new contacts, not {n}");
+        }
+        out.push(fig(
+            format!(
+                "a device enrolled earlier receives {} new contacts (muster sync, whole process)",
+                crate::thousands(n)
+            ),
+            format!("{:.2}", got.number("SECS")?),
+            "s",
+            if n == 1_000 {
+                "≤ 0.3"
+            } else {
+                "≤ 1.5 × first sync"
+            },
+        ));
+        out.push(fig(
+            "  its report: duplicate candidates / every record checked",
+            format!("{} / {}", got.get("DUPLICATES")?, got.get("COMPLETE")?),
+            "",
+            "complete",
+        ));
+        out.push(fig(
+            "  its peak memory",
+            format!("{:.0}", got.number("PEAK")?),
+            "MB",
+            "",
+        ));
+    }
+    Ok(out)
+}
+
+/// `__enrolled N…`: these figures alone (for profiling).
+pub fn run(dir: &Path, sizes: &[usize]) -> Result<Vec<Figure>> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(figures(dir, sizes))
+}
