@@ -25,7 +25,7 @@ pub async fn figures(dir: &Path, sizes: &[usize]) -> Result<Vec<Figure>> {
         let relay = Relay::start(&dir.join("relay"))?;
         let mut office = Store::open(dir.join("office.muster"))?;
         let desk = dir.join("desk.muster");
-        device_sync_child(&relay, &desk, false)?;
+        device_sync_child(&relay, &desk, false, false)?;
         eprintln!("enrolled: the office pushes {n} new contacts");
         // A seed of its own: these people are not the other figures'.
         let mut people = crate::People::new(7);
@@ -37,7 +37,7 @@ pub async fn figures(dir: &Path, sizes: &[usize]) -> Result<Vec<Figure>> {
         }
         once(&mut office, &relay).await?;
         eprintln!("enrolled: the desk receives them");
-        let got = device_sync_child(&relay, &desk, true)?;
+        let got = device_sync_child(&relay, &desk, true, false)?;
         let new = got.number("NEW")? as usize;
         if new != n {
             bail!("the desk reported {new} new contacts, not {n}");

@@ -14,9 +14,11 @@
 //!   first sync of SIZE contacts (2,000) at once; the relay's memory with
 //!   the catch-up limits given, or with its defaults and with none (as it
 //!   was before);
-//! - `__device-sync URL TOKEN PATH [--report]`: a device's sync, printing
-//!   `PEAK <MB> SECS <s>` (its peak resident memory, the sync's time), with
-//!   `--report` as `muster sync` does it (baseline, reconciliation report);
+//! - `__device-sync URL TOKEN PATH [--report] [--searches]`: a device's
+//!   sync, printing `PEAK <MB> SECS <s>` (its peak resident memory, the
+//!   sync's time), with
+//!   `--report` as `muster sync` does it (baseline, reconciliation report),
+//!   with `--searches` searching through a reader every 50 ms meanwhile;
 //! - `__automerge-repo [SIZE] [--quick]`: the automerge-repo figures alone;
 //! - `__ingest COLUMN [DEVICES PER_DEVICE]`: the relay-backend ingest
 //!   figure alone (0 SQLite, 1 and 2 PostgreSQL with one and two relays);
@@ -54,18 +56,28 @@ fn ms_since(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
 }
 
-fn sorted(mut v: Vec<f64>) -> Vec<f64> {
+pub fn sorted(mut v: Vec<f64>) -> Vec<f64> {
     v.sort_by(f64::total_cmp);
     v
 }
 
 /// This process's peak resident memory (VmHWM), in MB.
 fn peak_rss_mb() -> f64 {
+    status_mb("VmHWM:")
+}
+
+/// This process's resident memory now (VmRSS), in MB.
+pub fn rss_mb() -> f64 {
+    status_mb("VmRSS:")
+}
+
+/// A memory line of /proc/self/status, in MB.
+fn status_mb(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|v| v.parse::<f64>().ok())
         })
@@ -387,6 +399,9 @@ enum Tool {
         /// Also the baseline and the reconciliation report, as `muster sync`.
         #[arg(long)]
         report: bool,
+        /// Search through a reader every 50 ms during the sync.
+        #[arg(long)]
+        searches: bool,
     },
     /// N fresh devices begin a first sync of SIZE contacts at once, with
     /// the catch-up limits SLOTS × KIB, or the relay's defaults and none.
@@ -568,7 +583,8 @@ fn run_tool(tool: Tool) -> Result<()> {
             token,
             path,
             report,
-        } => sync_figures::device_sync_main(&url, &token, &path, report),
+            searches,
+        } => sync_figures::device_sync_main(&url, &token, &path, report, searches),
         Tool::Stampede {
             n,
             size,

@@ -102,7 +102,10 @@ async fn sql(url: &str, statement: &str) -> Result<Option<String>> {
 
 impl Postgres {
     async fn start(dir: &Path) -> Result<Postgres> {
-        if let Ok(server) = std::env::var("MUSTER_BENCH_POSTGRES") {
+        // Set but empty counts as unset (`MUSTER_BENCH_POSTGRES= …`).
+        if let Ok(server) = std::env::var("MUSTER_BENCH_POSTGRES")
+            && !server.is_empty()
+        {
             return Ok(Postgres {
                 server: server.trim_end_matches('/').to_owned(),
                 cluster: None,

@@ -222,7 +222,7 @@ pub async fn once(store: &mut Store, relay: &Relay) -> Result<SyncReport> {
 /// Runs `__device-sync` in a child process: a fresh device's first sync;
 /// returns the child's peak resident memory in MB and the sync's seconds.
 pub fn device_first_sync_alone(relay: &Relay, path: &Path) -> Result<(f64, f64)> {
-    let out = device_sync_child(relay, path, false)?;
+    let out = device_sync_child(relay, path, false, false)?;
     Ok((out.number("PEAK")?, out.number("SECS")?))
 }
 
@@ -245,9 +245,14 @@ impl ChildFigures {
     }
 }
 
-/// Runs `__device-sync` (with `--report` when `report`) for the device at
-/// `path` in a child process.
-pub fn device_sync_child(relay: &Relay, path: &Path, report: bool) -> Result<ChildFigures> {
+/// Runs `__device-sync` (with `--report` when `report`, `--searches` when
+/// `searches`) for the device at `path` in a child process.
+pub fn device_sync_child(
+    relay: &Relay,
+    path: &Path,
+    report: bool,
+    searches: bool,
+) -> Result<ChildFigures> {
     let mut child = Command::new(std::env::current_exe()?);
     child
         .arg("__device-sync")
@@ -255,6 +260,9 @@ pub fn device_sync_child(relay: &Relay, path: &Path, report: bool) -> Result<Chi
         .arg(path);
     if report {
         child.arg("--report");
+    }
+    if searches {
+        child.arg("--searches");
     }
     let out = child.output()?;
     if !out.status.success() {
@@ -278,13 +286,46 @@ pub fn device_sync_child(relay: &Relay, path: &Path, report: bool) -> Result<Chi
 /// long the sync took. With `--report` it does what `muster sync` does
 /// (the baseline before, the reconciliation report after, both timed
 /// with the sync) and adds `NEW <new contacts> DUPLICATES <candidates>
-/// COMPLETE <duplicates and conflicts checked for every record>`.
-pub fn device_sync_main(url: &str, token: &str, path: &Path, report: bool) -> Result<()> {
+/// COMPLETE <duplicates and conflicts checked for every record>`. With
+/// `--searches` a second thread searches the store through its own
+/// reader every 50 ms during the sync, as a volunteer at the desk would,
+/// and it adds `SEARCHES <n> SEARCH_P50 <ms> SEARCH_P99 <ms> SEARCH_MAX
+/// <ms>`.
+pub fn device_sync_main(
+    url: &str,
+    token: &str,
+    path: &Path,
+    report: bool,
+    searches: bool,
+) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let t = Instant::now();
     let mut store = Store::open(path)?;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let probe = if searches {
+        let reader = store
+            .reader(None)?
+            .context("a store on disk has a reader")?;
+        let stop = stop.clone();
+        Some(std::thread::spawn(move || -> Result<Vec<f64>> {
+            let mut took = Vec::new();
+            let words = ["smith", "ana", "lee", "mar", "jo", "07700"];
+            for word in words.iter().cycle() {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let t = Instant::now();
+                reader.search_contacts(word, 20)?;
+                took.push(t.elapsed().as_secs_f64() * 1000.0);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Ok(took)
+        }))
+    } else {
+        None
+    };
     let before = if report {
         Some(store.baseline()?)
     } else {
@@ -302,8 +343,26 @@ pub fn device_sync_main(url: &str, token: &str, path: &Path, report: bool) -> Re
         None => None,
     };
     let secs = t.elapsed().as_secs_f64();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let searched = match probe {
+        Some(probe) => {
+            Some(crate::sorted(probe.join().map_err(|_| {
+                anyhow::anyhow!("the search thread panicked")
+            })??))
+        }
+        None => None,
+    };
     drop(store);
     print!("PEAK {:.1} SECS {secs:.3}", crate::peak_rss_mb());
+    if let Some(took) = searched {
+        print!(
+            " SEARCHES {} SEARCH_P50 {:.2} SEARCH_P99 {:.2} SEARCH_MAX {:.2}",
+            took.len(),
+            pct(&took, 0.5),
+            pct(&took, 0.99),
+            took.last().copied().unwrap_or(0.0)
+        );
+    }
     if let Some(r) = reconciliation {
         print!(
             " NEW {} DUPLICATES {} COMPLETE {}",
@@ -849,8 +908,13 @@ async fn run_async(
         // The same first sync by a device alone in its own process, as a
         // phone or laptop runs it: its peak memory, and its time without
         // this process's heap (the office's 100,000 documents, the rest).
-        let (peak, alone) =
-            device_first_sync_alone(&relay, &dir.join(format!("alone{size}.muster")))?;
+        let alone_run = device_sync_child(
+            &relay,
+            &dir.join(format!("alone{size}.muster")),
+            false,
+            true,
+        )?;
+        let (peak, alone) = (alone_run.number("PEAK")?, alone_run.number("SECS")?);
         out.push(fig(
             format!("first sync, {size} contacts: time, device alone in its process"),
             format!("{alone:.2}"),
@@ -862,6 +926,19 @@ async fn run_async(
             format!("{peak:.0}"),
             "MB",
             "",
+        ));
+        out.push(fig(
+            format!(
+                "search during the first sync of {size} contacts (every 50 ms, own reader): p99 / max ({} searches)",
+                alone_run.get("SEARCHES")?
+            ),
+            format!(
+                "{} / {}",
+                alone_run.get("SEARCH_P99")?,
+                alone_run.get("SEARCH_MAX")?
+            ),
+            "ms",
+            "< 50",
         ));
         if size == largest {
             // Reconnect with nothing new.

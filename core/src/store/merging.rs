@@ -311,71 +311,66 @@ impl Store {
         involved: impl Fn(usize) -> bool,
     ) -> Result<Vec<DuplicatePair>> {
         let refused = self.not_duplicate_pairs()?;
-        // Blocks: who shares a phone, an email or a name key.
-        let mut blocks: HashMap<String, Vec<usize>> = HashMap::new();
+        // Blocks: who shares a phone, an email or a name key. A key is
+        // kept as a hash (a collision only adds a comparison), its lowest
+        // bit set for a phone or an email: such blocks are never too large
+        // to compare. Each contact's own blocks are kept too, so that a
+        // pair sharing several blocks is compared once, in the first of
+        // them, without a list of every pair (millions at 100,000
+        // contacts).
+        let hash = |exact: bool, key: &str| {
+            let mut h = std::hash::DefaultHasher::new();
+            std::hash::Hash::hash(key, &mut h);
+            (std::hash::Hasher::finish(&h) & !1) | u64::from(exact)
+        };
+        let mut own: Vec<Vec<u64>> = Vec::with_capacity(keys.len());
+        let mut blocks: HashMap<u64, Vec<u32>> = HashMap::new();
         for (i, k) in keys.iter().enumerate() {
-            for p in &k.phones {
-                blocks.entry(format!("p:{p}")).or_default().push(i);
+            let mut mine: Vec<u64> = k
+                .phones
+                .iter()
+                .map(|p| hash(true, &format!("p:{p}")))
+                .chain(k.emails.iter().map(|e| hash(true, &format!("e:{e}"))))
+                .chain(name_blocks(&k.folded.whole).iter().map(|b| hash(false, b)))
+                .collect();
+            mine.sort_unstable();
+            mine.dedup();
+            for b in &mine {
+                // Indices fit in u32: a store holds far fewer than four
+                // billion contacts.
+                blocks.entry(*b).or_default().push(i as u32);
             }
-            for e in &k.emails {
-                blocks.entry(format!("e:{e}")).or_default().push(i);
-            }
-            for b in name_blocks(&k.folded.whole) {
-                blocks.entry(b).or_default().push(i);
-            }
+            own.push(mine);
         }
-        // Every pair sharing a block, once (indices fit in u32: a store
-        // holds far fewer than four billion contacts).
-        let mut compare: Vec<(u32, u32)> = Vec::new();
-        for (key, members) in &blocks {
-            if members.len() < 2
-                || (members.len() > MAX_BLOCK && !key.starts_with("p:") && !key.starts_with("e:"))
-                || !members.iter().any(|&i| involved(i))
-            {
+        let compared = |b: &u64| {
+            blocks
+                .get(b)
+                .is_some_and(|m| m.len() >= 2 && (b & 1 == 1 || m.len() <= MAX_BLOCK))
+        };
+        let mut pairs = Vec::new();
+        for (block, members) in &blocks {
+            if !compared(block) || !members.iter().any(|&i| involved(i as usize)) {
                 continue;
             }
             for (x, &i) in members.iter().enumerate() {
                 for &j in &members[x + 1..] {
-                    if i != j && (involved(i) || involved(j)) {
-                        compare.push((i.min(j) as u32, i.max(j) as u32));
+                    if !(involved(i as usize) || involved(j as usize)) {
+                        continue;
+                    }
+                    // Compared in the first block the two share.
+                    let first = own[i as usize]
+                        .iter()
+                        .filter(|b| own[j as usize].binary_search(b).is_ok() && compared(b))
+                        .min();
+                    if first != Some(block) {
+                        continue;
+                    }
+                    if let Some(pair) = Self::scored(&keys[i as usize], &keys[j as usize], &refused)
+                    {
+                        pairs.push(pair);
                     }
                 }
             }
-        }
-        compare.sort_unstable();
-        compare.dedup();
-        let mut pairs = Vec::new();
-        for (i, j) in compare {
-            let (a, b) = (&keys[i as usize], &keys[j as usize]);
-            let (score, reasons) = score(a, b);
-            if score < MIN_SCORE {
-                continue;
-            }
-            let pair = if a.id < b.id {
-                (a.id.clone(), b.id.clone())
-            } else {
-                (b.id.clone(), a.id.clone())
-            };
-            let key = model::contact::not_duplicate_key;
-            if refused.contains(&(pair.0.clone(), key(&pair.1)))
-                || refused.contains(&(pair.1.clone(), key(&pair.0)))
-            {
-                continue;
-            }
-            // The older contact is proposed as the one to keep.
-            let (a, b) = if (a.created_at, &a.id) <= (b.created_at, &b.id) {
-                (a, b)
-            } else {
-                (b, a)
-            };
-            pairs.push(DuplicatePair {
-                a: a.id.clone(),
-                a_name: a.name.clone(),
-                b: b.id.clone(),
-                b_name: b.name.clone(),
-                score: (score * 1000.0).round() / 1000.0,
-                reasons,
-            });
         }
         pairs.sort_by(|x, y| {
             y.score
@@ -384,6 +379,40 @@ impl Store {
                 .then_with(|| x.b.cmp(&y.b))
         });
         Ok(pairs)
+    }
+
+    /// A pair of contacts as proposed, if it scores [`MIN_SCORE`] or more
+    /// and was not marked "not a duplicate".
+    fn scored(a: &Keys, b: &Keys, refused: &HashSet<(String, String)>) -> Option<DuplicatePair> {
+        let (score, reasons) = score(a, b);
+        if score < MIN_SCORE {
+            return None;
+        }
+        let pair = if a.id < b.id {
+            (a.id.clone(), b.id.clone())
+        } else {
+            (b.id.clone(), a.id.clone())
+        };
+        let key = model::contact::not_duplicate_key;
+        if refused.contains(&(pair.0.clone(), key(&pair.1)))
+            || refused.contains(&(pair.1.clone(), key(&pair.0)))
+        {
+            return None;
+        }
+        // The older contact is proposed as the one to keep.
+        let (a, b) = if (a.created_at, &a.id) <= (b.created_at, &b.id) {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        Some(DuplicatePair {
+            a: a.id.clone(),
+            a_name: a.name.clone(),
+            b: b.id.clone(),
+            b_name: b.name.clone(),
+            score: (score * 1000.0).round() / 1000.0,
+            reasons,
+        })
     }
 
     /// Contacts already on this device that may be the person being typed
