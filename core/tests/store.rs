@@ -301,6 +301,20 @@ fn a_batch_of_contacts_is_one_pending_change_each() {
 }
 
 #[test]
+fn a_batch_with_one_bad_contact_stores_none_of_it() {
+    let mut a = Store::open_in_memory().unwrap();
+    let mut new: Vec<NewContact> = (0..50)
+        .map(|i| person(&format!("Person {i}"), None, None))
+        .collect();
+    new[30].name = "   ".into();
+    let err = a.create_contacts(&new, T0).unwrap_err();
+    assert!(err.to_string().contains("name"), "{err}");
+    assert_eq!(a.contact_count().unwrap(), 0);
+    assert_eq!(a.pending_count().unwrap(), 0);
+    assert!(a.search_contacts("person", 5).unwrap().is_empty());
+}
+
+#[test]
 fn changes_that_arrive_before_their_dependencies_survive_compaction() {
     let mut a = Store::open_in_memory().unwrap();
     let ana = contact(&mut a, "Ana Silva");

