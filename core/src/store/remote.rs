@@ -63,6 +63,9 @@ pub(crate) struct Arrival {
     pub data: Vec<u8>,
 }
 
+/// A document loaded ahead from its snapshot, and the load's result.
+type Preloaded = (AutoCommit, std::result::Result<(), String>);
+
 impl Store {
     /// Where this device stands in the relay's log, if it synced before.
     #[cfg_attr(feature = "internals", visibility::make(pub))]
@@ -149,6 +152,54 @@ impl Store {
         Ok(())
     }
 
+    /// The snapshots in `entries` of documents this device does not hold
+    /// yet (the first entry of each such document in the batch), each
+    /// loaded into an empty document exactly as [`Store::apply_entries`]
+    /// would load it, but on two threads: loading is most of a first
+    /// sync's work. Returns each document with the load's result.
+    fn preload_new_snapshots<'e>(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        entries: &'e [Arrival],
+        erasing: &HashSet<String>,
+    ) -> Result<HashMap<&'e str, Preloaded>> {
+        let mut first = HashSet::new();
+        let candidates: Vec<&Arrival> = entries
+            .iter()
+            .filter(|e| {
+                first.insert(e.doc.as_str())
+                    && e.form == ArrivalForm::Snapshot
+                    && DocKind::of_id(&e.doc).is_some()
+                    && !erasing.contains(&e.doc)
+                    && !self.cache.contains_key(&e.doc)
+            })
+            .collect();
+        if candidates.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let ids: Vec<&str> = candidates.iter().map(|e| e.doc.as_str()).collect();
+        let held: HashSet<String> = tx
+            .prepare_cached(
+                "SELECT j.value FROM json_each(?1) j WHERE j.value IN (SELECT doc_id FROM docs)",
+            )?
+            .query_map([serde_json::to_string(&ids)?], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let todo: Vec<&Arrival> = candidates
+            .into_iter()
+            .filter(|e| !held.contains(&e.doc))
+            .collect();
+        let actor = &self.actor;
+        let loaded = super::scan::on_two_threads(todo, |e| {
+            let mut doc = AutoCommit::new().with_actor(actor.clone());
+            let result = doc
+                .load_incremental(&e.data)
+                .map(drop)
+                .map_err(|e| e.to_string());
+            (e.doc.as_str(), (doc, result))
+        });
+        Ok(loaded.into_iter().collect())
+    }
+
     /// Applies entries received from the relay and records `cursor`, all in
     /// one transaction: either the store holds all of it with the new
     /// cursor, or none of it with the old one.
@@ -169,6 +220,7 @@ impl Store {
             .into_iter()
             .flat_map(|c| [model::private_id_of(&c), c])
             .collect();
+        let mut preloaded = self.preload_new_snapshots(&tx, entries, &erasing)?;
         for entry in entries {
             let Some(kind) = DocKind::of_id(&entry.doc) else {
                 outcome
@@ -187,15 +239,28 @@ impl Store {
                 }
                 continue;
             }
+            // A snapshot loaded ahead (`preload_new_snapshots`): the
+            // document as it was before is empty, the load's result is in.
+            let mut loaded = None;
             let mut doc = match touched.remove(&entry.doc) {
                 Some(doc) => doc,
                 None => match self.cache.remove(&entry.doc) {
                     Some(doc) => doc,
-                    None => load_doc(&tx, &entry.doc, &self.actor)?
-                        .unwrap_or_else(|| AutoCommit::new().with_actor(self.actor.clone())),
+                    None => match preloaded.remove(entry.doc.as_str()) {
+                        Some((doc, result)) => {
+                            loaded = Some(result);
+                            doc
+                        }
+                        None => load_doc(&tx, &entry.doc, &self.actor)?
+                            .unwrap_or_else(|| AutoCommit::new().with_actor(self.actor.clone())),
+                    },
                 },
             };
-            let before = doc.get_heads();
+            let before = if loaded.is_some() {
+                Vec::new()
+            } else {
+                doc.get_heads()
+            };
             let is_new = before.is_empty();
             // A change whose dependencies are not here yet is queued by
             // Automerge outside the document: the heads do not move, but it
@@ -211,10 +276,13 @@ impl Store {
                         }
                         doc.apply_changes([c]).map_err(|e| e.to_string())
                     }),
-                ArrivalForm::Snapshot => doc
-                    .load_incremental(&entry.data)
-                    .map(drop)
-                    .map_err(|e| e.to_string()),
+                ArrivalForm::Snapshot => match loaded {
+                    Some(result) => result,
+                    None => doc
+                        .load_incremental(&entry.data)
+                        .map(drop)
+                        .map_err(|e| e.to_string()),
+                },
                 ArrivalForm::Forget => Ok(()),
             };
             let kind_ok = model::kind_of(&doc).is_none_or(|k| k == kind);
