@@ -476,3 +476,47 @@ fn a_record_holding_another_records_id_is_unreadable() {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].name, "Ana Silva");
 }
+
+/// A new record's first change to arrive may wait for an earlier one (a
+/// relay restored from an older backup sends what it has): it is kept on
+/// disk, nothing shows it yet, and it applies when the earlier one comes.
+#[test]
+fn a_new_records_change_that_waits_for_an_earlier_one_is_kept() {
+    use muster_core::sync::wire::{Cursor, Entry, Form};
+    use serde_bytes::ByteBuf;
+
+    let mut office = Store::open_in_memory().unwrap();
+    let ana = contact(&mut office, "Ana Silva");
+    office
+        .update_contact(&ana, T0 + 1, |c| {
+            c.name = "Ana Pereira".into();
+            Ok(())
+        })
+        .unwrap();
+    let changes = office.changes_of(&ana).unwrap();
+    assert_eq!(changes.len(), 2);
+    let entry = |data: &[u8]| Entry {
+        doc: ana.clone(),
+        form: Form::Change,
+        data: ByteBuf::from(data.to_vec()),
+    };
+    let cursor = |seq| Cursor {
+        seq,
+        hash: ByteBuf::from(vec![1; 32]),
+        epoch: "e".into(),
+        vis: 0,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("desk.muster");
+    {
+        let mut desk = Store::open(&path).unwrap();
+        arrive(&mut desk, vec![entry(&changes[1])], &cursor(1));
+        assert!(desk.search_contacts("pereira", 5).unwrap().is_empty());
+        assert_eq!(desk.contact_count().unwrap(), 0);
+    }
+    let mut desk = Store::open(&path).unwrap();
+    let changed = arrive(&mut desk, vec![entry(&changes[0])], &cursor(2));
+    assert_eq!(changed, vec![ana.clone()]);
+    assert_eq!(desk.contact(&ana).unwrap().name, "Ana Pereira");
+    assert_eq!(desk.search_contacts("pereira", 5).unwrap().len(), 1);
+}

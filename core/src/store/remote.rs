@@ -63,8 +63,11 @@ pub(crate) struct Arrival {
     pub data: Vec<u8>,
 }
 
-/// A document loaded ahead from its snapshot, and the load's result.
-type Preloaded = (AutoCommit, std::result::Result<(), String>);
+/// A document made ahead from its first entry in a batch
+/// ([`Store::preload_new_documents`]): the document, the result of
+/// loading or applying the entry, and the change itself when the entry
+/// was one (to be stored if it waits for dependencies).
+type Preloaded = (AutoCommit, std::result::Result<(), String>, Option<Change>);
 
 impl Store {
     /// Where this device stands in the relay's log, if it synced before.
@@ -152,12 +155,12 @@ impl Store {
         Ok(())
     }
 
-    /// The snapshots in `entries` of documents this device does not hold
-    /// yet (the first entry of each such document in the batch), each
-    /// loaded into an empty document exactly as [`Store::apply_entries`]
-    /// would load it, but on two threads: loading is most of a first
-    /// sync's work. Returns each document with the load's result.
-    fn preload_new_snapshots<'e>(
+    /// The documents in `entries` this device does not hold yet, each made
+    /// from its first entry in the batch (a snapshot loaded, or a change
+    /// applied, into an empty document) exactly as [`Store::apply_entries`]
+    /// would make it, but on two threads: that is most of a first sync's
+    /// work, and of receiving many new records through the log.
+    fn preload_new_documents<'e>(
         &self,
         tx: &rusqlite::Transaction<'_>,
         entries: &'e [Arrival],
@@ -168,7 +171,7 @@ impl Store {
             .iter()
             .filter(|e| {
                 first.insert(e.doc.as_str())
-                    && e.form == ArrivalForm::Snapshot
+                    && e.form != ArrivalForm::Forget
                     && DocKind::of_id(&e.doc).is_some()
                     && !erasing.contains(&e.doc)
                     && !self.cache.contains_key(&e.doc)
@@ -191,11 +194,20 @@ impl Store {
         let actor = &self.actor;
         let loaded = super::scan::on_two_threads(todo, |e| {
             let mut doc = AutoCommit::new().with_actor(actor.clone());
-            let result = doc
-                .load_incremental(&e.data)
-                .map(drop)
-                .map_err(|e| e.to_string());
-            (e.doc.as_str(), (doc, result))
+            let mut change = None;
+            let result = match e.form {
+                ArrivalForm::Change => Change::from_bytes(e.data.to_vec())
+                    .map_err(|e| e.to_string())
+                    .and_then(|c| {
+                        change = Some(c.clone());
+                        doc.apply_changes([c]).map_err(|e| e.to_string())
+                    }),
+                _ => doc
+                    .load_incremental(&e.data)
+                    .map(drop)
+                    .map_err(|e| e.to_string()),
+            };
+            (e.doc.as_str(), (doc, result, change))
         });
         Ok(loaded.into_iter().collect())
     }
@@ -220,7 +232,7 @@ impl Store {
             .into_iter()
             .flat_map(|c| [model::private_id_of(&c), c])
             .collect();
-        let mut preloaded = self.preload_new_snapshots(&tx, entries, &erasing)?;
+        let mut preloaded = self.preload_new_documents(&tx, entries, &erasing)?;
         for entry in entries {
             let Some(kind) = DocKind::of_id(&entry.doc) else {
                 outcome
@@ -239,16 +251,19 @@ impl Store {
                 }
                 continue;
             }
-            // A snapshot loaded ahead (`preload_new_snapshots`): the
-            // document as it was before is empty, the load's result is in.
+            // A document made ahead (`preload_new_documents`): the
+            // document as it was before is empty, the entry's result is in.
             let mut loaded = None;
+            let mut held_back = None;
             let mut doc = match touched.remove(&entry.doc) {
                 Some(doc) => doc,
                 None => match self.cache.remove(&entry.doc) {
                     Some(doc) => doc,
                     None => match preloaded.remove(entry.doc.as_str()) {
-                        Some((doc, result)) => {
+                        Some((doc, result, change)) => {
                             loaded = Some(result);
+                            // New to the document, so stored if it waits.
+                            held_back = change;
                             doc
                         }
                         None => load_doc(&tx, &entry.doc, &self.actor)?
@@ -264,11 +279,11 @@ impl Store {
             let is_new = before.is_empty();
             // A change whose dependencies are not here yet is queued by
             // Automerge outside the document: the heads do not move, but it
-            // is new and must be stored, or it is lost once the cursor has
-            // passed it.
-            let mut held_back = None;
-            let result = match entry.form {
-                ArrivalForm::Change => Change::from_bytes(entry.data.to_vec())
+            // is new and must be stored (`held_back`), or it is lost once
+            // the cursor has passed it.
+            let result = match (&entry.form, loaded) {
+                (_, Some(result)) => result,
+                (ArrivalForm::Change, None) => Change::from_bytes(entry.data.to_vec())
                     .map_err(|e| e.to_string())
                     .and_then(|c| {
                         if doc.get_change_by_hash(&c.hash()).is_none() {
@@ -276,14 +291,11 @@ impl Store {
                         }
                         doc.apply_changes([c]).map_err(|e| e.to_string())
                     }),
-                ArrivalForm::Snapshot => match loaded {
-                    Some(result) => result,
-                    None => doc
-                        .load_incremental(&entry.data)
-                        .map(drop)
-                        .map_err(|e| e.to_string()),
-                },
-                ArrivalForm::Forget => Ok(()),
+                (ArrivalForm::Snapshot, None) => doc
+                    .load_incremental(&entry.data)
+                    .map(drop)
+                    .map_err(|e| e.to_string()),
+                (ArrivalForm::Forget, None) => Ok(()),
             };
             let kind_ok = model::kind_of(&doc).is_none_or(|k| k == kind);
             match (result, kind_ok) {
