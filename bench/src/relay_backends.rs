@@ -17,7 +17,7 @@ use muster_core::Store;
 use muster_core::model::now_ms;
 
 use crate::sync_figures::{
-    Relay, catch_up_after_edits, contacts, device_first_sync_alone, ingest, propagation,
+    Relay, catch_up_after_edits, create_contacts, device_first_sync_alone, ingest, propagation,
 };
 
 /// The three ways of running the relay, the table's columns in order.
@@ -390,13 +390,7 @@ async fn figures(
     let seed = dir.join("office-seed.muster");
     {
         let mut office = Store::open(&seed)?;
-        let mut people = crate::People::new(42);
-        let mut have = 0;
-        while have < size {
-            let step = (size - have).min(5_000);
-            office.create_contacts(&contacts(&mut people, have, step), now_ms())?;
-            have += step;
-        }
+        create_contacts(&mut office, &mut crate::People::new(42), 0, size)?;
     }
 
     // SQLite: one relay.

@@ -403,6 +403,23 @@ pub async fn catch_up_after_edits(
     Ok((t.elapsed().as_secs_f64(), report))
 }
 
+/// Creates people `start..start + n` of `people` in `store`, 5,000 per
+/// transaction.
+pub fn create_contacts(
+    store: &mut Store,
+    people: &mut crate::People,
+    start: usize,
+    n: usize,
+) -> Result<()> {
+    let mut made = 0;
+    while made < n {
+        let step = (n - made).min(5_000);
+        store.create_contacts(&contacts(people, start + made, step), now_ms())?;
+        made += step;
+    }
+    Ok(())
+}
+
 /// Contacts `start..start + n` of a realistic data set (see
 /// [`crate::People`]); each data set is its own seed.
 pub fn contacts(people: &mut crate::People, start: usize, n: usize) -> Vec<NewContact> {
@@ -874,11 +891,10 @@ async fn run_async(
         eprintln!("sync: filling the organisation to {size} contacts");
         let t = Instant::now();
         let mut pushed = 0;
-        while have < size {
-            let n = (size - have).min(5_000);
-            office.create_contacts(&contacts(&mut people, have, n), now_ms())?;
-            have += n;
-            pushed += n;
+        if have < size {
+            create_contacts(&mut office, &mut people, have, size - have)?;
+            pushed += size - have;
+            have = size;
         }
         once(&mut office, &relay).await?;
         let secs = t.elapsed().as_secs_f64();

@@ -195,6 +195,20 @@ pub struct PgRelay {
     tail: LogTail,
 }
 
+/// The log entry in a row's columns from `at` on: seq, doc_id, hash,
+/// data, device, chain, first seq.
+fn log_entry(r: &tokio_postgres::Row, at: usize) -> LogEntry {
+    LogEntry {
+        seq: r.get::<_, i64>(at) as u64,
+        doc: r.get(at + 1),
+        hash: to_hash(r.get(at + 2)),
+        data: r.get(at + 3),
+        device: r.get(at + 4),
+        chain: to_hash(r.get(at + 5)),
+        first_seq: r.get::<_, i64>(at + 6) as u64,
+    }
+}
+
 /// The database as the [`LogTail`] reads it.
 struct TailReads<'a>(&'a PgRelay);
 
@@ -224,18 +238,10 @@ impl TailSource for TailReads<'_> {
             let head = rows.first().map_or(0, |r| r.get::<_, i64>(0)) as u64;
             let mut entries = Vec::new();
             for r in rows {
-                let Some(seq) = r.get::<_, Option<i64>>(1) else {
-                    continue;
-                };
-                entries.push(LogEntry {
-                    seq: seq as u64,
-                    doc: r.get(2),
-                    hash: to_hash(r.get(3)),
-                    data: r.get(4),
-                    device: r.get(5),
-                    chain: to_hash(r.get(6)),
-                    first_seq: r.get::<_, i64>(7) as u64,
-                });
+                // No entry after `after`: the head's row alone.
+                if r.get::<_, Option<i64>>(1).is_some() {
+                    entries.push(log_entry(&r, 1));
+                }
             }
             Ok((entries, head))
         })?;
@@ -521,18 +527,10 @@ impl PgRelay {
                     if most.is_full(out.len(), bytes) {
                         return Ok(out);
                     }
-                    let data: Vec<u8> = r.get(3);
-                    bytes += data.len();
-                    cursor = r.get(0);
-                    out.push(LogEntry {
-                        seq: cursor as u64,
-                        doc: r.get(1),
-                        hash: to_hash(r.get(2)),
-                        data,
-                        device: r.get(4),
-                        chain: to_hash(r.get(5)),
-                        first_seq: r.get::<_, i64>(6) as u64,
-                    });
+                    let entry = log_entry(&r, 0);
+                    bytes += entry.data.len();
+                    cursor = entry.seq as i64;
+                    out.push(entry);
                 }
                 if !full || most.is_full(out.len(), bytes) {
                     return Ok(out);

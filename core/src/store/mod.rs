@@ -410,6 +410,18 @@ impl Store {
         }
     }
 
+    /// Which of `ids` (a JSON array of ids) `select` (a query of one column
+    /// of ids) returns: one statement however many ids there are.
+    pub(crate) fn ids_among(&self, ids: &str, select: &str) -> Result<HashSet<String>> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT j.value FROM json_each(?1) j WHERE j.value IN ({select})"
+            ))?
+            .query_map([ids], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
     fn put_doc(&mut self, doc_id: &str, doc: AutoCommit) {
         if self.cache.len() >= CACHE_DOCS
             && let Some(victim) = self.cache.keys().next().cloned()

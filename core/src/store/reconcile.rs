@@ -160,17 +160,6 @@ impl Store {
         })
     }
 
-    /// Which of `ids` (a JSON array) `select` (one column of ids) returns.
-    fn among(&self, ids: &str, select: &str) -> Result<HashSet<String>> {
-        Ok(self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT j.value FROM json_each(?1) j WHERE j.value IN ({select})"
-            ))?
-            .query_map([ids], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?)
-    }
-
     fn name_of(&self, contact_id: &str) -> Result<Option<String>> {
         Ok(self
             .conn
@@ -191,10 +180,10 @@ impl Store {
         // What the store holds of them, in a few statements whatever their
         // number (a first sync reports every record).
         let ids = serde_json::to_string(&changed)?;
-        let held = self.among(&ids, "SELECT doc_id FROM docs")?;
-        let mut readable = self.among(&ids, "SELECT id FROM contacts")?;
-        readable.extend(self.among(&ids, "SELECT id FROM events")?);
-        readable.extend(self.among(&ids, "SELECT id FROM feedback")?);
+        let held = self.ids_among(&ids, "SELECT doc_id FROM docs")?;
+        let mut readable = self.ids_among(&ids, "SELECT id FROM contacts")?;
+        readable.extend(self.ids_among(&ids, "SELECT id FROM events")?);
+        readable.extend(self.ids_among(&ids, "SELECT id FROM feedback")?);
         let merged_now: HashMap<String, String> = self
             .conn
             .prepare_cached(

@@ -162,7 +162,6 @@ impl Store {
     /// work, and of receiving many new records through the log.
     fn preload_new_documents<'e>(
         &self,
-        tx: &rusqlite::Transaction<'_>,
         entries: &'e [Arrival],
         erasing: &HashSet<String>,
     ) -> Result<HashMap<&'e str, Preloaded>> {
@@ -181,12 +180,7 @@ impl Store {
             return Ok(HashMap::new());
         }
         let ids: Vec<&str> = candidates.iter().map(|e| e.doc.as_str()).collect();
-        let held: HashSet<String> = tx
-            .prepare_cached(
-                "SELECT j.value FROM json_each(?1) j WHERE j.value IN (SELECT doc_id FROM docs)",
-            )?
-            .query_map([serde_json::to_string(&ids)?], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
+        let held = self.ids_among(&serde_json::to_string(&ids)?, "SELECT doc_id FROM docs")?;
         let todo: Vec<&Arrival> = candidates
             .into_iter()
             .filter(|e| !held.contains(&e.doc))
@@ -232,7 +226,7 @@ impl Store {
             .into_iter()
             .flat_map(|c| [model::private_id_of(&c), c])
             .collect();
-        let mut preloaded = self.preload_new_documents(&tx, entries, &erasing)?;
+        let mut preloaded = self.preload_new_documents(entries, &erasing)?;
         for entry in entries {
             let Some(kind) = DocKind::of_id(&entry.doc) else {
                 outcome
