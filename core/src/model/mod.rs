@@ -163,6 +163,25 @@ pub(crate) fn create_doc<T: autosurgeon::Reconcile>(
     record: &T,
 ) -> Result<AutoCommit> {
     let mut doc = AutoCommit::new().with_actor(actor.clone());
+    // The record goes into the empty document first: autosurgeon writes an
+    // empty document's whole tree in one batch (two splices of automerge's
+    // op set), where a document already holding the header gets a put per
+    // field (`__create 20000`: 18.4 s before, 8.5 s after).
+    autosurgeon::reconcile(&mut doc, record).map_err(|e| Error::bad_document(kind.as_str(), e))?;
+    write_header(&mut doc, kind)?;
+    Ok(doc)
+}
+
+/// [`create_doc`] for a document whose first change every device must make
+/// byte for byte alike (a private ledger's genesis): the header first, then
+/// the record field by field, as every version before made it. Changing
+/// this order gives new devices another genesis than the ones in the field.
+pub(crate) fn create_shared_genesis<T: autosurgeon::Reconcile>(
+    actor: &ActorId,
+    kind: DocKind,
+    record: &T,
+) -> Result<AutoCommit> {
+    let mut doc = AutoCommit::new().with_actor(actor.clone());
     write_header(&mut doc, kind)?;
     autosurgeon::reconcile(&mut doc, record).map_err(|e| Error::bad_document(kind.as_str(), e))?;
     Ok(doc)

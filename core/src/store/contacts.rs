@@ -17,24 +17,19 @@ impl Store {
     pub fn create_contacts(&mut self, new: &[NewContact], now: Millis) -> Result<Vec<String>> {
         let ids: Vec<String> = new
             .iter()
-            .map(|_| self.new_doc_id(DocKind::Contact))
+            .map(|_| self.new_doc_id(DocKind::Contact, now))
             .collect();
-        // Each document is made, written and dropped in turn: holding them
-        // all until the commit took 2.2 GB for 100,000 contacts.
         let tx = self.conn.transaction()?;
-        for (id, n) in ids.iter().zip(new) {
-            let contact = Contact::new(id.clone(), n, &self.device_id, now)?;
-            let mut doc = model::create_doc(&self.actor, DocKind::Contact, &contact)?;
-            if let Some(change) = commit_change(&mut doc, now) {
-                persist(
-                    &tx,
-                    id,
-                    DocKind::Contact,
-                    &doc,
-                    std::slice::from_ref(&change),
-                    true,
-                )?;
-            }
+        for (ids, new) in ids
+            .chunks(exchange::NEW_CONTACTS_AT_ONCE)
+            .zip(new.chunks(exchange::NEW_CONTACTS_AT_ONCE))
+        {
+            let contacts = ids
+                .iter()
+                .zip(new)
+                .map(|(id, n)| Contact::new(id.clone(), n, &self.device_id, now))
+                .collect::<Result<Vec<_>>>()?;
+            exchange::store_new_contacts(&tx, &self.actor, &contacts, now)?;
         }
         tx.commit()?;
         self.touch(ids.iter().cloned());

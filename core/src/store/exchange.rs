@@ -47,32 +47,21 @@ impl Store {
         updates: Vec<(String, BatchEdit<'_>)>,
         now: Millis,
     ) -> Result<(Vec<String>, Vec<bool>)> {
-        // Documents of the batch: id, document, its new changes, and whether
-        // it was created here (created documents are not cached: a batch of
-        // a thousand would only push the useful ones out).
-        let mut docs: Vec<(String, AutoCommit, Vec<Change>, bool)> = Vec::new();
+        // Documents of the updated contacts: id, document, its new changes.
+        let mut docs: Vec<(String, AutoCommit, Vec<Change>)> = Vec::new();
         let mut slot: HashMap<String, usize> = HashMap::new();
-        let mut created = Vec::with_capacity(creates.len());
         let mut changed = Vec::with_capacity(updates.len());
         // On any error below, `docs` is dropped: documents taken out of the
         // cache are reloaded from disk when next used, so memory never runs
         // ahead of the disk.
         let mut ready = Vec::with_capacity(creates.len());
         for mut contact in creates {
-            contact.id = self.new_doc_id(DocKind::Contact);
+            contact.id = self.new_doc_id(DocKind::Contact, now);
             contact.created_by = self.device_id.clone();
             contact.created_at = now;
             contact.merged_into = None;
             contact.normalise()?;
             ready.push(contact);
-        }
-        // Building a document is most of the cost of a create: done on two
-        // threads, like the index reads of a batch.
-        for (contact, built) in ready.iter().zip(build_docs(&self.actor, &ready, now)) {
-            let (doc, change) = built?;
-            slot.insert(contact.id.clone(), docs.len());
-            docs.push((contact.id.clone(), doc, vec![change], true));
-            created.push(contact.id.clone());
         }
         for (id, edit) in updates {
             model::check_id(DocKind::Contact, &id)?;
@@ -83,11 +72,11 @@ impl Store {
                         .take_doc(&id)?
                         .ok_or_else(|| Error::not_found("contact", &id))?;
                     slot.insert(id.clone(), docs.len());
-                    docs.push((id.clone(), doc, Vec::new(), false));
+                    docs.push((id.clone(), doc, Vec::new()));
                     docs.len() - 1
                 }
             };
-            let (_, doc, changes, _) = &mut docs[at];
+            let (_, doc, changes) = &mut docs[at];
             let mut contact: Contact = model::hydrate(&id, doc)?;
             edit(&mut contact)?;
             contact.id = id.clone();
@@ -102,24 +91,24 @@ impl Store {
             }
         }
         let tx = self.conn.transaction()?;
-        for (id, doc, changes, _) in &docs {
+        store_new_contacts(&tx, &self.actor, &ready, now)?;
+        for (id, doc, changes) in &docs {
             if !changes.is_empty() {
                 store_changes(&tx, id, DocKind::Contact, doc, changes, true)?;
             }
         }
         let touched: Vec<(DocKind, &str, &AutoCommit)> = docs
             .iter()
-            .filter(|(_, _, changes, _)| !changes.is_empty())
-            .map(|(id, doc, _, _)| (DocKind::Contact, id.as_str(), doc))
+            .filter(|(_, _, changes)| !changes.is_empty())
+            .map(|(id, doc, _)| (DocKind::Contact, id.as_str(), doc))
             .collect();
         index::reindex_all(&tx, &touched)?;
         tx.commit()?;
+        let created: Vec<String> = ready.into_iter().map(|c| c.id).collect();
         let written: Vec<String> = touched.iter().map(|(_, id, _)| (*id).to_owned()).collect();
-        self.touch(written);
-        for (id, doc, _, created) in docs {
-            if !created {
-                self.put_doc(&id, doc);
-            }
+        self.touch(created.iter().cloned().chain(written));
+        for (id, doc, _) in docs {
+            self.put_doc(&id, doc);
         }
         Ok((created, changed))
     }
@@ -257,19 +246,37 @@ impl Store {
     }
 }
 
-/// The documents of new contacts with their first change, built on two
-/// threads (in order).
-fn build_docs(
+/// How many new contacts' documents are built (on two threads) before they
+/// are written and dropped: enough to keep both threads busy, few enough
+/// that a batch of 100,000 never holds more than this many documents.
+pub(super) const NEW_CONTACTS_AT_ONCE: usize = 256;
+
+/// Stores contacts made on this device inside `tx`: the documents are built
+/// on two threads a chunk at a time, each written with its first change and
+/// the index rows of the record it was made of, then dropped. Memory stays
+/// bounded however many contacts there are; the created documents are not
+/// cached (a batch of thousands would only push the useful ones out).
+pub(super) fn store_new_contacts(
+    tx: &rusqlite::Transaction<'_>,
     actor: &automerge::ActorId,
     contacts: &[Contact],
     now: Millis,
-) -> Vec<Result<(AutoCommit, Change)>> {
-    scan::on_two_threads(contacts.iter().collect(), |contact: &Contact| {
+) -> Result<()> {
+    let build = |contact: &Contact| -> Result<(AutoCommit, Change)> {
         let mut doc = model::create_doc(actor, DocKind::Contact, contact)?;
         let change = commit_change(&mut doc, now)
             .ok_or_else(|| Error::bad_document(&contact.id, "a new document must hold a change"))?;
         Ok((doc, change))
-    })
+    };
+    for chunk in contacts.chunks(NEW_CONTACTS_AT_ONCE) {
+        let docs = scan::on_two_threads(chunk.iter().collect(), build);
+        for (contact, doc) in chunk.iter().zip(docs) {
+            let (doc, change) = doc?;
+            store_changes(tx, &contact.id, DocKind::Contact, &doc, &[change], true)?;
+            index::index_new_contact(tx, contact)?;
+        }
+    }
+    Ok(())
 }
 
 /// A record the bulk readers can read out of its document.
