@@ -436,6 +436,35 @@ fn bom_semicolons_map_and_region_are_understood() {
     assert_eq!(contacts[0]["roles"], serde_json::json!(["volunteer"]));
 }
 
+/// Rows are read again when they are written: quoted cells holding commas
+/// and line breaks (in a column not imported), after a byte-order mark, and a later row that matches
+/// an earlier one come out as the file says.
+#[test]
+fn quoted_cells_and_rows_that_match_each_other_come_out_as_the_file_says() {
+    let m = Muster::new();
+    let file = m.file(
+        "quoted.csv",
+        "\u{feff}Name,Email,Phone,Notes\r\n\"Silva, Ana\",ana@example.org,,\"first line\nsecond, line\"\r\nBo Chen,bo@example.org,,\r\n\"Silva, Ana\",ANA@example.org,07700 900123,\r\n",
+    );
+    let report = m.json(&["import", "contacts", &file, "--json"]);
+    assert_eq!(report["rows_read"], 3, "{report:#}");
+    assert_eq!(report["created"], 2, "{report:#}");
+    let contacts = m.contacts();
+    assert_eq!(contacts.len(), 2);
+    let ana = contacts
+        .iter()
+        .find(|c| c["name"] == "Silva, Ana")
+        .expect("Silva, Ana");
+    assert_eq!(ana["emails"], serde_json::json!(["ana@example.org"]));
+    assert_eq!(ana["phones"], serde_json::json!(["+447700900123"]));
+    // The line break in the (ignored) notes did not end the row early.
+    let bo = contacts
+        .iter()
+        .find(|c| c["name"] == "Bo Chen")
+        .expect("Bo Chen");
+    assert_eq!(bo["emails"], serde_json::json!(["bo@example.org"]));
+}
+
 /// A store with one of everything the exports show.
 fn office() -> (Muster, String, String) {
     let m = Muster::new();

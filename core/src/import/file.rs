@@ -135,14 +135,14 @@ pub(crate) fn sniff_delimiter(text: &[u8]) -> u8 {
 }
 
 /// Reads every data row as text, calling `f` with the row number (the header
-/// is row 1, as a spreadsheet numbers them) and the cells. A structural
-/// problem or text that is not UTF-8 stops the reading with an error naming
-/// the row.
+/// is row 1, as a spreadsheet numbers them), where the row starts in the
+/// file (for [`CsvFile::row_at`]) and the cells. A structural problem or
+/// text that is not UTF-8 stops the reading with an error naming the row.
 pub(crate) fn read_rows(
     file: &CsvFile,
     headers: &[String],
     progress: &mut dyn Progress,
-    mut f: impl FnMut(usize, Vec<String>) -> Result<()>,
+    mut f: impl FnMut(usize, u64, Vec<String>) -> Result<()>,
 ) -> Result<()> {
     progress.stage(Stage::Reading, file.bytes.len() as u64);
     let mut reader = file.reader();
@@ -155,6 +155,51 @@ pub(crate) fn read_rows(
             Err(e) => return Err(file.problem(e)),
         }
         row += 1;
+        let at = record.position().map_or(0, |p| p.byte());
+        let cells = file.cells(&record, row, headers)?;
+        if row % 1_000 == 0 {
+            progress.advance(at);
+        }
+        f(row, at, cells)?;
+    }
+    Ok(())
+}
+
+impl CsvFile {
+    /// The cells of data row `row`, which starts at `at` ([`read_rows`]
+    /// gives both): an import reads each row again when it writes it
+    /// rather than holding every row's values while it matches them.
+    pub(crate) fn row_at(&self, at: u64, row: usize, headers: &[String]) -> Result<Vec<String>> {
+        let from = usize::try_from(at)
+            .ok()
+            .and_then(|at| self.start.checked_add(at))
+            .filter(|&from| from <= self.bytes.len())
+            .ok_or_else(|| {
+                Error::BadImport(format!("{}: row {row} is not in the file", self.name))
+            })?;
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(self.delimiter)
+            .has_headers(false)
+            .buffer_capacity(1 << 10)
+            .from_reader(&self.bytes[from..]);
+        let mut record = csv::ByteRecord::new();
+        match reader.read_byte_record(&mut record) {
+            Ok(true) => self.cells(&record, row, headers),
+            Ok(false) => Err(Error::BadImport(format!(
+                "{}: row {row} is not in the file",
+                self.name
+            ))),
+            Err(e) => Err(self.problem(e)),
+        }
+    }
+
+    /// A record's cells as text.
+    fn cells(
+        &self,
+        record: &csv::ByteRecord,
+        row: usize,
+        headers: &[String],
+    ) -> Result<Vec<String>> {
         let mut cells = Vec::with_capacity(record.len());
         for (i, cell) in record.iter().enumerate() {
             match std::str::from_utf8(cell) {
@@ -163,17 +208,13 @@ pub(crate) fn read_rows(
                 Err(e) => {
                     return Err(Error::BadImport(format!(
                         "{}: row {row}, column {:?} is not UTF-8 text (byte {} of the cell); the file is probably in another encoding such as Windows-1252: save it as UTF-8 (in Excel: \"CSV UTF-8\"). Nothing was imported",
-                        file.name,
+                        self.name,
                         headers.get(i).map_or("?", String::as_str),
                         e.valid_up_to() + 1
                     )));
                 }
             }
         }
-        if row % 1_000 == 0 {
-            progress.advance(record.position().map_or(0, |p| p.byte()));
-        }
-        f(row, cells)?;
+        Ok(cells)
     }
-    Ok(())
 }
