@@ -29,6 +29,7 @@
 mod automerge_repo;
 mod core_figures;
 mod enrolled;
+mod import_figures;
 mod people;
 mod relay_backends;
 mod sync_figures;
@@ -459,6 +460,13 @@ enum Tool {
         #[arg(default_value_t = 20_000)]
         n: usize,
     },
+    /// Import FILE into a new store at STORE: `SECS <s> PEAK <MB> CREATED <n>`.
+    #[command(name = "__import", hide = true)]
+    Import { file: PathBuf, store: PathBuf },
+    /// The import figures alone, at each of SIZES rows (default 20,000 and
+    /// 100,000).
+    #[command(name = "__imports", hide = true)]
+    Imports { sizes: Vec<usize> },
 }
 
 fn main() -> Result<()> {
@@ -484,6 +492,12 @@ fn main() -> Result<()> {
             if quick { 10_000 } else { 100_000 },
             quick,
         )?);
+        let sizes: &[usize] = if quick {
+            &[2_000, 10_000]
+        } else {
+            &[20_000, 100_000]
+        };
+        figures.extend(import_figures::import_figures(dir.path(), sizes)?);
     }
     if only.is_none() || only == Some(Only::Sync) {
         let sizes: &[usize] = if quick {
@@ -616,6 +630,18 @@ fn run_tool(tool: Tool) -> Result<()> {
             per_device,
         } => relay_backends::ingest_alone(column, devices, per_device),
         Tool::Create { n } => tools::create(n),
+        Tool::Import { file, store } => import_figures::import_main(&file, &store),
+        Tool::Imports { sizes } => {
+            let dir = tempfile::tempdir()?;
+            let sizes = if sizes.is_empty() {
+                vec![20_000, 100_000]
+            } else {
+                sizes
+            };
+            let figures = import_figures::import_figures(dir.path(), &sizes)?;
+            println!("{}", table(&figures, &[]));
+            Ok(())
+        }
     }
 }
 

@@ -226,7 +226,8 @@ pub fn device_first_sync_alone(relay: &Relay, path: &Path) -> Result<(f64, f64)>
     Ok((out.number("PEAK")?, out.number("SECS")?))
 }
 
-/// What a `__device-sync` child printed: `KEY value` pairs.
+/// What a child of the bench (`__device-sync`, `__import`) printed: `KEY
+/// value` pairs.
 pub struct ChildFigures(Vec<(String, String)>);
 
 impl ChildFigures {
@@ -235,13 +236,13 @@ impl ChildFigures {
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
-            .with_context(|| format!("__device-sync printed no {key}"))
+            .with_context(|| format!("the child printed no {key}"))
     }
 
     pub fn number(&self, key: &str) -> Result<f64> {
         let v = self.get(key)?;
         v.parse()
-            .with_context(|| format!("__device-sync printed {key} {v:?}"))
+            .with_context(|| format!("the child printed {key} {v:?}"))
     }
 }
 
@@ -264,10 +265,16 @@ pub fn device_sync_child(
     if searches {
         child.arg("--searches");
     }
+    child_figures(child, "__device-sync")
+}
+
+/// Runs a child of this bench (`what` names it in errors) and reads the
+/// `KEY value` pairs it prints.
+pub fn child_figures(mut child: Command, what: &str) -> Result<ChildFigures> {
     let out = child.output()?;
     if !out.status.success() {
         bail!(
-            "__device-sync failed: {}",
+            "{what} failed: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
