@@ -401,7 +401,7 @@ impl Run<'_> {
             let n = size.to_string();
             let fill_args = self.args(&url, &state, &["--n", &n, "--store", &office]);
             let filled = client(self.bench, "fill", &fill_args, FILL_LIMIT).await;
-            let push_name = format!("office push filling to {size} contacts (one device)");
+            let push_name = format!("office creates and pushes {size} contacts (one device)");
             match &filled {
                 Ok(json) => {
                     let secs = num(json, "secs").unwrap_or(f64::NAN);

@@ -460,6 +460,13 @@ enum Tool {
         #[arg(default_value_t = 20_000)]
         n: usize,
     },
+    /// An office pushes N new contacts to a fresh relay, the push alone
+    /// timed.
+    #[command(name = "__push", hide = true)]
+    Push {
+        #[arg(default_value_t = 100_000)]
+        n: usize,
+    },
     /// Import FILE into a new store at STORE: `SECS <s> PEAK <MB> CREATED <n>`.
     #[command(name = "__import", hide = true)]
     Import { file: PathBuf, store: PathBuf },
@@ -630,6 +637,7 @@ fn run_tool(tool: Tool) -> Result<()> {
             per_device,
         } => relay_backends::ingest_alone(column, devices, per_device),
         Tool::Create { n } => tools::create(n),
+        Tool::Push { n } => tools::push(n),
         Tool::Import { file, store } => import_figures::import_main(&file, &store),
         Tool::Imports { sizes } => {
             let dir = tempfile::tempdir()?;

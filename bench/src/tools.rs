@@ -1,6 +1,6 @@
 //! Figures and profiling aids run alone through hidden subcommands
-//! (`__duplicates`, `__reports`, `__apply`, `__create`): what a profile is
-//! taken of.
+//! (`__duplicates`, `__reports`, `__apply`, `__create`, `__push`): what a
+//! profile is taken of.
 
 use std::path::Path;
 use std::time::Instant;
@@ -287,5 +287,27 @@ pub(crate) fn create(n: usize) -> Result<()> {
         store.create_contacts(&batch, EPOCH_MS + chunk as i64)?;
     }
     println!("{n} contacts in {:.2} s", t.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// `__push N`: an office holding N new contacts (created first, not timed)
+/// pushes them to a fresh relay on SQLite in one `sync_once`; prints the
+/// push's time and rate.
+pub(crate) fn push(n: usize) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut office = Store::open(dir.path().join("office.muster"))?;
+    let mut people = People::new(42);
+    crate::sync_figures::create_contacts(&mut office, &mut people, 0, n)?;
+    let relay = crate::sync_figures::Relay::start(&dir.path().join("relay"))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let t = Instant::now();
+    runtime.block_on(crate::sync_figures::once(&mut office, &relay))?;
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "pushed {n} contacts in {secs:.2} s ({:.0} changes/s)",
+        n as f64 / secs
+    );
     Ok(())
 }

@@ -187,6 +187,7 @@ pub fn import_contacts(
     let mut created_ids: Vec<Option<String>> = vec![None; targets.len()];
     let mut written = 0;
     let mut start = 0;
+    let mut again = file::RowReader::new(file);
     while start < targets.len() {
         let mut end = start;
         let mut batch_rows = 0;
@@ -202,7 +203,7 @@ pub fn import_contacts(
         let mut patches: HashMap<usize, RowPatch> = HashMap::new();
         for target in &targets[start..end] {
             for &r in &target.rows {
-                let cells = file.row_at(rows[r].at, rows[r].row, &headers)?;
+                let cells = again.row_at(rows[r].at, rows[r].row, &headers)?;
                 let patch = RowPatch::parse(&cells, columns, region).map_err(|reason| {
                     Error::BadImport(format!(
                         "{}: row {} reads differently the second time ({reason}); nothing more was imported",
@@ -347,7 +348,7 @@ enum Outcome {
 /// One row of the file as the import sees it.
 struct RowState {
     row: usize,
-    /// Where the row starts in the file ([`file::CsvFile::row_at`]).
+    /// Where the row starts in the file ([`file::RowReader::row_at`]).
     at: u64,
     outcome: Outcome,
     target: Option<usize>,

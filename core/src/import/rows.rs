@@ -44,6 +44,7 @@ impl RowPatch {
         let why = |e: Error| e.to_string();
         let mut p = RowPatch::default();
         let (mut first, mut last) = (Vec::new(), Vec::new());
+        let mut phone_keys: Vec<String> = Vec::new();
         for (cell, column) in cells.iter().zip(columns) {
             let Some(field) = &column.field else {
                 continue;
@@ -72,14 +73,18 @@ impl RowPatch {
                 Field::Phone => {
                     for item in items(value) {
                         let typed = validate::phone(item).map_err(why)?;
-                        let phone = normalise_phone(&typed, region).unwrap_or(typed);
-                        let key = phone_key(&phone, region);
-                        if !p
-                            .edit
-                            .add_phones
-                            .iter()
-                            .any(|q| phone_key(q, region) == key)
-                        {
+                        // Read as a number once: its E.164 form is its key
+                        // too (`phone_key`), and reading a number is most
+                        // of an import's row checks.
+                        let (phone, key) = match normalise_phone(&typed, region) {
+                            Some(e164) => (e164.clone(), e164),
+                            None => {
+                                let key = phone_key(&typed, region);
+                                (typed, key)
+                            }
+                        };
+                        if !phone_keys.contains(&key) {
+                            phone_keys.push(key);
                             p.edit.add_phones.push(phone);
                         }
                     }
