@@ -466,6 +466,9 @@ enum Tool {
     Push {
         #[arg(default_value_t = 100_000)]
         n: usize,
+        /// Then a fresh device's first sync of them (time, peak memory).
+        #[arg(long)]
+        then_sync: bool,
     },
     /// Import FILE into a new store at STORE: `SECS <s> PEAK <MB> CREATED <n>`.
     #[command(name = "__import", hide = true)]
@@ -637,7 +640,7 @@ fn run_tool(tool: Tool) -> Result<()> {
             per_device,
         } => relay_backends::ingest_alone(column, devices, per_device),
         Tool::Create { n } => tools::create(n),
-        Tool::Push { n } => tools::push(n),
+        Tool::Push { n, then_sync } => tools::push(n, then_sync),
         Tool::Import { file, store } => import_figures::import_main(&file, &store),
         Tool::Imports { sizes } => {
             let dir = tempfile::tempdir()?;

@@ -292,8 +292,9 @@ pub(crate) fn create(n: usize) -> Result<()> {
 
 /// `__push N`: an office holding N new contacts (created first, not timed)
 /// pushes them to a fresh relay on SQLite in one `sync_once`; prints the
-/// push's time and rate.
-pub(crate) fn push(n: usize) -> Result<()> {
+/// push's time and rate. With `then_sync`, a fresh device in a process of
+/// its own then first-syncs them: its time and peak memory.
+pub(crate) fn push(n: usize, then_sync: bool) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let mut office = Store::open(dir.path().join("office.muster"))?;
     let mut people = People::new(42);
@@ -309,5 +310,10 @@ pub(crate) fn push(n: usize) -> Result<()> {
         "pushed {n} contacts in {secs:.2} s ({:.0} changes/s)",
         n as f64 / secs
     );
+    if then_sync {
+        let (peak, secs) =
+            crate::sync_figures::device_first_sync_alone(&relay, &dir.path().join("fresh.muster"))?;
+        println!("a fresh device's first sync of them: {secs:.2} s, peak {peak:.0} MB");
+    }
     Ok(())
 }
