@@ -259,6 +259,25 @@ enum EventCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Open the event's public registration page on the relay (`/r/SLUG`,
+    /// live after the next `muster sync`); prints its address. Publishing
+    /// again changes what it asks and when it closes, and keeps the address.
+    Publish {
+        /// The event (`e_…`).
+        event: String,
+        /// When registrations close, RFC 3339 (default: when it starts).
+        #[arg(long)]
+        closes: Option<String>,
+        /// What the page asks besides the name, comma-separated: email,
+        /// phone, language, consent (default: all of them).
+        #[arg(long, value_delimiter = ',')]
+        ask: Vec<String>,
+    },
+    /// Close the event's public page; registrations made stay.
+    Unpublish {
+        /// The event (`e_…`).
+        event: String,
+    },
 }
 
 /// `muster duplicates`.
@@ -542,6 +561,36 @@ fn event(store: &mut Store, command: EventCommand) -> Result<()> {
                     "{}  {}  {:<30} {} registered, {} waitlisted, {} checked in (capacity {cap})",
                     e.id, e.starts_at, e.title, e.registered, e.waitlisted, e.checked_in
                 );
+            }
+        }
+        EventCommand::Publish { event, closes, ask } => {
+            let closes_at = closes.as_deref().map(json::parse_time).transpose()?;
+            let page = store.publish_event(&event, closes_at, &ask, now())?;
+            let e = store.event(&event)?;
+            match store.setting(muster_core::client::URL_SETTING)? {
+                Some(url) => println!("{}", muster_core::client::page_url(&url, &page.slug)),
+                None => println!("/r/{}", page.slug),
+            }
+            let closes_at = page.closes_at.unwrap_or(e.starts_at);
+            println!(
+                "registrations close {}; the page asks for the name and: {}",
+                json::time(closes_at),
+                page.asks.join(", ")
+            );
+            match store.setting(muster_core::client::URL_SETTING)? {
+                Some(_) => println!("the page opens on the relay at the next `muster sync`"),
+                None => println!(
+                    "this device is not enrolled: the page opens on the relay this store syncs with, at its next sync"
+                ),
+            }
+        }
+        EventCommand::Unpublish { event } => {
+            if store.unpublish_event(&event, now())? {
+                println!(
+                    "unpublished: the page says registrations are closed after the next `muster sync`"
+                );
+            } else {
+                println!("the page was not open: nothing changed");
             }
         }
     }

@@ -325,3 +325,72 @@ fn an_edit_clears_with_an_empty_value_and_adds_nothing_twice() {
     );
     assert_eq!(shown["emails"], serde_json::json!(["ana@example.org"]));
 }
+
+#[test]
+fn an_event_published_prints_its_page_and_keeps_the_address_when_published_again() {
+    let m = Muster::new();
+    let event = m.ok(&[
+        "event",
+        "add",
+        "--title",
+        "Food drive",
+        "--starts",
+        "2099-06-01T10:00:00Z",
+    ]);
+    let event = event.trim();
+    let out = m.ok(&["event", "publish", event, "--ask", "phone,email"]);
+    let mut lines = out.lines();
+    let first = lines.next().unwrap();
+    let slug = first.strip_prefix("/r/").expect(first);
+    assert_eq!(slug.len(), 32, "{out}");
+    assert!(out.contains("2099-06-01T10:00:00.000Z"), "{out}");
+    assert!(out.contains("and: email, phone\n"), "{out}");
+
+    // Enrolled, it prints the whole address on the relay.
+    m.store()
+        .set_setting(
+            muster_core::client::URL_SETTING,
+            "wss://relay.example.org/v1/sync",
+        )
+        .unwrap();
+    let again = m.ok(&[
+        "event",
+        "publish",
+        event,
+        "--closes",
+        "2099-05-31T18:00:00Z",
+    ]);
+    assert_eq!(
+        again.lines().next().unwrap(),
+        format!("https://relay.example.org/r/{slug}")
+    );
+    assert!(again.contains("2099-05-31T18:00:00.000Z"), "{again}");
+    assert!(again.contains("email, phone, language, consent"), "{again}");
+    let held = m.store().event_by_slug(slug).unwrap().unwrap();
+    assert!(held.publication.unwrap().open);
+
+    assert!(
+        m.ok(&["event", "unpublish", event])
+            .starts_with("unpublished")
+    );
+    assert!(
+        m.ok(&["event", "unpublish", event])
+            .contains("nothing changed")
+    );
+    let held = m.store().event_by_slug(slug).unwrap().unwrap();
+    assert!(!held.publication.unwrap().open);
+
+    let err = m.fails(&["event", "publish", event, "--ask", "fax"]);
+    assert!(
+        err.contains("\"fax\"") && err.contains("email, phone"),
+        "{err}"
+    );
+    let err = m.fails(&[
+        "event",
+        "publish",
+        event,
+        "--closes",
+        "2000-01-01T00:00:00Z",
+    ]);
+    assert!(err.contains("already past"), "{err}");
+}

@@ -458,6 +458,20 @@ pub fn sync_url(url: &str) -> Result<String> {
     Ok(format!("{scheme}://{rest}/v1/sync"))
 }
 
+/// The address of an event's public registration page (`/r/SLUG`) on the
+/// relay whose sync URL is `sync_url` (as [`sync_url`] gives it): the same
+/// host, over HTTPS when the relay is reached over `wss://`.
+pub fn page_url(sync_url: &str, slug: &str) -> String {
+    let url = sync_url.trim().trim_end_matches('/');
+    let url = url.strip_suffix("/v1/sync").unwrap_or(url);
+    let url = match url.split_once("://") {
+        Some(("wss" | "https", rest)) => format!("https://{rest}"),
+        Some((_, rest)) => format!("http://{rest}"),
+        None => format!("http://{url}"),
+    };
+    format!("{url}/r/{slug}")
+}
+
 /// Whether an error means retrying cannot help (the user must act).
 pub fn is_permanent(e: &Error) -> bool {
     matches!(
@@ -750,6 +764,15 @@ mod tests {
         );
         assert_eq!(sync_url("ws://h:1/v1/sync").unwrap(), "ws://h:1/v1/sync");
         assert!(sync_url("relay.example.org").is_err());
+        let slug = "0123456789abcdef0123456789abcdef";
+        assert_eq!(
+            page_url("wss://relay.example.org/v1/sync", slug),
+            format!("https://relay.example.org/r/{slug}")
+        );
+        assert_eq!(
+            page_url(&sync_url("http://127.0.0.1:8080").unwrap(), slug),
+            format!("http://127.0.0.1:8080/r/{slug}")
+        );
         assert!(sync_url("ftp://x").is_err());
         assert!(sync_url("https://").is_err());
     }

@@ -36,6 +36,87 @@ pub struct Event {
     pub created_by: String,
     /// When the record was created.
     pub created_at: Millis,
+    /// Its public registration page, once it has been published (absent
+    /// from events made before there were pages: `None`).
+    pub publication: Option<Publication>,
+}
+
+/// An event's public registration page (`/r/SLUG` on the relay), a field
+/// of the event document: it syncs and merges like the rest of the event.
+#[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+pub struct Publication {
+    /// The page's address: 32 random hex digits, unguessable. Kept when
+    /// the page is unpublished, so that publishing again brings the same
+    /// address (and the posters' QR codes) back.
+    pub slug: String,
+    /// Whether the page takes registrations.
+    pub open: bool,
+    /// When registrations close; `None`: when the event starts.
+    pub closes_at: Option<Millis>,
+    /// What the form asks besides the name, in [`Publication::ASKABLE`]'s
+    /// order.
+    pub asks: Vec<String>,
+}
+
+/// Why a published page takes no registration now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageClosed {
+    /// The event was never published, or was unpublished.
+    NotPublished,
+    /// Its registrations closed (at `closes_at`, or when it started).
+    RegistrationsClosed,
+    /// The event was cancelled or is over.
+    EventOver,
+}
+
+impl Publication {
+    /// What a page may ask besides the name: an email address, a phone
+    /// number, a preferred language, and consent per channel.
+    pub const ASKABLE: [&'static str; 4] = ["email", "phone", "language", "consent"];
+
+    /// A page asking `asks` (every [`Publication::ASKABLE`] field when
+    /// empty), checked and in canonical order.
+    pub fn asking(asks: &[String]) -> Result<Vec<String>> {
+        let mut wanted = Vec::new();
+        for ask in asks {
+            let ask = ask.trim().to_lowercase();
+            if ask.is_empty() {
+                continue;
+            }
+            if !Self::ASKABLE.contains(&ask.as_str()) {
+                return Err(Error::invalid(
+                    "ask",
+                    format!(
+                        "{ask:?} is not a field a registration page can ask (one of {})",
+                        Self::ASKABLE.join(", ")
+                    ),
+                ));
+            }
+            wanted.push(ask);
+        }
+        Ok(Self::ASKABLE
+            .iter()
+            .filter(|a| wanted.is_empty() || wanted.iter().any(|w| w == *a))
+            .map(|a| (*a).to_owned())
+            .collect())
+    }
+
+    /// Whether the page asks for `field` (one of [`Publication::ASKABLE`]).
+    pub fn asks_for(&self, field: &str) -> bool {
+        self.asks.iter().any(|a| a == field)
+    }
+
+    fn normalise(&mut self) -> Result<()> {
+        if self.slug.len() != 32 || !self.slug.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::invalid(
+                "publication",
+                "its address must be 32 hex digits",
+            ));
+        }
+        self.slug.make_ascii_lowercase();
+        self.asks = Self::asking(&self.asks)?;
+        Ok(())
+    }
 }
 
 /// Whether an event is going ahead.
@@ -151,6 +232,7 @@ impl Event {
             shifts: BTreeMap::new(),
             created_by: created_by.to_owned(),
             created_at: now,
+            publication: None,
         };
         event.normalise()?;
         Ok(event)
@@ -165,6 +247,9 @@ impl Event {
         }
         if self.capacity.is_some_and(|c| c < 0) {
             return Err(Error::invalid("capacity", "must not be negative"));
+        }
+        if let Some(p) = &mut self.publication {
+            p.normalise()?;
         }
         for shift in self.shifts.values_mut() {
             shift.role = validate::short_text("role", &shift.role)?;
@@ -199,6 +284,28 @@ impl Event {
         autosurgeon::reconcile_prop(doc, &root, "capacity", self.capacity).map_err(bad)?;
         autosurgeon::reconcile_prop(doc, &root, "status", self.status).map_err(bad)?;
         autosurgeon::reconcile_prop(doc, &root, "shifts", &self.shifts).map_err(bad)?;
+        // An event never published keeps what it holds (no key, or null).
+        if self.publication.is_some() {
+            autosurgeon::reconcile_prop(doc, &root, "publication", &self.publication)
+                .map_err(bad)?;
+        }
+        Ok(())
+    }
+
+    /// Whether its public page takes a registration at `now`: published
+    /// and open, before registrations close (`closes_at`, else the start),
+    /// and the event still scheduled. The one rule for the page, the
+    /// relay and every replica.
+    pub fn page_takes_registrations(&self, now: Millis) -> std::result::Result<(), PageClosed> {
+        let Some(p) = self.publication.as_ref().filter(|p| p.open) else {
+            return Err(PageClosed::NotPublished);
+        };
+        if self.status != EventStatus::Scheduled {
+            return Err(PageClosed::EventOver);
+        }
+        if now >= p.closes_at.unwrap_or(self.starts_at) {
+            return Err(PageClosed::RegistrationsClosed);
+        }
         Ok(())
     }
 

@@ -39,7 +39,7 @@ use crate::error::{Error, Result};
 
 pub use contact::{Address, Consent, Contact, NewConsent, NewContact};
 pub use contact_edit::ContactEdit;
-pub use event::{Event, EventStatus, NewEvent, Shift, SignUps};
+pub use event::{Event, EventStatus, NewEvent, PageClosed, Publication, Shift, SignUps};
 pub use feedback::{FeedbackCase, FeedbackResponse, NewFeedback};
 pub use private::{ContactPrivate, Donation, Interaction, LedgerEntry, Pledge};
 

@@ -31,6 +31,92 @@ impl Store {
         })
     }
 
+    /// Publishes an event's public registration page, or changes what it
+    /// asks (`asks`: fields of [`Publication::ASKABLE`]; all of them when
+    /// empty) and when it closes (`closes_at`; `None`: when the event
+    /// starts). An event published before keeps its address. Returns the
+    /// page as it now stands.
+    pub fn publish_event(
+        &mut self,
+        id: &str,
+        closes_at: Option<Millis>,
+        asks: &[String],
+        now: Millis,
+    ) -> Result<Publication> {
+        let asks = Publication::asking(asks)?;
+        let new_slug = self.next_hex();
+        let mut published = None;
+        self.edit_event(id, now, |e| {
+            if e.status != model::EventStatus::Scheduled {
+                return Err(Error::NotAllowed(format!(
+                    "{} is {}: its page cannot take registrations",
+                    e.title,
+                    match e.status {
+                        model::EventStatus::Cancelled => "cancelled",
+                        _ => "over",
+                    }
+                )));
+            }
+            if closes_at.unwrap_or(e.starts_at) <= now {
+                return Err(Error::invalid(
+                    "closes",
+                    match closes_at {
+                        Some(_) => "is already past: registrations would be closed at once",
+                        None => "the event has started: give --closes, a time still to come",
+                    },
+                ));
+            }
+            let slug = e.publication.as_ref().map_or(new_slug, |p| p.slug.clone());
+            let page = Publication {
+                slug,
+                open: true,
+                closes_at,
+                asks,
+            };
+            published = Some(page.clone());
+            e.publication = Some(page);
+            Ok(())
+        })?;
+        published.ok_or_else(|| Error::bad_document(id, "the event was not published"))
+    }
+
+    /// Closes an event's public page: it answers that registrations are
+    /// closed, keeps its address for publishing again, and every
+    /// registration made stays. Returns false, changing nothing, if the
+    /// page was not open.
+    pub fn unpublish_event(&mut self, id: &str, now: Millis) -> Result<bool> {
+        if !self.event(id)?.publication.is_some_and(|p| p.open) {
+            return Ok(false);
+        }
+        self.edit_event(id, now, |e| {
+            if let Some(p) = &mut e.publication {
+                p.open = false;
+            }
+            Ok(())
+        })?;
+        Ok(true)
+    }
+
+    /// The event whose public page is at `/r/SLUG`, open or not; `None` for
+    /// an address no event of this device has (or that is not one).
+    pub fn event_by_slug(&mut self, slug: &str) -> Result<Option<Event>> {
+        if slug.len() != 32 || !slug.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Ok(None);
+        }
+        let id: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT id FROM events WHERE public_slug = ?1 ORDER BY id LIMIT 1",
+                [slug],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match id {
+            Some(id) => Ok(Some(self.event(&id)?)),
+            None => Ok(None),
+        }
+    }
+
     /// Events by start time.
     pub fn list_events(&self) -> Result<Vec<EventSummary>> {
         let mut stmt = self.conn.prepare_cached(

@@ -33,6 +33,12 @@ impl Store {
         }
         out += &format!("contacts {:?}\n", self.list_contacts(10_000, 0)?);
         out += &format!("events {:?}\n", self.list_events()?);
+        let pages: Vec<(String, Option<String>, bool)> = self
+            .conn
+            .prepare("SELECT id, public_slug, public_open FROM events ORDER BY id")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        out += &format!("pages {pages:?}\n");
         Ok(out)
     }
 }

@@ -446,8 +446,8 @@ fn index_event(tx: &Transaction<'_>, e: &Event) -> Result<()> {
     };
     tx.prepare_cached(
         "INSERT OR REPLACE INTO events (id, title, starts_at, ends_at, place, capacity, status,
-                                        registered, waitlisted, checked_in)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                                        registered, waitlisted, checked_in, public_slug, public_open)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?
     .execute(params![
         e.id,
@@ -459,7 +459,9 @@ fn index_event(tx: &Transaction<'_>, e: &Event) -> Result<()> {
         status,
         holding,
         waitlisted,
-        checked_in
+        checked_in,
+        e.publication.as_ref().map(|p| p.slug.as_str()),
+        e.publication.as_ref().is_some_and(|p| p.open),
     ])?;
 
     // Rewrite only the sign-up rows that changed: a check-in at a desk with

@@ -49,7 +49,7 @@ use crate::error::{Error, Result};
 use crate::model::LedgerEntry;
 use crate::model::{
     self, Contact, ContactEdit, ContactPrivate, DocKind, Event, FeedbackCase, FeedbackResponse,
-    Millis, NewConsent, NewContact, NewEvent, NewFeedback, Shift,
+    Millis, NewConsent, NewContact, NewEvent, NewFeedback, Publication, Shift,
 };
 use crate::views::SignupStatus;
 
@@ -215,12 +215,17 @@ impl Store {
             .map_err(|e| Error::Migration(e.to_string()))?;
         if !fresh && version < 3 {
             // v3 added index columns that only the documents can fill.
-            rebuild_contact_rows(&mut conn)?;
+            rebuild_rows(&mut conn, DocKind::Contact)?;
         } else if !fresh && version < 4 {
             // v4 counts merged contacts by the one rule, from the links.
             let tx = conn.transaction()?;
             index::settle_all_merges(&tx)?;
             tx.commit()?;
+        }
+        if !fresh && version < 5 {
+            // v5 indexes events' public pages, which an event synced from
+            // a newer device may already hold.
+            rebuild_rows(&mut conn, DocKind::Event)?;
         }
 
         let device_id: Option<String> = conn
@@ -566,16 +571,16 @@ impl Store {
 
 /// Rewrites the index rows of every contact from its document, in one
 /// transaction (after a migration that added index columns).
-fn rebuild_contact_rows(conn: &mut Connection) -> Result<()> {
+fn rebuild_rows(conn: &mut Connection, kind: DocKind) -> Result<()> {
     let ids: Vec<String> = conn
         .prepare("SELECT doc_id FROM docs WHERE kind = ?1 ORDER BY doc_id")?
-        .query_map([DocKind::Contact.as_str()], |r| r.get(0))?
+        .query_map([kind.as_str()], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     let actor = ActorId::random();
     let tx = conn.transaction()?;
     for id in ids {
         if let Some(doc) = load_doc(&tx, &id, &actor)? {
-            index::reindex(&tx, DocKind::Contact, &id, &doc)?;
+            index::reindex(&tx, kind, &id, &doc)?;
         }
     }
     tx.commit()?;

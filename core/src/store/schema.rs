@@ -22,13 +22,23 @@ pub const APPLICATION_ID: i64 = 0x4D55_5354;
 /// The migrations, in order. The schema version of a store is the number of
 /// migrations applied (SQLite's `user_version`).
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)])
 }
 
 /// The newest schema version this build knows.
 pub fn latest_version() -> i64 {
-    4
+    5
 }
+
+/// v5: events' public registration pages. The page's address and whether
+/// it is open, from the event's `publication`, so the relay finds the
+/// event of `/r/SLUG` without reading every event. A store upgraded from
+/// v4 reads them from its events when it is first opened (`Store::init`).
+const V5: &str = r#"
+ALTER TABLE events ADD COLUMN public_slug TEXT;
+ALTER TABLE events ADD COLUMN public_open INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX events_by_public_slug ON events (public_slug) WHERE public_slug IS NOT NULL;
+"#;
 
 /// v4: where a merged contact counts. `merged_link` is the contact's own
 /// `merged_into` as its document has it; `merged_into` now holds the
@@ -333,6 +343,9 @@ mod tests {
             conn.execute_batch(
                 "UPDATE contacts SET merged_into = merged_link;
                  ALTER TABLE contacts DROP COLUMN merged_link;
+                 DROP INDEX events_by_public_slug;
+                 ALTER TABLE events DROP COLUMN public_slug;
+                 ALTER TABLE events DROP COLUMN public_open;
                  PRAGMA user_version = 3;",
             )
             .unwrap();
@@ -349,6 +362,35 @@ mod tests {
             .map(|c| c.id)
             .collect();
         assert_eq!(found, vec![kept]);
+    }
+
+    #[test]
+    fn a_v4_store_finds_the_pages_of_events_it_holds_for_v5() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v4.muster");
+        let (event, slug) = {
+            // An event published by a newer device, synced here...
+            let mut s = crate::Store::open(&path).unwrap();
+            let event = s
+                .create_event(&crate::NewEvent::new("Food drive", 10_000, "Hall", None), 1)
+                .unwrap();
+            let page = s.publish_event(&event, None, &[], 2).unwrap();
+            (event, page.slug)
+        };
+        {
+            // ...by a v4 build, which had no columns for it.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "DROP INDEX events_by_public_slug;
+                 ALTER TABLE events DROP COLUMN public_slug;
+                 ALTER TABLE events DROP COLUMN public_open;
+                 PRAGMA user_version = 4;",
+            )
+            .unwrap();
+        }
+        let mut s = crate::Store::open(&path).unwrap();
+        let found = s.event_by_slug(&slug).unwrap().map(|e| e.id);
+        assert_eq!(found, Some(event));
     }
 
     #[test]
