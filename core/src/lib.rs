@@ -53,6 +53,7 @@ pub mod import;
 pub mod merges;
 pub mod model;
 pub mod money;
+pub mod registration;
 pub mod reports;
 pub mod store;
 pub mod sync;

@@ -129,3 +129,229 @@ fn a_page_that_could_take_no_one_is_refused_and_changes_nothing() {
     assert!(matches!(cancelled, Error::NotAllowed(_)), "{cancelled}");
     assert!(!s.unpublish_event(&event, at + 2).unwrap());
 }
+
+use muster_core::SignupStatus;
+use muster_core::registration::{CheckedForm, PAGE_SOURCE, PageForm};
+
+fn form(name: &str, email: &str, phone: &str) -> PageForm {
+    PageForm {
+        name: name.into(),
+        email: email.into(),
+        phone: phone.into(),
+        ..Default::default()
+    }
+}
+
+fn published(s: &mut Store, event: &str) -> Publication {
+    s.publish_event(event, None, &[], T0 - 48 * HOUR).unwrap()
+}
+
+fn checked(page: &Publication, f: PageForm) -> CheckedForm {
+    f.check(page, "GB").unwrap()
+}
+
+#[test]
+fn a_form_is_checked_field_by_field_and_only_for_what_the_page_asks() {
+    let (mut stores, event, _) = replicas_with_event(1, &[], None);
+    let page = published(&mut stores[0], &event);
+    let problems = form("  ", "ana-at-example", "call me")
+        .check(&page, "GB")
+        .unwrap_err();
+    let fields: Vec<&str> = problems.iter().map(|p| p.field).collect();
+    assert_eq!(fields, vec!["name", "email", "phone"], "{problems:?}");
+    assert!(problems[1].message.contains("no @"), "{problems:?}");
+
+    let nobody = form("Ana Silva", "", "").check(&page, "GB").unwrap_err();
+    assert_eq!(nobody.len(), 1);
+    assert!(
+        nobody[0]
+            .message
+            .contains("email address or a phone number")
+    );
+
+    let mut f = form("Ana Silva", "Ana@Example.ORG", "07700 900123");
+    f.consent = vec!["sms".into(), "email".into()];
+    f.language = "Português".into();
+    let ok = f.check(&page, "GB").unwrap();
+    assert_eq!(ok.email.as_deref(), Some("Ana@example.org"));
+    assert_eq!(ok.phone.as_deref(), Some("+447700900123"));
+    assert_eq!(ok.consent, vec!["email", "sms"]);
+    assert_eq!(ok.language.as_deref(), Some("Português"));
+    f.consent.push("carrier pigeon".into());
+    assert_eq!(f.check(&page, "GB").unwrap_err()[0].field, "consent");
+
+    // A page asking only the email takes nothing else, whatever is posted.
+    let only_email = stores[0]
+        .publish_event(&event, None, &["email".into()], T0 - 47 * HOUR)
+        .unwrap();
+    let mut sneaky = form("Ana Silva", "ana@example.org", "not a phone");
+    sneaky.consent = vec!["sms".into()];
+    let ok = sneaky.check(&only_email, "GB").unwrap();
+    assert_eq!((ok.phone, ok.consent), (None, Vec::<String>::new()));
+}
+
+#[test]
+fn a_person_registering_online_twice_is_one_contact_with_one_sign_up() {
+    let (mut stores, event, _) = replicas_with_event(1, &[], Some(10));
+    let s = &mut stores[0];
+    let page = published(s, &event);
+    let mut f = form("Ana Silva", "ana@example.org", "07700 900123");
+    f.consent = vec!["email".into()];
+    let at = T0 - 24 * HOUR;
+    let first = s
+        .register_from_page(&event, &checked(&page, f), at)
+        .unwrap();
+    assert!(first.new_contact);
+    assert_eq!(
+        (first.status, first.waitlist_position),
+        (SignupStatus::Registered, None)
+    );
+    let ana = s.contact(&first.contact_id).unwrap();
+    assert_eq!(ana.created_by, PAGE_SOURCE);
+    assert_eq!(ana.consent.method.as_deref(), Some("web form"));
+    assert_eq!(ana.consent.recorded_at, Some(at));
+    assert!(ana.consent.given && ana.consent.channels.contains_key("email"));
+    let before = fingerprint(s);
+
+    // The same email in other case, then the same phone typed otherwise:
+    // the same person, signed up already.
+    for again in [
+        form("A. Silva", "ANA@example.org", ""),
+        form("Ana", "", "+44 7700 900123"),
+    ] {
+        let r = s
+            .register_from_page(&event, &checked(&page, again), at + 1)
+            .unwrap();
+        assert_eq!(r.contact_id, first.contact_id);
+        assert!(!r.new_contact);
+        assert_eq!(r.status, SignupStatus::Registered);
+    }
+    assert_eq!(
+        fingerprint(s),
+        before,
+        "nothing twice, nothing about Ana changed"
+    );
+    assert_eq!(s.contact_count().unwrap(), 1);
+}
+
+#[test]
+fn the_last_seat_goes_to_the_first_and_the_next_person_waits() {
+    let (mut stores, event, _) = replicas_with_event(2, &[], Some(1));
+    let page = published(&mut stores[0], &event);
+    let at = T0 - 24 * HOUR;
+    let s = &mut stores[0];
+    let a = s
+        .register_from_page(
+            &event,
+            &checked(&page, form("Ana", "ana@example.org", "")),
+            at,
+        )
+        .unwrap();
+    let b = s
+        .register_from_page(
+            &event,
+            &checked(&page, form("Bo", "bo@example.org", "")),
+            at + 1,
+        )
+        .unwrap();
+    assert_eq!(a.status, SignupStatus::Registered);
+    assert_eq!(
+        (b.status, b.waitlist_position),
+        (SignupStatus::Waitlisted, Some(1))
+    );
+    // Every replica applies the same capacity.
+    sync_all(&mut stores);
+    let there = stores[1].roster(&event, None).unwrap();
+    let statuses: Vec<SignupStatus> = there.iter().map(|l| l.status).collect();
+    assert_eq!(
+        statuses,
+        vec![SignupStatus::Registered, SignupStatus::Waitlisted]
+    );
+}
+
+#[test]
+fn someone_already_known_is_signed_up_as_the_contact_they_count_as() {
+    let (mut stores, event, ids) = replicas_with_event(1, &["Dana Reyes", "Dana R."], None);
+    let s = &mut stores[0];
+    let (dana, twin) = (&ids[0], &ids[1]);
+    s.update_contact(twin, T0, |c| {
+        c.phones = vec!["07700 900555".into()];
+        Ok(())
+    })
+    .unwrap();
+    s.merge_contacts(dana, twin, T0 + 1).unwrap();
+    let page = published(s, &event);
+    let r = s
+        .register_from_page(
+            &event,
+            &checked(&page, form("D Reyes", "", "+447700900555")),
+            T0 - HOUR,
+        )
+        .unwrap();
+    assert_eq!(&r.contact_id, dana, "the twin's phone signs up Dana");
+    assert!(!r.new_contact);
+    assert_eq!(s.contact_count().unwrap(), 2);
+}
+
+#[test]
+fn a_closed_or_unpublished_page_registers_no_one() {
+    let (mut stores, event, _) = replicas_with_event(1, &[], None);
+    let s = &mut stores[0];
+    let page = published(s, &event);
+    let f = checked(&page, form("Ana", "ana@example.org", ""));
+    let before = fingerprint(s);
+    let late = s.register_from_page(&event, &f, T0).unwrap_err();
+    assert!(
+        matches!(late, Error::NotAllowed(_)) && late.to_string().contains("closed"),
+        "{late}"
+    );
+    s.unpublish_event(&event, T0 - 2 * HOUR).unwrap();
+    let closed_fp = fingerprint(s);
+    assert_ne!(closed_fp, before);
+    let off = s.register_from_page(&event, &f, T0 - HOUR).unwrap_err();
+    assert!(off.to_string().contains("online"), "{off}");
+    assert_eq!(fingerprint(s), closed_fp);
+    assert_eq!(s.contact_count().unwrap(), 0);
+}
+
+#[test]
+fn a_desk_registering_the_same_person_offline_merges_into_one_sign_up() {
+    let (mut stores, event, _) = replicas_with_event(2, &[], None);
+    let page = published(&mut stores[0], &event);
+    sync_all(&mut stores);
+    // The desk (replica 1) registers Ana offline while she registers online
+    // through the relay's device (replica 0).
+    let desk_ana = stores[1]
+        .create_contact(
+            &muster_core::NewContact {
+                name: "Ana Silva".into(),
+                emails: vec!["ana@example.org".into()],
+                ..Default::default()
+            },
+            T0 - 3 * HOUR,
+        )
+        .unwrap();
+    stores[1]
+        .sign_up(&event, &desk_ana, false, T0 - 3 * HOUR)
+        .unwrap();
+    let web = stores[0]
+        .register_from_page(
+            &event,
+            &checked(&page, form("Ana Silva", "ana@example.org", "")),
+            T0 - 2 * HOUR,
+        )
+        .unwrap();
+    assert!(web.new_contact, "the relay had not seen the desk's Ana yet");
+    sync_all(&mut stores);
+    let pair = stores[1].duplicate_candidates().unwrap();
+    assert_eq!(pair.len(), 1, "{pair:?}");
+    stores[1]
+        .merge_contacts(&desk_ana, &web.contact_id, T0 - HOUR)
+        .unwrap();
+    sync_all(&mut stores);
+    for s in &mut stores {
+        let roster = s.roster(&event, None).unwrap();
+        assert_eq!(roster.len(), 1, "{roster:?}");
+        assert_eq!(roster[0].contact_id, desk_ana);
+    }
+}

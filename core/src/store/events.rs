@@ -233,7 +233,7 @@ impl Store {
         })
     }
 
-    fn edit_signups(
+    pub(super) fn edit_signups(
         &mut self,
         event_id: &str,
         now: Millis,
