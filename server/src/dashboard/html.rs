@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 
 const CSS: &str = include_str!("../../assets/dashboard.css");
 const JS: &str = include_str!("../../assets/dashboard.js");
+const PAGE_CSS: &str = include_str!("../../assets/page.css");
 
 /// The pages' Content-Security-Policy: nothing but this origin's files; no
 /// inline script or style, no framing.
@@ -241,6 +242,11 @@ pub fn json(value: serde_json::Value) -> Response {
 /// `GET /assets/dashboard.css`.
 pub async fn css() -> Response {
     asset(CSS, "text/css; charset=utf-8")
+}
+
+/// `GET /assets/page.css`: the public registration pages' style.
+pub async fn page_css() -> Response {
+    asset(PAGE_CSS, "text/css; charset=utf-8")
 }
 
 /// `GET /assets/dashboard.js`.

@@ -31,6 +31,9 @@ mod duplicates;
 mod export;
 mod html;
 mod pages;
+mod registration;
+
+pub use registration::{SUBMISSION_WINDOW, SUBMISSIONS_PER_ADDRESS};
 
 use muster_core::model::now_ms;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -155,6 +158,7 @@ pub struct Dashboard {
     generation: Arc<AtomicU64>,
     duplicates: Arc<duplicates::Cache>,
     sessions: auth::Sessions,
+    pages: registration::PageState,
 }
 
 impl std::fmt::Debug for Dashboard {
@@ -273,6 +277,7 @@ impl Dashboard {
             generation,
             duplicates,
             sessions: auth::Sessions::new(shared),
+            pages: registration::PageState::default(),
         })
     }
 
@@ -316,6 +321,11 @@ impl Dashboard {
     pub fn device(&self) -> &Device {
         &self.device
     }
+
+    /// What the public registration pages remember.
+    fn pages(&self) -> &registration::PageState {
+        &self.pages
+    }
 }
 
 impl Drop for Dashboard {
@@ -355,6 +365,13 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/events", get(pages::events_json))
         .route("/api/events/{id}", get(pages::event_json))
         .route("/api/duplicates", get(duplicates::state_json))
+        .route(
+            "/r/{slug}",
+            get(registration::page).post(registration::submit).layer(
+                axum::extract::DefaultBodyLimit::max(registration::MAX_BODY_BYTES),
+            ),
+        )
+        .route("/assets/page.css", get(html::page_css))
         .route("/assets/dashboard.css", get(html::css))
         .route("/assets/dashboard.js", get(html::js))
         .route("/favicon.ico", get(html::no_icon))

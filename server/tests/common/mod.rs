@@ -4,6 +4,8 @@
 
 use muster_server::{AppState, Limits};
 
+pub mod http;
+
 /// The clock of every test: 2026-11-01T00:00:00Z.
 pub const T0: i64 = 1_793_491_200_000;
 

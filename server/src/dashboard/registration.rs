@@ -1,0 +1,532 @@
+//! The public registration page of a published event (`/r/SLUG`): people
+//! register themselves from their phone, and the registration is written
+//! through the dashboard's device like any of its writes, so it is a CRDT
+//! change that reaches every desk at its next sync.
+//!
+//! The page works without JavaScript, and everything a person sends is
+//! treated as hostile: the body and each value have a size limit, a
+//! cross-site form is refused (the form carries the value of a
+//! `SameSite=Strict` cookie set with it, and a foreign `Origin` is
+//! refused), a hidden field that people never fill catches robots, an
+//! address may send only so many forms in a while (a limit of its own,
+//! shared with nothing else), and the same form sent twice (a double tap,
+//! a reload) answers what the first did without writing again. Every value
+//! is rendered through maud, which escapes by default. The page never
+//! tells whether the person was known before.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use bytes::Bytes;
+use maud::{DOCTYPE, Markup, html};
+use muster_core::model::{Event, PageClosed, Publication};
+use muster_core::registration::{CONSENT_CHANNELS, FormProblem, PageForm};
+use muster_core::store::PageRegistration;
+use muster_core::{Error as CoreError, SignupStatus};
+
+use super::html::respond;
+use super::{Dashboard, DashboardError, blocking};
+use crate::AppState;
+
+/// The largest form body taken (a form is a few hundred bytes).
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// The largest value of one field, in bytes.
+pub const MAX_VALUE_BYTES: usize = 1024;
+/// Forms one address may send in [`SUBMISSION_WINDOW`].
+pub const SUBMISSIONS_PER_ADDRESS: usize = 10;
+/// The window of [`SUBMISSIONS_PER_ADDRESS`].
+pub const SUBMISSION_WINDOW: Duration = Duration::from_secs(10 * 60);
+/// How long a sent form's answer is kept, for the same form sent again.
+const ANSWER_KEPT: Duration = Duration::from_secs(60 * 60);
+/// Addresses and answers kept at most (the oldest go first).
+const KEPT_AT_MOST: usize = 10_000;
+/// The cookie whose value the form carries back (`form`).
+const FORM_COOKIE: &str = "muster_form";
+
+/// What the pages of one relay process remember: the forms each address
+/// sent lately, and the answer to each form already taken.
+#[derive(Debug, Default)]
+pub struct PageState {
+    sent: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+    answered: Mutex<HashMap<String, (Instant, Answer)>>,
+}
+
+/// What a taken form came to, as the confirmation shows it.
+#[derive(Debug, Clone)]
+struct Answer {
+    title: String,
+    waitlist_place: Option<u32>,
+}
+
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl PageState {
+    /// Counts a form from `addr`; false if it is over the limit.
+    fn allow(&self, addr: IpAddr, now: Instant) -> bool {
+        let mut sent = locked(&self.sent);
+        if sent.len() >= KEPT_AT_MOST && !sent.contains_key(&addr) {
+            sent.retain(|_, times| {
+                times
+                    .back()
+                    .is_some_and(|t| now.duration_since(*t) < SUBMISSION_WINDOW)
+            });
+            if sent.len() >= KEPT_AT_MOST {
+                // Too many addresses at once: refuse new ones rather than
+                // forget the counts of those sending.
+                return false;
+            }
+        }
+        let times = sent.entry(addr).or_default();
+        while times
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= SUBMISSION_WINDOW)
+        {
+            times.pop_front();
+        }
+        if times.len() >= SUBMISSIONS_PER_ADDRESS {
+            return false;
+        }
+        times.push_back(now);
+        true
+    }
+
+    fn answer_of(&self, form: &str) -> Option<Answer> {
+        locked(&self.answered).get(form).map(|(_, a)| a.clone())
+    }
+
+    fn keep_answer(&self, form: String, answer: Answer, now: Instant) {
+        let mut answered = locked(&self.answered);
+        if answered.len() >= KEPT_AT_MOST {
+            answered.retain(|_, (at, _)| now.duration_since(*at) < ANSWER_KEPT);
+            if answered.len() >= KEPT_AT_MOST
+                && let Some(oldest) = answered
+                    .iter()
+                    .min_by_key(|(_, (at, _))| *at)
+                    .map(|(k, _)| k.clone())
+            {
+                answered.remove(&oldest);
+            }
+        }
+        answered.insert(form, (now, answer));
+    }
+}
+
+/// What the page shows of an event.
+struct Shown {
+    event: Event,
+    page: Publication,
+    seats_left: Option<i64>,
+    region: String,
+}
+
+/// The page's outer frame.
+fn frame(title: &str, body: Markup) -> String {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) }
+                link rel="stylesheet" href="/assets/page.css";
+            }
+            body { main id="main" { (body) } }
+        }
+    }
+    .into_string()
+}
+
+fn when(ms: i64) -> String {
+    match jiff::Timestamp::from_millisecond(ms) {
+        Ok(t) => t.strftime("%A %-d %B %Y, %H:%M UTC").to_string(),
+        Err(_) => String::new(),
+    }
+}
+
+/// A page that says something and offers no form.
+fn notice(status: StatusCode, title: &str, message: &str) -> Response {
+    respond(
+        status,
+        frame(title, html! { h1 { (title) } p { (message) } }),
+    )
+}
+
+fn closed(event: &Event, why: PageClosed) -> Response {
+    let message = match why {
+        PageClosed::NotPublished => "This event does not take registrations online.",
+        PageClosed::RegistrationsClosed => "Registrations for this event have closed.",
+        PageClosed::EventOver => "This event was cancelled or is over.",
+    };
+    notice(StatusCode::GONE, &event.title, message)
+}
+
+fn unknown_page() -> Response {
+    notice(
+        StatusCode::NOT_FOUND,
+        "No such page",
+        "There is no registration page at this address. Check the link you were given.",
+    )
+}
+
+fn unavailable() -> Response {
+    notice(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Registrations are unavailable",
+        "Registrations cannot be taken right now. Please try again in a few minutes.",
+    )
+}
+
+/// The form, with what was typed and what is wrong with it.
+fn form_page(
+    status: StatusCode,
+    shown: &Shown,
+    typed: &PageForm,
+    problems: &[FormProblem],
+    nonce: &str,
+) -> Response {
+    let e = &shown.event;
+    let page = &shown.page;
+    let problem = |field: &str| problems.iter().find(|p| p.field == field);
+    let text_field = |field: &'static str,
+                      label: &str,
+                      kind: &str,
+                      value: &str,
+                      autocomplete: &str,
+                      hint: Option<&str>| {
+        let id = format!("f-{field}");
+        let p = problem(field);
+        let described = match (p.is_some(), hint.is_some()) {
+            (true, _) => Some(format!("{id}-problem")),
+            (false, true) => Some(format!("{id}-hint")),
+            _ => None,
+        };
+        html! {
+            div class="field" {
+                label for=(id) { (label) }
+                input type=(kind) id=(id) name=(field) value=(value)
+                    autocomplete=(autocomplete) maxlength="200"
+                    aria-invalid=[p.map(|_| "true")]
+                    aria-describedby=[described];
+                @if let Some(p) = p {
+                    p class="problem" id={ (id) "-problem" } { (p.message) }
+                } @else if let Some(h) = hint {
+                    p class="hint" id={ (id) "-hint" } { (h) }
+                }
+            }
+        }
+    };
+    let seats = match shown.seats_left {
+        None => None,
+        Some(0) => Some("Fully booked: you can join the waitlist.".to_owned()),
+        Some(1) => Some("1 seat left.".to_owned()),
+        Some(n) => Some(format!("{n} seats left.")),
+    };
+    let body = html! {
+        h1 { (e.title) }
+        p class="when" { (when(e.starts_at)) }
+        @if !e.place.is_empty() { p class="where" { (e.place) } }
+        @if let Some(s) = seats { p class="seats" { (s) } }
+        @if !problems.is_empty() {
+            div class="summary" role="alert" {
+                p { "Please check what is marked below." }
+            }
+        }
+        form method="post" action={ "/r/" (page.slug) } novalidate {
+            input type="hidden" name="form" value=(nonce);
+            (text_field("name", "Your name", "text", &typed.name, "name", None))
+            @if page.asks_for("email") {
+                (text_field("email", "Email address", "email", &typed.email, "email", None))
+            }
+            @if page.asks_for("phone") {
+                (text_field("phone", "Phone number", "tel", &typed.phone, "tel", None))
+            }
+            @if page.asks_for("language") {
+                (text_field("language", "Preferred language (optional)", "text", &typed.language, "language", None))
+            }
+            @if page.asks_for("consent") {
+                fieldset {
+                    legend { "We may contact you by (optional)" }
+                    @for channel in CONSENT_CHANNELS {
+                        label class="check" {
+                            input type="checkbox" name="consent" value=(channel)
+                                checked[typed.consent.iter().any(|c| c == channel)];
+                            (match channel { "email" => "Email", "sms" => "Text message", "phone" => "Phone call", _ => "Post" })
+                        }
+                    }
+                    @if let Some(p) = problem("consent") { p class="problem" { (p.message) } }
+                }
+            }
+            div class="trap" aria-hidden="true" {
+                label for="f-website" { "Leave this empty" }
+                input type="text" id="f-website" name="website" tabindex="-1" autocomplete="off";
+            }
+            button type="submit" { "Register" }
+        }
+    };
+    let mut r = respond(status, frame(&e.title, body));
+    set_form_cookie(&mut r, &page.slug, nonce);
+    r
+}
+
+fn set_form_cookie(r: &mut Response, slug: &str, nonce: &str) {
+    let cookie =
+        format!("{FORM_COOKIE}={nonce}; Path=/r/{slug}; HttpOnly; SameSite=Strict; Max-Age=86400");
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+fn confirmation(answer: &Answer) -> Response {
+    let body = html! {
+        div class="done" role="status" {
+            @match answer.waitlist_place {
+                None => {
+                    h1 { "You are registered" }
+                    p { "You are registered for " strong { (answer.title) } ". See you there!" }
+                }
+                Some(place) => {
+                    h1 { "You are on the waitlist" }
+                    p { "The event " strong { (answer.title) } " is full. You are on the waitlist, place " (place) ": we will let you know if a seat comes free." }
+                }
+            }
+        }
+    };
+    respond(StatusCode::OK, frame(&answer.title, body))
+}
+
+/// The event at `slug` as the page shows it; `None` for no such page.
+async fn shown(dash: &Arc<Dashboard>, slug: String) -> Result<Option<Shown>, DashboardError> {
+    blocking(dash, move |d| {
+        d.device()
+            .read(|s| {
+                let Some(event) = s.event_by_slug(&slug)? else {
+                    return Ok(None);
+                };
+                let Some(page) = event.publication.clone() else {
+                    return Ok(None);
+                };
+                let seats_left = match event.capacity {
+                    None => None,
+                    Some(capacity) => {
+                        let holding = s
+                            .list_events()?
+                            .into_iter()
+                            .find(|e| e.id == event.id)
+                            .map_or(0, |e| e.registered);
+                        Some((capacity - holding).max(0))
+                    }
+                };
+                let region = s.phone_region()?;
+                Ok(Some(Shown {
+                    event,
+                    page,
+                    seats_left,
+                    region,
+                }))
+            })
+            .map_err(DashboardError::from)
+    })
+    .await
+}
+
+/// `GET /r/{slug}`: the form, or why there is none.
+pub async fn page(State(state): State<AppState>, Path(slug): Path<String>) -> Response {
+    let Some(dash) = state.dashboard().cloned() else {
+        return unavailable();
+    };
+    match shown(&dash, slug).await {
+        Err(e) => {
+            tracing::error!(error = %e, "a registration page failed");
+            unavailable()
+        }
+        Ok(None) => unknown_page(),
+        Ok(Some(shown)) => match shown
+            .event
+            .page_takes_registrations(muster_core::model::now_ms())
+        {
+            Err(why) => closed(&shown.event, why),
+            Ok(()) => {
+                let nonce = muster_core::sync::storage::random_hex(16);
+                form_page(StatusCode::OK, &shown, &PageForm::default(), &[], &nonce)
+            }
+        },
+    }
+}
+
+/// A form as sent: the person's fields, the form's own value, the trap.
+struct Sent {
+    form: PageForm,
+    nonce: String,
+    trap: String,
+}
+
+/// Reads a form body; `None` if a value is over [`MAX_VALUE_BYTES`].
+fn read_body(body: &[u8]) -> Option<Sent> {
+    let mut sent = Sent {
+        form: PageForm::default(),
+        nonce: String::new(),
+        trap: String::new(),
+    };
+    for (key, value) in form_urlencoded::parse(body) {
+        if value.len() > MAX_VALUE_BYTES {
+            return None;
+        }
+        let value = value.into_owned();
+        match key.as_ref() {
+            "name" => sent.form.name = value,
+            "email" => sent.form.email = value,
+            "phone" => sent.form.phone = value,
+            "language" => sent.form.language = value,
+            "consent" if sent.form.consent.len() < CONSENT_CHANNELS.len() + 1 => {
+                sent.form.consent.push(value)
+            }
+            "form" => sent.nonce = value,
+            "website" => sent.trap = value,
+            _ => {}
+        }
+    }
+    Some(sent)
+}
+
+fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// Whether the form came from this site's page: it carries its cookie's
+/// value, and an `Origin`, if the browser sent one, is this host.
+fn from_our_page(headers: &HeaderMap, nonce: &str) -> bool {
+    let cookie_ok = !nonce.is_empty()
+        && cookie_value(headers, FORM_COOKIE).is_some_and(|c| {
+            bool::from(subtle::ConstantTimeEq::ct_eq(
+                c.as_bytes(),
+                nonce.as_bytes(),
+            ))
+        });
+    let origin_ok = match headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
+        None => true,
+        Some(origin) => {
+            let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+            let origin_host = origin.split_once("://").map(|(_, h)| h);
+            host.is_some() && origin_host == host
+        }
+    };
+    cookie_ok && origin_ok
+}
+
+/// `POST /r/{slug}`: takes a registration.
+pub async fn submit(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(dash) = state.dashboard().cloned() else {
+        return unavailable();
+    };
+    let Some(sent) = read_body(&body) else {
+        return notice(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Too long",
+            "Something typed in the form is far longer than any name or address. Go back and check it.",
+        );
+    };
+    let shown = match shown(&dash, slug).await {
+        Err(e) => {
+            tracing::error!(error = %e, "a registration page failed");
+            return unavailable();
+        }
+        Ok(None) => return unknown_page(),
+        Ok(Some(shown)) => shown,
+    };
+    let now = Instant::now();
+    let pages = dash.pages();
+    if let Some(answer) = pages.answer_of(&sent.nonce) {
+        // The same form again (a double tap, a reload): the same answer.
+        return confirmation(&answer);
+    }
+    let client = state.client_ip(peer.ip(), &headers);
+    if !pages.allow(client, now) {
+        return notice(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many registrations",
+            "Many registrations came from your network in the last few minutes. Please try again later.",
+        );
+    }
+    if let Err(why) = shown
+        .event
+        .page_takes_registrations(muster_core::model::now_ms())
+    {
+        return closed(&shown.event, why);
+    }
+    let fresh = muster_core::sync::storage::random_hex(16);
+    if !from_our_page(&headers, &sent.nonce) {
+        let expired = [FormProblem {
+            field: "name",
+            message: "This form had expired or did not come from this page. Check what you typed and send it again.".into(),
+        }];
+        return form_page(StatusCode::FORBIDDEN, &shown, &sent.form, &expired, &fresh);
+    }
+    if !sent.trap.is_empty() {
+        // Filled by a robot: thank it, write nothing.
+        return notice(StatusCode::OK, "Thank you", "Thank you.");
+    }
+    let checked = match sent.form.check(&shown.page, &shown.region) {
+        Ok(checked) => checked,
+        Err(problems) => {
+            return form_page(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &shown,
+                &sent.form,
+                &problems,
+                &fresh,
+            );
+        }
+    };
+    let event_id = shown.event.id.clone();
+    let written = blocking(&dash, move |d| {
+        d.device()
+            .write(|s, now| s.register_from_page(&event_id, &checked, now))
+            .map_err(DashboardError::from)
+    })
+    .await;
+    match written {
+        Ok(PageRegistration {
+            status,
+            waitlist_position,
+            ..
+        }) => {
+            let answer = Answer {
+                title: shown.event.title.clone(),
+                waitlist_place: match status {
+                    SignupStatus::Waitlisted => waitlist_position,
+                    _ => None,
+                },
+            };
+            pages.keep_answer(sent.nonce, answer.clone(), now);
+            confirmation(&answer)
+        }
+        Err(DashboardError::Store(CoreError::NotAllowed(_))) => {
+            // Closed between the check and the write.
+            closed(&shown.event, PageClosed::RegistrationsClosed)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "a registration could not be written");
+            unavailable()
+        }
+    }
+}
