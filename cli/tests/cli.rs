@@ -394,3 +394,43 @@ fn an_event_published_prints_its_page_and_keeps_the_address_when_published_again
     ]);
     assert!(err.contains("already past"), "{err}");
 }
+
+#[test]
+fn registrations_from_a_public_page_are_a_source_of_their_own_in_new_contacts() {
+    let m = Muster::new();
+    let event = m.ok(&[
+        "event",
+        "add",
+        "--title",
+        "Food drive",
+        "--starts",
+        "2099-06-01T10:00:00Z",
+    ]);
+    let event = event.trim();
+    m.ok(&["event", "publish", event]);
+    m.ok(&["contact", "add", "--name", "Desk Person"]);
+    {
+        let mut store = m.store();
+        let page = store.event(event).unwrap().publication.unwrap();
+        let form = muster_core::registration::PageForm {
+            name: "Web Person".into(),
+            email: "web@example.org".into(),
+            ..Default::default()
+        };
+        let checked = form.check(&page, "GB").unwrap();
+        store
+            .register_from_page(event, &checked, muster_core::model::now_ms())
+            .unwrap();
+    }
+    let out = m.ok(&["report", "new-contacts"]);
+    assert!(out.contains("web form (registered online)"), "{out}");
+    assert!(out.contains("(this device)"), "{out}");
+    let json = m.json(&["report", "new-contacts", "--json"]);
+    let sources: Vec<&str> = json["by_device"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["device_id"].as_str().unwrap())
+        .collect();
+    assert!(sources.contains(&"web form"), "{json:#}");
+}

@@ -355,3 +355,104 @@ fn a_desk_registering_the_same_person_offline_merges_into_one_sign_up() {
         assert_eq!(roster[0].contact_id, desk_ana);
     }
 }
+
+#[test]
+fn a_private_link_cancels_ones_own_registration_and_the_first_waiting_takes_the_seat() {
+    use muster_core::store::PageCancel;
+    let (mut stores, event, _) = replicas_with_event(2, &[], Some(1));
+    let page = published(&mut stores[0], &event);
+    let at = T0 - 24 * HOUR;
+    let s = &mut stores[0];
+    let ana = s
+        .register_from_page(
+            &event,
+            &checked(&page, form("Ana", "ana@example.org", "")),
+            at,
+        )
+        .unwrap();
+    let bo = s
+        .register_from_page(
+            &event,
+            &checked(&page, form("Bo", "bo@example.org", "")),
+            at + 1,
+        )
+        .unwrap();
+    assert_eq!(bo.status, SignupStatus::Waitlisted);
+    let link = ana
+        .cancel
+        .clone()
+        .expect("a new registration gets its link");
+
+    // Typing Ana's email again gives no link: only she holds hers.
+    let impostor = s
+        .register_from_page(
+            &event,
+            &checked(&page, form("Not Ana", "ana@example.org", "")),
+            at + 2,
+        )
+        .unwrap();
+    assert_eq!(impostor.cancel, None);
+
+    // A wrong token, or another person's, cancels nothing.
+    let before = fingerprint(s);
+    let wrong = "0".repeat(32);
+    assert!(matches!(
+        s.cancel_from_page(&event, &link.contact_id, &wrong, at + 3),
+        Err(Error::NotFound { .. })
+    ));
+    let bo_link = bo.cancel.clone().unwrap();
+    assert!(matches!(
+        s.cancel_from_page(&event, &link.contact_id, &bo_link.token, at + 3),
+        Err(Error::NotFound { .. })
+    ));
+    assert_eq!(
+        s.page_sign_up(&event, "c_nonsense", &link.token).unwrap(),
+        None
+    );
+    assert_eq!(fingerprint(s), before);
+
+    assert_eq!(
+        s.cancel_from_page(&event, &link.contact_id, &link.token, at + 4)
+            .unwrap(),
+        PageCancel::Cancelled
+    );
+    assert_eq!(
+        s.cancel_from_page(&event, &link.contact_id, &link.token, at + 5)
+            .unwrap(),
+        PageCancel::AlreadyCancelled
+    );
+    sync_all(&mut stores);
+    for s in &mut stores {
+        let roster = s.roster(&event, None).unwrap();
+        let bo_line = roster
+            .iter()
+            .find(|l| l.contact_id == bo.contact_id)
+            .unwrap();
+        assert_eq!(
+            bo_line.status,
+            SignupStatus::Registered,
+            "Bo takes the seat"
+        );
+    }
+
+    // Registering again makes a new sign-up and a new link; the old one is dead.
+    let s = &mut stores[0];
+    let back = s
+        .register_from_page(
+            &event,
+            &checked(&page, form("Ana", "ana@example.org", "")),
+            at + 6,
+        )
+        .unwrap();
+    let new_link = back.cancel.unwrap();
+    assert_ne!(new_link.token, link.token);
+    assert_eq!(
+        s.page_sign_up(&event, &link.contact_id, &link.token)
+            .unwrap(),
+        None
+    );
+    let started = s
+        .cancel_from_page(&event, &new_link.contact_id, &new_link.token, T0 + 1)
+        .unwrap_err();
+    assert!(matches!(started, Error::NotAllowed(_)), "{started}");
+}

@@ -191,6 +191,36 @@ async fn people_register_on_the_page_and_the_desk_sees_them_at_its_next_sync() {
     )
     .await;
     assert!(bo.body.contains("on the waitlist, place 1"), "{}", bo.body);
+    assert!(
+        !known.body.contains("/cancel/"),
+        "only Ana's own form gets her link"
+    );
+
+    // Ana cancels with her private link: opening it cancels nothing, its
+    // button does, and Bo takes the seat.
+    let at = done.body.find("/cancel/").expect("a cancel link");
+    let start = done.body[..at].rfind('"').unwrap() + 1;
+    let link = &done.body[start..at + done.body[at..].find('"').unwrap()];
+    assert!(link.starts_with(&path), "{link}");
+    let confirm = request(&addr, "GET", link, &[], None).await;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    assert!(
+        confirm.body.contains("Cancel my registration"),
+        "{}",
+        confirm.body
+    );
+    let (cookie4, nonce4) = form_of(&confirm);
+    let forged = request(&addr, "POST", link, &[], Some(&form(&[("form", &nonce4)]))).await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    let wrong = format!("{}{}", &link[..link.len() - 32], "0".repeat(32));
+    assert_eq!(request(&addr, "GET", &wrong, &[], None).await.status, 404);
+    let cancelled = post(&addr, link, &cookie4, &[("form", &nonce4)]).await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.body);
+    assert!(
+        cancelled.body.contains("is cancelled"),
+        "{}",
+        cancelled.body
+    );
 
     // The desk's next sync brings both, as the web form made them.
     sync_once(&mut desk, &relay.url, &token, &now_ms, &mut |_| {})
@@ -200,7 +230,7 @@ async fn people_register_on_the_page_and_the_desk_sees_them_at_its_next_sync() {
     let statuses: Vec<SignupStatus> = roster.iter().map(|l| l.status).collect();
     assert_eq!(
         statuses,
-        vec![SignupStatus::Registered, SignupStatus::Waitlisted]
+        vec![SignupStatus::Cancelled, SignupStatus::Registered]
     );
     let first = desk.contact(&roster[0].contact_id).unwrap();
     assert_eq!(first.name, "Ana Silva");

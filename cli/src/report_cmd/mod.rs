@@ -489,7 +489,13 @@ fn new_contacts(store: &Store, range: &DateRange, json: bool) -> Result<()> {
         println!(
             "  {}{:<14} {:>7}   {} to {}",
             d.device_id,
-            if d.this_device { " (this device)" } else { "" },
+            if d.this_device {
+                " (this device)"
+            } else if d.device_id == muster_core::registration::PAGE_SOURCE {
+                " (registered online)"
+            } else {
+                ""
+            },
             d.new_contacts,
             minute(&d.first_created_at),
             minute(&d.last_created_at)

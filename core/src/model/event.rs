@@ -56,6 +56,12 @@ pub struct Publication {
     /// What the form asks besides the name, in [`Publication::ASKABLE`]'s
     /// order.
     pub asks: Vec<String>,
+    /// 32 random hex digits that sign the private links people get to
+    /// cancel their own registration ([`Publication::cancel_token`]). It
+    /// is in the event document: every device that holds the event may
+    /// cancel its sign-ups anyway, and every relay process can check a
+    /// link.
+    pub secret: String,
 }
 
 /// Why a published page takes no registration now.
@@ -106,11 +112,37 @@ impl Publication {
         self.asks.iter().any(|a| a == field)
     }
 
+    /// The token of the private link that cancels the sign-up `contact_id`
+    /// made at `registered_at`: an HMAC-SHA256 of both under the page's
+    /// secret, 32 hex digits. A sign-up made again later gets another.
+    pub fn cancel_token(&self, contact_id: &str, registered_at: Millis) -> String {
+        use hmac::{KeyInit, Mac};
+        let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(self.secret.as_bytes())
+            .expect("HMAC takes a key of any length");
+        mac.update(b"muster cancel\0");
+        mac.update(contact_id.as_bytes());
+        mac.update(b"\0");
+        mac.update(&registered_at.to_be_bytes());
+        let tag = mac.finalize().into_bytes();
+        tag[..16].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Whether `token` is [`Publication::cancel_token`]'s for this sign-up,
+    /// compared in constant time.
+    pub fn is_cancel_token(&self, contact_id: &str, registered_at: Millis, token: &str) -> bool {
+        let expected = self.cancel_token(contact_id, registered_at);
+        bool::from(subtle::ConstantTimeEq::ct_eq(
+            expected.as_bytes(),
+            token.as_bytes(),
+        ))
+    }
+
     fn normalise(&mut self) -> Result<()> {
-        if self.slug.len() != 32 || !self.slug.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let hex32 = |s: &str| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit());
+        if !hex32(&self.slug) || !hex32(&self.secret) {
             return Err(Error::invalid(
                 "publication",
-                "its address must be 32 hex digits",
+                "its address and its secret must be 32 hex digits each",
             ));
         }
         self.slug.make_ascii_lowercase();

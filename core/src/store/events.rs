@@ -44,7 +44,7 @@ impl Store {
         now: Millis,
     ) -> Result<Publication> {
         let asks = Publication::asking(asks)?;
-        let new_slug = self.next_hex();
+        let (new_slug, new_secret) = (self.next_hex(), self.next_hex());
         let mut published = None;
         self.edit_event(id, now, |e| {
             if e.status != model::EventStatus::Scheduled {
@@ -66,12 +66,15 @@ impl Store {
                     },
                 ));
             }
-            let slug = e.publication.as_ref().map_or(new_slug, |p| p.slug.clone());
+            let (slug, secret) = e.publication.as_ref().map_or((new_slug, new_secret), |p| {
+                (p.slug.clone(), p.secret.clone())
+            });
             let page = Publication {
                 slug,
                 open: true,
                 closes_at,
                 asks,
+                secret,
             };
             published = Some(page.clone());
             e.publication = Some(page);

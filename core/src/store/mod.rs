@@ -59,7 +59,7 @@ pub use file::unlock;
 use file::{classify, open_file};
 pub use index::{ContactSummary, EventSummary, RosterLine};
 pub use merging::{DuplicatePair, MIN_SCORE, PHONE_REGION_SETTING, name_similarity};
-pub use pages::PageRegistration;
+pub use pages::{CancelLink, PageCancel, PageRegistration};
 pub use reconcile::{Arrived, Baseline, ConflictNote, MergeNote, Reconciliation, WaitlistNote};
 pub(crate) use remote::{Arrival, ArrivalForm};
 pub use remote::{BatchOutcome, LogPosition};

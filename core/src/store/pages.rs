@@ -20,6 +20,28 @@ pub struct PageRegistration {
     pub status: SignupStatus,
     /// The place on the waitlist, from 1, when waitlisted.
     pub waitlist_position: Option<u32>,
+    /// The private link that cancels this sign-up, when this registration
+    /// made it; `None` for a person signed up already, so that whoever
+    /// types someone else's email cannot cancel their registration.
+    pub cancel: Option<CancelLink>,
+}
+
+/// What a private cancel link names: `/r/SLUG/cancel/CONTACT/TOKEN`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CancelLink {
+    /// The contact as the sign-up names it.
+    pub contact_id: String,
+    /// [`Publication::cancel_token`] of the sign-up.
+    pub token: String,
+}
+
+/// What following a private cancel link came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageCancel {
+    /// The sign-up is cancelled (its seat goes to the first waiting).
+    Cancelled,
+    /// It was cancelled already: nothing changed.
+    AlreadyCancelled,
 }
 
 impl Store {
@@ -132,6 +154,10 @@ impl Store {
                 }
             };
         let target = self.signup_target(event_id, &contact)?;
+        let was_signed_up = self
+            .roster(event_id, None)?
+            .iter()
+            .any(|l| l.contact_id == contact && l.status != SignupStatus::Cancelled);
         self.edit_signups(event_id, now, |doc| {
             model::event::ops::sign_up(doc, event_id, &target, PAGE_SOURCE, false, now)
         })?;
@@ -142,11 +168,89 @@ impl Store {
             .ok_or_else(|| {
                 Error::bad_document(event_id, "a sign-up just made is not on the roster")
             })?;
+        let page = event
+            .publication
+            .as_ref()
+            .ok_or_else(|| Error::bad_document(event_id, "a published event without its page"))?;
+        let cancel = (!was_signed_up).then(|| CancelLink {
+            token: page.cancel_token(&target, line.registered_at),
+            contact_id: target.clone(),
+        });
         Ok(PageRegistration {
             contact_id: contact,
             new_contact,
             status: line.status,
             waitlist_position: line.waitlist_position,
+            cancel,
         })
+    }
+
+    /// Where a private cancel link of `event_id`'s page for `contact_id`
+    /// stands: the sign-up's status if `token` is its link's
+    /// ([`Publication::cancel_token`]), `None` for a link that is not one
+    /// (a wrong token, an unknown contact or event, a page never
+    /// published) — told apart from nothing, so a link reveals nothing.
+    pub fn page_sign_up(
+        &mut self,
+        event_id: &str,
+        contact_id: &str,
+        token: &str,
+    ) -> Result<Option<(Event, SignupStatus)>> {
+        if DocKind::of_id(event_id) != Some(DocKind::Event)
+            || DocKind::of_id(contact_id) != Some(DocKind::Contact)
+        {
+            return Ok(None);
+        }
+        let event = match self.event(event_id) {
+            Ok(e) => e,
+            Err(Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let Some(page) = event.publication.clone() else {
+            return Ok(None);
+        };
+        let registered: Option<(Millis, String)> = self
+            .conn
+            .query_row(
+                "SELECT registered_at, status FROM signups WHERE event_id = ?1 AND contact_id = ?2",
+                [event_id, contact_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        match registered {
+            Some((at, status)) if page.is_cancel_token(contact_id, at, token) => Ok(Some((
+                event,
+                SignupStatus::parse(&status).unwrap_or(SignupStatus::Registered),
+            ))),
+            _ => Ok(None),
+        }
+    }
+
+    /// Cancels the sign-up of a private cancel link
+    /// ([`Store::page_sign_up`]), as of `now`. Refused once the event has
+    /// started or is over; `NotFound` for a link that is not one.
+    pub fn cancel_from_page(
+        &mut self,
+        event_id: &str,
+        contact_id: &str,
+        token: &str,
+        now: Millis,
+    ) -> Result<PageCancel> {
+        let Some((event, status)) = self.page_sign_up(event_id, contact_id, token)? else {
+            return Err(Error::not_found("registration", contact_id));
+        };
+        if status == SignupStatus::Cancelled {
+            return Ok(PageCancel::AlreadyCancelled);
+        }
+        if event.status != model::EventStatus::Scheduled || now >= event.starts_at {
+            return Err(Error::NotAllowed(format!(
+                "{} has started or is over: ask the organisers",
+                event.title
+            )));
+        }
+        self.edit_signups(event_id, now, |doc| {
+            model::event::ops::cancel(doc, event_id, contact_id, now)
+        })?;
+        Ok(PageCancel::Cancelled)
     }
 }

@@ -371,6 +371,14 @@ pub(crate) fn routes() -> Router<AppState> {
                 axum::extract::DefaultBodyLimit::max(registration::MAX_BODY_BYTES),
             ),
         )
+        .route(
+            "/r/{slug}/cancel/{contact}/{token}",
+            get(registration::cancel_page)
+                .post(registration::cancel)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    registration::MAX_BODY_BYTES,
+                )),
+        )
         .route("/assets/page.css", get(html::page_css))
         .route("/assets/dashboard.css", get(html::css))
         .route("/assets/dashboard.js", get(html::js))

@@ -26,7 +26,7 @@ use bytes::Bytes;
 use maud::{DOCTYPE, Markup, html};
 use muster_core::model::{Event, PageClosed, Publication};
 use muster_core::registration::{CONSENT_CHANNELS, FormProblem, PageForm};
-use muster_core::store::PageRegistration;
+use muster_core::store::{PageCancel, PageRegistration};
 use muster_core::{Error as CoreError, SignupStatus};
 
 use super::html::respond;
@@ -61,6 +61,8 @@ pub struct PageState {
 struct Answer {
     title: String,
     waitlist_place: Option<u32>,
+    /// The private cancel link's path, for a sign-up this form made.
+    cancel_path: Option<String>,
 }
 
 fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -296,6 +298,15 @@ fn confirmation(answer: &Answer) -> Response {
                     p { "The event " strong { (answer.title) } " is full. You are on the waitlist, place " (place) ": we will let you know if a seat comes free." }
                 }
             }
+            @match &answer.cancel_path {
+                Some(path) => {
+                    p { "If you cannot come, cancel with this private link (keep it, and do not share it): " }
+                    p { a href=(path) { "Cancel my registration" } }
+                }
+                None => {
+                    p { "If you cannot come, use the cancel link you were given when you first registered, or tell the organisers." }
+                }
+            }
         }
     };
     respond(StatusCode::OK, frame(&answer.title, body))
@@ -508,6 +519,7 @@ pub async fn submit(
         Ok(PageRegistration {
             status,
             waitlist_position,
+            cancel,
             ..
         }) => {
             let answer = Answer {
@@ -516,6 +528,8 @@ pub async fn submit(
                     SignupStatus::Waitlisted => waitlist_position,
                     _ => None,
                 },
+                cancel_path: cancel
+                    .map(|c| format!("/r/{}/cancel/{}/{}", shown.page.slug, c.contact_id, c.token)),
             };
             pages.keep_answer(sent.nonce, answer.clone(), now);
             confirmation(&answer)
@@ -526,6 +540,131 @@ pub async fn submit(
         }
         Err(e) => {
             tracing::error!(error = %e, "a registration could not be written");
+            unavailable()
+        }
+    }
+}
+
+/// The cancel page's form: a button, so that nothing is cancelled by
+/// merely opening the link (mail scanners and link previews open links).
+fn cancel_form(shown: &Shown, path: &str, nonce: &str) -> Response {
+    let e = &shown.event;
+    let body = html! {
+        h1 { "Cancel your registration" }
+        p { "For " strong { (e.title) } ", " (when(e.starts_at)) "." }
+        form method="post" action=(path) {
+            input type="hidden" name="form" value=(nonce);
+            button type="submit" { "Cancel my registration" }
+        }
+    };
+    let mut r = respond(StatusCode::OK, frame(&e.title, body));
+    set_form_cookie(&mut r, &shown.page.slug, nonce);
+    r
+}
+
+fn no_such_link() -> Response {
+    notice(
+        StatusCode::NOT_FOUND,
+        "No such link",
+        "This cancel link is not valid. Use the link you were given when you registered, or tell the organisers.",
+    )
+}
+
+/// The sign-up a cancel link names, checked: its event as the page
+/// shows it, and whether it is cancelled already.
+async fn linked(
+    dash: &Arc<Dashboard>,
+    slug: String,
+    contact: String,
+    token: String,
+) -> Result<Option<(Shown, bool)>, DashboardError> {
+    let Some(shown) = shown(dash, slug).await? else {
+        return Ok(None);
+    };
+    let event_id = shown.event.id.clone();
+    let status = blocking(dash, move |d| {
+        d.device()
+            .read(|s| s.page_sign_up(&event_id, &contact, &token))
+            .map_err(DashboardError::from)
+    })
+    .await?;
+    Ok(status.map(|(_, status)| (shown, status == SignupStatus::Cancelled)))
+}
+
+/// `GET /r/{slug}/cancel/{contact}/{token}`: the private cancel link.
+pub async fn cancel_page(
+    State(state): State<AppState>,
+    Path((slug, contact, token)): Path<(String, String, String)>,
+) -> Response {
+    let Some(dash) = state.dashboard().cloned() else {
+        return unavailable();
+    };
+    let path = format!("/r/{slug}/cancel/{contact}/{token}");
+    match linked(&dash, slug, contact, token).await {
+        Err(e) => {
+            tracing::error!(error = %e, "a cancel link failed");
+            unavailable()
+        }
+        Ok(None) => no_such_link(),
+        Ok(Some((shown, true))) => notice(
+            StatusCode::OK,
+            &shown.event.title,
+            "Your registration is cancelled.",
+        ),
+        Ok(Some((shown, false))) => {
+            let nonce = muster_core::sync::storage::random_hex(16);
+            cancel_form(&shown, &path, &nonce)
+        }
+    }
+}
+
+/// `POST /r/{slug}/cancel/{contact}/{token}`: cancels the sign-up.
+pub async fn cancel(
+    State(state): State<AppState>,
+    Path((slug, contact, token)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(dash) = state.dashboard().cloned() else {
+        return unavailable();
+    };
+    let path = format!("/r/{slug}/cancel/{contact}/{token}");
+    let Some(sent) = read_body(&body) else {
+        return no_such_link();
+    };
+    let shown = match linked(&dash, slug, contact.clone(), token.clone()).await {
+        Err(e) => {
+            tracing::error!(error = %e, "a cancel link failed");
+            return unavailable();
+        }
+        Ok(None) => return no_such_link(),
+        Ok(Some((shown, _))) => shown,
+    };
+    if !from_our_page(&headers, &sent.nonce) {
+        let nonce = muster_core::sync::storage::random_hex(16);
+        let mut r = cancel_form(&shown, &path, &nonce);
+        *r.status_mut() = StatusCode::FORBIDDEN;
+        return r;
+    }
+    let event_id = shown.event.id.clone();
+    let done = blocking(&dash, move |d| {
+        d.device()
+            .write(|s, now| s.cancel_from_page(&event_id, &contact, &token, now))
+            .map_err(DashboardError::from)
+    })
+    .await;
+    match done {
+        Ok(PageCancel::Cancelled | PageCancel::AlreadyCancelled) => notice(
+            StatusCode::OK,
+            &shown.event.title,
+            "Your registration is cancelled. Thank you for letting us know.",
+        ),
+        Err(DashboardError::Store(CoreError::NotAllowed(why))) => {
+            notice(StatusCode::GONE, &shown.event.title, &why)
+        }
+        Err(DashboardError::Store(CoreError::NotFound { .. })) => no_such_link(),
+        Err(e) => {
+            tracing::error!(error = %e, "a cancellation could not be written");
             unavailable()
         }
     }
