@@ -31,6 +31,7 @@ mod core_figures;
 mod enrolled;
 mod import_figures;
 mod people;
+mod registration_figures;
 mod relay_backends;
 mod sync_figures;
 mod tools;
@@ -470,6 +471,12 @@ enum Tool {
         #[arg(long)]
         then_sync: bool,
     },
+    /// N people register through an event's public page (at most 2,500).
+    #[command(name = "__registrations", hide = true)]
+    Registrations {
+        #[arg(default_value_t = 2_000)]
+        n: usize,
+    },
     /// Import FILE into a new store at STORE: `SECS <s> PEAK <MB> CREATED <n>`.
     #[command(name = "__import", hide = true)]
     Import { file: PathBuf, store: PathBuf },
@@ -528,6 +535,10 @@ fn main() -> Result<()> {
             &[1_000, 10_000, 100_000]
         };
         figures.extend(enrolled::run(&dir.path().join("enrolled"), enrolled)?);
+        figures.extend(registration_figures::registration_figures(
+            &dir.path().join("registration"),
+            if quick { 200 } else { 2_000 },
+        )?);
         if compare {
             // The same shapes on automerge-repo's sync server, after
             // Muster's relay has stopped, so neither shares the machine.
@@ -641,6 +652,12 @@ fn run_tool(tool: Tool) -> Result<()> {
         } => relay_backends::ingest_alone(column, devices, per_device),
         Tool::Create { n } => tools::create(n),
         Tool::Push { n, then_sync } => tools::push(n, then_sync),
+        Tool::Registrations { n } => {
+            let dir = tempfile::tempdir()?;
+            let figures = registration_figures::registration_figures(dir.path(), n)?;
+            println!("{}", table(&figures, &[]));
+            Ok(())
+        }
         Tool::Import { file, store } => import_figures::import_main(&file, &store),
         Tool::Imports { sizes } => {
             let dir = tempfile::tempdir()?;

@@ -234,6 +234,26 @@ fn print_reconciliation(r: &Reconciliation) {
                 .join(" / ")
         );
     }
+    // "registered online: 3 at "Food drive" (Ana Silva, Bo Chen, Cy Diaz)"
+    let mut online: Vec<(&str, Vec<String>)> = Vec::new();
+    for o in &r.registered_online {
+        let who = match (&o.name, o.position) {
+            (Some(n), Some(p)) => format!("{n} (waitlist place {p})"),
+            (Some(n), None) => n.clone(),
+            (None, _) => o.contact_id.clone(),
+        };
+        match online.iter_mut().find(|(t, _)| *t == o.event_title) {
+            Some((_, names)) => names.push(who),
+            None => online.push((&o.event_title, vec![who])),
+        }
+    }
+    for (title, names) in &online {
+        println!(
+            "registered online: {} at {title:?} ({})",
+            names.len(),
+            names.join(", ")
+        );
+    }
     for w in &r.moved_to_waitlist {
         println!(
             "moved to the waitlist: {} {} at {:?} (place {})",

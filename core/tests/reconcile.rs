@@ -183,3 +183,62 @@ fn the_report_is_complete_however_many_records_arrive() {
         report.duplicate_candidates
     );
 }
+
+#[test]
+fn registrations_made_on_a_public_page_are_reported_at_the_desks_next_sync() {
+    use muster_core::registration::PageForm;
+    let mut relay = Store::open_in_memory().unwrap();
+    let mut desk = Store::open_in_memory().unwrap();
+    let drive = relay
+        .create_event(&NewEvent::new("Food drive", T0, "Hall", Some(2)), T0 - 100)
+        .unwrap();
+    let page = relay.publish_event(&drive, None, &[], T0 - 99).unwrap();
+    let walk_in = add(&mut relay, "Desk Walk-in", &[], T0 - 98);
+    relay.sign_up(&drive, &walk_in, false, T0 - 97).unwrap();
+    receive(&mut relay, &mut desk);
+
+    for (i, (name, email)) in [
+        ("Ana Silva", "ana@example.org"),
+        ("Bo Chen", "bo@example.org"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let form = PageForm {
+            name: name.into(),
+            email: email.into(),
+            ..Default::default()
+        };
+        let checked = form.check(&page, "GB").unwrap();
+        relay
+            .register_from_page(&drive, &checked, T0 - 50 + i as i64)
+            .unwrap();
+    }
+    let before = desk.baseline().unwrap();
+    let changed = receive(&mut relay, &mut desk);
+    let report = desk.reconcile(&before, &changed).unwrap();
+    let online: Vec<(Option<&str>, Option<u32>)> = report
+        .registered_online
+        .iter()
+        .map(|o| (o.name.as_deref(), o.position))
+        .collect();
+    assert_eq!(online.len(), 2, "{report:#?}");
+    assert!(online.contains(&(Some("Ana Silva"), None)), "{online:?}");
+    assert!(online.contains(&(Some("Bo Chen"), Some(1))), "{online:?}");
+    assert!(
+        report
+            .registered_online
+            .iter()
+            .all(|o| o.event_title == "Food drive")
+    );
+
+    // Nothing new: nothing reported again.
+    let before = desk.baseline().unwrap();
+    let changed = receive(&mut relay, &mut desk);
+    assert!(
+        desk.reconcile(&before, &changed)
+            .unwrap()
+            .registered_online
+            .is_empty()
+    );
+}

@@ -7,7 +7,7 @@
 use muster_core as core;
 pub use muster_core::device::{SyncActivity, SyncStatus};
 pub use muster_core::model::ContactEdit;
-pub use muster_core::store::{ConflictNote, DuplicatePair, MergeNote, WaitlistNote};
+pub use muster_core::store::{ConflictNote, DuplicatePair, MergeNote, OnlineNote, WaitlistNote};
 pub use muster_core::{
     ContactSummary, EventSummary, NewConsent, NewContact, NewEvent, NewFeedback, RosterLine,
     SignupStatus,
@@ -198,6 +198,8 @@ pub struct Reconciliation {
     pub conflicts: Vec<ConflictNote>,
     /// Sign-ups moved from a seat to the waitlist.
     pub moved_to_waitlist: Vec<WaitlistNote>,
+    /// Sign-ups made on events' public pages that arrived.
+    pub registered_online: Vec<OnlineNote>,
     /// New contacts that may be people already known.
     pub duplicate_candidates: Vec<DuplicatePair>,
     /// Records that arrived but cannot be read (kept, not shown).
@@ -219,6 +221,7 @@ impl From<core::store::Reconciliation> for Reconciliation {
             unmerged: r.unmerged,
             conflicts: r.conflicts,
             moved_to_waitlist: r.moved_to_waitlist,
+            registered_online: r.registered_online,
             duplicate_candidates: r.duplicate_candidates,
             unreadable: r.unreadable,
         }

@@ -578,3 +578,112 @@ async fn an_encrypted_relay_keeps_its_dashboard_replica_encrypted_and_reuses_its
         .count();
     assert_eq!(dashboards, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinator_publishes_an_events_page_from_the_dashboard_and_unpublishes_it() {
+    use muster_core::model::now_ms;
+    let relay = start_relay(true).await;
+    let addr = relay.addr.clone();
+    let (_, secret) = relay.token_in("coordinator", &[]);
+    let desk_token = relay.token("coordinator");
+    let mut desk = Store::open_in_memory().unwrap();
+    let now = now_ms();
+    let event = desk
+        .create_event(
+            &NewEvent::new("Food drive", now + 7 * 86_400_000, "Hall", None),
+            now,
+        )
+        .unwrap();
+    sync_once(&mut desk, &relay.url, &desk_token, &now_ms, &mut |_| {})
+        .await
+        .unwrap();
+    let cookie = login(&addr, &secret).await;
+    let path = format!("/events/{event}");
+    eventually("the event reaches the dashboard", async || {
+        http(&addr, "GET", &path, Some(&cookie), None).await.status == 200
+    })
+    .await;
+    let page = http(&addr, "GET", &path, Some(&cookie), None).await;
+    assert!(page.body.contains("Publish the page"), "{}", page.body);
+    let csrf = csrf_of(&page.body);
+
+    // Without the session's CSRF token, nothing is published.
+    let publish = format!("/events/{event}/publish");
+    let r = http(&addr, "POST", &publish, Some(&cookie), Some("ask=email")).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = http(
+        &addr,
+        "POST",
+        &publish,
+        Some(&cookie),
+        Some(&format!("csrf={csrf}")),
+    )
+    .await;
+    assert_eq!(r.status, 400, "nothing to ask: {}", r.body);
+    let fields = format!("csrf={csrf}&ask=email&ask=phone&closes=");
+    let r = http(&addr, "POST", &publish, Some(&cookie), Some(&fields)).await;
+    assert_eq!(
+        (r.status, r.header("location")),
+        (303, Some(path.as_str())),
+        "{}",
+        r.body
+    );
+
+    // The event page gives the address and its QR code.
+    let page = http(&addr, "GET", &path, Some(&cookie), None).await;
+    let at = page
+        .body
+        .find(&format!("http://{addr}/r/"))
+        .expect("the page's address");
+    let url = &page.body[at..at + format!("http://{addr}/r/").len() + 32];
+    let public = &url[format!("http://{addr}").len()..];
+    assert!(page.body.contains("Unpublish the page"), "{}", page.body);
+    let qr = http(
+        &addr,
+        "GET",
+        &format!("/events/{event}/qr.svg"),
+        Some(&cookie),
+        None,
+    )
+    .await;
+    assert_eq!(qr.status, 200);
+    assert_eq!(qr.header("content-type"), Some("image/svg+xml"));
+    assert!(qr.body.contains("<svg"), "{}", qr.body);
+    let anonymous = http(&addr, "GET", &format!("/events/{event}/qr.svg"), None, None).await;
+    assert_eq!(anonymous.status, 303, "the QR code needs the session too");
+
+    // The public page asks what was ticked.
+    let form = http(&addr, "GET", public, None, None).await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    assert!(form.body.contains("id=\"f-email\"") && form.body.contains("id=\"f-phone\""));
+    assert!(!form.body.contains("id=\"f-language\""), "{}", form.body);
+
+    // Unpublished: the page is gone, and the desk learns it at its sync.
+    let unpublish = format!("/events/{event}/unpublish");
+    let r = http(
+        &addr,
+        "POST",
+        &unpublish,
+        Some(&cookie),
+        Some(&format!("csrf={csrf}")),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(http(&addr, "GET", public, None, None).await.status, 410);
+    let slug = &public["/r/".len()..];
+    let mut closed = false;
+    for _ in 0..40 {
+        sync_once(&mut desk, &relay.url, &desk_token, &now_ms, &mut |_| {})
+            .await
+            .unwrap();
+        let page = desk.event(&event).unwrap().publication.unwrap();
+        assert_eq!(page.slug, slug);
+        closed = !page.open;
+        if closed {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(closed, "the desk sees the page closed");
+    relay.stop().await;
+}

@@ -60,7 +60,9 @@ use file::{classify, open_file};
 pub use index::{ContactSummary, EventSummary, RosterLine};
 pub use merging::{DuplicatePair, MIN_SCORE, PHONE_REGION_SETTING, name_similarity};
 pub use pages::{CancelLink, PageCancel, PageRegistration};
-pub use reconcile::{Arrived, Baseline, ConflictNote, MergeNote, Reconciliation, WaitlistNote};
+pub use reconcile::{
+    Arrived, Baseline, ConflictNote, MergeNote, OnlineNote, Reconciliation, WaitlistNote,
+};
 pub(crate) use remote::{Arrival, ArrivalForm};
 pub use remote::{BatchOutcome, LogPosition};
 pub use schema::{APPLICATION_ID, latest_version};

@@ -90,6 +90,23 @@ pub struct WaitlistNote {
     pub position: Option<u32>,
 }
 
+/// A sign-up made on an event's public page that arrived
+/// (`registered_by` is [`crate::registration::PAGE_SOURCE`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct OnlineNote {
+    /// The event.
+    pub event_id: String,
+    /// Its title.
+    pub event_title: String,
+    /// The contact as the sign-up names it.
+    pub contact_id: String,
+    /// Their name, if on this device.
+    pub name: Option<String>,
+    /// Their place on the waitlist, if they wait.
+    pub position: Option<u32>,
+}
+
 /// The reconciliation report of one sync.
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reconciliation {
@@ -107,6 +124,10 @@ pub struct Reconciliation {
     pub conflicts_complete: bool,
     /// Sign-ups that moved from a seat to the waitlist.
     pub moved_to_waitlist: Vec<WaitlistNote>,
+    /// Sign-ups made on events' public pages that arrived ("3 registered
+    /// online").
+    #[serde(default)]
+    pub registered_online: Vec<OnlineNote>,
     /// New contacts that may be people already known.
     pub duplicate_candidates: Vec<DuplicatePair>,
     /// Whether every new contact was checked for duplicates: always, in
@@ -277,7 +298,30 @@ impl Store {
             if *kind != DocKind::Event {
                 continue;
             }
-            let title = self.event(id)?.title;
+            let event = self.event(id)?;
+            let title = event.title.clone();
+            // Sign-ups the public page made, new to this device.
+            for (contact, by) in &event.signups.registered_by {
+                if by != crate::registration::PAGE_SOURCE
+                    || before.signups.contains_key(&(id.clone(), contact.clone()))
+                {
+                    continue;
+                }
+                let position: Option<Option<u32>> = self
+                    .conn
+                    .prepare_cached(
+                        "SELECT waitlist_position FROM signups WHERE event_id = ?1 AND contact_id = ?2",
+                    )?
+                    .query_row([id.as_str(), contact.as_str()], |r| r.get(0))
+                    .optional()?;
+                report.registered_online.push(OnlineNote {
+                    event_id: id.clone(),
+                    event_title: title.clone(),
+                    contact_id: contact.clone(),
+                    name: self.name_of(&self.kept_contact_of(contact)?)?,
+                    position: position.flatten(),
+                });
+            }
             for line in self.roster(id, Some(SignupStatus::Waitlisted))? {
                 // The roster shows a merged duplicate's line as the kept
                 // contact; either id may be the one recorded before.

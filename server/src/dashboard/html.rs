@@ -33,19 +33,10 @@ pub fn esc(text: &str) -> String {
     out
 }
 
-/// Percent-encodes a query parameter value.
+/// Percent-encodes a query parameter value (`application/x-www-form-urlencoded`,
+/// as browsers send forms).
 pub fn url_param(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            b' ' => out.push('+'),
-            b => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
 /// A time as a `<time>` element: UTC text on the server, turned into the

@@ -31,6 +31,7 @@ mod duplicates;
 mod export;
 mod html;
 mod pages;
+mod publishing;
 mod registration;
 
 pub use registration::{SUBMISSION_WINDOW, SUBMISSIONS_PER_ADDRESS};
@@ -353,6 +354,9 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/login", post(auth::login).get(auth::login_again))
         .route("/logout", post(auth::logout))
         .route("/events/{id}", get(pages::event))
+        .route("/events/{id}/publish", post(publishing::publish))
+        .route("/events/{id}/unpublish", post(publishing::unpublish))
+        .route("/events/{id}/qr.svg", get(publishing::qr))
         .route("/contacts", get(pages::contacts))
         .route("/contacts/{id}", get(pages::contact))
         .route("/contacts/{id}/unmerge", post(duplicates::unmerge))

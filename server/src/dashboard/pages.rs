@@ -347,26 +347,33 @@ fn roster_rows(lines: &[RosterLine]) -> String {
 }
 
 /// `GET /events/{id}`: the roster, with counts that update live.
-pub async fn event(who: Coordinator, id: Result<Path<String>, PathRejection>) -> Response {
+pub async fn event(
+    who: Coordinator,
+    id: Result<Path<String>, PathRejection>,
+    headers: axum::http::HeaderMap,
+) -> Response {
     let result = async {
         let Ok(Path(id)) = id else {
             return Err(DashboardError::NotFound("No such event.".into()));
         };
         let id = event_id(&id)?.to_owned();
-        let (generation, summary, lines) = blocking(&who.dash, move |d| {
+        let (generation, summary, lines, record) = blocking(&who.dash, move |d| {
             let generation = d.generation();
             d.device()
                 .read(|s| {
                     let summary = s.list_events()?.into_iter().find(|e| e.id == id);
-                    let lines = match &summary {
-                        Some(_) => s.roster(&id, None)?,
-                        None => Vec::new(),
+                    let (lines, record) = match &summary {
+                        Some(_) => (s.roster(&id, None)?, Some(s.event(&id)?)),
+                        None => (Vec::new(), None),
                     };
-                    Ok((generation, summary.ok_or(id), lines))
+                    Ok((generation, summary.ok_or(id), lines, record))
                 })
                 .map_err(DashboardError::from)
         })
         .await?;
+        let publication = record
+            .map(|r| super::publishing::section(&r, &headers, &who.csrf))
+            .unwrap_or_default();
         let e = summary.map_err(|id| {
             DashboardError::NotFound(format!(
                 "No event {id} on the dashboard (it may not have reached the relay yet)."
@@ -379,7 +386,7 @@ pub async fn event(who: Coordinator, id: Result<Path<String>, PathRejection>) ->
              <p class=\"live-note\"><span class=\"dot\" id=\"live-dot\"></span> The roster updates live, without reloading.</p>\
              <div class=\"table-wrap\"><table class=\"roster\"><thead><tr><th>Name</th><th>Status</th>\
              <th>Checked in</th><th class=\"wide\">Walk-in</th><th class=\"num\">Waitlist</th></tr></thead>\
-             <tbody id=\"live-rows\">{}</tbody></table></div>",
+             <tbody id=\"live-rows\">{}</tbody></table></div>{publication}",
             esc(&e.title),
             html::time(e.starts_at),
             if e.place.is_empty() { String::new() } else { format!(" · {}", esc(&e.place)) },
