@@ -155,17 +155,13 @@ impl Store {
             };
         let target = self.signup_target(event_id, &contact)?;
         let was_signed_up = self
-            .roster(event_id, None)?
-            .iter()
-            .any(|l| l.contact_id == contact && l.status != SignupStatus::Cancelled);
+            .sign_up_of(event_id, &target)?
+            .is_some_and(|(status, _, _)| status != SignupStatus::Cancelled);
         self.edit_signups(event_id, now, |doc| {
             model::event::ops::sign_up(doc, event_id, &target, PAGE_SOURCE, false, now)
         })?;
-        let line = self
-            .roster(event_id, None)?
-            .into_iter()
-            .find(|l| l.contact_id == contact)
-            .ok_or_else(|| {
+        let (status, registered_at, waitlist_position) =
+            self.sign_up_of(event_id, &target)?.ok_or_else(|| {
                 Error::bad_document(event_id, "a sign-up just made is not on the roster")
             })?;
         let page = event
@@ -173,16 +169,43 @@ impl Store {
             .as_ref()
             .ok_or_else(|| Error::bad_document(event_id, "a published event without its page"))?;
         let cancel = (!was_signed_up).then(|| CancelLink {
-            token: page.cancel_token(&target, line.registered_at),
+            token: page.cancel_token(&target, registered_at),
             contact_id: target.clone(),
         });
         Ok(PageRegistration {
             contact_id: contact,
             new_contact,
-            status: line.status,
-            waitlist_position: line.waitlist_position,
+            status,
+            waitlist_position,
             cancel,
         })
+    }
+
+    /// The sign-up of `contact_id` (as the sign-up names it) at `event_id`:
+    /// its status, when it registered, its waitlist place; one row, where
+    /// the roster would read every sign-up of the event.
+    fn sign_up_of(
+        &self,
+        event_id: &str,
+        contact_id: &str,
+    ) -> Result<Option<(SignupStatus, Millis, Option<u32>)>> {
+        let row: Option<(String, Millis, Option<u32>)> = self
+            .conn
+            .prepare_cached(
+                "SELECT status, registered_at, waitlist_position FROM signups
+                 WHERE event_id = ?1 AND contact_id = ?2",
+            )?
+            .query_row([event_id, contact_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()?;
+        Ok(row.map(|(status, at, place)| {
+            (
+                SignupStatus::parse(&status).unwrap_or(SignupStatus::Registered),
+                at,
+                place,
+            )
+        }))
     }
 
     /// Where a private cancel link of `event_id`'s page for `contact_id`
@@ -209,19 +232,10 @@ impl Store {
         let Some(page) = event.publication.clone() else {
             return Ok(None);
         };
-        let registered: Option<(Millis, String)> = self
-            .conn
-            .query_row(
-                "SELECT registered_at, status FROM signups WHERE event_id = ?1 AND contact_id = ?2",
-                [event_id, contact_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        match registered {
-            Some((at, status)) if page.is_cancel_token(contact_id, at, token) => Ok(Some((
-                event,
-                SignupStatus::parse(&status).unwrap_or(SignupStatus::Registered),
-            ))),
+        match self.sign_up_of(event_id, contact_id)? {
+            Some((status, at, _)) if page.is_cancel_token(contact_id, at, token) => {
+                Ok(Some((event, status)))
+            }
             _ => Ok(None),
         }
     }
