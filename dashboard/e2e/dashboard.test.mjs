@@ -9,63 +9,13 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync, readFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { root, bin, CHROMIUM, sleep, deadline, startRelay, run } from './harness.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const bin = (name) => path.join(root, 'target', 'debug', name);
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const SCREENSHOT = path.join(root, 'target', 'dashboard-e2e.png');
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-/** Like sleep, but does not keep node running once everything else is done. */
-const deadline = (ms) => new Promise((r) => setTimeout(r, ms).unref());
-
-/** Starts `muster-server serve` on port 0; resolves with its address. */
-function startRelay(data) {
-  const child = spawn(bin('muster-server'), ['serve', '--listen', '127.0.0.1:0', '--data', data], {
-    env: { ...process.env, RUST_LOG: 'info', NO_COLOR: '1' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const log = [];
-  const addr = new Promise((resolve, reject) => {
-    let buffered = '';
-    const timer = setTimeout(() => reject(new Error(`the relay did not start:\n${log.join('')}`)), 20_000);
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (chunk) => {
-      log.push(chunk);
-      buffered += chunk;
-      const m = buffered.match(/listening on http:\/\/(\S+)/);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the relay exited (${code}) before listening:\n${log.join('')}`));
-    });
-  });
-  return { child, addr, log };
-}
-
-/** Runs a binary of the workspace; returns its stdout, trimmed. */
-function run(name, args) {
-  try {
-    return execFileSync(bin(name), args, {
-      encoding: 'utf8',
-      env: { ...process.env, RUST_LOG: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 30_000,
-    }).trim();
-  } catch (e) {
-    throw new Error(`${name} ${args.join(' ')} failed: ${e.stderr || e.message}`);
-  }
-}
 
 test('a coordinator logs in, finds a contact, merges a duplicate, sees a check-in live and downloads a CSV', { timeout: 120_000 }, async (t) => {
   for (const b of ['muster-server', 'muster']) {

@@ -137,14 +137,8 @@ impl Coordinator {
 }
 
 fn session_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
-        .map(|(_, v)| v.trim().to_owned())
+    super::html::cookie(headers, COOKIE)
+        .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty() && v.len() <= 128)
 }
 

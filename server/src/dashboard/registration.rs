@@ -406,22 +406,11 @@ fn read_body(body: &[u8]) -> Option<Sent> {
     Some(sent)
 }
 
-fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-}
-
 /// Whether the form came from this site's page: it carries its cookie's
 /// value, and an `Origin`, if the browser sent one, is this host.
 fn from_our_page(headers: &HeaderMap, nonce: &str) -> bool {
     let cookie_ok = !nonce.is_empty()
-        && cookie_value(headers, FORM_COOKIE).is_some_and(|c| {
+        && super::html::cookie(headers, FORM_COOKIE).is_some_and(|c| {
             bool::from(subtle::ConstantTimeEq::ct_eq(
                 c.as_bytes(),
                 nonce.as_bytes(),
