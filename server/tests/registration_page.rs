@@ -155,6 +155,10 @@ async fn people_register_on_the_page_and_the_desk_sees_them_at_its_next_sync() {
     // The same form again (a double tap): the same answer, nothing twice.
     let again = post(&addr, &path, &cookie, &ana).await;
     assert!(again.body.contains("You are registered"), "{}", again.body);
+    // Sent from elsewhere, that used form gets no answer, nor Ana's link.
+    let replayed = request(&addr, "POST", &path, &[], Some(&form(&ana))).await;
+    assert_eq!(replayed.status, 403, "{}", replayed.body);
+    assert!(!replayed.body.contains("/cancel/"), "{}", replayed.body);
     assert_eq!(web_contacts(&relay).len(), 1);
 
     // A new form for the same email, in other case: the same person, and

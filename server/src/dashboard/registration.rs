@@ -54,6 +54,19 @@ const FORM_COOKIE: &str = "muster_form";
 pub struct PageState {
     sent: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
     answered: Mutex<HashMap<String, (Instant, Answer)>>,
+    /// Forms being written now: the same form sent again meanwhile waits
+    /// for their answer instead of writing a second time.
+    sending: Mutex<std::collections::HashSet<String>>,
+}
+
+/// Where a form stands when it arrives ([`PageState::claim`]).
+enum Claim {
+    /// It was taken already: this was its answer.
+    Answered(Answer),
+    /// This request writes it.
+    Mine,
+    /// Another request is writing it now.
+    Busy,
 }
 
 /// What a taken form came to, as the confirmation shows it.
@@ -70,8 +83,16 @@ fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl PageState {
-    /// Counts a form from `addr`; false if it is over the limit.
+    /// Counts a registration from `addr` (an IPv6 address by its /64, the
+    /// block one network holds); false if it is over the limit.
     fn allow(&self, addr: IpAddr, now: Instant) -> bool {
+        let addr = match addr {
+            IpAddr::V6(v6) => {
+                let bits = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(std::net::Ipv6Addr::from(bits))
+            }
+            v4 => v4,
+        };
         let mut sent = locked(&self.sent);
         if sent.len() >= KEPT_AT_MOST && !sent.contains_key(&addr) {
             sent.retain(|_, times| {
@@ -79,10 +100,15 @@ impl PageState {
                     .back()
                     .is_some_and(|t| now.duration_since(*t) < SUBMISSION_WINDOW)
             });
-            if sent.len() >= KEPT_AT_MOST {
-                // Too many addresses at once: refuse new ones rather than
-                // forget the counts of those sending.
-                return false;
+            // Still full: forget the address heard from longest ago, so
+            // that many addresses at once cannot shut everyone out.
+            if sent.len() >= KEPT_AT_MOST
+                && let Some(oldest) = sent
+                    .iter()
+                    .min_by_key(|(_, times)| times.back().copied())
+                    .map(|(a, _)| *a)
+            {
+                sent.remove(&oldest);
             }
         }
         let times = sent.entry(addr).or_default();
@@ -101,6 +127,25 @@ impl PageState {
 
     fn answer_of(&self, form: &str) -> Option<Answer> {
         locked(&self.answered).get(form).map(|(_, a)| a.clone())
+    }
+
+    /// Takes `form` for this request to write, unless it was answered or
+    /// is being written.
+    fn claim(&self, form: &str) -> Claim {
+        let mut sending = locked(&self.sending);
+        if let Some(answer) = self.answer_of(form) {
+            return Claim::Answered(answer);
+        }
+        if sending.len() < KEPT_AT_MOST && sending.insert(form.to_owned()) {
+            Claim::Mine
+        } else {
+            Claim::Busy
+        }
+    }
+
+    /// The form is written (or failed): others may take it again.
+    fn release(&self, form: &str) {
+        locked(&self.sending).remove(form);
     }
 
     fn keep_answer(&self, form: String, answer: Answer, now: Instant) {
@@ -277,9 +322,22 @@ fn form_page(
     r
 }
 
-fn set_form_cookie(r: &mut Response, slug: &str, nonce: &str) {
-    let cookie =
-        format!("{FORM_COOKIE}={nonce}; Path=/r/{slug}; HttpOnly; SameSite=Strict; Max-Age=86400");
+/// A new form's `form` value: the browser's cookie value (kept from its
+/// request when it has one, so forms in several tabs all stay good), a
+/// dot, and random digits of this form's own.
+fn new_form(headers: &HeaderMap) -> String {
+    let browser = super::html::cookie(headers, FORM_COOKIE)
+        .filter(|c| c.len() == 32 && c.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map_or_else(|| muster_core::sync::storage::random_hex(16), str::to_owned);
+    format!("{browser}.{}", muster_core::sync::storage::random_hex(16))
+}
+
+/// Sets the browser's cookie: the part of `form` before the dot.
+fn set_form_cookie(r: &mut Response, slug: &str, form: &str) {
+    let browser = form.split('.').next().unwrap_or_default();
+    let cookie = format!(
+        "{FORM_COOKIE}={browser}; Path=/r/{slug}; HttpOnly; SameSite=Strict; Max-Age=86400"
+    );
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         r.headers_mut().append(header::SET_COOKIE, v);
     }
@@ -348,7 +406,11 @@ async fn shown(dash: &Arc<Dashboard>, slug: String) -> Result<Option<Shown>, Das
 }
 
 /// `GET /r/{slug}`: the form, or why there is none.
-pub async fn page(State(state): State<AppState>, Path(slug): Path<String>) -> Response {
+pub async fn page(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let Some(dash) = state.dashboard().cloned() else {
         return unavailable();
     };
@@ -364,8 +426,8 @@ pub async fn page(State(state): State<AppState>, Path(slug): Path<String>) -> Re
         {
             Err(why) => closed(&shown.event, why),
             Ok(()) => {
-                let nonce = muster_core::sync::storage::random_hex(16);
-                form_page(StatusCode::OK, &shown, &PageForm::default(), &[], &nonce)
+                let form = new_form(&headers);
+                form_page(StatusCode::OK, &shown, &PageForm::default(), &[], &form)
             }
         },
     }
@@ -406,22 +468,30 @@ fn read_body(body: &[u8]) -> Option<Sent> {
     Some(sent)
 }
 
-/// Whether the form came from this site's page: it carries its cookie's
-/// value, and an `Origin`, if the browser sent one, is this host.
-fn from_our_page(headers: &HeaderMap, nonce: &str) -> bool {
-    let cookie_ok = !nonce.is_empty()
-        && super::html::cookie(headers, FORM_COOKIE).is_some_and(|c| {
-            bool::from(subtle::ConstantTimeEq::ct_eq(
-                c.as_bytes(),
-                nonce.as_bytes(),
-            ))
-        });
+/// Whether the form came from this site's page: its `form` value starts
+/// with the browser's cookie ([`new_form`]), and an `Origin`, if the
+/// browser sent one, is this host (as the request or a proxy in front
+/// names it).
+fn from_our_page(headers: &HeaderMap, form: &str) -> bool {
+    let cookie_ok = match form.split_once('.') {
+        Some((browser, own)) if !browser.is_empty() && !own.is_empty() => {
+            super::html::cookie(headers, FORM_COOKIE).is_some_and(|c| {
+                bool::from(subtle::ConstantTimeEq::ct_eq(
+                    c.as_bytes(),
+                    browser.as_bytes(),
+                ))
+            })
+        }
+        _ => false,
+    };
     let origin_ok = match headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
         None => true,
         Some(origin) => {
-            let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
             let origin_host = origin.split_once("://").map(|(_, h)| h);
-            host.is_some() && origin_host == host
+            [header::HOST.as_str(), "x-forwarded-host"]
+                .iter()
+                .filter_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))
+                .any(|host| origin_host == Some(host))
         }
     };
     cookie_ok && origin_ok
@@ -453,27 +523,14 @@ pub async fn submit(
         Ok(None) => return unknown_page(),
         Ok(Some(shown)) => shown,
     };
-    let now = Instant::now();
     let pages = dash.pages();
-    if let Some(answer) = pages.answer_of(&sent.nonce) {
-        // The same form again (a double tap, a reload): the same answer.
-        return confirmation(&answer);
-    }
-    let client = state.client_ip(peer.ip(), &headers);
-    if !pages.allow(client, now) {
-        return notice(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many registrations",
-            "Many registrations came from your network in the last few minutes. Please try again later.",
-        );
-    }
     if let Err(why) = shown
         .event
         .page_takes_registrations(muster_core::model::now_ms())
     {
         return closed(&shown.event, why);
     }
-    let fresh = muster_core::sync::storage::random_hex(16);
+    let fresh = new_form(&headers);
     if !from_our_page(&headers, &sent.nonce) {
         let expired = [FormProblem {
             field: "name",
@@ -481,6 +538,37 @@ pub async fn submit(
         }];
         return form_page(StatusCode::FORBIDDEN, &shown, &sent.form, &expired, &fresh);
     }
+    // The same form again (a double tap, a reload) from the same browser:
+    // the answer the first got, written once.
+    let key = format!("{}\0{}", shown.page.slug, sent.nonce);
+    let mut waited = 0;
+    loop {
+        match pages.claim(&key) {
+            Claim::Answered(answer) => return confirmation(&answer),
+            Claim::Mine => break,
+            Claim::Busy if waited < 50 => {
+                waited += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Claim::Busy => return unavailable(),
+        }
+    }
+    let answer = take(&state, &dash, &shown, sent, peer, &headers, &fresh).await;
+    pages.release(&key);
+    answer
+}
+
+/// Writes a registration that came from our page: unless it is a robot's,
+/// has mistakes, or its address sent too many.
+async fn take(
+    state: &AppState,
+    dash: &Arc<Dashboard>,
+    shown: &Shown,
+    sent: Sent,
+    peer: std::net::SocketAddr,
+    headers: &HeaderMap,
+    fresh: &str,
+) -> Response {
     if !sent.trap.is_empty() {
         // Filled by a robot: thank it, write nothing.
         return notice(StatusCode::OK, "Thank you", "Thank you.");
@@ -490,15 +578,24 @@ pub async fn submit(
         Err(problems) => {
             return form_page(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                &shown,
+                shown,
                 &sent.form,
                 &problems,
-                &fresh,
+                fresh,
             );
         }
     };
+    let pages = dash.pages();
+    let now = Instant::now();
+    if !pages.allow(state.client_ip(peer.ip(), headers), now) {
+        return notice(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many registrations",
+            "Many registrations came from your network in the last few minutes. Please try again later.",
+        );
+    }
     let event_id = shown.event.id.clone();
-    let written = blocking(&dash, move |d| {
+    let written = blocking(dash, move |d| {
         d.device()
             .write(|s, now| s.register_from_page(&event_id, &checked, now))
             .map_err(DashboardError::from)
@@ -520,12 +617,13 @@ pub async fn submit(
                 cancel_path: cancel
                     .map(|c| format!("/r/{}/cancel/{}/{}", shown.page.slug, c.contact_id, c.token)),
             };
-            pages.keep_answer(sent.nonce, answer.clone(), now);
+            let key = format!("{}\0{}", shown.page.slug, sent.nonce);
+            pages.keep_answer(key, answer.clone(), now);
             confirmation(&answer)
         }
-        Err(DashboardError::Store(CoreError::NotAllowed(_))) => {
-            // Closed between the check and the write.
-            closed(&shown.event, PageClosed::RegistrationsClosed)
+        // Closed, unpublished or cancelled between the check and the write.
+        Err(DashboardError::Store(CoreError::NotAllowed(why))) => {
+            notice(StatusCode::GONE, &shown.event.title, &why)
         }
         Err(e) => {
             tracing::error!(error = %e, "a registration could not be written");
@@ -584,6 +682,7 @@ async fn linked(
 pub async fn cancel_page(
     State(state): State<AppState>,
     Path((slug, contact, token)): Path<(String, String, String)>,
+    headers: HeaderMap,
 ) -> Response {
     let Some(dash) = state.dashboard().cloned() else {
         return unavailable();
@@ -601,8 +700,17 @@ pub async fn cancel_page(
             "Your registration is cancelled.",
         ),
         Ok(Some((shown, false))) => {
-            let nonce = muster_core::sync::storage::random_hex(16);
-            cancel_form(&shown, &path, &nonce)
+            let e = &shown.event;
+            if e.status != muster_core::model::EventStatus::Scheduled
+                || muster_core::model::now_ms() >= e.starts_at
+            {
+                return notice(
+                    StatusCode::GONE,
+                    &e.title,
+                    "The event has started or is over: to change your registration, tell the organisers.",
+                );
+            }
+            cancel_form(&shown, &path, &new_form(&headers))
         }
     }
 }
@@ -619,7 +727,11 @@ pub async fn cancel(
     };
     let path = format!("/r/{slug}/cancel/{contact}/{token}");
     let Some(sent) = read_body(&body) else {
-        return no_such_link();
+        return notice(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Too long",
+            "This form is far longer than the cancel page sends.",
+        );
     };
     let shown = match linked(&dash, slug, contact.clone(), token.clone()).await {
         Err(e) => {
@@ -630,8 +742,7 @@ pub async fn cancel(
         Ok(Some((shown, _))) => shown,
     };
     if !from_our_page(&headers, &sent.nonce) {
-        let nonce = muster_core::sync::storage::random_hex(16);
-        let mut r = cancel_form(&shown, &path, &nonce);
+        let mut r = cancel_form(&shown, &path, &new_form(&headers));
         *r.status_mut() = StatusCode::FORBIDDEN;
         return r;
     }
@@ -656,5 +767,79 @@ pub async fn cancel(
             tracing::error!(error = %e, "a cancellation could not be written");
             unavailable()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_of_one_ipv6_network_share_one_count() {
+        let state = PageState::default();
+        let now = Instant::now();
+        for i in 0..SUBMISSIONS_PER_ADDRESS as u16 {
+            let addr: IpAddr = format!("2001:db8:1:2::{i:x}").parse().unwrap();
+            assert!(state.allow(addr, now), "{i}");
+        }
+        assert!(!state.allow("2001:db8:1:2:ffff::1".parse().unwrap(), now));
+        assert!(
+            state.allow("2001:db8:1:3::1".parse().unwrap(), now),
+            "another /64"
+        );
+        assert!(
+            state.allow("2001:db8:1:2::1".parse().unwrap(), now + SUBMISSION_WINDOW),
+            "the window passes"
+        );
+    }
+
+    #[test]
+    fn a_form_being_written_is_written_once() {
+        let state = PageState::default();
+        assert!(matches!(state.claim("f"), Claim::Mine));
+        assert!(matches!(state.claim("f"), Claim::Busy));
+        let answer = Answer {
+            title: "Food drive".into(),
+            waitlist_place: None,
+            cancel_path: None,
+        };
+        state.keep_answer("f".into(), answer, Instant::now());
+        state.release("f");
+        assert!(matches!(state.claim("f"), Claim::Answered(_)));
+        assert!(matches!(state.claim("g"), Claim::Mine));
+    }
+
+    #[test]
+    fn a_form_must_carry_its_browsers_cookie() {
+        let mut headers = HeaderMap::new();
+        let form = new_form(&headers);
+        let (browser, _) = form.split_once('.').unwrap();
+        assert!(!from_our_page(&headers, &form), "no cookie");
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&format!("{FORM_COOKIE}={browser}")).unwrap(),
+        );
+        assert!(from_our_page(&headers, &form));
+        assert_eq!(
+            new_form(&headers).split('.').next(),
+            Some(browser),
+            "kept across tabs"
+        );
+        assert!(
+            !from_our_page(&headers, browser),
+            "the cookie alone is not a form"
+        );
+        assert!(!from_our_page(&headers, &format!("{}.x", "0".repeat(32))));
+        headers.insert(header::HOST, HeaderValue::from_static("relay.example.org"));
+        headers.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://evil.example"),
+        );
+        assert!(!from_our_page(&headers, &form));
+        headers.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://relay.example.org"),
+        );
+        assert!(from_our_page(&headers, &form));
     }
 }
