@@ -136,10 +136,11 @@ impl Publication {
     /// compared in constant time.
     pub fn is_cancel_token(&self, contact_id: &str, registered_at: Millis, token: &str) -> bool {
         let expected = self.cancel_token(contact_id, registered_at);
-        bool::from(subtle::ConstantTimeEq::ct_eq(
-            expected.as_bytes(),
-            token.as_bytes(),
-        ))
+        expected.len() == 32
+            && bool::from(subtle::ConstantTimeEq::ct_eq(
+                expected.as_bytes(),
+                token.as_bytes(),
+            ))
     }
 
     fn normalise(&mut self) -> Result<()> {
