@@ -9,36 +9,14 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, existsSync, readFileSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
-import { root, bin, CHROMIUM, sleep, deadline, startRelay, run } from './harness.mjs';
+import { root, sleep, run, scene } from './harness.mjs';
 
 const SCREENSHOT = path.join(root, 'target', 'dashboard-e2e.png');
 
 test('a coordinator logs in, finds a contact, merges a duplicate, sees a check-in live and downloads a CSV', { timeout: 120_000 }, async (t) => {
-  for (const b of ['muster-server', 'muster']) {
-    assert.ok(existsSync(bin(b)), `${bin(b)} is missing: run scripts/test-dashboard (it builds it)`);
-  }
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: run scripts/install-browser-tools`);
-
-  const tmp = mkdtempSync(path.join(tmpdir(), 'muster-dashboard-e2e-'));
-  const data = path.join(tmp, 'relay-data');
-  const relay = startRelay(data);
-  let browser = null;
-  // One hook, in this order: the browser (its profile is in tmp), the
-  // relay, then the files.
-  t.after(async () => {
-    if (browser) await Promise.race([browser.close(), deadline(10_000)]);
-    const exited = new Promise((r) => relay.child.once('exit', r));
-    if (relay.child.exitCode === null && relay.child.kill('SIGTERM')) {
-      await Promise.race([exited, deadline(10_000)]);
-    }
-    rmSync(tmp, { recursive: true, force: true });
-  });
-  const addr = await relay.addr;
-  const base = `http://${addr}`;
+  const { tmp, data, base, launch } = await scene(t, 'dashboard');
 
   // Tokens, as an administrator creates them (the secret on stdout).
   const deskToken = run('muster-server', ['token', 'create', '--role', 'coordinator', '--name', 'front desk', '--data', data]);
@@ -59,16 +37,7 @@ test('a coordinator logs in, finds a contact, merges a duplicate, sees a check-i
   muster('sync');
   for (const id of [maria, maria2, tom, ada]) assert.match(id, /^c_[0-9a-f]{32}$/);
 
-  const profile = path.join(tmp, 'chromium-profile');
-  mkdirSync(profile);
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    acceptDownloads: true,
-    viewport: { width: 1180, height: 860 },
-  });
+  const browser = await launch({ acceptDownloads: true, viewport: { width: 1180, height: 860 } });
   const page = browser.pages()[0] ?? await browser.newPage();
   page.setDefaultTimeout(15_000);
   const problems = [];

@@ -2,7 +2,11 @@
 // started on port 0, the CLI run as a desk, Chromium's path.
 
 import { spawn, execFileSync } from 'node:child_process';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, existsSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { chromium } from 'playwright-core';
 import { fileURLToPath } from 'node:url';
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -53,4 +57,44 @@ export function run(name, args) {
   } catch (e) {
     throw new Error(`${name} ${args.join(' ')} failed: ${e.stderr || e.message}`);
   }
+}
+
+/**
+ * What a browser test runs in: the binaries checked, a temporary directory,
+ * a relay started on its data there, and one `t.after` hook that closes
+ * the browser (its profile is in the directory), stops the relay, then
+ * removes the files. `launch(options)` starts headless Chromium with
+ * playwright `options` (a viewport, downloads).
+ */
+export async function scene(t, name) {
+  for (const b of ['muster-server', 'muster']) {
+    assert.ok(existsSync(bin(b)), `${bin(b)} is missing: run scripts/test-dashboard (it builds it)`);
+  }
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: run scripts/install-browser-tools`);
+  const tmp = mkdtempSync(path.join(tmpdir(), `muster-${name}-e2e-`));
+  const data = path.join(tmp, 'relay-data');
+  const relay = startRelay(data);
+  let browser = null;
+  t.after(async () => {
+    if (browser) await Promise.race([browser.close(), deadline(10_000)]);
+    const exited = new Promise((r) => relay.child.once('exit', r));
+    if (relay.child.exitCode === null && relay.child.kill('SIGTERM')) {
+      await Promise.race([exited, deadline(10_000)]);
+    }
+    rmSync(tmp, { recursive: true, force: true });
+  });
+  const base = `http://${await relay.addr}`;
+  const launch = async (options) => {
+    const profile = path.join(tmp, 'chromium-profile');
+    mkdirSync(profile);
+    browser = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      ...options,
+    });
+    return browser;
+  };
+  return { tmp, data, base, launch };
 }

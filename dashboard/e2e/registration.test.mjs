@@ -8,34 +8,13 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, existsSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
-import { root, bin, CHROMIUM, sleep, deadline, startRelay, run } from './harness.mjs';
+import { root, sleep, run, scene } from './harness.mjs';
 
 const SCREENSHOT = path.join(root, 'target', 'registration-e2e.png');
 
 test('people register on a phone, twice is once, the last seat then the waitlist, and a private link cancels', { timeout: 120_000 }, async (t) => {
-  for (const b of ['muster-server', 'muster']) {
-    assert.ok(existsSync(bin(b)), `${bin(b)} is missing: run scripts/test-dashboard (it builds it)`);
-  }
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: run scripts/install-browser-tools`);
-
-  const tmp = mkdtempSync(path.join(tmpdir(), 'muster-registration-e2e-'));
-  const data = path.join(tmp, 'relay-data');
-  const relay = startRelay(data);
-  let browser = null;
-  t.after(async () => {
-    if (browser) await Promise.race([browser.close(), deadline(10_000)]);
-    const exited = new Promise((r) => relay.child.once('exit', r));
-    if (relay.child.exitCode === null && relay.child.kill('SIGTERM')) {
-      await Promise.race([exited, deadline(10_000)]);
-    }
-    rmSync(tmp, { recursive: true, force: true });
-  });
-  const addr = await relay.addr;
-  const base = `http://${addr}`;
+  const { tmp, data, base, launch } = await scene(t, 'registration');
 
   // The coordinator's desk publishes an event of two seats.
   const token = run('muster-server', ['token', 'create', '--role', 'coordinator', '--name', 'office', '--data', data]);
@@ -54,15 +33,7 @@ test('people register on a phone, twice is once, the last seat then the waitlist
     await sleep(250);
   }
 
-  const profile = path.join(tmp, 'chromium-profile');
-  mkdirSync(profile);
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 375, height: 740 },
-  });
+  const browser = await launch({ viewport: { width: 375, height: 740 } });
   const page = browser.pages()[0] ?? await browser.newPage();
   page.setDefaultTimeout(15_000);
   const problems = [];

@@ -122,27 +122,22 @@ impl Store {
 
     /// Events by start time.
     pub fn list_events(&self) -> Result<Vec<EventSummary>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id, title, starts_at, ends_at, place, capacity, status, registered, waitlisted, checked_in
-             FROM events ORDER BY starts_at, id",
-        )?;
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events ORDER BY starts_at, id"
+        ))?;
         let rows = stmt
-            .query_map([], |r| {
-                Ok(EventSummary {
-                    id: r.get(0)?,
-                    title: r.get(1)?,
-                    starts_at: r.get(2)?,
-                    ends_at: r.get(3)?,
-                    place: r.get(4)?,
-                    capacity: r.get(5)?,
-                    status: r.get(6)?,
-                    registered: r.get(7)?,
-                    waitlisted: r.get(8)?,
-                    checked_in: r.get(9)?,
-                })
-            })?
+            .query_map([], event_summary)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
+    }
+
+    /// One event's line of [`Store::list_events`], read by its id alone.
+    pub fn event_summary(&self, id: &str) -> Result<Option<EventSummary>> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ?1"))?
+            .query_row([id], event_summary)
+            .optional()?)
     }
 
     /// Signs a contact up to an event (in advance, or at the door when
@@ -312,4 +307,23 @@ impl Store {
         }
         Ok(lines)
     }
+}
+
+/// The columns [`event_summary`] reads, in order.
+const EVENT_COLUMNS: &str =
+    "id, title, starts_at, ends_at, place, capacity, status, registered, waitlisted, checked_in";
+
+fn event_summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventSummary> {
+    Ok(EventSummary {
+        id: r.get(0)?,
+        title: r.get(1)?,
+        starts_at: r.get(2)?,
+        ends_at: r.get(3)?,
+        place: r.get(4)?,
+        capacity: r.get(5)?,
+        status: r.get(6)?,
+        registered: r.get(7)?,
+        waitlisted: r.get(8)?,
+        checked_in: r.get(9)?,
+    })
 }

@@ -39,7 +39,7 @@ pub fn contact_id(id: &str) -> DResult<&str> {
 }
 
 /// Checks that `id` is an event id (`e_` and 32 hex digits).
-fn event_id(id: &str) -> DResult<&str> {
+pub(super) fn event_id(id: &str) -> DResult<&str> {
     if DocKind::of_id(id) == Some(DocKind::Event) {
         Ok(id)
     } else {
@@ -361,7 +361,7 @@ pub async fn event(
             let generation = d.generation();
             d.device()
                 .read(|s| {
-                    let summary = s.list_events()?.into_iter().find(|e| e.id == id);
+                    let summary = s.event_summary(&id)?;
                     let (lines, record) = match &summary {
                         Some(_) => (s.roster(&id, None)?, Some(s.event(&id)?)),
                         None => (Vec::new(), None),
@@ -430,11 +430,7 @@ pub async fn event_json(
                 return Ok(serde_json::json!({"gen": generation, "unchanged": true}));
             }
             let (capacity, lines) = d.device().read(|s| {
-                let capacity = s
-                    .list_events()?
-                    .into_iter()
-                    .find(|e| e.id == id)
-                    .and_then(|e| e.capacity);
+                let capacity = s.event_summary(&id)?.and_then(|e| e.capacity);
                 Ok((capacity, s.roster(&id, None)?))
             })?;
             let counts = Counts::of(&lines);

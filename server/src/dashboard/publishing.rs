@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use maud::html;
-use muster_core::model::{DocKind, Event, Publication};
+use muster_core::model::{Event, Publication};
 
 use super::auth::Coordinator;
 use super::html::see_other;
@@ -82,10 +82,10 @@ pub fn section(e: &Event, headers: &HeaderMap, csrf: &str) -> String {
 }
 
 fn event_of(id: Result<Path<String>, PathRejection>) -> DResult<String> {
-    match id {
-        Ok(Path(id)) if DocKind::of_id(&id) == Some(DocKind::Event) => Ok(id),
-        _ => Err(DashboardError::NotFound("No such event.".into())),
-    }
+    let Ok(Path(id)) = id else {
+        return Err(DashboardError::NotFound("No such event.".into()));
+    };
+    super::pages::event_id(&id).map(str::to_owned)
 }
 
 /// The publish form: the CSRF token, the fields asked, when it closes.

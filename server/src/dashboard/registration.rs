@@ -384,11 +384,7 @@ async fn shown(dash: &Arc<Dashboard>, slug: String) -> Result<Option<Shown>, Das
                 let seats_left = match event.capacity {
                     None => None,
                     Some(capacity) => {
-                        let holding = s
-                            .list_events()?
-                            .into_iter()
-                            .find(|e| e.id == event.id)
-                            .map_or(0, |e| e.registered);
+                        let holding = s.event_summary(&event.id)?.map_or(0, |e| e.registered);
                         Some((capacity - holding).max(0))
                     }
                 };
