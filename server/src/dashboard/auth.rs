@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use muster_core::sync::relay::{Auth, ROLE_COORDINATOR};
 use serde::Deserialize;
 
-use super::html::{self, esc};
+use super::html;
 use super::{DResult, Dashboard, DashboardError, Slot};
 use crate::AppState;
 use crate::backend::{DashSession, SharedState};
@@ -226,23 +226,27 @@ impl FromRequestParts<AppState> for MaybeCoordinator {
 
 /// The login page, with a message after a refused attempt.
 pub fn login_page(status: StatusCode, message: Option<&str>) -> Response {
-    let message = message
-        .map(|m| format!("<p class=\"error\" role=\"alert\">{}</p>", esc(m)))
-        .unwrap_or_default();
     html::respond(
         status,
         html::bare_page(
             "Log in",
-            &format!(
-                "<div class=\"login\"><h1>Muster</h1><p class=\"sub\">Coordinators' dashboard</p>{message}\
-                 <form method=\"post\" action=\"/login\">\
-                 <label for=\"token\">Coordinator token</label>\
-                 <input id=\"token\" name=\"token\" type=\"password\" autocomplete=\"off\" \
-                 spellcheck=\"false\" required autofocus>\
-                 <button type=\"submit\">Log in</button></form>\
-                 <p class=\"hint\">An administrator creates one with \
-                 <code>muster-server token create --role coordinator</code>.</p></div>"
-            ),
+            maud::html! {
+                div class="login" {
+                    h1 { "Muster" }
+                    p class="sub" { "Coordinators' dashboard" }
+                    @if let Some(m) = message { p class="error" role="alert" { (m) } }
+                    form method="post" action="/login" {
+                        label for="token" { "Coordinator token" }
+                        input id="token" name="token" type="password" autocomplete="off"
+                            spellcheck="false" required autofocus;
+                        button type="submit" { "Log in" }
+                    }
+                    p class="hint" {
+                        "An administrator creates one with "
+                        code { "muster-server token create --role coordinator" } "."
+                    }
+                }
+            },
         ),
     )
 }

@@ -21,8 +21,10 @@ use muster_core::store::DuplicatePair;
 use serde::Deserialize;
 
 use super::auth::{Coordinator, form_or_400};
-use super::html::{self, esc};
-use super::pages::{contact_id, frame};
+use maud::{Markup, html};
+
+use super::html::{self, Script, Section, time};
+use super::pages::{contact_id, ok_page, pager, unmerge_form};
 use super::{DashboardError, blocking, now_ms};
 
 /// Pairs shown per page of the queue.
@@ -289,166 +291,102 @@ pub async fn page(who: Coordinator, query: Result<Query<PageQuery>, QueryRejecti
         Err(e) => return e.into_response(),
     };
     let (view, recomputing, error) = who.dash.duplicates.view(offset);
-    let csrf = esc(&who.csrf);
-    let mut body = String::from("<h1>Duplicates</h1>");
-    if let Some((id, name, into)) = note {
-        body += &format!(
-            "<div class=\"notice\" role=\"status\">Merged <strong>{}</strong> into <strong>{}</strong>. \
-             <form method=\"post\" action=\"/contacts/{}/unmerge\" class=\"inline\">\
-             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-             <input type=\"hidden\" name=\"back\" value=\"duplicates\">\
-             <button type=\"submit\" class=\"link\">Undo</button></form></div>",
-            esc(&name),
-            esc(&into),
-            esc(&id)
-        );
-    }
-    if let Some(e) = error {
-        body += &format!(
-            "<p class=\"error\" role=\"alert\">The last search for duplicates failed: {}</p>",
-            esc(&e)
-        );
-    }
+    let csrf = who.csrf.as_str();
     let run = view.as_ref().map_or(0, |(c, _)| c.run);
-    match view {
-        None => {
-            body += "<p class=\"notice\" role=\"status\">Looking for duplicates among the contacts… \
-                     this page reloads when the list is ready.</p>";
-        }
-        Some((computed, total)) => {
-            body += &format!(
-                "<p class=\"sub\" id=\"dup-status\">{} pair{} to review among {} contacts · list computed {} in {:.1} s{}</p>\
-                 <p class=\"notice hidden\" id=\"dup-newer\" role=\"status\">Contacts changed: a newer list is ready. \
-                 <a href=\"/duplicates\">Refresh</a></p>",
-                html::count(total as i64),
-                if total == 1 { "" } else { "s" },
-                html::count(contacts),
-                html::time(computed.computed_at),
-                computed.took.as_secs_f64(),
-                if recomputing {
-                    " · contacts changed since; recomputing"
-                } else {
-                    ""
-                },
-            );
-            if computed.pairs.is_empty() {
-                body += "<p class=\"empty\">No likely duplicates. 🎉</p>";
-            } else {
-                body += "<ul class=\"pairs\" id=\"pairs\">";
-                for p in &computed.pairs {
-                    body += &pair_item(p, &csrf);
-                }
-                body += "</ul>";
+    let body = html! {
+        h1 { "Duplicates" }
+        @if let Some((id, name, into)) = &note {
+            div class="notice" role="status" {
+                "Merged " strong { (name) } " into " strong { (into) } ". "
+                (unmerge_form(id, csrf, true, true, "link", "Undo"))
             }
-            body += &pager(offset, total);
         }
-    }
-    body += &format!(
-        "<h2 id=\"merged\">Merged contacts <span class=\"sub\">({})</span></h2>",
-        html::count(merged_total)
-    );
-    if merged.is_empty() {
-        body += "<p class=\"empty\">No contact has been merged.</p>";
-    } else {
-        body += "<div class=\"table-wrap\"><table class=\"merged\"><thead><tr><th>Duplicate</th>\
-                 <th>Merged into</th><th></th></tr></thead><tbody>";
-        for m in &merged {
-            body += &format!(
-                "<tr data-id=\"{id}\"><td><a href=\"/contacts/{id}\">{}</a></td>\
-                 <td><a href=\"/contacts/{into}\">{}</a></td>\
-                 <td class=\"actions\"><form method=\"post\" action=\"/contacts/{id}/unmerge\">\
-                 <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-                 <input type=\"hidden\" name=\"back\" value=\"duplicates\">\
-                 <button type=\"submit\" class=\"secondary\">Unmerge</button></form></td></tr>",
-                esc(&m.name),
-                esc(m.kept_name.as_deref().unwrap_or(&m.merged_into)),
-                id = esc(&m.id),
-                into = esc(&m.merged_into),
-            );
+        @if let Some(e) = &error {
+            p class="error" role="alert" { "The last search for duplicates failed: " (e) }
         }
-        body += "</tbody></table></div>";
-        if merged_total as usize > merged.len() {
-            body += &format!(
-                "<p class=\"sub\">Showing the first {} by name; open a contact to unmerge others.</p>",
-                merged.len()
-            );
+        @match &view {
+            None => {
+                p class="notice" role="status" {
+                    "Looking for duplicates among the contacts… this page reloads when the list is ready."
+                }
+            },
+            Some((computed, total)) => {
+                p class="sub" id="dup-status" {
+                    (html::plural(*total, "pair", "pairs")) " to review among " (html::count(contacts)) " contacts · list computed "
+                    (time(computed.computed_at)) " in " (format!("{:.1}", computed.took.as_secs_f64())) " s"
+                    @if recomputing { " · contacts changed since; recomputing" }
+                }
+                p class="notice hidden" id="dup-newer" role="status" {
+                    "Contacts changed: a newer list is ready. " a href="/duplicates" { "Refresh" }
+                }
+                @if computed.pairs.is_empty() {
+                    p class="empty" { "No likely duplicates. 🎉" }
+                } @else {
+                    ul class="pairs" id="pairs" { @for p in &computed.pairs { (pair_item(p, csrf)) } }
+                }
+                (pager("/duplicates", offset, PAGE_SIZE, *total))
+            },
         }
-    }
-    let pending = who.dash.duplicates.pending();
-    let replica = super::pages::replica_line(&who.dash).await;
-    html::respond(
-        axum::http::StatusCode::OK,
-        html::page(
-            "Duplicates",
-            &frame(&who, html::Section::Duplicates, pending, replica),
-            &format!(" data-dup-run=\"{run}\" data-dup-state=\"/api/duplicates\""),
-            &body,
-        ),
-    )
-}
-
-fn pair_item(p: &DuplicatePair, csrf: &str) -> String {
-    let reasons: String = p
-        .reasons
-        .iter()
-        .map(|r| format!("<li>{}</li>", esc(r)))
-        .collect();
-    let merge = |keep: &str, dup: &str, label: &str, class: &str| {
-        format!(
-            "<form method=\"post\" action=\"/duplicates/merge\">\
-             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-             <input type=\"hidden\" name=\"keep\" value=\"{}\">\
-             <input type=\"hidden\" name=\"duplicate\" value=\"{}\">\
-             <button type=\"submit\" class=\"{class}\">{label}</button></form>",
-            esc(keep),
-            esc(dup)
-        )
+        h2 id="merged" { "Merged contacts " span class="sub" { "(" (html::count(merged_total)) ")" } }
+        @if merged.is_empty() {
+            p class="empty" { "No contact has been merged." }
+        } @else {
+            div class="table-wrap" { table class="merged" {
+                thead { tr { th { "Duplicate" } th { "Merged into" } th {} } }
+                tbody { @for m in &merged { tr data-id=(m.id) {
+                    td { a href={ "/contacts/" (m.id) } { (m.name) } }
+                    td { a href={ "/contacts/" (m.merged_into) } { (m.kept_name.as_deref().unwrap_or(&m.merged_into)) } }
+                    td class="actions" { (unmerge_form(&m.id, csrf, true, false, "secondary", "Unmerge")) }
+                } } }
+            } }
+            @if merged_total as usize > merged.len() {
+                p class="sub" { "Showing the first " (merged.len()) " by name; open a contact to unmerge others." }
+            }
+        }
     };
-    format!(
-        "<li class=\"pair\" data-a=\"{a}\" data-b=\"{b}\">\
-         <div class=\"who\"><div class=\"side\"><span class=\"tag\">A</span> <a href=\"/contacts/{a}\">{an}</a></div>\
-         <div class=\"side\"><span class=\"tag\">B</span> <a href=\"/contacts/{b}\">{bn}</a></div></div>\
-         <div class=\"why\"><span class=\"score\" title=\"how likely the two are one person\">{score:.0}%</span>\
-         <ul class=\"reasons\">{reasons}</ul></div>\
-         <div class=\"actions\">{}{}\
-         <form method=\"post\" action=\"/duplicates/not-duplicate\">\
-         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-         <input type=\"hidden\" name=\"a\" value=\"{a}\"><input type=\"hidden\" name=\"b\" value=\"{b}\">\
-         <button type=\"submit\" class=\"secondary\">Not a duplicate</button></form></div></li>",
-        merge(&p.a, &p.b, "Merge (keep A)", "primary"),
-        merge(&p.b, &p.a, "Merge (keep B)", ""),
-        a = esc(&p.a),
-        b = esc(&p.b),
-        an = esc(&p.a_name),
-        bn = esc(&p.b_name),
-        score = p.score * 100.0,
+    ok_page(
+        &who,
+        Section::Duplicates,
+        "Duplicates",
+        Script::Duplicates { run },
+        body,
     )
+    .await
 }
 
-fn pager(offset: usize, total: usize) -> String {
-    if total <= PAGE_SIZE {
-        return String::new();
+fn pair_item(p: &DuplicatePair, csrf: &str) -> Markup {
+    let merge = |keep: &str, dup: &str, label: &str, class: &str| {
+        html! {
+            form method="post" action="/duplicates/merge" {
+                input type="hidden" name="csrf" value=(csrf);
+                input type="hidden" name="keep" value=(keep);
+                input type="hidden" name="duplicate" value=(dup);
+                button type="submit" class=(class) { (label) }
+            }
+        }
+    };
+    html! {
+        li class="pair" data-a=(p.a) data-b=(p.b) {
+            div class="who" {
+                div class="side" { span class="tag" { "A" } " " a href={ "/contacts/" (p.a) } { (p.a_name) } }
+                div class="side" { span class="tag" { "B" } " " a href={ "/contacts/" (p.b) } { (p.b_name) } }
+            }
+            div class="why" {
+                span class="score" title="how likely the two are one person" { (format!("{:.0}%", p.score * 100.0)) }
+                ul class="reasons" { @for r in &p.reasons { li { (r) } } }
+            }
+            div class="actions" {
+                (merge(&p.a, &p.b, "Merge (keep A)", "primary"))
+                (merge(&p.b, &p.a, "Merge (keep B)", ""))
+                form method="post" action="/duplicates/not-duplicate" {
+                    input type="hidden" name="csrf" value=(csrf);
+                    input type="hidden" name="a" value=(p.a);
+                    input type="hidden" name="b" value=(p.b);
+                    button type="submit" class="secondary" { "Not a duplicate" }
+                }
+            }
+        }
     }
-    let mut out = String::from("<nav class=\"pager\" aria-label=\"Pages\">");
-    if offset > 0 {
-        out += &format!(
-            "<a href=\"/duplicates?offset={}\">← Previous</a>",
-            offset.saturating_sub(PAGE_SIZE)
-        );
-    }
-    out += &format!(
-        "<span>{}–{} of {}</span>",
-        html::count((offset + 1).min(total) as i64),
-        html::count((offset + PAGE_SIZE).min(total) as i64),
-        html::count(total as i64)
-    );
-    if offset + PAGE_SIZE < total {
-        out += &format!(
-            "<a href=\"/duplicates?offset={}\">Next →</a>",
-            offset + PAGE_SIZE
-        );
-    }
-    out + "</nav>"
 }
 
 /// `GET /api/duplicates`: which list the cache holds, for the page's script.

@@ -13,15 +13,15 @@ use std::path::PathBuf;
 use axum::body::{Body, Bytes};
 use axum::extract::Path;
 use axum::extract::rejection::PathRejection;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use muster_core::Store;
 use muster_core::export::{Dataset, Format, Options};
 use tokio::sync::mpsc;
 
 use super::auth::Coordinator;
-use super::html::{self, Section, esc};
-use super::pages::{frame, replica_line};
+use super::html::{self, Script, Section};
+use super::pages::ok_page;
 use super::{DashboardError, now_ms};
 
 /// Bytes gathered before a chunk is sent to the browser.
@@ -53,34 +53,24 @@ const DESCRIPTIONS: [(Dataset, &str); 5] = [
 
 /// `GET /export`: the downloads.
 pub async fn index(who: Coordinator) -> Response {
-    let mut body = String::from(
-        "<h1>Exports</h1><p class=\"sub\">UTF-8 CSV with a header line, the same columns as \
-         <code>muster export</code>. Times are UTC (RFC 3339).</p><ul class=\"downloads\">",
-    );
-    for (d, what) in DESCRIPTIONS {
-        body += &format!(
-            "<li><a class=\"button\" href=\"/export/{0}.csv\" download>{0}.csv</a> \
-             <a class=\"sub\" href=\"/export/{0}.json\" download>JSON</a><p>{1}</p></li>",
-            d.as_str(),
-            esc(what)
-        );
-    }
-    body += "</ul>";
-    let replica = replica_line(&who.dash).await;
-    html::respond(
-        StatusCode::OK,
-        html::page(
-            "Exports",
-            &frame(
-                &who,
-                Section::Exports,
-                who.dash.duplicates.pending(),
-                replica,
-            ),
-            "",
-            &body,
-        ),
-    )
+    let body = maud::html! {
+        h1 { "Exports" }
+        p class="sub" {
+            "UTF-8 CSV with a header line, the same columns as " code { "muster export" }
+            ". Times are UTC (RFC 3339)."
+        }
+        ul class="downloads" {
+            @for (d, what) in DESCRIPTIONS {
+                li {
+                    a class="button" href={ "/export/" (d.as_str()) ".csv" } download { (d.as_str()) ".csv" }
+                    " "
+                    a class="sub" href={ "/export/" (d.as_str()) ".json" } download { "JSON" }
+                    p { (what) }
+                }
+            }
+        }
+    };
+    ok_page(&who, Section::Exports, "Exports", Script::None, body).await
 }
 
 /// A `Write` that hands what is written to the response body in chunks.

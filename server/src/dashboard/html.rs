@@ -1,12 +1,15 @@
-//! HTML for the dashboard: escaping, the page frame, time and money
-//! formatting, and the two static assets (one CSS file, one small script),
-//! embedded in the binary.
+//! HTML for the dashboard: the page frame, time and money formatting, and
+//! the static assets (the dashboard's CSS and small script, the public
+//! pages' CSS), embedded in the binary.
 //!
-//! Every text that comes from a record goes through [`esc`]: names, phones
-//! and notes are typed by the public.
+//! Every page is a maud template, which escapes each value it is given:
+//! names, phones and notes are typed by the public, and there is no call to
+//! forget. [`respond`] takes only [`Markup`], so no hand-built string can
+//! reach a browser as HTML.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use maud::{DOCTYPE, Markup, html};
 
 const CSS: &str = include_str!("../../assets/dashboard.css");
 const JS: &str = include_str!("../../assets/dashboard.js");
@@ -16,22 +19,6 @@ const PAGE_CSS: &str = include_str!("../../assets/page.css");
 /// inline script or style, no framing.
 pub const CSP: &str =
     "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
-
-/// Escapes text for HTML element content and quoted attribute values.
-pub fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// Percent-encodes a query parameter value (`application/x-www-form-urlencoded`,
 /// as browsers send forms).
@@ -53,15 +40,18 @@ pub fn cookie<'h>(headers: &'h axum::http::HeaderMap, name: &str) -> Option<&'h 
 
 /// A time as a `<time>` element: UTC text on the server, turned into the
 /// reader's local time by the script.
-pub fn time(ms: i64) -> String {
+pub fn time(ms: i64) -> Markup {
     match jiff::Timestamp::from_millisecond(ms) {
-        Ok(t) => format!(
-            "<time datetime=\"{}\" data-ms=\"{ms}\">{}</time>",
-            t,
-            t.strftime("%Y-%m-%d %H:%M UTC")
-        ),
-        Err(_) => "—".into(),
+        Ok(t) => html! {
+            time datetime=(t) data-ms=(ms) { (t.strftime("%Y-%m-%d %H:%M UTC")) }
+        },
+        Err(_) => html! { "—" },
     }
+}
+
+/// [`time`], or a dash when there is none.
+pub fn time_or_dash(ms: Option<i64>) -> Markup {
+    ms.map_or_else(|| html! { "—" }, time)
 }
 
 /// A duration in words: `3 h 20 min`, `2 days 4 h`.
@@ -77,9 +67,9 @@ pub fn duration(ms: i64) -> String {
 }
 
 /// An amount in a currency's minor unit, with the currency's own digits
-/// ([`muster_core::money::display_amount`], as exports write it), escaped.
+/// ([`muster_core::money::display_amount`], as exports write it).
 pub fn money(minor: i64, currency: &str) -> String {
-    esc(&muster_core::money::display_amount(minor, currency))
+    muster_core::money::display_amount(minor, currency)
 }
 
 /// A number with thousands separators.
@@ -93,6 +83,15 @@ pub fn count(n: i64) -> String {
         out.push(c);
     }
     if n < 0 { format!("-{out}") } else { out }
+}
+
+/// "1 result", "2 results": `n` and the noun, plural unless one.
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{} {many}", count(n as i64))
+    }
 }
 
 /// Which section of the navigation a page belongs to.
@@ -122,62 +121,99 @@ pub struct Frame<'a> {
     pub replica: String,
 }
 
-/// A whole logged-in page. `main_attrs` are attributes of `<main>` the
-/// script reads (`data-live` …), already escaped.
-pub fn page(title: &str, frame: &Frame<'_>, main_attrs: &str, body: &str) -> String {
-    let link = |s: Section, href: &str, label: &str, extra: &str| {
-        format!(
-            "<a href=\"{href}\"{}>{label}{extra}</a>",
-            if s == frame.section {
-                " class=\"active\" aria-current=\"page\""
-            } else {
-                ""
+/// What the page's script does on a page, read from `<main>`'s attributes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Script {
+    /// Nothing beyond local times.
+    None,
+    /// Polls `url` (`?since=generation`) and replaces the live rows and
+    /// counts when they changed.
+    Live {
+        /// The JSON address.
+        url: String,
+        /// The change counter the page was made at.
+        generation: u64,
+    },
+    /// Watches the duplicate cache and says when a newer list is ready.
+    Duplicates {
+        /// The list's run the page shows.
+        run: u64,
+    },
+}
+
+/// A whole logged-in page.
+pub fn page(title: &str, frame: &Frame<'_>, script: &Script, body: Markup) -> Markup {
+    let nav = [
+        (Section::Events, "/", "Events"),
+        (Section::Contacts, "/contacts", "Contacts"),
+        (Section::Duplicates, "/duplicates", "Duplicates"),
+        (Section::Feedback, "/feedback", "Feedback"),
+        (Section::Exports, "/export", "Exports"),
+    ];
+    let (live, generation, dup_run, dup_state) = match script {
+        Script::None => (None, None, None, None),
+        Script::Live { url, generation } => (Some(url.as_str()), Some(*generation), None, None),
+        Script::Duplicates { run } => (None, None, Some(*run), Some("/api/duplicates")),
+    };
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Muster" }
+                link rel="stylesheet" href="/assets/dashboard.css";
+                script src="/assets/dashboard.js" defer {}
             }
-        )
-    };
-    let badge = match frame.duplicates {
-        Some(n) if n > 0 => format!(" <span class=\"badge\">{}</span>", count(n as i64)),
-        _ => String::new(),
-    };
-    format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title} · Muster</title>\
-         <link rel=\"stylesheet\" href=\"/assets/dashboard.css\">\
-         <script src=\"/assets/dashboard.js\" defer></script></head>\
-         <body><header class=\"top\"><a class=\"brand\" href=\"/\">Muster</a>\
-         <nav aria-label=\"Sections\">{}{}{}{}{}</nav>\
-         <form method=\"post\" action=\"/logout\" class=\"logout\">\
-         <input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">Log out</button></form>\
-         </header><main id=\"main\"{main_attrs}>{body}</main>\
-         <footer><span id=\"replica\">{}</span></footer></body></html>\n",
-        link(Section::Events, "/", "Events", ""),
-        link(Section::Contacts, "/contacts", "Contacts", ""),
-        link(Section::Duplicates, "/duplicates", "Duplicates", &badge),
-        link(Section::Feedback, "/feedback", "Feedback", ""),
-        link(Section::Exports, "/export", "Exports", ""),
-        esc(frame.csrf),
-        frame.replica,
-        title = esc(title),
-    )
+            body {
+                header class="top" {
+                    a class="brand" href="/" { "Muster" }
+                    nav aria-label="Sections" {
+                        @for (section, href, label) in nav {
+                            @let here = section == frame.section;
+                            a href=(href) class=[here.then_some("active")] aria-current=[here.then_some("page")] {
+                                (label)
+                                @if section == Section::Duplicates {
+                                    @if let Some(n) = frame.duplicates.filter(|n| *n > 0) {
+                                        " " span class="badge" { (count(n as i64)) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    form method="post" action="/logout" class="logout" {
+                        input type="hidden" name="csrf" value=(frame.csrf);
+                        button type="submit" { "Log out" }
+                    }
+                }
+                main id="main" data-live=[live] data-gen=[generation]
+                    data-dup-run=[dup_run] data-dup-state=[dup_state] { (body) }
+                footer { span id="replica" { (frame.replica) } }
+            }
+        }
+    }
 }
 
 /// A page without the logged-in frame (login, errors).
-pub fn bare_page(title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{} · Muster</title>\
-         <link rel=\"stylesheet\" href=\"/assets/dashboard.css\"></head>\
-         <body class=\"bare\"><main id=\"main\">{body}</main></body></html>\n",
-        esc(title)
-    )
+pub fn bare_page(title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Muster" }
+                link rel="stylesheet" href="/assets/dashboard.css";
+            }
+            body class="bare" { main id="main" { (body) } }
+        }
+    }
 }
 
 /// An HTML response with the pages' security headers: the CSP, no
 /// sniffing, no caching (pages hold personal data), same-origin referrers.
-pub fn respond(status: StatusCode, body: String) -> Response {
-    let mut r = (status, body).into_response();
+pub fn respond(status: StatusCode, page: Markup) -> Response {
+    let mut r = (status, page.into_string()).into_response();
     let h = r.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -211,12 +247,11 @@ pub fn error_page(status: StatusCode, message: &str) -> Response {
         status,
         bare_page(
             title,
-            &format!(
-                "<h1>{}</h1><p class=\"error\" role=\"alert\">{}</p>\
-                 <p><a href=\"/\">Back to the dashboard</a></p>",
-                esc(title),
-                esc(message)
-            ),
+            html! {
+                h1 { (title) }
+                p class="error" role="alert" { (message) }
+                p { a href="/" { "Back to the dashboard" } }
+            },
         ),
     )
 }
@@ -293,14 +328,51 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escaping_covers_markup_and_quotes() {
-        assert_eq!(
-            esc("<script>alert('x') & \"y\"</script>"),
-            "&lt;script&gt;alert(&#39;x&#39;) &amp; &quot;y&quot;&lt;/script&gt;"
+    fn values_are_escaped_and_formatted() {
+        let frame = Frame {
+            section: Section::Contacts,
+            csrf: "\"><script>",
+            duplicates: Some(3),
+            replica: "<b>".into(),
+        };
+        let hostile = "<script>alert('x') & \"y\"</script>";
+        let out = page(
+            hostile,
+            &frame,
+            &Script::Live {
+                url: "/api/\"x".into(),
+                generation: 7,
+            },
+            html! { p { (hostile) } },
+        )
+        .into_string();
+        assert!(!out.contains("<script>alert"), "{out}");
+        assert!(out.contains("<p>&lt;script&gt;alert('x') &amp; &quot;y&quot;&lt;/script&gt;</p>"));
+        assert!(out.contains("value=\"&quot;&gt;&lt;script&gt;\""), "{out}");
+        assert!(
+            out.contains("data-live=\"/api/&quot;x\" data-gen=\"7\""),
+            "{out}"
         );
+        assert!(
+            out.contains("<span id=\"replica\">&lt;b&gt;</span>"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "<a href=\"/contacts\" class=\"active\" aria-current=\"page\">Contacts</a>"
+            )
+        );
+        assert!(
+            out.contains("Duplicates <span class=\"badge\">3</span>"),
+            "{out}"
+        );
+        assert!(!out.contains("data-dup-state"));
+
         assert_eq!(url_param("Ana Sílva&x"), "Ana+S%C3%ADlva%26x");
         assert_eq!(count(100_000), "100,000");
         assert_eq!(count(999), "999");
+        assert_eq!(plural(1, "case", "cases"), "1 case");
+        assert_eq!(plural(1200, "case", "cases"), "1,200 cases");
         assert_eq!(money(1250, "EUR"), "12.50 EUR");
         // As the export writes it: once "10.00 JPY" here and "1000" there.
         assert_eq!(money(1000, "JPY"), "1000 JPY");
@@ -310,6 +382,6 @@ mod tests {
         );
         assert_eq!(money(1500, "KWD"), "1.500 KWD");
         assert_eq!(duration(26 * 3_600_000 + 60_000), "1 day 2 h");
-        assert!(time(0).contains("1970-01-01 00:00 UTC"));
+        assert!(time(0).into_string().contains("1970-01-01 00:00 UTC"));
     }
 }

@@ -17,8 +17,10 @@ use muster_core::device::{SyncActivity, SyncStatus};
 use muster_core::{DocKind, EventSummary, RosterLine, SignupStatus};
 use serde::Deserialize;
 
+use maud::{Markup, html};
+
 use super::auth::{Coordinator, MaybeCoordinator, login_page};
-use super::html::{self, Frame, Section, esc};
+use super::html::{self, Frame, Script, Section, time, time_or_dash};
 use super::{DResult, Dashboard, DashboardError, blocking, now_ms};
 
 /// Contacts listed per page when browsing without a search.
@@ -75,7 +77,7 @@ pub fn frame<'a>(
 pub async fn replica_line(dash: &Arc<Dashboard>) -> String {
     let d = dash.clone();
     match tokio::task::spawn_blocking(move || d.device().status()).await {
-        Ok(Ok(status)) => esc(&describe(&status)),
+        Ok(Ok(status)) => describe(&status),
         _ => "Dashboard replica: status unknown".into(),
     }
 }
@@ -108,8 +110,8 @@ pub async fn ok_page(
     who: &Coordinator,
     section: Section,
     title: &str,
-    attrs: &str,
-    body: &str,
+    script: Script,
+    body: Markup,
 ) -> Response {
     let replica = replica_line(&who.dash).await;
     html::respond(
@@ -117,7 +119,7 @@ pub async fn ok_page(
         html::page(
             title,
             &frame(who, section, who.dash.duplicates.pending(), replica),
-            attrs,
+            &script,
             body,
         ),
     )
@@ -132,36 +134,34 @@ pub struct SinceQuery {
 
 // ----- events ---------------------------------------------------------------
 
-fn event_rows(events: &[EventSummary]) -> String {
-    if events.is_empty() {
-        return "<tr><td colspan=\"5\" class=\"empty\">No events yet.</td></tr>".into();
+fn event_rows(events: &[EventSummary]) -> Markup {
+    html! {
+        @if events.is_empty() {
+            tr { td colspan="5" class="empty" { "No events yet." } }
+        }
+        @for e in events {
+            tr data-event=(e.id) {
+                td {
+                    a href={ "/events/" (e.id) } { (e.title) }
+                    div class="sub" {
+                        (e.place)
+                        @if e.status != "scheduled" {
+                            " " span class={ "status s-" (e.status) } { (e.status) }
+                        }
+                    }
+                }
+                td { (time(e.starts_at)) }
+                td class="num" data-count="registered" {
+                    @match e.capacity {
+                        Some(c) => { (e.registered) " / " (c) },
+                        None => { (e.registered) },
+                    }
+                }
+                td class="num" data-count="checked_in" { (e.checked_in) }
+                td class="num" data-count="waitlisted" { (e.waitlisted) }
+            }
+        }
     }
-    let mut out = String::new();
-    for e in events {
-        let seats = match e.capacity {
-            Some(c) => format!("{} / {}", e.registered, c),
-            None => e.registered.to_string(),
-        };
-        out += &format!(
-            "<tr data-event=\"{id}\"><td><a href=\"/events/{id}\">{}</a>\
-             <div class=\"sub\">{}{}</div></td><td>{}</td>\
-             <td class=\"num\" data-count=\"registered\">{seats}</td>\
-             <td class=\"num\" data-count=\"checked_in\">{}</td>\
-             <td class=\"num\" data-count=\"waitlisted\">{}</td></tr>",
-            esc(&e.title),
-            esc(&e.place),
-            if e.status == "scheduled" {
-                String::new()
-            } else {
-                format!(" <span class=\"status s-{0}\">{0}</span>", esc(&e.status))
-            },
-            html::time(e.starts_at),
-            e.checked_in,
-            e.waitlisted,
-            id = esc(&e.id),
-        );
-    }
-    out
 }
 
 /// `GET /`: the login form, or the events with live counts.
@@ -188,30 +188,39 @@ pub async fn home(maybe: Result<MaybeCoordinator, DashboardError>) -> Response {
         Err(e) => return e.into_response(),
     };
     let pending = who.dash.duplicates.pending();
-    let body = format!(
-        "<h1>Events</h1>\
-         <div class=\"table-wrap\"><table class=\"events\"><thead><tr><th>Event</th><th>Starts</th>\
-         <th class=\"num\">Registered</th><th class=\"num\">Checked in</th><th class=\"num\">Waitlisted</th>\
-         </tr></thead><tbody id=\"live-rows\">{}</tbody></table></div>\
-         <p class=\"live-note\"><span class=\"dot\" id=\"live-dot\"></span> Counts update live, without reloading.</p>\
-         <section class=\"cards\" aria-label=\"Summary\">\
-         <a class=\"card\" href=\"/contacts\"><span class=\"n\">{}</span><span class=\"l\">contacts</span></a>\
-         <a class=\"card\" href=\"/duplicates\"><span class=\"n\">{}</span><span class=\"l\">possible duplicates</span></a>\
-         <a class=\"card{}\" href=\"/feedback\"><span class=\"n\">{}</span><span class=\"l\">overdue feedback</span></a>\
-         <a class=\"card\" href=\"/export\"><span class=\"n\">CSV</span><span class=\"l\">downloads</span></a>\
-         </section>",
-        event_rows(&events),
-        html::count(contacts),
-        pending.map_or("…".to_owned(), |n| html::count(n as i64)),
-        if overdue > 0 { " alert" } else { "" },
-        html::count(overdue),
-    );
+    let body = html! {
+        h1 { "Events" }
+        div class="table-wrap" {
+            table class="events" {
+                thead { tr {
+                    th { "Event" } th { "Starts" }
+                    th class="num" { "Registered" } th class="num" { "Checked in" } th class="num" { "Waitlisted" }
+                } }
+                tbody id="live-rows" { (event_rows(&events)) }
+            }
+        }
+        p class="live-note" { span class="dot" id="live-dot" {} " Counts update live, without reloading." }
+        section class="cards" aria-label="Summary" {
+            a class="card" href="/contacts" { span class="n" { (html::count(contacts)) } span class="l" { "contacts" } }
+            a class="card" href="/duplicates" {
+                span class="n" { (pending.map_or("…".to_owned(), |n| html::count(n as i64))) }
+                span class="l" { "possible duplicates" }
+            }
+            a class={ "card" @if overdue > 0 { " alert" } } href="/feedback" {
+                span class="n" { (html::count(overdue)) } span class="l" { "overdue feedback" }
+            }
+            a class="card" href="/export" { span class="n" { "CSV" } span class="l" { "downloads" } }
+        }
+    };
     ok_page(
         &who,
         Section::Events,
         "Events",
-        &format!(" data-live=\"/api/events\" data-gen=\"{generation}\""),
-        &body,
+        Script::Live {
+            url: "/api/events".into(),
+            generation,
+        },
+        body,
     )
     .await
 }
@@ -228,7 +237,7 @@ pub async fn events_json(
             return Ok(serde_json::json!({"gen": generation, "unchanged": true}));
         }
         let events = d.device().read(|s| s.list_events())?;
-        Ok(serde_json::json!({"gen": generation, "rows_html": event_rows(&events)}))
+        Ok(serde_json::json!({"gen": generation, "rows_html": event_rows(&events).into_string()}))
     })
     .await;
     match result {
@@ -268,30 +277,25 @@ impl Counts {
         c
     }
 
-    fn html(&self, capacity: Option<i64>) -> String {
+    fn html(&self, capacity: Option<i64>) -> Markup {
         let seats = self.registered + self.checked_in + self.no_show;
-        let count = |key: &str, n: String, label: &str| {
-            format!(
-                "<div class=\"count\" data-count=\"{key}\"><span class=\"n\">{n}</span>\
-                 <span class=\"l\">{label}</span></div>"
-            )
+        let seats = match capacity {
+            Some(c) => format!("{seats} / {c}"),
+            None => seats.to_string(),
         };
-        [
-            count("checked_in", self.checked_in.to_string(), "checked in"),
-            count(
-                "seats",
-                match capacity {
-                    Some(c) => format!("{seats} / {c}"),
-                    None => seats.to_string(),
-                },
-                "seats taken",
-            ),
-            count("registered", self.registered.to_string(), "expected"),
-            count("waitlisted", self.waitlisted.to_string(), "waitlisted"),
-            count("cancelled", self.cancelled.to_string(), "cancelled"),
-            count("no_show", self.no_show.to_string(), "no-show"),
-        ]
-        .concat()
+        let counts = [
+            ("checked_in", self.checked_in.to_string(), "checked in"),
+            ("seats", seats, "seats taken"),
+            ("registered", self.registered.to_string(), "expected"),
+            ("waitlisted", self.waitlisted.to_string(), "waitlisted"),
+            ("cancelled", self.cancelled.to_string(), "cancelled"),
+            ("no_show", self.no_show.to_string(), "no-show"),
+        ];
+        html! {
+            @for (key, n, label) in counts {
+                div class="count" data-count=(key) { span class="n" { (n) } span class="l" { (label) } }
+            }
+        }
     }
 }
 
@@ -305,45 +309,33 @@ fn status_label(s: SignupStatus) -> &'static str {
     }
 }
 
-fn status_badge(s: SignupStatus) -> String {
-    format!(
-        "<span class=\"status s-{}\">{}</span>",
-        s.as_str(),
-        status_label(s)
-    )
+fn status_badge(s: SignupStatus) -> Markup {
+    html! { span class={ "status s-" (s.as_str()) } { (status_label(s)) } }
 }
 
-fn roster_rows(lines: &[RosterLine]) -> String {
-    if lines.is_empty() {
-        return "<tr><td colspan=\"5\" class=\"empty\">Nobody has signed up yet.</td></tr>".into();
+fn roster_rows(lines: &[RosterLine]) -> Markup {
+    html! {
+        @if lines.is_empty() {
+            tr { td colspan="5" class="empty" { "Nobody has signed up yet." } }
+        }
+        @for l in lines {
+            tr data-contact=(l.contact_id) data-status=(l.status.as_str()) {
+                td {
+                    a href={ "/contacts/" (l.contact_id) } {
+                        @match &l.name {
+                            Some(n) => { (n) },
+                            None => { span class="sub" { "(contact " (l.contact_id) " not synced)" } },
+                        }
+                    }
+                    @if l.walk_in { span class="sub narrow" { "walk-in" } }
+                }
+                td { (status_badge(l.status)) }
+                td { (time_or_dash(l.checked_in_at)) }
+                td class="wide" { @if l.walk_in { "walk-in" } }
+                td class="num" { @if let Some(p) = l.waitlist_position { "#" (p) } }
+            }
+        }
     }
-    let mut out = String::new();
-    for l in lines {
-        let name = match &l.name {
-            Some(n) => esc(n),
-            None => format!(
-                "<span class=\"sub\">(contact {} not synced)</span>",
-                esc(&l.contact_id)
-            ),
-        };
-        out += &format!(
-            "<tr data-contact=\"{id}\" data-status=\"{}\"><td><a href=\"/contacts/{id}\">{name}</a>{}</td>\
-             <td>{}</td><td>{}</td><td class=\"wide\">{}</td><td class=\"num\">{}</td></tr>",
-            l.status.as_str(),
-            if l.walk_in {
-                "<span class=\"sub narrow\">walk-in</span>"
-            } else {
-                ""
-            },
-            status_badge(l.status),
-            l.checked_in_at.map_or("—".to_owned(), html::time),
-            if l.walk_in { "walk-in" } else { "" },
-            l.waitlist_position
-                .map_or(String::new(), |p| format!("#{p}")),
-            id = esc(&l.contact_id),
-        );
-    }
-    out
 }
 
 /// `GET /events/{id}`: the roster, with counts that update live.
@@ -371,39 +363,43 @@ pub async fn event(
                 .map_err(DashboardError::from)
         })
         .await?;
-        let publication = record
-            .map(|r| super::publishing::section(&r, &headers, &who.csrf))
-            .unwrap_or_default();
+        let publication = record.map(|r| super::publishing::section(&r, &headers, &who.csrf));
         let e = summary.map_err(|id| {
             DashboardError::NotFound(format!(
                 "No event {id} on the dashboard (it may not have reached the relay yet)."
             ))
         })?;
-        let body = format!(
-            "<p class=\"crumbs\"><a href=\"/\">Events</a> ›</p><h1>{}</h1>\
-             <p class=\"sub\">{}{}{}{}</p>\
-             <div class=\"counts\" id=\"live-counts\">{}</div>\
-             <p class=\"live-note\"><span class=\"dot\" id=\"live-dot\"></span> The roster updates live, without reloading.</p>\
-             <div class=\"table-wrap\"><table class=\"roster\"><thead><tr><th>Name</th><th>Status</th>\
-             <th>Checked in</th><th class=\"wide\">Walk-in</th><th class=\"num\">Waitlist</th></tr></thead>\
-             <tbody id=\"live-rows\">{}</tbody></table></div>{publication}",
-            esc(&e.title),
-            html::time(e.starts_at),
-            if e.place.is_empty() { String::new() } else { format!(" · {}", esc(&e.place)) },
-            e.capacity.map_or(String::new(), |c| format!(" · capacity {c}")),
-            if e.status == "scheduled" { String::new() } else { format!(" · {}", esc(&e.status)) },
-            Counts::of(&lines).html(e.capacity),
-            roster_rows(&lines),
-        );
+        let body = html! {
+            p class="crumbs" { a href="/" { "Events" } " ›" }
+            h1 { (e.title) }
+            p class="sub" {
+                (time(e.starts_at))
+                @if !e.place.is_empty() { " · " (e.place) }
+                @if let Some(c) = e.capacity { " · capacity " (c) }
+                @if e.status != "scheduled" { " · " (e.status) }
+            }
+            div class="counts" id="live-counts" { (Counts::of(&lines).html(e.capacity)) }
+            p class="live-note" { span class="dot" id="live-dot" {} " The roster updates live, without reloading." }
+            div class="table-wrap" {
+                table class="roster" {
+                    thead { tr {
+                        th { "Name" } th { "Status" } th { "Checked in" }
+                        th class="wide" { "Walk-in" } th class="num" { "Waitlist" }
+                    } }
+                    tbody id="live-rows" { (roster_rows(&lines)) }
+                }
+            }
+            @if let Some(p) = publication { (p) }
+        };
         Ok(ok_page(
             &who,
             Section::Events,
             &e.title,
-            &format!(
-                " data-live=\"/api/events/{}\" data-gen=\"{generation}\"",
-                esc(&e.id)
-            ),
-            &body,
+            Script::Live {
+                url: format!("/api/events/{}", e.id),
+                generation,
+            },
+            body,
         )
         .await)
     }
@@ -437,8 +433,8 @@ pub async fn event_json(
             Ok(serde_json::json!({
                 "gen": generation,
                 "checked_in": counts.checked_in,
-                "counts_html": counts.html(capacity),
-                "rows_html": roster_rows(&lines),
+                "counts_html": counts.html(capacity).into_string(),
+                "rows_html": roster_rows(&lines).into_string(),
             }))
         })
         .await
@@ -490,92 +486,107 @@ pub async fn contacts(
                 .map_err(DashboardError::from)
         })
         .await?;
-        let mut body = format!(
-            "<h1>Contacts</h1><form method=\"get\" action=\"/contacts\" class=\"search\" role=\"search\">\
-             <label for=\"q\" class=\"visually-hidden\">Search contacts</label>\
-             <input type=\"search\" id=\"q\" name=\"q\" value=\"{}\" placeholder=\"Name, phone or email\" \
-             autocomplete=\"off\"{}><button type=\"submit\">Search</button></form>",
-            esc(&text),
-            if text.is_empty() { " autofocus" } else { "" },
-        );
-        if text.is_empty() {
-            body += &format!(
-                "<p class=\"sub\">{} contacts (merged duplicates included), by name.</p>",
-                html::count(total)
-            );
-        } else {
-            body += &format!(
-                "<p class=\"sub\" id=\"result-count\">{}{} result{} for “{}”.</p>",
-                if found.len() >= SEARCH_LIMIT { "The first " } else { "" },
-                found.len(),
-                if found.len() == 1 { "" } else { "s" },
-                esc(&text)
-            );
-        }
-        if found.is_empty() {
-            body += "<p class=\"empty\">No contact matches.</p>";
-        } else {
-            body += "<div class=\"table-wrap\"><table class=\"contacts\"><thead><tr><th>Name</th>\
-                     <th>Phone</th><th>Email</th><th class=\"wide\">Roles</th></tr></thead><tbody>";
-            for c in &found {
-                body += &format!(
-                    "<tr data-contact=\"{id}\"><td><a href=\"/contacts/{id}\">{}</a>{}</td><td>{}</td><td>{}</td>\
-                     <td class=\"wide\">{}</td></tr>",
-                    esc(&c.name),
-                    if c.merged_into.is_some() {
-                        " <span class=\"status s-merged\">merged</span>"
-                    } else {
-                        ""
-                    },
-                    esc(c.phone.as_deref().unwrap_or("")),
-                    esc(c.email.as_deref().unwrap_or("")),
-                    esc(&c.roles.join(", ")),
-                    id = esc(&c.id),
-                );
+        let total = total as usize;
+        let body = html! {
+            h1 { "Contacts" }
+            form method="get" action="/contacts" class="search" role="search" {
+                label for="q" class="visually-hidden" { "Search contacts" }
+                input type="search" id="q" name="q" value=(text) placeholder="Name, phone or email"
+                    autocomplete="off" autofocus[text.is_empty()];
+                button type="submit" { "Search" }
             }
-            body += "</tbody></table></div>";
-        }
-        if text.is_empty() && total as usize > BROWSE_PAGE {
-            body += "<nav class=\"pager\" aria-label=\"Pages\">";
-            if offset > 0 {
-                body += &format!(
-                    "<a href=\"/contacts?offset={}\">← Previous</a>",
-                    offset.saturating_sub(BROWSE_PAGE)
-                );
+            @if text.is_empty() {
+                p class="sub" { (html::count(total as i64)) " contacts (merged duplicates included), by name." }
+            } @else {
+                p class="sub" id="result-count" {
+                    @if found.len() >= SEARCH_LIMIT { "The first " }
+                    (html::plural(found.len(), "result", "results")) " for “" (text) "”."
+                }
             }
-            body += &format!(
-                "<span>{}–{} of {}</span>",
-                html::count((offset + 1).min(total as usize) as i64),
-                html::count((offset + BROWSE_PAGE).min(total as usize) as i64),
-                html::count(total)
-            );
-            if offset + BROWSE_PAGE < total as usize {
-                body += &format!("<a href=\"/contacts?offset={}\">Next →</a>", offset + BROWSE_PAGE);
+            @if found.is_empty() {
+                p class="empty" { "No contact matches." }
+            } @else {
+                div class="table-wrap" { table class="contacts" {
+                    thead { tr { th { "Name" } th { "Phone" } th { "Email" } th class="wide" { "Roles" } } }
+                    tbody {
+                        @for c in &found {
+                            tr data-contact=(c.id) {
+                                td {
+                                    a href={ "/contacts/" (c.id) } { (c.name) }
+                                    @if c.merged_into.is_some() { " " span class="status s-merged" { "merged" } }
+                                }
+                                td { (c.phone.as_deref().unwrap_or("")) }
+                                td { (c.email.as_deref().unwrap_or("")) }
+                                td class="wide" { (c.roles.join(", ")) }
+                            }
+                        }
+                    }
+                } }
             }
-            body += "</nav>";
-        }
-        Ok(ok_page(&who, Section::Contacts, "Contacts", "", &body).await)
+            @if text.is_empty() {
+                (pager("/contacts", offset, BROWSE_PAGE, total))
+            }
+        };
+        Ok(ok_page(&who, Section::Contacts, "Contacts", Script::None, body).await)
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
+/// Links to the previous and next pages of a list of `total` shown
+/// `size` at a time from `offset` (`?offset=` on `path`); nothing when it
+/// fits one page.
+pub fn pager(path: &str, offset: usize, size: usize, total: usize) -> Markup {
+    html! {
+        @if total > size {
+            nav class="pager" aria-label="Pages" {
+                @if offset > 0 {
+                    a href={ (path) "?offset=" (offset.saturating_sub(size)) } { "← Previous" }
+                }
+                span {
+                    (html::count((offset + 1).min(total) as i64)) "–"
+                    (html::count((offset + size).min(total) as i64)) " of " (html::count(total as i64))
+                }
+                @if offset + size < total {
+                    a href={ (path) "?offset=" (offset + size) } { "Next →" }
+                }
+            }
+        }
+    }
+}
+
 /// A device id with the label of the token it enrolled with, if known.
-fn device_name(labels: &HashMap<String, (String, String)>, device: &str) -> String {
-    let short = esc(&device.chars().take(8).collect::<String>());
-    match labels.get(device) {
-        Some((label, role)) if !label.is_empty() => format!(
-            "<span title=\"device {}\">{} <span class=\"sub\">({}, {short}…)</span></span>",
-            esc(device),
-            esc(label),
-            esc(role)
-        ),
-        Some((_, role)) => format!(
-            "<span title=\"device {}\">{short}… <span class=\"sub\">({})</span></span>",
-            esc(device),
-            esc(role)
-        ),
-        None => format!("<span title=\"device {}\">{short}…</span>", esc(device)),
+fn device_name(labels: &HashMap<String, (String, String)>, device: &str) -> Markup {
+    let short: String = device.chars().take(8).collect();
+    html! {
+        span title={ "device " (device) } {
+            @match labels.get(device) {
+                Some((label, role)) if !label.is_empty() => {
+                    (label) " " span class="sub" { "(" (role) ", " (short) "…)" }
+                },
+                Some((_, role)) => { (short) "… " span class="sub" { "(" (role) ")" } },
+                None => { (short) "…" },
+            }
+        }
+    }
+}
+
+/// The button that unmerges the duplicate `id` (back to the duplicates
+/// page after, if `back_to_queue`), `inline` in a sentence or a list.
+pub fn unmerge_form(
+    id: &str,
+    csrf: &str,
+    back_to_queue: bool,
+    inline: bool,
+    button_class: &str,
+    label: &str,
+) -> Markup {
+    html! {
+        form method="post" action={ "/contacts/" (id) "/unmerge" } class=[inline.then_some("inline")] {
+            input type="hidden" name="csrf" value=(csrf);
+            @if back_to_queue { input type="hidden" name="back" value="duplicates"; }
+            button type="submit" class=(button_class) { (label) }
+        }
     }
 }
 
@@ -618,51 +629,32 @@ pub async fn contact(
                 .await
                 .map_err(|e| DashboardError::Unavailable(format!("a dashboard task failed: {e}")))??
         };
-        let csrf = esc(&who.csrf);
-        let mut body = format!(
-            "<p class=\"crumbs\"><a href=\"/contacts\">Contacts</a> ›</p><h1>{}</h1>",
-            esc(&c.name)
-        );
-        if let Some(p) = &c.preferred_name {
-            body += &format!("<p class=\"sub\">Prefers to be called {}</p>", esc(p));
-        }
-        if let Some(into) = &c.merged_into {
-            body += &format!(
-                "<div class=\"notice\" role=\"status\">This contact was merged into \
-                 <a href=\"/contacts/{}\">{}</a>; its sign-ups and ledger show there. \
-                 <form method=\"post\" action=\"/contacts/{}/unmerge\" class=\"inline\">\
-                 <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-                 <button type=\"submit\" class=\"secondary\">Unmerge</button></form></div>",
-                esc(into),
-                esc(kept.as_deref().filter(|k| !k.is_empty()).unwrap_or(into)),
-                esc(&c.id),
-            );
-        }
-        let mut facts: Vec<(&str, String)> = Vec::new();
-        let list = |v: &[String]| v.iter().map(|x| esc(x)).collect::<Vec<_>>().join("<br>");
+        let csrf = who.csrf.as_str();
+        let mut facts: Vec<(&str, Markup)> = Vec::new();
+        let lines = |v: &[String]| html! { @for (i, x) in v.iter().enumerate() { @if i > 0 { br; } (x) } };
         if !c.phones.is_empty() {
-            facts.push(("Phone", list(&c.phones)));
+            facts.push(("Phone", lines(&c.phones)));
         }
         if !c.emails.is_empty() {
-            facts.push(("Email", list(&c.emails)));
+            facts.push(("Email", lines(&c.emails)));
         }
         let roles = c.role_list();
         if !roles.is_empty() {
-            facts.push(("Roles", esc(&roles.join(", "))));
+            facts.push(("Roles", html! { (roles.join(", ")) }));
         }
         let tags = c.tag_list();
         if !tags.is_empty() {
-            facts.push(("Tags", esc(&tags.join(", "))));
+            facts.push(("Tags", html! { (tags.join(", ")) }));
         }
         let a = &c.address;
         let address = [&a.street, &a.city, &a.region, &a.postal_code, &a.country]
             .into_iter()
             .filter(|x| !x.is_empty())
-            .map(|x| esc(x))
+            .map(String::as_str)
             .collect::<Vec<_>>()
             .join(", ");
         if !address.is_empty() {
-            facts.push(("Address", address));
+            facts.push(("Address", html! { (address) }));
         }
         for (label, value) in [
             ("Language", &c.preferred_language),
@@ -671,176 +663,144 @@ pub async fn contact(
             ("External id", &c.external_id),
         ] {
             if let Some(v) = value {
-                facts.push((label, esc(v)));
+                facts.push((label, html! { (v) }));
             }
         }
+        let channels: Vec<&str> = c
+            .consent
+            .channels
+            .iter()
+            .filter(|(_, on)| **on)
+            .map(|(k, _)| k.as_str())
+            .collect();
         facts.push((
             "Consent",
-            if c.consent.given {
-                let channels: Vec<&str> = c
-                    .consent
-                    .channels
-                    .iter()
-                    .filter(|(_, on)| **on)
-                    .map(|(k, _)| k.as_str())
-                    .collect();
-                format!(
-                    "given{}{}",
-                    if channels.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({})", esc(&channels.join(", ")))
-                    },
-                    c.consent.recorded_at.map_or(String::new(), |t| format!(", {}", html::time(t)))
-                )
-            } else {
-                "not recorded".into()
+            html! {
+                @if c.consent.given {
+                    "given"
+                    @if !channels.is_empty() { " (" (channels.join(", ")) ")" }
+                    @if let Some(t) = c.consent.recorded_at { ", " (time(t)) }
+                } @else {
+                    "not recorded"
+                }
             },
         ));
         facts.push((
             "Created",
-            format!(
-                "{} by {}",
-                html::time(c.created_at),
-                device_name(&labels, &c.created_by)
-            ),
+            html! { (time(c.created_at)) " by " (device_name(&labels, &c.created_by)) },
         ));
-        body += "<dl class=\"facts\">";
-        for (k, v) in &facts {
-            body += &format!("<dt>{k}</dt><dd>{v}</dd>");
-        }
-        body += "</dl>";
+        let mut donations = ledger.donations.clone();
+        donations.sort_by_key(|d| std::cmp::Reverse(d.date));
+        let totals: Vec<String> = ledger
+            .totals()
+            .iter()
+            .map(|(cur, minor)| html::money(*minor, cur))
+            .collect();
+        let mut interactions = ledger.interactions.clone();
+        interactions.sort_by_key(|i| std::cmp::Reverse(i.at));
         let notes = c.notes.as_str();
-        if !notes.trim().is_empty() {
-            body += &format!("<h2>Notes</h2><p class=\"notes\">{}</p>", esc(notes));
-        }
-
-        body += &format!("<h2>Sign-ups <span class=\"sub\">({})</span></h2>", signups.len());
-        if signups.is_empty() {
-            body += "<p class=\"empty\">No sign-ups.</p>";
-        } else {
-            body += "<div class=\"table-wrap\"><table><thead><tr><th>Event</th><th>Starts</th>\
-                     <th>Status</th><th>Checked in</th><th class=\"wide\">Registered</th></tr></thead><tbody>";
-            for s in &signups {
-                body += &format!(
-                    "<tr><td><a href=\"/events/{}\">{}</a>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"wide\">{}</td></tr>",
-                    esc(&s.event_id),
-                    esc(s.event_title.as_deref().unwrap_or(&s.event_id)),
-                    if s.walk_in { " <span class=\"sub\">walk-in</span>" } else { "" },
-                    if s.contact_id != c.id {
-                        format!(" <span class=\"sub\">(as merged duplicate <a href=\"/contacts/{0}\">{0}</a>)</span>", esc(&s.contact_id))
-                    } else {
-                        String::new()
-                    },
-                    s.event_starts_at.map_or("—".to_owned(), html::time),
-                    status_badge(s.status),
-                    s.checked_in_at.map_or("—".to_owned(), html::time),
-                    html::time(s.registered_at),
-                );
+        let body = html! {
+            p class="crumbs" { a href="/contacts" { "Contacts" } " ›" }
+            h1 { (c.name) }
+            @if let Some(p) = &c.preferred_name { p class="sub" { "Prefers to be called " (p) } }
+            @if let Some(into) = &c.merged_into {
+                div class="notice" role="status" {
+                    "This contact was merged into "
+                    a href={ "/contacts/" (into) } { (kept.as_deref().filter(|k| !k.is_empty()).unwrap_or(into)) }
+                    "; its sign-ups and ledger show there. "
+                    (unmerge_form(&c.id, csrf, false, true, "secondary", "Unmerge"))
+                }
             }
-            body += "</tbody></table></div>";
-        }
-
-        body += &format!(
-            "<h2>Donations <span class=\"sub\">({})</span></h2>",
-            ledger.donations.len()
-        );
-        if ledger.donations.is_empty() {
-            body += "<p class=\"empty\">No donations recorded.</p>";
-        } else {
-            body += "<div class=\"table-wrap\"><table><thead><tr><th>Date</th><th class=\"num\">Amount</th>\
-                     <th>Method</th><th class=\"wide\">Note</th></tr></thead><tbody>";
-            let mut donations = ledger.donations.clone();
-            donations.sort_by_key(|d| std::cmp::Reverse(d.date));
-            for d in &donations {
-                body += &format!(
-                    "<tr><td>{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"wide\">{}</td></tr>",
-                    html::time(d.date),
-                    html::money(d.amount_minor, &d.currency),
-                    esc(&d.method),
-                    esc(d.note.as_deref().unwrap_or(""))
-                );
+            dl class="facts" { @for (k, v) in &facts { dt { (k) } dd { (v) } } }
+            @if !notes.trim().is_empty() {
+                h2 { "Notes" }
+                p class="notes" { (notes) }
             }
-            body += "</tbody></table></div>";
-            let totals: Vec<String> = ledger
-                .totals()
-                .iter()
-                .map(|(cur, minor)| html::money(*minor, cur))
-                .collect();
-            body += &format!("<p class=\"sub\">Total: {}</p>", totals.join(" · "));
-        }
-        if !ledger.pledges.is_empty() {
-            body += "<h2>Pledges</h2><div class=\"table-wrap\"><table><thead><tr><th>From</th>\
-                     <th class=\"num\">Amount</th><th>Frequency</th><th>Until</th></tr></thead><tbody>";
-            for p in &ledger.pledges {
-                body += &format!(
-                    "<tr><td>{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
-                    html::time(p.starts),
-                    html::money(p.amount_minor, &p.currency),
-                    esc(&p.frequency),
-                    p.ends.map_or("—".to_owned(), html::time)
-                );
-            }
-            body += "</tbody></table></div>";
-        }
 
-        body += &format!(
-            "<h2>Interactions <span class=\"sub\">({})</span></h2>",
-            ledger.interactions.len()
-        );
-        if ledger.interactions.is_empty() {
-            body += "<p class=\"empty\">No interactions recorded.</p>";
-        } else {
-            body += "<ul class=\"timeline\">";
-            let mut interactions = ledger.interactions.clone();
-            interactions.sort_by_key(|i| std::cmp::Reverse(i.at));
-            for i in &interactions {
-                body += &format!(
-                    "<li><div class=\"when\">{} · {} · {}</div><div>{}</div></li>",
-                    html::time(i.at),
-                    esc(&i.channel),
-                    esc(&i.by),
-                    esc(&i.summary)
-                );
+            h2 { "Sign-ups " span class="sub" { "(" (signups.len()) ")" } }
+            @if signups.is_empty() {
+                p class="empty" { "No sign-ups." }
+            } @else {
+                div class="table-wrap" { table {
+                    thead { tr {
+                        th { "Event" } th { "Starts" } th { "Status" } th { "Checked in" } th class="wide" { "Registered" }
+                    } }
+                    tbody { @for s in &signups { tr {
+                        td {
+                            a href={ "/events/" (s.event_id) } { (s.event_title.as_deref().unwrap_or(&s.event_id)) }
+                            @if s.walk_in { " " span class="sub" { "walk-in" } }
+                            @if s.contact_id != c.id {
+                                " " span class="sub" {
+                                    "(as merged duplicate " a href={ "/contacts/" (s.contact_id) } { (s.contact_id) } ")"
+                                }
+                            }
+                        }
+                        td { (time_or_dash(s.event_starts_at)) }
+                        td { (status_badge(s.status)) }
+                        td { (time_or_dash(s.checked_in_at)) }
+                        td class="wide" { (time(s.registered_at)) }
+                    } } }
+                } }
             }
-            body += "</ul>";
-        }
 
-        if !merged.is_empty() {
-            body += &format!(
-                "<h2>Duplicates merged into this contact <span class=\"sub\">({})</span></h2><ul class=\"plain\">",
-                merged.len()
-            );
-            for (dup, name) in &merged {
-                body += &format!(
-                    "<li><a href=\"/contacts/{id}\">{}</a> \
-                     <form method=\"post\" action=\"/contacts/{id}/unmerge\" class=\"inline\">\
-                     <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-                     <button type=\"submit\" class=\"secondary\">Unmerge</button></form></li>",
-                    esc(if name.is_empty() { dup } else { name }),
-                    id = esc(dup),
-                );
+            h2 { "Donations " span class="sub" { "(" (donations.len()) ")" } }
+            @if donations.is_empty() {
+                p class="empty" { "No donations recorded." }
+            } @else {
+                div class="table-wrap" { table {
+                    thead { tr { th { "Date" } th class="num" { "Amount" } th { "Method" } th class="wide" { "Note" } } }
+                    tbody { @for d in &donations { tr {
+                        td { (time(d.date)) }
+                        td class="num" { (html::money(d.amount_minor, &d.currency)) }
+                        td { (d.method) }
+                        td class="wide" { (d.note.as_deref().unwrap_or("")) }
+                    } } }
+                } }
+                p class="sub" { "Total: " (totals.join(" · ")) }
             }
-            body += "</ul>";
-        }
+            @if !ledger.pledges.is_empty() {
+                h2 { "Pledges" }
+                div class="table-wrap" { table {
+                    thead { tr { th { "From" } th class="num" { "Amount" } th { "Frequency" } th { "Until" } } }
+                    tbody { @for p in &ledger.pledges { tr {
+                        td { (time(p.starts)) }
+                        td class="num" { (html::money(p.amount_minor, &p.currency)) }
+                        td { (p.frequency) }
+                        td { (time_or_dash(p.ends)) }
+                    } } }
+                } }
+            }
 
-        body += &format!(
-            "<h2>Change history <span class=\"sub\">({} change{})</span></h2>",
-            history.len(),
-            if history.len() == 1 { "" } else { "s" }
-        );
-        body += "<div class=\"table-wrap\"><table class=\"history\"><thead><tr><th>When</th><th>Device</th>\
-                 <th class=\"num wide\">Operations</th></tr></thead><tbody>";
-        for h in history.iter().rev() {
-            body += &format!(
-                "<tr><td>{}</td><td>{}</td><td class=\"num wide\">{}</td></tr>",
-                html::time(h.at),
-                device_name(&labels, &h.device),
-                h.operations
-            );
-        }
-        body += "</tbody></table></div>";
-        Ok(ok_page(&who, Section::Contacts, &c.name, "", &body).await)
+            h2 { "Interactions " span class="sub" { "(" (interactions.len()) ")" } }
+            @if interactions.is_empty() {
+                p class="empty" { "No interactions recorded." }
+            } @else {
+                ul class="timeline" { @for i in &interactions { li {
+                    div class="when" { (time(i.at)) " · " (i.channel) " · " (i.by) }
+                    div { (i.summary) }
+                } } }
+            }
+
+            @if !merged.is_empty() {
+                h2 { "Duplicates merged into this contact " span class="sub" { "(" (merged.len()) ")" } }
+                ul class="plain" { @for (dup, name) in &merged { li {
+                    a href={ "/contacts/" (dup) } { (if name.is_empty() { dup } else { name }) }
+                    " "
+                    (unmerge_form(dup, csrf, false, true, "secondary", "Unmerge"))
+                } } }
+            }
+
+            h2 { "Change history " span class="sub" { "(" (html::plural(history.len(), "change", "changes")) ")" } }
+            div class="table-wrap" { table class="history" {
+                thead { tr { th { "When" } th { "Device" } th class="num wide" { "Operations" } } }
+                tbody { @for h in history.iter().rev() { tr {
+                    td { (time(h.at)) }
+                    td { (device_name(&labels, &h.device)) }
+                    td class="num wide" { (h.operations) }
+                } } }
+            } }
+        };
+        Ok(ok_page(&who, Section::Contacts, &c.name, Script::None, body).await)
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
@@ -857,57 +817,51 @@ pub async fn feedback(who: Coordinator) -> Response {
                 .map_err(DashboardError::from)
         })
         .await?;
-        let mut body = String::from("<h1>Feedback</h1><section class=\"cards\" aria-label=\"Cases by status\">");
-        for s in &report.by_status {
-            body += &format!(
-                "<div class=\"card\" data-status=\"{0}\"><span class=\"n\">{1}</span><span class=\"l\">{0}</span></div>",
-                esc(&s.status),
-                html::count(s.cases)
-            );
-        }
-        body += &format!(
-            "<div class=\"card{}\" data-status=\"overdue\"><span class=\"n\">{}</span><span class=\"l\">overdue</span></div></section>",
-            if report.waiting_overdue > 0 { " alert" } else { "" },
-            html::count(report.waiting_overdue)
-        );
-        body += &format!(
-            "<h2>Overdue cases</h2><p class=\"sub\">No first response within {} hours of receipt.</p>",
-            report.target / 3_600_000
-        );
-        if report.overdue.is_empty() {
-            body += "<p class=\"empty\">No case is overdue.</p>";
-        } else {
-            body += "<div class=\"table-wrap\"><table class=\"overdue\"><thead><tr><th>Received</th><th>From</th>\
-                     <th>Category</th><th class=\"wide\">Channel</th><th>Status</th><th class=\"wide\">Assigned to</th>\
-                     <th class=\"num\">Overdue by</th></tr></thead><tbody>";
-            for c in &report.overdue {
-                let from = match (&c.contact_id, &c.contact_name) {
-                    (Some(id), Some(name)) => format!("<a href=\"/contacts/{}\">{}</a>", esc(id), esc(name)),
-                    (Some(id), None) => format!("<a href=\"/contacts/{0}\">{0}</a>", esc(id)),
-                    _ => "<span class=\"sub\">anonymous</span>".into(),
-                };
-                body += &format!(
-                    "<tr data-case=\"{}\"><td>{}</td><td>{from}</td><td>{}</td><td class=\"wide\">{}</td>\
-                     <td><span class=\"status s-{st}\">{st}</span></td><td class=\"wide\">{}</td><td class=\"num\">{}</td></tr>",
-                    esc(&c.id),
-                    html::time(c.received_at),
-                    esc(&c.category),
-                    esc(&c.channel),
-                    esc(c.assigned_to.as_deref().unwrap_or("—")),
-                    html::duration(c.overdue_by),
-                    st = esc(&c.status),
-                );
+        let body = html! {
+            h1 { "Feedback" }
+            section class="cards" aria-label="Cases by status" {
+                @for s in &report.by_status {
+                    div class="card" data-status=(s.status) {
+                        span class="n" { (html::count(s.cases)) } span class="l" { (s.status) }
+                    }
+                }
+                div class={ "card" @if report.waiting_overdue > 0 { " alert" } } data-status="overdue" {
+                    span class="n" { (html::count(report.waiting_overdue)) } span class="l" { "overdue" }
+                }
             }
-            body += "</tbody></table></div>";
-        }
-        body += &format!(
-            "<p class=\"sub\">{} case{} answered, {} within the target; {} still within their first 24 hours.</p>",
-            html::count(report.answered),
-            if report.answered == 1 { "" } else { "s" },
-            html::count(report.within_target),
-            html::count(report.waiting_in_time),
-        );
-        Ok::<_, DashboardError>(ok_page(&who, Section::Feedback, "Feedback", "", &body).await)
+            h2 { "Overdue cases" }
+            p class="sub" { "No first response within " (report.target / 3_600_000) " hours of receipt." }
+            @if report.overdue.is_empty() {
+                p class="empty" { "No case is overdue." }
+            } @else {
+                div class="table-wrap" { table class="overdue" {
+                    thead { tr {
+                        th { "Received" } th { "From" } th { "Category" } th class="wide" { "Channel" }
+                        th { "Status" } th class="wide" { "Assigned to" } th class="num" { "Overdue by" }
+                    } }
+                    tbody { @for c in &report.overdue { tr data-case=(c.id) {
+                        td { (time(c.received_at)) }
+                        td {
+                            @match &c.contact_id {
+                                Some(id) => { a href={ "/contacts/" (id) } { (c.contact_name.as_deref().unwrap_or(id)) } },
+                                None => { span class="sub" { "anonymous" } },
+                            }
+                        }
+                        td { (c.category) }
+                        td class="wide" { (c.channel) }
+                        td { span class={ "status s-" (c.status) } { (c.status) } }
+                        td class="wide" { (c.assigned_to.as_deref().unwrap_or("—")) }
+                        td class="num" { (html::duration(c.overdue_by)) }
+                    } } }
+                } }
+            }
+            p class="sub" {
+                (html::plural(report.answered as usize, "case", "cases")) " answered, "
+                (html::count(report.within_target)) " within the target; "
+                (html::count(report.waiting_in_time)) " still within their first 24 hours."
+            }
+        };
+        Ok::<_, DashboardError>(ok_page(&who, Section::Feedback, "Feedback", Script::None, body).await)
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)

@@ -8,7 +8,7 @@ use axum::extract::rejection::PathRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use maud::html;
+use maud::{Markup, html};
 use muster_core::model::{Event, Publication};
 
 use super::auth::Coordinator;
@@ -33,7 +33,7 @@ pub fn public_url(headers: &HeaderMap, slug: &str) -> String {
 
 /// The event page's section about its public page: the form to publish
 /// (or change) it, its address and QR code, the button to unpublish.
-pub fn section(e: &Event, headers: &HeaderMap, csrf: &str) -> String {
+pub fn section(e: &Event, headers: &HeaderMap, csrf: &str) -> Markup {
     let page = e.publication.as_ref();
     let open = page.is_some_and(|p| p.open);
     let asks = |field: &str| page.is_none_or(|p| p.asks_for(field));
@@ -78,7 +78,6 @@ pub fn section(e: &Event, headers: &HeaderMap, csrf: &str) -> String {
             }
         }
     }
-    .into_string()
 }
 
 fn event_of(id: Result<Path<String>, PathRejection>) -> DResult<String> {

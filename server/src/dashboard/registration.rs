@@ -174,7 +174,7 @@ struct Shown {
 }
 
 /// The page's outer frame.
-fn frame(title: &str, body: Markup) -> String {
+fn frame(title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -187,7 +187,6 @@ fn frame(title: &str, body: Markup) -> String {
             body { main id="main" { (body) } }
         }
     }
-    .into_string()
 }
 
 fn when(ms: i64) -> String {
