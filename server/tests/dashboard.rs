@@ -335,6 +335,8 @@ async fn merge_unmerge_escaping_live_roster_and_csv_through_http() {
         format!("/events/{gala}"),
         format!("/api/events/{gala}"),
         "/".to_owned(),
+        "/api/events".to_owned(),
+        "/contacts".to_owned(),
     ] {
         let r = get(path.clone()).await;
         assert_eq!(r.status, 200, "{path}");
