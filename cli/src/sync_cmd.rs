@@ -191,6 +191,14 @@ pub fn sync_watch(store: Store, timeouts: Timeouts) -> anyhow::Result<()> {
 
 /// The reconciliation report, one line per thing to look at.
 fn print_reconciliation(r: &Reconciliation) {
+    for line in reconciliation_lines(r) {
+        println!("{line}");
+    }
+}
+
+/// The lines [`print_reconciliation`] prints.
+fn reconciliation_lines(r: &Reconciliation) -> Vec<String> {
+    let mut out = Vec::new();
     let a = &r.arrived;
     let arrived = [
         (a.new_contacts, "new contacts"),
@@ -201,28 +209,34 @@ fn print_reconciliation(r: &Reconciliation) {
         (a.updated_feedback, "feedback cases changed"),
         (a.ledgers, "ledgers changed"),
         (a.removed, "records removed"),
+        (r.registered_online.len() as u64, "registered online"),
     ]
     .iter()
     .filter(|(n, _)| *n > 0)
     .map(|(n, what)| format!("{n} {what}"))
     .collect::<Vec<_>>();
     if !arrived.is_empty() {
-        println!("arrived: {}", arrived.join(", "));
+        out.push(format!("arrived: {}", arrived.join(", ")));
     }
     for id in &r.unreadable {
-        println!("unreadable: {id} (kept as it came, not shown: it cannot be read as a record)");
+        out.push(format!(
+            "unreadable: {id} (kept as it came, not shown: it cannot be read as a record)"
+        ));
     }
     for m in &r.merged {
-        println!(
+        out.push(format!(
             "merged elsewhere: {} {:?} into {} {:?}",
             m.duplicate, m.duplicate_name, m.kept, m.kept_name
-        );
+        ));
     }
     for m in &r.unmerged {
-        println!("unmerged elsewhere: {} {:?}", m.duplicate, m.duplicate_name);
+        out.push(format!(
+            "unmerged elsewhere: {} {:?}",
+            m.duplicate, m.duplicate_name
+        ));
     }
     for c in &r.conflicts {
-        println!(
+        out.push(format!(
             "conflicting values: {} {:?} {}: {}",
             c.record_id,
             c.label,
@@ -232,7 +246,7 @@ fn print_reconciliation(r: &Reconciliation) {
                 .map(|v| format!("{v:?}"))
                 .collect::<Vec<_>>()
                 .join(" / ")
-        );
+        ));
     }
     // "registered online: 3 at "Food drive" (Ana Silva, Bo Chen, Cy Diaz)"
     let mut online: Vec<(&str, Vec<String>)> = Vec::new();
@@ -248,14 +262,14 @@ fn print_reconciliation(r: &Reconciliation) {
         }
     }
     for (title, names) in &online {
-        println!(
+        out.push(format!(
             "registered online: {} at {title:?} ({})",
             names.len(),
             names.join(", ")
-        );
+        ));
     }
     for w in &r.moved_to_waitlist {
-        println!(
+        out.push(format!(
             "moved to the waitlist: {} {} at {:?} (place {})",
             w.contact_id,
             w.name
@@ -266,16 +280,50 @@ fn print_reconciliation(r: &Reconciliation) {
             w.position
                 .map(|p| p.to_string())
                 .unwrap_or_else(|| "?".into())
-        );
+        ));
     }
     for p in &r.duplicate_candidates {
-        println!(
+        out.push(format!(
             "possible duplicate: {} {:?} ~ {} {:?} ({})",
             p.a,
             p.a_name,
             p.b,
             p.b_name,
             p.reasons.join(", ")
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use muster_core::store::OnlineNote;
+
+    #[test]
+    fn registrations_made_online_are_counted_and_named_by_event() {
+        let note = |event: &str, name: &str, position| OnlineNote {
+            event_id: format!("e_{event}"),
+            event_title: event.into(),
+            contact_id: format!("c_{name}"),
+            name: Some(name.into()),
+            position,
+        };
+        let mut r = Reconciliation::default();
+        r.arrived.new_contacts = 2;
+        r.registered_online = vec![
+            note("Food drive", "Ana Silva", None),
+            note("Gala", "Bo Chen", None),
+            note("Food drive", "Cy Diaz", Some(1)),
+        ];
+        assert_eq!(
+            reconciliation_lines(&r),
+            [
+                "arrived: 2 new contacts, 3 registered online",
+                "registered online: 2 at \"Food drive\" (Ana Silva, Cy Diaz (waitlist place 1))",
+                "registered online: 1 at \"Gala\" (Bo Chen)",
+            ]
         );
+        assert!(reconciliation_lines(&Reconciliation::default()).is_empty());
     }
 }
