@@ -22,6 +22,7 @@
 //! The core still never reads the clock: the device is given one.
 
 use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -367,14 +368,29 @@ impl Device {
         let notice_thread = std::thread::Builder::new()
             .name("muster-notices".into())
             .spawn(move || {
+                // The observer that last failed, told once.
+                let mut told: Option<Arc<dyn Observer>> = None;
                 for notice in rx {
                     let Some(o) = lock(&for_thread).clone() else {
                         continue;
                     };
-                    match notice {
+                    // An observer that panics (an app's listener that threw)
+                    // must not end the thread: every later notice, to it or
+                    // to the next observer, would be lost.
+                    let delivered = catch_unwind(AssertUnwindSafe(|| match notice {
                         Notice::Changed(ids, origin) => o.records_changed(ids, origin),
                         Notice::Status(s) => o.sync_status(s),
                         Notice::Warning(w) => o.sync_warning(w),
+                    }));
+                    if let Err(panic) = delivered
+                        && !told.as_ref().is_some_and(|t| Arc::ptr_eq(t, &o))
+                    {
+                        told = Some(o.clone());
+                        let message = format!(
+                            "the app's listener failed on a notice ({}); later notices are still delivered",
+                            panic_message(&*panic)
+                        );
+                        let _ = catch_unwind(AssertUnwindSafe(|| o.sync_warning(message)));
                     }
                 }
             })
@@ -448,17 +464,28 @@ impl Device {
     /// token in the store. A token the relay refuses is not saved. When the
     /// relay cannot be reached (a volunteer enrolling in a basement), the
     /// enrollment is saved and [`Enrollment::reached_relay`] is false.
+    ///
+    /// Live sync, if it runs, pauses for the check and then goes on: with
+    /// the new enrollment once it is saved (a token rotated by scanning a
+    /// new QR code), with the one saved before when the relay refused the
+    /// new token — a call that fails changes nothing, the status included.
     pub fn enroll(
         &self,
         url: &str,
         token: &str,
     ) -> impl Future<Output = Result<Enrollment>> + Send + 'static {
         let shared = self.shared.clone();
+        let wake = self.wake.clone();
         let checked = client::sync_url(url).and_then(|url| match token.trim() {
             "" => Err(Error::invalid("token", "is empty")),
             token => Ok((url, token.to_owned())),
         });
-        let (stopping, _) = self.shared.stop_live();
+        let before = lock(&self.shared.activity).clone();
+        // A malformed address or token is refused before anything pauses.
+        let (stopping, resume) = match &checked {
+            Ok(_) => self.shared.stop_live(),
+            Err(_) => (None, false),
+        };
         let task = self.handle().spawn(async move {
             let (url, token) = checked?;
             if let Some(stopping) = stopping {
@@ -466,25 +493,40 @@ impl Device {
             }
             let clock = shared.clock.clone();
             let result = client::sync_once_shared(&shared.store, &url, &token, &*clock, &mut |s| {
-                shared.on_status(s)
+                // The new token's refusal is the call's error, not the
+                // device's state: its saved enrollment still stands.
+                if !matches!(s, Status::Error { .. }) {
+                    shared.on_status(s)
+                }
             })
             .await;
             let outcome = match result {
-                Ok(report) => Enrollment {
+                Ok(report) => Ok(Enrollment {
                     reached_relay: true,
                     problem: None,
                     report,
-                },
-                Err(e) if client::is_permanent(&e) => return Err(e),
-                Err(e) => Enrollment {
+                }),
+                Err(e) if client::is_permanent(&e) => Err(e),
+                Err(e) => Ok(Enrollment {
                     reached_relay: false,
                     problem: Some(e.to_string()),
                     report: SyncReport::default(),
-                },
+                }),
             };
-            client::save_enrollment(&mut lock(&shared.store), &url, &token)?;
-            shared.set_activity(SyncActivity::Idle);
-            Ok(outcome)
+            let outcome = match outcome {
+                Ok(found) => {
+                    client::save_enrollment(&mut lock(&shared.store), &url, &token).map(|()| found)
+                }
+                Err(e) => Err(e),
+            };
+            shared.set_activity(match &outcome {
+                Ok(_) => SyncActivity::Idle,
+                Err(_) => before,
+            });
+            if resume {
+                shared.start_live(&tokio::runtime::Handle::current(), &wake);
+            }
+            outcome
         });
         join(task)
     }
@@ -557,6 +599,15 @@ impl Device {
     pub fn status(&self) -> Result<SyncStatus> {
         self.shared.status()
     }
+}
+
+/// What a panic said, when it said it with a string.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "it panicked".to_owned())
 }
 
 /// Awaits a task of the device's runtime from any executor.

@@ -19,6 +19,28 @@
 //! order) and are never waitlisted: if the door let more people in than the
 //! capacity, the room is over capacity, and the roster says so rather than
 //! pretend someone who is present is waiting.
+//!
+//! # One person, one place
+//!
+//! A person may hold several sign-ups to one event: their own and those of
+//! duplicates merged into them (registered at two desks before anyone saw
+//! they were one person). The rules above apply to the *person*, never to
+//! each sign-up, so that a merge frees the seat or the waitlist place the
+//! duplicate held:
+//!
+//! - checked in if any of their sign-ups is (at the earliest check-in);
+//! - cancelled if every one of them is (a registration made after a
+//!   cancellation is a new claim);
+//! - otherwise the person's place in the walk is their earliest sign-up
+//!   that is not cancelled (its time and walk-in), and a seated person is
+//!   a no-show only if every such sign-up is marked so.
+//!
+//! Each sign-up's line carries its person's status and place. Which
+//! contacts are one person is read from the contacts' merges
+//! ([`crate::merges`]); every replica holding the same contacts computes the
+//! same roster.
+
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -82,63 +104,124 @@ impl SignupStatus {
     }
 }
 
-/// One line of an event's roster.
+/// One line of an event's roster: one sign-up, with where its person
+/// stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RosterEntry {
-    /// The contact (`c_…`).
+    /// The contact the sign-up names (`c_…`).
     pub contact_id: String,
-    /// Where the sign-up stands.
+    /// The person it counts for: the contact it was merged into, or itself.
+    pub person: String,
+    /// Where the person stands.
     pub status: SignupStatus,
-    /// When the contact registered.
+    /// When this sign-up was made.
     pub registered_at: Millis,
-    /// When the contact was checked in, if they were.
+    /// When this sign-up was checked in, if it was.
     pub checked_in_at: Option<Millis>,
-    /// Whether they registered at the door.
+    /// Whether this sign-up was made at the door.
     pub walk_in: bool,
-    /// For the waitlisted: their place in the queue, from 1.
+    /// For a waiting person: their place in the queue, from 1.
     pub waitlist_position: Option<u32>,
 }
 
-/// The roster of an event: every sign-up with its status, in registration
-/// order (ties broken by contact id). See the module documentation for the
-/// rules.
-pub fn roster(event: &Event) -> Vec<RosterEntry> {
+/// The roster of an event: every sign-up with its person's status, in
+/// registration order (ties broken by contact id). `merged` maps a contact
+/// merged into another to the one it counts as (contacts absent count as
+/// themselves). See the module documentation for the rules.
+pub fn roster(event: &Event, merged: &HashMap<String, String>) -> Vec<RosterEntry> {
     let s = &event.signups;
+    let person_of = |c: &String| merged.get(c).unwrap_or(c).clone();
     let mut order: Vec<(&String, Millis)> = s.registered_at.iter().map(|(c, t)| (c, *t)).collect();
     order.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(b.0)));
+
+    /// What the person's sign-ups add up to.
+    #[derive(Default)]
+    struct Person {
+        checked_in: bool,
+        /// Their earliest sign-up.
+        first: Option<Millis>,
+        /// Their earliest sign-up that was not cancelled.
+        active: Option<Millis>,
+        /// Whether every one not cancelled is marked a no-show.
+        no_show: bool,
+    }
+    let mut people: HashMap<String, Person> = HashMap::new();
+    // The walk's order: each person at their earliest live sign-up (or
+    // their earliest if all are cancelled), in registration order.
+    let mut walk: Vec<String> = Vec::new();
+    let mut placed: HashSet<String> = HashSet::new();
+    for (contact, at) in &order {
+        let person = person_of(contact);
+        let p = people.entry(person.clone()).or_insert_with(|| Person {
+            no_show: true,
+            ..Person::default()
+        });
+        p.first.get_or_insert(*at);
+        p.checked_in |= s.checked_in_at.contains_key(*contact);
+        if !s.cancelled_at.contains_key(*contact) {
+            if p.active.is_none() {
+                p.active = Some(*at);
+            }
+            p.no_show &= s.no_show_at.contains_key(*contact);
+        }
+    }
+    // Ordered by the time that places each person (the earliest live
+    // sign-up, for the checked in their earliest of all), then by the
+    // first contact id holding it.
+    for (contact, at) in &order {
+        let person = person_of(contact);
+        if let Some(p) = people.get(&person) {
+            let places = if p.checked_in {
+                p.first
+            } else {
+                p.active.or(p.first)
+            };
+            if places == Some(*at) && placed.insert(person.clone()) {
+                walk.push(person);
+            }
+        }
+    }
 
     // Merged data is not validated: a capacity below zero means no seats.
     let mut seats_left = event.capacity.unwrap_or(i64::MAX).max(0);
     let mut waitlist = 0u32;
+    let mut standing: HashMap<&str, (SignupStatus, Option<u32>)> = HashMap::new();
+    for person in &walk {
+        let p = &people[person];
+        let place = if p.checked_in {
+            seats_left = seats_left.saturating_sub(1);
+            (SignupStatus::CheckedIn, None)
+        } else if p.active.is_none() {
+            (SignupStatus::Cancelled, None)
+        } else if seats_left > 0 {
+            seats_left -= 1;
+            if p.no_show {
+                (SignupStatus::NoShow, None)
+            } else {
+                (SignupStatus::Registered, None)
+            }
+        } else {
+            waitlist += 1;
+            (SignupStatus::Waitlisted, Some(waitlist))
+        };
+        standing.insert(person, place);
+    }
     order
         .into_iter()
         .map(|(contact_id, registered_at)| {
-            let checked_in_at = s.checked_in_at.get(contact_id).copied();
-            let mut waitlist_position = None;
-            let status = if checked_in_at.is_some() {
-                seats_left = seats_left.saturating_sub(1);
-                SignupStatus::CheckedIn
-            } else if s.cancelled_at.contains_key(contact_id) {
-                SignupStatus::Cancelled
-            } else if seats_left > 0 {
-                seats_left -= 1;
-                if s.no_show_at.contains_key(contact_id) {
-                    SignupStatus::NoShow
-                } else {
-                    SignupStatus::Registered
-                }
-            } else {
-                waitlist += 1;
-                waitlist_position = Some(waitlist);
-                SignupStatus::Waitlisted
-            };
+            let person = person_of(contact_id);
+            let (status, waitlist_position) = standing
+                .get(person.as_str())
+                .copied()
+                .unwrap_or((SignupStatus::Cancelled, None));
             RosterEntry {
                 contact_id: contact_id.clone(),
                 status,
                 registered_at,
-                checked_in_at,
+                checked_in_at: s.checked_in_at.get(contact_id).copied(),
                 walk_in: s.walk_in.get(contact_id).copied().unwrap_or(false),
                 waitlist_position,
+                person,
             }
         })
         .collect()

@@ -418,3 +418,120 @@ fn writes_tell_what_they_changed_and_stamp_who_recorded() {
     s.unmerge_contact(&dup, T0 + 5).unwrap();
     assert_eq!(s.take_touched(), vec![dup, ana, gala]);
 }
+
+/// Where each person stands at an event: (contact, status, waitlist place)
+/// by roster line, and the event's counts (registered, waitlisted).
+fn standing(s: &Store, event: &str) -> (Vec<(String, SignupStatus, Option<u32>)>, (i64, i64)) {
+    let lines = s
+        .roster(event, None)
+        .unwrap()
+        .into_iter()
+        .map(|l| (l.contact_id, l.status, l.waitlist_position))
+        .collect();
+    let e = s.event_summary(event).unwrap().unwrap();
+    (lines, (e.registered, e.waitlisted))
+}
+
+/// Capacity 1: Dana, then her duplicate, then Chen. Merged, Dana is one
+/// person with one seat: Chen waits at place 1 and the counts say one
+/// waiting; when Dana cancels, Chen takes the seat. Once the duplicate's
+/// sign-up kept a place of its own (Chen waited at 2, nobody at 1) and a
+/// cancel freed only one of Dana's two seats. Every replica agrees, the one
+/// that merged and the one that heard of the merge.
+#[test]
+fn a_merged_person_holds_one_seat_and_cancels_as_one() {
+    use muster_core::SignupStatus::{Cancelled, Registered, Waitlisted};
+    let (mut s, gala, ids) =
+        replicas_with_event(2, &["Dana Smith", "Dana Smith", "Chen Li"], Some(1));
+    let (dana, twin, chen) = (&ids[0], &ids[1], &ids[2]);
+    s[0].sign_up(&gala, dana, false, T0 + 1).unwrap();
+    s[0].sign_up(&gala, twin, false, T0 + 2).unwrap();
+    s[0].sign_up(&gala, chen, false, T0 + 3).unwrap();
+    sync_all(&mut s);
+    assert_eq!(
+        standing(&s[1], &gala),
+        (
+            vec![
+                (dana.clone(), Registered, None),
+                (twin.clone(), Waitlisted, Some(1)),
+                (chen.clone(), Waitlisted, Some(2)),
+            ],
+            (1, 2)
+        )
+    );
+
+    s[1].merge_contacts(dana, twin, T0 + 10).unwrap();
+    sync_all(&mut s);
+    let merged = (
+        vec![
+            (dana.clone(), Registered, None),
+            (chen.clone(), Waitlisted, Some(1)),
+        ],
+        (1, 1),
+    );
+    for store in &s {
+        assert_eq!(standing(store, &gala), merged);
+    }
+    // Registering the person again, by either id, changes nothing.
+    let heads = s[0].heads(&gala).unwrap();
+    s[0].sign_up(&gala, twin, false, T0 + 11).unwrap();
+    s[0].sign_up(&gala, dana, false, T0 + 11).unwrap();
+    assert_eq!(s[0].heads(&gala).unwrap(), heads);
+
+    // Cancelled by the duplicate's id (a desk's screen still shows it).
+    s[0].cancel_signup(&gala, twin, T0 + 20).unwrap();
+    sync_all(&mut s);
+    let cancelled = (
+        vec![
+            (dana.clone(), Cancelled, None),
+            (chen.clone(), Registered, None),
+        ],
+        (1, 0),
+    );
+    for store in &s {
+        assert_eq!(standing(store, &gala), cancelled);
+    }
+    let (a, b) = two(&mut s, 0, 1);
+    assert_eq!(fingerprint(a), fingerprint(b));
+
+    // Unmerged, the two are two people again, both cancelled.
+    s[1].unmerge_contact(twin, T0 + 30).unwrap();
+    sync_all(&mut s);
+    for store in &s {
+        let (lines, counts) = standing(store, &gala);
+        assert_eq!(counts, (1, 0));
+        assert_eq!(lines[0], (dana.clone(), Cancelled, None));
+        assert_eq!(lines[1], (twin.clone(), Cancelled, None));
+        assert_eq!(lines[2], (chen.clone(), Registered, None));
+    }
+}
+
+/// The merge and the sign-ups made at once on different replicas, in any
+/// order: the same roster everywhere, the person once.
+#[test]
+fn a_merge_made_while_desks_register_the_twins_counts_one_person_everywhere() {
+    use muster_core::SignupStatus::{Registered, Waitlisted};
+    let (mut s, gala, ids) =
+        replicas_with_event(3, &["Dana Smith", "Dana Smith", "Chen Li"], Some(1));
+    let (dana, twin, chen) = (&ids[0], &ids[1], &ids[2]);
+    s[0].sign_up(&gala, dana, false, T0 + 1).unwrap();
+    s[1].sign_up(&gala, twin, false, T0 + 2).unwrap();
+    s[1].sign_up(&gala, chen, false, T0 + 3).unwrap();
+    s[2].merge_contacts(dana, twin, T0 + 4).unwrap();
+    for order in permutations(3) {
+        let mut fresh = Store::open_in_memory().unwrap();
+        for i in order {
+            push(&mut s[i], &mut fresh);
+        }
+        assert_eq!(
+            standing(&fresh, &gala),
+            (
+                vec![
+                    (dana.clone(), Registered, None),
+                    (chen.clone(), Waitlisted, Some(1))
+                ],
+                (1, 1)
+            )
+        );
+    }
+}

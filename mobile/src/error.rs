@@ -66,5 +66,22 @@ impl From<Core> for MusterError {
     }
 }
 
+/// What a listener's method may throw. Whatever an app's listener throws
+/// (any exception) arrives as this: the engine tells the listener once,
+/// through `on_sync_warning`, and goes on delivering notices.
+#[derive(Debug, thiserror::Error, uniffi::Error)]
+#[uniffi(flat_error)]
+pub enum ListenerError {
+    /// The listener threw.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<uniffi::UnexpectedUniFFICallbackError> for ListenerError {
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        ListenerError::Failed(e.reason)
+    }
+}
+
 /// Shorthand for results of the bindings.
 pub type Result<T, E = MusterError> = std::result::Result<T, E>;

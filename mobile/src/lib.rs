@@ -28,38 +28,62 @@ use muster_core::model::Interaction;
 mod error;
 mod records;
 
-pub use error::{MusterError, Result};
+pub use error::{ListenerError, MusterError, Result};
 pub use records::*;
 
 uniffi::setup_scaffolding!("muster");
 
 /// What the app implements to hear from the engine. Calls arrive in order
 /// on one engine thread, never on the caller's thread; a listener may call
-/// back into the engine.
+/// back into the engine. A method that throws loses nothing: the engine
+/// says so once, through `on_sync_warning`, and later notices still come.
 #[uniffi::export(with_foreign)]
 pub trait MusterListener: Send + Sync {
     /// These records changed: written on this device (`from_relay` false)
     /// or received from the relay (true). Refresh what shows them.
-    fn on_records_changed(&self, record_ids: Vec<String>, from_relay: bool);
+    fn on_records_changed(
+        &self,
+        record_ids: Vec<String>,
+        from_relay: bool,
+    ) -> std::result::Result<(), ListenerError>;
     /// The sync status changed.
-    fn on_sync_status(&self, status: SyncStatus);
+    fn on_sync_status(&self, status: SyncStatus) -> std::result::Result<(), ListenerError>;
     /// The relay refused a change from this device, or sent one that could
-    /// not be used; sync goes on.
-    fn on_sync_warning(&self, message: String);
+    /// not be used, or the listener itself threw; sync goes on.
+    fn on_sync_warning(&self, message: String) -> std::result::Result<(), ListenerError>;
 }
 
-/// Passes the core's notices to the app's listener.
-struct ToListener(Arc<dyn MusterListener>);
+/// Passes the core's notices to the app's listener; what the listener
+/// throws is told to it once.
+struct ToListener {
+    listener: Arc<dyn MusterListener>,
+    told: std::sync::atomic::AtomicBool,
+}
+
+impl ToListener {
+    fn delivered(&self, result: std::result::Result<(), ListenerError>) {
+        if let Err(e) = result
+            && !self.told.swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            let _ = self.listener.on_sync_warning(format!(
+                "the app's listener threw on a notice ({e}); later notices are still delivered"
+            ));
+        }
+    }
+}
 
 impl device::Observer for ToListener {
     fn records_changed(&self, ids: Vec<String>, origin: Origin) {
-        self.0.on_records_changed(ids, origin == Origin::Relay);
+        self.delivered(
+            self.listener
+                .on_records_changed(ids, origin == Origin::Relay),
+        );
     }
     fn sync_status(&self, status: device::SyncStatus) {
-        self.0.on_sync_status(status);
+        self.delivered(self.listener.on_sync_status(status));
     }
     fn sync_warning(&self, message: String) {
-        self.0.on_sync_warning(message);
+        self.delivered(self.listener.on_sync_warning(message));
     }
 }
 
@@ -110,8 +134,12 @@ impl Muster {
 
     /// Sets the listener (`null` removes it).
     pub fn set_listener(&self, listener: Option<Arc<dyn MusterListener>>) {
-        self.device
-            .set_observer(listener.map(|l| Arc::new(ToListener(l)) as Arc<dyn device::Observer>));
+        self.device.set_observer(listener.map(|listener| {
+            Arc::new(ToListener {
+                listener,
+                told: false.into(),
+            }) as Arc<dyn device::Observer>
+        }));
     }
 
     // ----- contacts -----------------------------------------------------

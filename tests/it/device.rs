@@ -208,6 +208,110 @@ fn a_refused_token_is_not_saved_and_an_unreachable_relay_is() {
     assert!(d.status().unwrap().enrolled);
 }
 
+/// Enrolling again a phone that syncs live (its QR code scanned again):
+/// a refused token changes nothing — the saved enrollment,
+/// live sync and the status stay as they were, and later writes still
+/// reach the relay — and an accepted one carries live sync on with it.
+/// Once live sync stopped for good either way and the status said
+/// "enroll this device again".
+#[test]
+fn enrolling_a_live_phone_again_keeps_it_syncing_whether_or_not_the_token_is_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = RelayProcess::start(dir.path());
+    let url = format!("ws://{}", relay.addr);
+    let phone = device(dir.path(), "phone.db");
+    let office = device(dir.path(), "office.db");
+    let token = relay.token("coordinator");
+    wait(phone.enroll(&url, &token)).unwrap();
+    wait(office.enroll(&url, &relay.token("coordinator"))).unwrap();
+    phone.start_live().unwrap();
+    office.start_live().unwrap();
+    let live = |d: &Device| {
+        let s = d.status().unwrap();
+        s.live && s.activity == SyncActivity::Live
+    };
+    eventually("the phone is live", || live(&phone));
+
+    let refused = wait(phone.enroll(&url, "not-a-token"));
+    assert!(
+        matches!(&refused, Err(e) if muster_core::client::is_permanent(e)),
+        "{refused:?}"
+    );
+    let status = phone.status().unwrap();
+    assert!(status.enrolled && status.live, "{status:?}");
+    assert!(
+        !matches!(status.activity, SyncActivity::Failed { .. }),
+        "{status:?}"
+    );
+    eventually("the phone is live again", || live(&phone));
+    let ana = add(&phone, "Ana Silva");
+    eventually("the write reaches the office", || {
+        office.read(|s| s.contact(&ana)).is_ok()
+    });
+    eventually("the write is confirmed", || {
+        phone.status().unwrap().pending_changes == 0
+    });
+
+    // Enrolled again, taken (its QR code scanned again): live sync goes on.
+    assert!(wait(phone.enroll(&url, &token)).unwrap().reached_relay);
+    eventually("the phone is live after enrolling again", || live(&phone));
+    // Another token for the same phone is refused (a device id keeps the
+    // token it first enrolled with), and changes nothing either.
+    let other = wait(phone.enroll(&url, &relay.token("coordinator")));
+    assert!(other.is_err(), "{other:?}");
+    assert!(phone.status().unwrap().live);
+    let bo = add(&phone, "Bo Chen");
+    eventually("the next write reaches the office", || {
+        office.read(|s| s.contact(&bo)).is_ok()
+    });
+}
+
+/// An observer that panics (an app's listener that threw) is told once,
+/// through its own `sync_warning`, and every later notice still arrives,
+/// to it and to the next observer. Once the notice thread died with it.
+#[test]
+fn an_observer_that_panics_keeps_hearing_and_is_told_once() {
+    #[derive(Default)]
+    struct Faulty {
+        changes: Mutex<Vec<Vec<String>>>,
+        warnings: Mutex<Vec<String>>,
+    }
+    impl Observer for Faulty {
+        fn records_changed(&self, ids: Vec<String>, _: Origin) {
+            self.changes.lock().unwrap().push(ids);
+            panic!("the app's code threw");
+        }
+        fn sync_status(&self, _: SyncStatus) {}
+        fn sync_warning(&self, message: String) {
+            self.warnings.lock().unwrap().push(message);
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = device(dir.path(), "phone.db");
+    let faulty = Arc::new(Faulty::default());
+    d.set_observer(Some(faulty.clone()));
+    let ana = add(&d, "Ana Silva");
+    let bo = add(&d, "Bo Chen");
+    eventually("both writes are heard", || {
+        faulty.changes.lock().unwrap().len() == 2
+    });
+    assert_eq!(*faulty.changes.lock().unwrap(), [vec![ana], vec![bo]]);
+    let warnings = faulty.warnings.lock().unwrap().clone();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("the app's code threw"), "{warnings:?}");
+
+    let next = Arc::new(Heard::default());
+    d.set_observer(Some(next.clone()));
+    let cy = add(&d, "Cy Diaz");
+    eventually("the next observer hears", || {
+        next.changes
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(ids, _)| ids.contains(&cy))
+    });
+}
+
 #[test]
 fn a_device_reopened_keeps_its_work_and_enrollment() {
     let dir = tempfile::tempdir().unwrap();

@@ -150,11 +150,29 @@ impl Store {
         now: Millis,
     ) -> Result<()> {
         self.require(DocKind::Contact, contact_id)?;
-        let contact_id = &self.signup_target(event_id, contact_id)?;
+        let (kept, lines) = self.person_signups(event_id, contact_id)?;
+        // The person holds a live sign-up (perhaps a merged duplicate's).
+        if let Some(line) = lines.first()
+            && self.signup_status(event_id, line)? != Some(SignupStatus::Cancelled)
+        {
+            return Ok(());
+        }
+        let contact_id = lines.first().unwrap_or(&kept);
         let by = self.device_id.clone();
         self.edit_signups(event_id, now, |doc| {
             model::event::ops::sign_up(doc, event_id, contact_id, &by, walk_in, now)
         })
+    }
+
+    /// Where the sign-up `contact_id` holds at `event_id` stands (its
+    /// person's status), if it has one.
+    fn signup_status(&self, event_id: &str, contact_id: &str) -> Result<Option<SignupStatus>> {
+        let status: Option<String> = self
+            .conn
+            .prepare_cached("SELECT status FROM signups WHERE event_id = ?1 AND contact_id = ?2")?
+            .query_row([event_id, contact_id], |r| r.get(0))
+            .optional()?;
+        Ok(status.as_deref().and_then(SignupStatus::parse))
     }
 
     /// Checks a contact in; a contact not signed up becomes a walk-in.
@@ -169,36 +187,44 @@ impl Store {
 
     /// Takes back a check-in made by mistake.
     pub fn undo_check_in(&mut self, event_id: &str, contact_id: &str, now: Millis) -> Result<()> {
-        self.edit_signup(event_id, contact_id, now, |doc, contact_id| {
+        self.edit_person_signups(event_id, contact_id, now, |doc, contact_id| {
             model::event::ops::undo_check_in(doc, event_id, contact_id)
         })
     }
 
-    /// Cancels a contact's sign-up.
+    /// Cancels a person's sign-up (every one they hold, a merged
+    /// duplicate's too); the first person waiting takes the seat.
     pub fn cancel_signup(&mut self, event_id: &str, contact_id: &str, now: Millis) -> Result<()> {
-        self.edit_signup(event_id, contact_id, now, |doc, contact_id| {
+        self.edit_person_signups(event_id, contact_id, now, |doc, contact_id| {
             model::event::ops::cancel(doc, event_id, contact_id, now)
         })
     }
 
-    /// Marks a registered contact as not having come.
+    /// Marks a registered person as not having come.
     pub fn mark_no_show(&mut self, event_id: &str, contact_id: &str, now: Millis) -> Result<()> {
-        self.edit_signup(event_id, contact_id, now, |doc, contact_id| {
+        self.edit_person_signups(event_id, contact_id, now, |doc, contact_id| {
             model::event::ops::mark_no_show(doc, event_id, contact_id, now)
         })
     }
 
-    /// Changes the sign-up `contact_id` holds at `event_id` (a merged
-    /// duplicate's, if it signed up before the merge) with `op`.
-    fn edit_signup(
+    /// Changes with `op`, in one change, every sign-up at `event_id` of the
+    /// person `contact_id` is: their own and their merged duplicates'
+    /// ([`Store::person_signups`]); the kept contact's when they hold none
+    /// (so `op` says they are not signed up).
+    fn edit_person_signups(
         &mut self,
         event_id: &str,
         contact_id: &str,
         now: Millis,
-        op: impl FnOnce(&mut AutoCommit, &str) -> Result<()>,
+        op: impl Fn(&mut AutoCommit, &str) -> Result<()>,
     ) -> Result<()> {
-        let contact_id = &self.signup_target(event_id, contact_id)?;
-        self.edit_signups(event_id, now, |doc| op(doc, contact_id))
+        let (kept, mut lines) = self.person_signups(event_id, contact_id)?;
+        if lines.is_empty() {
+            lines.push(kept);
+        }
+        self.edit_signups(event_id, now, |doc| {
+            lines.iter().try_for_each(|contact_id| op(doc, contact_id))
+        })
     }
 
     /// Adds a volunteer shift to an event. Returns the shift id.

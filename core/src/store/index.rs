@@ -4,7 +4,7 @@
 //! [`reindex`] is called inside the transaction that stores a change, so the
 //! index always agrees with the documents on disk.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use automerge::AutoCommit;
 use autosurgeon::Hydrate;
@@ -380,6 +380,7 @@ fn settle_merges(
     let mut set = tx.prepare_cached(
         "UPDATE contacts SET merged_into = ?2 WHERE id = ?1 AND merged_into IS NOT ?2",
     )?;
+    let mut moved = Vec::new();
     for x in touched {
         let kept = merges::follow(&x, |at| -> Result<Option<String>> {
             Ok(link
@@ -388,7 +389,33 @@ fn settle_merges(
                 .flatten())
         })?
         .kept;
-        set.execute(params![x, (kept != x).then_some(kept)])?;
+        if set.execute(params![x, (kept != x).then_some(&kept)])? > 0 {
+            moved.push(x);
+        }
+    }
+    rerank_events_of(tx, &moved)
+}
+
+/// Computes again the rosters of the events `contacts` signed up to, after
+/// they came to count as another person (merged, unmerged): a merged
+/// duplicate's seat or waitlist place is its person's
+/// ([`views::roster`]). Each event is read from its document.
+fn rerank_events_of(tx: &Transaction<'_>, contacts: &[String]) -> Result<()> {
+    if contacts.is_empty() {
+        return Ok(());
+    }
+    let events: Vec<String> = tx
+        .prepare_cached(
+            "SELECT DISTINCT s.event_id FROM json_each(?1) j JOIN signups s ON s.contact_id = j.value
+             ORDER BY s.event_id",
+        )?
+        .query_map([serde_json::Value::from(contacts.to_vec()).to_string()], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let actor = automerge::ActorId::random();
+    for id in events {
+        if let Some(doc) = super::load_doc(tx, &id, &actor)? {
+            write_row(tx, &id, read_row(DocKind::Event, &id, &doc))?;
+        }
     }
     Ok(())
 }
@@ -427,10 +454,32 @@ fn remove_contact(tx: &Transaction<'_>, id: &str) -> Result<()> {
     Ok(())
 }
 
+/// Which of the contacts signed up to `e` were merged into another, and
+/// the one each counts as: the roster treats them as one person.
+fn merged_among_signups(tx: &Transaction<'_>, e: &Event) -> Result<HashMap<String, String>> {
+    let ids = serde_json::Value::from(e.signups.registered_at.keys().cloned().collect::<Vec<_>>())
+        .to_string();
+    let mut stmt = tx.prepare_cached(
+        "SELECT c.id, c.merged_into FROM json_each(?1) j JOIN contacts c ON c.id = j.value
+         WHERE c.merged_into IS NOT NULL",
+    )?;
+    let merged = stmt
+        .query_map([ids], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(merged)
+}
+
 fn index_event(tx: &Transaction<'_>, e: &Event) -> Result<()> {
-    let roster = views::roster(e);
-    let count =
-        |pred: fn(SignupStatus) -> bool| roster.iter().filter(|r| pred(r.status)).count() as i64;
+    let roster = views::roster(e, &merged_among_signups(tx, e)?);
+    // Counted by person: a merged duplicate's sign-up is its person's.
+    let count = |pred: fn(SignupStatus) -> bool| {
+        roster
+            .iter()
+            .filter(|r| pred(r.status))
+            .map(|r| r.person.as_str())
+            .collect::<HashSet<_>>()
+            .len() as i64
+    };
     let checked_in = count(|s| s == SignupStatus::CheckedIn);
     let holding = count(|s| {
         matches!(

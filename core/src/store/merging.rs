@@ -497,9 +497,24 @@ impl Store {
     /// merged into it (its roster line shows as the kept contact), else the
     /// kept contact (a new sign-up).
     pub(crate) fn signup_target(&self, event_id: &str, contact_id: &str) -> Result<String> {
+        let (kept, lines) = self.person_signups(event_id, contact_id)?;
+        Ok(lines.into_iter().next().unwrap_or(kept))
+    }
+
+    /// The person `contact_id` is (the contact it counts as) and the
+    /// contacts whose sign-ups at `event_id` are that person's: the kept
+    /// contact's first, then its merged duplicates' (by id). One person may
+    /// hold several after a merge; the roster counts them as one
+    /// ([`crate::views::roster`]).
+    pub(crate) fn person_signups(
+        &self,
+        event_id: &str,
+        contact_id: &str,
+    ) -> Result<(String, Vec<String>)> {
         let kept = self.kept_contact_of(contact_id)?;
         let mut candidates = vec![kept.clone()];
         candidates.extend(self.merged_duplicates_of(&kept)?);
+        let mut lines = Vec::new();
         for c in candidates {
             let has: bool = self
                 .conn
@@ -508,10 +523,10 @@ impl Store {
                 )?
                 .query_row([event_id, &c], |r| r.get(0))?;
             if has {
-                return Ok(c);
+                lines.push(c);
             }
         }
-        Ok(kept)
+        Ok((kept, lines))
     }
 
     /// The contacts that count as this one (merged into it, or into a

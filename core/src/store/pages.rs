@@ -157,9 +157,13 @@ impl Store {
         let was_signed_up = self
             .sign_up_of(event_id, &target)?
             .is_some_and(|(status, _, _)| status != SignupStatus::Cancelled);
-        self.edit_signups(event_id, now, |doc| {
-            model::event::ops::sign_up(doc, event_id, &target, PAGE_SOURCE, false, now)
-        })?;
+        // A person already holding a live sign-up (perhaps a merged
+        // duplicate's) is not signed up again.
+        if !was_signed_up {
+            self.edit_signups(event_id, now, |doc| {
+                model::event::ops::sign_up(doc, event_id, &target, PAGE_SOURCE, false, now)
+            })?;
+        }
         let (status, registered_at, waitlist_position) =
             self.sign_up_of(event_id, &target)?.ok_or_else(|| {
                 Error::bad_document(event_id, "a sign-up just made is not on the roster")
@@ -262,9 +266,8 @@ impl Store {
                 event.title
             )));
         }
-        self.edit_signups(event_id, now, |doc| {
-            model::event::ops::cancel(doc, event_id, contact_id, now)
-        })?;
+        // The person's every sign-up, a merged duplicate's too.
+        self.cancel_signup(event_id, contact_id, now)?;
         Ok(PageCancel::Cancelled)
     }
 }

@@ -341,6 +341,98 @@ fun fieldConflictsShowBothValues() = Relay(serverBin).use { relay ->
     b.close()
 }
 
+// Issue 18, defect 1: capacity 1, Dana, her duplicate, then Chen; merged,
+// Dana is one person with one seat, Chen waits at place 1, and when Dana
+// cancels (by her duplicate's id) Chen takes the seat.
+fun aMergedPersonHoldsOneSeat() {
+    val phone = Muster.open(tempStore("merge.db"))
+    val gala = phone.createEvent(NewEvent(title = "Gala", startsAt = 1_800_000_000_000, capacity = 1))
+    val dana = phone.createContact(NewContact(name = "Dana Smith"))
+    val twin = phone.createContact(NewContact(name = "Dana Smith"))
+    val chen = phone.createContact(NewContact(name = "Chen Li"))
+    for (c in listOf(dana, twin, chen)) phone.register(gala, c, false)
+    phone.merge(dana, twin)
+    val roster = phone.roster(gala)
+    assertEquals(listOf(dana, chen), roster.map { it.contactId })
+    assertEquals(SignupStatus.REGISTERED, roster[0].status)
+    assertEquals(SignupStatus.WAITLISTED, roster[1].status)
+    assertEquals(1u, roster[1].waitlistPosition)
+    val event = phone.listEvents().single()
+    assertEquals(1L, event.registered)
+    assertEquals(1L, event.waitlisted)
+    phone.cancel(gala, twin)
+    val after = phone.roster(gala).associate { it.contactId to it.status }
+    assertEquals(mapOf(dana to SignupStatus.CANCELLED, chen to SignupStatus.REGISTERED), after)
+    assertEquals(0L, phone.listEvents().single().waitlisted)
+    phone.close()
+}
+
+/** A listener whose onRecordsChanged throws every time. */
+class Throwing : MusterListener {
+    val changes = ConcurrentLinkedQueue<List<String>>()
+    val warnings = ConcurrentLinkedQueue<String>()
+    override fun onRecordsChanged(recordIds: List<String>, fromRelay: Boolean) {
+        changes += recordIds
+        throw IllegalStateException("the app's code threw")
+    }
+    override fun onSyncStatus(status: SyncStatus) {}
+    override fun onSyncWarning(message: String) {
+        warnings += message
+    }
+}
+
+// Issue 18, defect 2: a listener that throws is told once and keeps
+// hearing; so does the next one set.
+fun aListenerThatThrowsKeepsHearing() {
+    val phone = Muster.open(tempStore("throws.db"))
+    val throwing = Throwing()
+    phone.setListener(throwing)
+    val ana = phone.createContact(NewContact(name = "Ana Silva"))
+    val bo = phone.createContact(NewContact(name = "Bo Chen"))
+    eventually("both writes are heard") { throwing.changes.size == 2 }
+    assertEquals(listOf(listOf(ana), listOf(bo)), throwing.changes.toList())
+    assertEquals(1, throwing.warnings.size, "${throwing.warnings}")
+    assertTrue(throwing.warnings.single().contains("the app's code threw"), throwing.warnings.single())
+    val next = Heard()
+    phone.setListener(next)
+    val cy = phone.createContact(NewContact(name = "Cy Diaz"))
+    eventually("the next listener hears") { next.changes.any { (ids, _) -> cy in ids } }
+    phone.close()
+}
+
+// Issue 18, defect 3: enrolling a live phone again with a refused token
+// changes nothing (live sync, status, later writes reach the relay); its
+// own token scanned again carries live sync on.
+fun enrollingALivePhoneAgainKeepsItSyncing() = Relay(serverBin).use { relay ->
+    val phone = Muster.open(tempStore("live.db"))
+    val office = Muster.open(tempStore("office.db"))
+    val token = relay.token("coordinator")
+    runBlocking {
+        phone.enroll(relay.url, token)
+        office.enroll(relay.url, relay.token("coordinator"))
+    }
+    phone.startSync()
+    office.startSync()
+    fun live() = phone.syncStatus().let { it.live && it.activity is SyncActivity.Live }
+    eventually("the phone is live") { live() }
+    assertFailsWith<MusterException.Unauthorized> { runBlocking { phone.enroll(relay.url, "not-a-token") } }
+    val status = phone.syncStatus()
+    assertTrue(status.enrolled && status.live, "$status")
+    assertTrue(status.activity !is SyncActivity.Failed, "$status")
+    eventually("live again") { live() }
+    val ana = phone.createContact(NewContact(name = "Ana Silva"))
+    eventually("the office receives Ana") { runCatching { office.contact(ana) }.isSuccess }
+    // Its QR code scanned again: enrolled, and live sync goes on.
+    assertTrue(runBlocking { phone.enroll(relay.url, token) }.reachedRelay)
+    eventually("live after enrolling again") { live() }
+    val bo = phone.createContact(NewContact(name = "Bo Chen"))
+    eventually("the office receives Bo") { runCatching { office.contact(bo) }.isSuccess }
+    phone.stopSync()
+    office.stopSync()
+    phone.close()
+    office.close()
+}
+
 fun main(args: Array<String>) {
     serverBin = args.getOrNull(0) ?: error("usage: MusterTest PATH_TO_MUSTER_SERVER")
     val tests = listOf(
@@ -350,6 +442,9 @@ fun main(args: Array<String>) {
         "closing and reopening keeps everything" to ::closingAndReopeningKeepsEverything,
         "many threads at once while live sync runs" to ::manyThreadsAtOnceWhileLiveSyncRuns,
         "field conflicts show both values" to ::fieldConflictsShowBothValues,
+        "a merged person holds one seat and cancels as one" to ::aMergedPersonHoldsOneSeat,
+        "a listener that throws keeps hearing" to ::aListenerThatThrowsKeepsHearing,
+        "enrolling a live phone again keeps it syncing" to ::enrollingALivePhoneAgainKeepsItSyncing,
     )
     var failed = 0
     for ((name, test) in tests) {
