@@ -419,9 +419,12 @@ fn writes_tell_what_they_changed_and_stamp_who_recorded() {
     assert_eq!(s.take_touched(), vec![dup, ana, gala]);
 }
 
-/// Where each person stands at an event: (contact, status, waitlist place)
-/// by roster line, and the event's counts (registered, waitlisted).
-fn standing(s: &Store, event: &str) -> (Vec<(String, SignupStatus, Option<u32>)>, (i64, i64)) {
+/// A roster line as (contact, status, waitlist place).
+type Line = (String, SignupStatus, Option<u32>);
+
+/// Where each person stands at an event, by roster line, and the event's
+/// counts (registered, waitlisted).
+fn standing(s: &Store, event: &str) -> (Vec<Line>, (i64, i64)) {
     let lines = s
         .roster(event, None)
         .unwrap()
