@@ -71,7 +71,7 @@ pub enum Error {
     /// ([`crate::Store::open`] instead of [`crate::Store::open_encrypted`]).
     /// It is left untouched.
     #[error(
-        "the store at {path} is encrypted (or is not a database); open it with its encryption key"
+        "the store at {path} is encrypted: open it with its encryption key (if it was never a Muster store, choose another path)"
     )]
     KeyRequired {
         /// The file that was opened.

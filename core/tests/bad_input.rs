@@ -252,6 +252,26 @@ fn a_file_that_is_not_a_database_is_refused_untouched() {
     assert!(!dir.path().join("notes.txt-wal").exists());
 }
 
+/// A file of whole pages that is not ciphertext (text, zeros) is not taken
+/// for an encrypted store: once it was told "open it with its encryption
+/// key", which it never had.
+#[test]
+fn a_file_of_whole_pages_that_is_not_encrypted_is_not_said_to_be() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes) in [
+        ("text.db", "this is not a database ".repeat(4096).into_bytes()),
+        ("zeros.db", vec![0u8; 8192]),
+    ] {
+        let path = dir.path().join(name);
+        let bytes = bytes[..8192].to_vec();
+        std::fs::write(&path, &bytes).unwrap();
+        let e = Store::open(&path).unwrap_err();
+        assert!(matches!(e, Error::Corrupt { .. }), "{name}: {e}");
+        assert!(!e.to_string().contains("encryption key"), "{name}: {e}");
+        assert_eq!(file_bytes(&path), bytes);
+    }
+}
+
 #[test]
 fn another_applications_database_is_refused_untouched() {
     let dir = tempfile::tempdir().unwrap();

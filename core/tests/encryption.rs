@@ -15,20 +15,7 @@ const NAME: &str = "Ana Silva";
 const PHONE: &str = "+351 912 345 678";
 const EMAIL: &str = "ana.silva@example.org";
 
-/// SQLCipher logs a failed decryption to stderr; the tests below cause
-/// several on purpose and check the typed errors instead.
-fn quiet_sqlcipher() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        rusqlite::Connection::open_in_memory()
-            .unwrap()
-            .execute_batch("PRAGMA cipher_log_level = NONE")
-            .unwrap();
-    });
-}
-
 fn key(seed: u8) -> [u8; 32] {
-    quiet_sqlcipher();
     std::array::from_fn(|i| (i as u8).wrapping_mul(37).wrapping_add(seed))
 }
 
@@ -223,4 +210,26 @@ fn the_file_is_standard_sqlcipher_with_the_raw_key() {
         .query_row("SELECT name FROM contacts", [], |r| r.get(0))
         .unwrap();
     assert_eq!(name, NAME);
+}
+
+/// A wrong key writes nothing to stderr (logcat on Android): SQLCipher
+/// logged three "ERROR CORE" lines for each failed decryption. Run in a
+/// process of its own (this test binary again), whose stderr is read whole.
+#[test]
+fn a_wrong_key_logs_nothing_to_stderr() {
+    if let Some(dir) = std::env::var_os("MUSTER_WRONG_KEY_CHILD") {
+        let path = encrypted_store(Path::new(&dir), &key(1));
+        let e = Store::open_encrypted(&path, &key(2)).unwrap_err();
+        assert!(matches!(e, Error::WrongKey { .. }), "{e:?}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "a_wrong_key_logs_nothing_to_stderr", "--nocapture"])
+        .env("MUSTER_WRONG_KEY_CHILD", dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("ERROR"), "{stderr}");
 }

@@ -16,20 +16,7 @@ const LABEL: &str = "Ana Silva's phone";
 const KEY_HEX: &str = "00112233445566778899aabbccddeeff0f1e2d3c4b5a69788796a5b4c3d2e1f0";
 const OTHER_HEX: &str = "ffeeddccbbaa99887766554433221100f0e1d2c3b4a5968778695a4b3c2d1e0f";
 
-/// SQLCipher logs a failed decryption to stderr; these tests cause several
-/// on purpose and check the errors instead.
-fn quiet_sqlcipher() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        rusqlite::Connection::open_in_memory()
-            .unwrap()
-            .execute_batch("PRAGMA cipher_log_level = NONE")
-            .unwrap();
-    });
-}
-
 fn key(hex: &str) -> [u8; 32] {
-    quiet_sqlcipher();
     std::array::from_fn(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
 }
 

@@ -44,11 +44,29 @@ fn has_plain_header(path: &Path) -> bool {
 }
 
 /// Whether the file looks like an encrypted database: whole pages (SQLCipher
-/// pages are 512 bytes to 64 KiB) that do not start like a plain one. Random
-/// bytes look the same; that is the point of encryption.
+/// pages are 512 bytes to 64 KiB) that do not start like a plain one, and
+/// whose first bytes look random, as ciphertext does (text, zeros or a
+/// document of another kind do not). A file of random bytes looks the
+/// same; that is the point of encryption.
 fn looks_encrypted(path: &Path) -> bool {
-    std::fs::metadata(path).is_ok_and(|m| m.len() >= 512 && m.len() % 512 == 0)
-        && !has_plain_header(path)
+    use std::io::Read;
+    if !std::fs::metadata(path).is_ok_and(|m| m.len() >= 512 && m.len() % 512 == 0)
+        || has_plain_header(path)
+    {
+        return false;
+    }
+    let mut head = [0u8; 512];
+    if std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_err()
+    {
+        return false;
+    }
+    // 512 random bytes hold about 222 distinct values (fewer than 180
+    // happens about never); English text about 40.
+    let mut seen = [false; 256];
+    head.iter().for_each(|b| seen[usize::from(*b)] = true);
+    seen.iter().filter(|s| **s).count() >= 180
 }
 
 /// Makes a just-opened connection to the database file `path` ready for use,
@@ -89,6 +107,10 @@ pub fn unlock(conn: &Connection, path: &Path, key: Option<&[u8; 32]>) -> Result<
 /// this build has no SQLCipher (plain SQLite would ignore the pragma and
 /// write the data in the clear).
 fn apply_key(conn: &Connection, key: &[u8; 32]) -> Result<()> {
+    // SQLCipher logs a failed decryption (a wrong key) to stderr, logcat on
+    // Android, as three "ERROR CORE" lines; the caller gets the error as
+    // [`Error::WrongKey`], so the lines only alarm whoever reads the log.
+    conn.execute_batch("PRAGMA cipher_log_level = NONE")?;
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut sql = String::with_capacity(84);
     sql.push_str("PRAGMA key = \"x'");
