@@ -191,8 +191,41 @@ async fn connect(url: &str, within: Duration) -> Result<Socket> {
                 timers::seconds(millis(within))
             ))
         })?
-        .map_err(|e| Error::Network(format!("{url}: {e}")))?;
+        .map_err(|e| Error::Network(format!("{url}: {}", connection_problem(&e))))?;
     Ok(socket)
+}
+
+/// What went wrong with the connection, in words for a person: an error of
+/// the operating system by its kind ("connection refused"), without the
+/// "(os error 111)" that means nothing to a volunteer.
+fn connection_problem(e: &tokio_tungstenite::tungstenite::Error) -> String {
+    use std::io::ErrorKind;
+    use tokio_tungstenite::tungstenite::Error as Ws;
+    match e {
+        Ws::Io(io) => match io.kind() {
+            ErrorKind::ConnectionRefused => {
+                "connection refused: nothing answers at this address; is the relay running?".into()
+            }
+            ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe => {
+                "the connection was cut".into()
+            }
+            ErrorKind::TimedOut => "the connection timed out".into(),
+            ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable => {
+                "the network cannot reach the relay (is this device online?)".into()
+            }
+            kind => {
+                // A failed name lookup is an uncategorised error whose text
+                // says so; anything else by its kind.
+                let text = io.to_string();
+                if text.contains("failed to lookup address") || text.contains("Name or service not known") {
+                    "the relay's host name cannot be found (is this device online, and the address right?)".into()
+                } else {
+                    kind.to_string()
+                }
+            }
+        },
+        other => other.to_string(),
+    }
 }
 
 /// Access to the device store for the length of one call: exclusive for a
@@ -251,7 +284,7 @@ async fn run_session(
             socket
                 .send(WsMessage::Binary(frame.into()))
                 .await
-                .map_err(|e| Error::Network(e.to_string()))?;
+                .map_err(|e| Error::Network(connection_problem(&e)))?;
         }
         while let Some(event) = session.poll_event() {
             match event {
@@ -291,7 +324,7 @@ async fn run_session(
             socket
                 .send(WsMessage::Ping(Vec::new().into()))
                 .await
-                .map_err(|e| Error::Network(e.to_string()))?;
+                .map_err(|e| Error::Network(connection_problem(&e)))?;
         }
         let deadline = session
             .poll_timeout()
@@ -301,7 +334,7 @@ async fn run_session(
                 let heard = clock();
                 let frame = match incoming {
                     None => return Err(Error::Network("the relay closed the connection".into())),
-                    Some(Err(e)) => return Err(Error::Network(e.to_string())),
+                    Some(Err(e)) => return Err(Error::Network(connection_problem(&e))),
                     Some(Ok(WsMessage::Binary(b))) => b,
                     Some(Ok(WsMessage::Close(_))) => return Err(Error::Network("the relay closed the connection".into())),
                     // Pings are answered by tungstenite; pongs only count

@@ -20,7 +20,7 @@ pub enum Error {
     },
 
     /// No record of that kind has that id on this device.
-    #[error("no {kind} with id {id} on this device")]
+    #[error("{}", not_found(.kind, .id))]
     NotFound {
         /// The kind of record looked for (`contact`, `event`…).
         kind: &'static str,
@@ -110,7 +110,7 @@ pub enum Error {
     Storage(#[from] rusqlite::Error),
 
     /// The relay ended the session with an error (PROTOCOL.md §6).
-    #[error("the relay refused: {message} (code {code})")]
+    #[error("the relay refused: {message}")]
     Relay {
         /// The protocol error code.
         code: u16,
@@ -197,5 +197,14 @@ impl Error {
             doc_id: doc_id.to_owned(),
             detail: detail.to_string(),
         }
+    }
+}
+
+/// [`Error::NotFound`]'s message: an empty id was never given.
+fn not_found(kind: &str, id: &str) -> String {
+    if id.trim().is_empty() {
+        format!("no {kind} id was given")
+    } else {
+        format!("no {kind} with id {id} on this device")
     }
 }

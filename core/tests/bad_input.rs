@@ -158,7 +158,7 @@ fn unknown_or_malformed_ids_are_not_found() {
             ),
             "{id}: {e}"
         );
-        assert!(e.to_string().contains("no contact with id"), "{e}");
+        assert!(e.to_string().starts_with("no contact "), "{e}");
     }
     assert!(matches!(
         s.event(missing_event),
@@ -539,4 +539,22 @@ fn a_new_records_change_that_waits_for_an_earlier_one_is_kept() {
     assert_eq!(changed, vec![ana.clone()]);
     assert_eq!(desk.contact(&ana).unwrap().name, "Ana Pereira");
     assert_eq!(desk.search_contacts("pereira", 5).unwrap().len(), 1);
+}
+
+/// An empty id is a missing one: "no event id was given", not "no event
+/// with id  on this device".
+#[test]
+fn an_empty_id_says_none_was_given() {
+    let mut s = Store::open_in_memory().unwrap();
+    let e = s.roster("", None).unwrap_err();
+    assert!(matches!(e, Error::NotFound { .. }), "{e:?}");
+    assert_eq!(e.to_string(), "no event id was given");
+    assert_eq!(
+        s.contact(" ").unwrap_err().to_string(),
+        "no contact id was given"
+    );
+    assert_eq!(
+        s.contact("c_nope").unwrap_err().to_string(),
+        "no contact with id c_nope on this device"
+    );
 }
