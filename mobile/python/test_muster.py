@@ -91,3 +91,22 @@ def test_a_script_syncs_with_the_relay(tmp_path, relay):
     assert laptop.contact(ana).name == "Ana Silva"
     with pytest.raises(muster.MusterError.Unauthorized):
         asyncio.run(muster.Muster.open(str(tmp_path / "x.db")).enroll(url, "wrong"))
+
+
+def test_records_print_compare_and_hash_like_python_values(tmp_path):
+    store = muster.Muster.open(str(tmp_path / "office.db"))
+    ana = store.create_contact(muster_core.NewContact(name="Ana Silva", emails=["ana@example.org"]))
+    [dup] = store.possible_duplicates(muster_core.NewContact(name="Ana Silva", emails=["ana@example.org"]))
+    # A repr with the fields, in a list too (once "<muster.PossibleDuplicate object …>").
+    assert repr(dup).startswith(f"PossibleDuplicate(contact_id='{ana}', name='Ana Silva'")
+    assert "reasons=[" in repr([dup])
+    # Compared with None or another type: not equal, no AttributeError.
+    assert dup != None  # noqa: E711
+    assert dup != "Ana Silva"
+    # Hashable, by value: a set of two equal records holds one.
+    [again] = store.possible_duplicates(muster_core.NewContact(name="Ana Silva", emails=["ana@example.org"]))
+    assert dup == again and hash(dup) == hash(again)
+    assert len({dup, again}) == 1
+    summary = store.search_contacts("ana", 5)[0]
+    assert {summary: "seen"}[store.search_contacts("ana", 5)[0]] == "seen"
+    assert muster_core.NewContact(name="x") != muster_core.NewContact(name="y")

@@ -1,0 +1,69 @@
+"""Python manners for the records of the generated bindings.
+
+UniFFI gives each record a ``__str__`` and a field-wise ``__eq__`` only: a
+list of them prints as ``<muster.PossibleDuplicate object at …>``,
+``record == None`` raises ``AttributeError``, and a record cannot go in a
+set or be a dict key. ``improve`` gives every record class of a generated
+module a ``__repr__`` that shows its fields, an ``__eq__`` that answers
+anything (``False`` for another type, ``None`` included) and a ``__hash__``
+over its fields.
+
+scripts/bindings copies this file beside the generated modules, as
+``_muster_records.py``, and ends each of them with a call to ``improve``.
+"""
+
+import enum
+import inspect
+
+
+def _frozen(value):
+    """A hashable form of a field's value (lists and maps frozen)."""
+    if isinstance(value, list):
+        return tuple(_frozen(v) for v in value)
+    if isinstance(value, dict):
+        return frozenset((k, _frozen(v)) for k, v in value.items())
+    return value
+
+
+def _record_fields(cls):
+    """The fields of a generated record class (its ``__init__`` takes them
+    all by keyword), or None for any other class."""
+    if issubclass(cls, (BaseException, enum.Enum)) or "__eq__" not in cls.__dict__:
+        return None
+    try:
+        params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return None
+    if not params or any(p.kind is not p.KEYWORD_ONLY for p in params):
+        return None
+    return tuple(p.name for p in params)
+
+
+def _give_manners(cls, fields):
+    def __repr__(self):
+        shown = ", ".join(f"{f}={getattr(self, f)!r}" for f in fields)
+        return f"{type(self).__name__}({shown})"
+
+    def __eq__(self, other):
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(getattr(self, f) == getattr(other, f) for f in fields)
+
+    def __hash__(self):
+        return hash((type(self).__name__,) + tuple(_frozen(getattr(self, f)) for f in fields))
+
+    cls.__repr__ = __repr__
+    cls.__str__ = __repr__
+    cls.__eq__ = __eq__
+    cls.__hash__ = __hash__
+
+
+def improve(namespace):
+    """Gives the record classes defined in the module ``namespace`` (its
+    ``globals()``) their manners."""
+    module = namespace.get("__name__")
+    for name, cls in list(namespace.items()):
+        if isinstance(cls, type) and not name.startswith("_") and cls.__module__ == module:
+            fields = _record_fields(cls)
+            if fields:
+                _give_manners(cls, fields)
