@@ -601,9 +601,18 @@ async fn idle_devices(dir: &Path, relay: &Relay, n: usize) -> Result<Vec<Figure>
                 }
                 _ => {}
             };
-            let _ = sync_live(&store, &url, &token, &now_ms, &mut on, None, async move {
-                let _ = stop.wait_for(|v| *v).await;
-            })
+            let _ = sync_live(
+                &store,
+                &url,
+                &token,
+                &now_ms,
+                &mut on,
+                None,
+                None,
+                async move {
+                    let _ = stop.wait_for(|v| *v).await;
+                },
+            )
             .await;
         }));
     }
@@ -832,6 +841,7 @@ pub async fn propagation(
                 &now_ms,
                 &mut on,
                 w.as_deref(),
+                None,
                 async move {
                     let _ = stop.wait_for(|v| *v).await;
                 },

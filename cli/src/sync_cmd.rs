@@ -183,7 +183,7 @@ pub fn sync_watch(store: Store, timeouts: Timeouts) -> anyhow::Result<()> {
     };
     runtime
         .block_on(client::sync_live_with(
-            &store, &url, &token, &now_ms, &mut print, None, stop, timeouts,
+            &store, &url, &token, &now_ms, &mut print, None, None, stop, timeouts,
         ))
         .context("live sync stopped")?;
     Ok(())

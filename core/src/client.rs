@@ -217,7 +217,9 @@ fn connection_problem(e: &tokio_tungstenite::tungstenite::Error) -> String {
                 // A failed name lookup is an uncategorised error whose text
                 // says so; anything else by its kind.
                 let text = io.to_string();
-                if text.contains("failed to lookup address") || text.contains("Name or service not known") {
+                if text.contains("failed to lookup address")
+                    || text.contains("Name or service not known")
+                {
                     "the relay's host name cannot be found (is this device online, and the address right?)".into()
                 } else {
                     kind.to_string()
@@ -523,7 +525,9 @@ pub fn backoff(attempt: u32) -> Duration {
 /// Stays in sync until `stop` resolves: live changes arrive as they land,
 /// local changes are pushed as soon as `wake` is notified (and within a
 /// second in any case, which also picks up writes by other processes), and a
-/// lost connection is retried with backoff. The store stays usable by the
+/// lost connection is retried with backoff — at once, with the backoff
+/// started afresh, when `retry` is notified while waiting (the phone says
+/// the network is back). The store stays usable by the
 /// app meanwhile: it is locked only for each short step. Returns early only
 /// on a permanent error (unknown or revoked token, unsupported protocol).
 #[allow(clippy::too_many_arguments)]
@@ -534,6 +538,7 @@ pub async fn sync_live(
     clock: &(dyn Fn() -> Millis + Sync),
     on_status: &mut (dyn FnMut(Status) + Send),
     wake: Option<&Notify>,
+    retry: Option<&Notify>,
     stop: impl Future<Output = ()> + Send,
 ) -> Result<()> {
     sync_live_with(
@@ -543,6 +548,7 @@ pub async fn sync_live(
         clock,
         on_status,
         wake,
+        retry,
         stop,
         Timeouts::default(),
     )
@@ -560,6 +566,7 @@ pub async fn sync_live_with(
     clock: &(dyn Fn() -> Millis + Sync),
     on_status: &mut (dyn FnMut(Status) + Send),
     wake: Option<&Notify>,
+    retry: Option<&Notify>,
     stop: impl Future<Output = ()> + Send,
     timeouts: Timeouts,
 ) -> Result<()> {
@@ -599,8 +606,15 @@ pub async fn sync_live_with(
                     reason: e.to_string(),
                     retry_in,
                 });
+                let retry_now = async {
+                    match retry {
+                        Some(r) => r.notified().await,
+                        None => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
                     _ = tokio::time::sleep(retry_in) => {}
+                    _ = retry_now => attempt = 0,
                     _ = &mut stop => return Ok(()),
                 }
             }
@@ -743,6 +757,7 @@ mod tests {
             "mst_x",
             &|| 0,
             &mut |s| seen.push(s),
+            None,
             None,
             stop,
             timeouts,

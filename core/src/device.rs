@@ -120,6 +120,13 @@ pub trait Observer: Send + Sync {
     /// The relay refused a local change, or an entry from it could not be
     /// used; sync goes on.
     fn sync_warning(&self, message: String);
+    /// The relay refused this device's token (revoked, unknown, or its
+    /// device id enrolled with another): sync stopped until a person
+    /// enrolls the device again. Told once each time it happens, besides
+    /// the status (`Failed`, permanent).
+    fn access_refused(&self, message: String) {
+        let _ = message;
+    }
 }
 
 /// What [`Device::sync_now`] did: what moved, and the reconciliation
@@ -148,6 +155,7 @@ enum Notice {
     Changed(Vec<String>, Origin),
     Status(SyncStatus),
     Warning(String),
+    Refused(String),
 }
 
 /// State shared with the sync tasks and the notice thread.
@@ -162,6 +170,8 @@ struct Shared {
     activity: Mutex<SyncActivity>,
     live: Mutex<Option<LiveSync>>,
     notices: Mutex<Option<mpsc::Sender<Notice>>>,
+    /// Cuts live sync's wait before its next attempt ([`Device::retry_now`]).
+    retry: Notify,
 }
 
 /// The live sync task and how to stop it (`stop` is taken once asked).
@@ -251,6 +261,9 @@ impl Shared {
             }
             Status::Warning(w) => self.notify(Notice::Warning(w)),
             Status::Error { message, permanent } => {
+                if permanent {
+                    self.notify(Notice::Refused(message.clone()));
+                }
                 set(SyncActivity::Failed { message, permanent })
             }
         }
@@ -309,6 +322,7 @@ impl Shared {
                 &*clock,
                 &mut |s| shared.on_session_status(s, Some(&stopping_seen)),
                 Some(&wake),
+                Some(&shared.retry),
                 async {
                     let _ = stopped.await;
                 },
@@ -381,6 +395,7 @@ impl Device {
                         Notice::Changed(ids, origin) => o.records_changed(ids, origin),
                         Notice::Status(s) => o.sync_status(s),
                         Notice::Warning(w) => o.sync_warning(w),
+                        Notice::Refused(m) => o.access_refused(m),
                     }));
                     if let Err(panic) = delivered
                         && !told.as_ref().is_some_and(|t| Arc::ptr_eq(t, &o))
@@ -403,6 +418,7 @@ impl Device {
                 activity: Mutex::new(SyncActivity::Idle),
                 live: Mutex::new(None),
                 notices: Mutex::new(Some(tx)),
+                retry: Notify::new(),
             }),
             runtime: Some(runtime),
             wake: Arc::new(Notify::new()),
@@ -473,7 +489,7 @@ impl Device {
         &self,
         url: &str,
         token: &str,
-    ) -> impl Future<Output = Result<Enrollment>> + Send + 'static {
+    ) -> impl Future<Output = Result<Enrollment>> + Send + use<> {
         let shared = self.shared.clone();
         let wake = self.wake.clone();
         let checked = client::sync_url(url).and_then(|url| match token.trim() {
@@ -535,7 +551,17 @@ impl Device {
     /// pending, and resolves when the relay has confirmed it all. If live
     /// sync is running it is paused for the length of this sync and then
     /// resumed, so that only one session runs at a time.
-    pub fn sync_now(&self) -> impl Future<Output = Result<SyncOutcome>> + Send + 'static {
+    pub fn sync_now(&self) -> impl Future<Output = Result<SyncOutcome>> + Send + use<> {
+        self.sync_now_within(None)
+    }
+
+    /// [`Device::sync_now`], given up after `limit` (a background task's
+    /// time is short): what arrived until then is kept, what was not
+    /// confirmed stays pending, and the error says the sync ran out of time.
+    pub fn sync_now_within(
+        &self,
+        limit: Option<Duration>,
+    ) -> impl Future<Output = Result<SyncOutcome>> + Send + use<> {
         let (stopping, resume) = self.shared.stop_live();
         let shared = self.shared.clone();
         let wake = self.wake.clone();
@@ -543,7 +569,7 @@ impl Device {
             if let Some(stopping) = stopping {
                 let _ = stopping.await;
             }
-            let result = async {
+            let sync = async {
                 let (url, token) = shared.enrollment()?;
                 let before = lock(&shared.store).baseline()?;
                 let clock = shared.clock.clone();
@@ -561,8 +587,17 @@ impl Device {
                     report,
                     reconciliation,
                 })
-            }
-            .await;
+            };
+            let result = match limit {
+                None => sync.await,
+                Some(limit) => tokio::time::timeout(limit, sync).await.unwrap_or_else(|_| {
+                    Err(Error::Network(format!(
+                        "the sync ran out of its {} s; what arrived is kept, and what was not confirmed is sent next time",
+                        limit.as_secs_f64()
+                    )))
+                }),
+            };
+
             if result.is_ok() {
                 shared.set_activity(SyncActivity::Idle);
             }
@@ -592,6 +627,13 @@ impl Device {
         if was_running {
             self.shared.set_activity(SyncActivity::Idle);
         }
+    }
+
+    /// The network is back (the phone says so): live sync, waiting before
+    /// its next attempt, tries at once, its backoff started afresh. Does
+    /// nothing while connected or when live sync is off.
+    pub fn retry_now(&self) {
+        self.shared.retry.notify_waiters();
     }
 
     /// The sync status now (read from the local store; never waits on the

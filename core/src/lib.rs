@@ -62,8 +62,9 @@ pub mod views;
 
 pub use error::{Error, Result};
 pub use model::{
-    Contact, ContactPrivate, DocKind, Donation, Event, FeedbackCase, Interaction, Millis,
-    NewConsent, NewContact, NewEvent, NewFeedback, PageClosed, Pledge, Publication, Shift,
+    Contact, ContactPrivate, DocKind, Donation, Event, EventEdit, FeedbackCase, FeedbackStatus,
+    Interaction, Millis, NewConsent, NewContact, NewEvent, NewFeedback, PageClosed, Pledge,
+    Publication, Shift,
 };
 pub use store::{ContactSummary, EventSummary, PendingChange, RosterLine, Store};
 pub use views::{RosterEntry, SignupStatus};

@@ -259,7 +259,10 @@ fn a_file_that_is_not_a_database_is_refused_untouched() {
 fn a_file_of_whole_pages_that_is_not_encrypted_is_not_said_to_be() {
     let dir = tempfile::tempdir().unwrap();
     for (name, bytes) in [
-        ("text.db", "this is not a database ".repeat(4096).into_bytes()),
+        (
+            "text.db",
+            "this is not a database ".repeat(4096).into_bytes(),
+        ),
         ("zeros.db", vec![0u8; 8192]),
     ] {
         let path = dir.path().join(name);

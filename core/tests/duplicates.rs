@@ -538,3 +538,24 @@ fn a_merge_made_while_desks_register_the_twins_counts_one_person_everywhere() {
         );
     }
 }
+
+/// A saved contact checked for duplicates: itself left out, and a pair
+/// marked "not a duplicate" left out too.
+#[test]
+fn a_saved_contact_is_checked_without_rebuilding_it() {
+    let mut s = Store::open_in_memory().unwrap();
+    let ana = person(&mut s, "Ana Silva", &["+44 7700 900123"], &[]);
+    let twin = person(&mut s, "Ana Silva", &["07700 900123"], &[]);
+    let other = person(&mut s, "Bo Chen", &[], &[]);
+    let found = s.possible_duplicates_of_contact(&twin).unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(
+        (found[0].a.as_str(), found[0].b.as_str()),
+        (ana.as_str(), twin.as_str())
+    );
+    assert!(s.possible_duplicates_of_contact(&other).unwrap().is_empty());
+    s.mark_not_duplicate(&ana, &twin, T0 + 5).unwrap();
+    assert!(s.possible_duplicates_of_contact(&twin).unwrap().is_empty());
+    assert!(s.possible_duplicates_of_contact(&ana).unwrap().is_empty());
+    assert!(s.possible_duplicates_of_contact("c_nope").is_err());
+}

@@ -225,7 +225,11 @@ fn a_wrong_key_logs_nothing_to_stderr() {
     }
     let dir = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "a_wrong_key_logs_nothing_to_stderr", "--nocapture"])
+        .args([
+            "--exact",
+            "a_wrong_key_logs_nothing_to_stderr",
+            "--nocapture",
+        ])
         .env("MUSTER_WRONG_KEY_CHILD", dir.path())
         .output()
         .unwrap();

@@ -504,3 +504,140 @@ fn the_ledger_shifts_and_the_feedback_workflow_survive_reopening() {
     assert_eq!(f.satisfaction, Some(4));
     assert!(!f.is_overdue(T0 + 10 * 86_400_000), "answered within 24 h");
 }
+
+/// What a phone's lists page through: the roster, a search, events by
+/// date, feedback by status; and an event's own fields edited, then the
+/// event cancelled.
+#[test]
+fn lists_page_and_filter_and_an_event_is_edited_then_cancelled() {
+    use muster_core::{EventEdit, FeedbackStatus, NewFeedback};
+    let mut s = Store::open_in_memory().unwrap();
+    let past = s
+        .create_event(
+            &NewEvent::new("Spring fair", T0 - 86_400_000, "Park", None),
+            T0,
+        )
+        .unwrap();
+    let gala = s
+        .create_event(&NewEvent::new("Gala", T0 + 86_400_000, "Hall", Some(2)), T0)
+        .unwrap();
+    let ids: Vec<String> = ["Ana Silva", "Ana Sousa", "Ana Santos", "Bo Chen"]
+        .iter()
+        .map(|n| s.create_contact(&NewContact::named(*n), T0).unwrap())
+        .collect();
+    for (i, c) in ids.iter().enumerate() {
+        s.sign_up(&gala, c, false, T0 + i as i64).unwrap();
+    }
+
+    let upcoming: Vec<String> = s
+        .events_between(Some(T0), None)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(upcoming, [gala.as_str()]);
+    let before: Vec<String> = s
+        .events_between(None, Some(T0))
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(before, [past.as_str()]);
+
+    let page = |limit, offset| -> Vec<String> {
+        s.roster_page(&gala, None, limit, offset)
+            .unwrap()
+            .into_iter()
+            .map(|l| l.contact_id)
+            .collect()
+    };
+    assert_eq!(page(Some(2), 0), ids[..2]);
+    assert_eq!(page(Some(2), 2), ids[2..]);
+    assert_eq!(page(None, 3), ids[3..]);
+    let waiting = s
+        .roster_page(&gala, Some(SignupStatus::Waitlisted), Some(10), 0)
+        .unwrap();
+    assert_eq!(waiting.len(), 2);
+
+    let first: Vec<String> = s
+        .search_contacts_page("ana", 2, 0)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    let next: Vec<String> = s
+        .search_contacts_page("ana", 2, 2)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(first, ["Ana Santos", "Ana Silva"]);
+    assert_eq!(next, ["Ana Sousa"]);
+
+    // More seats: the waiting take them, in order.
+    s.edit_event_fields(
+        &gala,
+        &EventEdit {
+            title: Some("Winter gala".into()),
+            capacity: Some(3),
+            ..Default::default()
+        },
+        T0 + 10,
+    )
+    .unwrap();
+    let e = s.event_summary(&gala).unwrap().unwrap();
+    assert_eq!(
+        (e.title.as_str(), e.capacity, e.registered, e.waitlisted),
+        ("Winter gala", Some(3), 3, 1)
+    );
+    s.edit_event_fields(
+        &gala,
+        &EventEdit {
+            clear_capacity: true,
+            ..Default::default()
+        },
+        T0 + 11,
+    )
+    .unwrap();
+    assert_eq!(s.event_summary(&gala).unwrap().unwrap().waitlisted, 0);
+    let bad = s.edit_event_fields(
+        &gala,
+        &EventEdit {
+            title: Some(" ".into()),
+            ..Default::default()
+        },
+        T0 + 12,
+    );
+    assert!(bad.is_err());
+    assert_eq!(
+        s.event_summary(&gala).unwrap().unwrap().title,
+        "Winter gala"
+    );
+    s.cancel_event(&gala, T0 + 13).unwrap();
+    let e = s.event_summary(&gala).unwrap().unwrap();
+    assert_eq!(e.status, "cancelled");
+    assert_eq!(e.registered, 4, "the sign-ups stay");
+
+    let new = |text: &str| NewFeedback {
+        contact_id: Some(ids[0].clone()),
+        channel: "phone".into(),
+        category: "complaint".into(),
+        text: text.into(),
+    };
+    let older = s.create_feedback(&new("The queue was long"), T0).unwrap();
+    let newer = s.create_feedback(&new("No parking"), T0 + 1).unwrap();
+    s.assign_feedback(&older, "Dana", T0 + 2).unwrap();
+    let all: Vec<String> = s
+        .list_feedback(None, 10, 0)
+        .unwrap()
+        .into_iter()
+        .map(|f| f.id)
+        .collect();
+    assert_eq!(all, [newer.clone(), older.clone()]);
+    let assigned = s
+        .list_feedback(Some(FeedbackStatus::Assigned), 10, 0)
+        .unwrap();
+    assert_eq!(assigned.len(), 1);
+    assert_eq!(assigned[0].assigned_to.as_deref(), Some("Dana"));
+    assert_eq!(s.list_feedback(None, 1, 1).unwrap()[0].id, older);
+}

@@ -1,4 +1,4 @@
-"""Python manners for the records of the generated bindings.
+"""Python manners for the generated bindings: records and the store.
 
 UniFFI gives each record a ``__str__`` and a field-wise ``__eq__`` only: a
 list of them prints as ``<muster.PossibleDuplicate object at …>``,
@@ -7,6 +7,11 @@ set or be a dict key. ``improve`` gives every record class of a generated
 module a ``__repr__`` that shows its fields, an ``__eq__`` that answers
 anything (``False`` for another type, ``None`` included) and a ``__hash__``
 over its fields.
+
+The store object (``Muster``) gets ``close()`` and works as a context
+manager (``with muster.Muster.open(path) as store: …``): both call its
+``shutdown()``, which stops sync, lets go of the listener and closes the
+store at once, a listener referring to the store notwithstanding.
 
 scripts/bindings copies this file beside the generated modules, as
 ``_muster_records.py``, and ends each of them with a call to ``improve``.
@@ -58,10 +63,26 @@ def _give_manners(cls, fields):
     cls.__hash__ = __hash__
 
 
+def _closable(cls):
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.shutdown()
+        return False
+
+    cls.close = cls.shutdown
+    cls.__enter__ = __enter__
+    cls.__exit__ = __exit__
+
+
 def improve(namespace):
     """Gives the record classes defined in the module ``namespace`` (its
-    ``globals()``) their manners."""
+    ``globals()``) their manners, and the store its ``close`` and ``with``."""
     module = namespace.get("__name__")
+    store = namespace.get("Muster")
+    if isinstance(store, type) and hasattr(store, "shutdown"):
+        _closable(store)
     for name, cls in list(namespace.items()):
         if isinstance(cls, type) and not name.startswith("_") and cls.__module__ == module:
             fields = _record_fields(cls)

@@ -110,3 +110,18 @@ def test_records_print_compare_and_hash_like_python_values(tmp_path):
     summary = store.search_contacts("ana", 5)[0]
     assert {summary: "seen"}[store.search_contacts("ana", 5)[0]] == "seen"
     assert muster_core.NewContact(name="x") != muster_core.NewContact(name="y")
+
+
+def test_a_store_closes_with_close_or_at_the_end_of_with(tmp_path):
+    path = str(tmp_path / "office.db")
+    with muster.Muster.open(path) as store:
+        store.create_contact(muster_core.NewContact(name="Ana Silva"))
+    with pytest.raises(muster.MusterError.NotAllowed):
+        store.contact_count()
+    assert not (tmp_path / "office.db-wal").exists()
+    again = muster.Muster.open(path)
+    assert again.contact_count() == 1
+    again.close()
+    again.close()  # twice does nothing
+    with pytest.raises(muster.MusterError.NotAllowed):
+        again.list_events()

@@ -7,10 +7,12 @@
 use muster_core as core;
 pub use muster_core::device::{SyncActivity, SyncStatus};
 pub use muster_core::model::ContactEdit;
-pub use muster_core::store::{ConflictNote, DuplicatePair, MergeNote, OnlineNote, WaitlistNote};
+pub use muster_core::store::{
+    ConflictNote, DuplicatePair, FeedbackLine, MergeNote, OnlineNote, WaitlistNote,
+};
 pub use muster_core::{
-    ContactSummary, EventSummary, NewConsent, NewContact, NewEvent, NewFeedback, RosterLine,
-    SignupStatus,
+    ContactSummary, EventEdit, EventSummary, FeedbackStatus, NewConsent, NewContact, NewEvent,
+    NewFeedback, RosterLine, SignupStatus,
 };
 
 /// Consent as recorded.
@@ -26,6 +28,21 @@ pub struct Consent {
     pub method: Option<String>,
     /// The device that recorded it.
     pub recorded_by: Option<String>,
+}
+
+/// A postal address; each part "" when unknown.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, uniffi::Record)]
+pub struct Address {
+    /// Street and number.
+    pub street: String,
+    /// Town or city.
+    pub city: String,
+    /// Region, state or province.
+    pub region: String,
+    /// Postal code.
+    pub postal_code: String,
+    /// Country.
+    pub country: String,
 }
 
 /// A contact, whole, as a detail screen shows it.
@@ -47,6 +64,14 @@ pub struct Contact {
     pub tags: Vec<String>,
     /// Preferred language.
     pub preferred_language: Option<String>,
+    /// Postal address.
+    pub address: Address,
+    /// Household (a name or id shared by the people of one home).
+    pub household: Option<String>,
+    /// What the person is interested in (`food bank`, `tutoring`…).
+    pub interests: Vec<String>,
+    /// The organisation's own fields (`t-shirt size` → `M`).
+    pub custom: std::collections::HashMap<String, String>,
     /// Organisation.
     pub organisation: Option<String>,
     /// An id in another system.
@@ -83,6 +108,16 @@ impl From<core::Contact> for Contact {
                 recorded_by: c.consent.recorded_by,
             },
             notes: c.notes.as_str().to_owned(),
+            interests: keys(&c.interests),
+            address: Address {
+                street: c.address.street,
+                city: c.address.city,
+                region: c.address.region,
+                postal_code: c.address.postal_code,
+                country: c.address.country,
+            },
+            household: c.household,
+            custom: c.custom.into_iter().collect(),
             id: c.id,
             name: c.name,
             preferred_name: c.preferred_name,
@@ -224,6 +259,195 @@ impl From<core::store::Reconciliation> for Reconciliation {
             registered_online: r.registered_online,
             duplicate_candidates: r.duplicate_candidates,
             unreadable: r.unreadable,
+        }
+    }
+}
+
+/// A gift recorded in a contact's ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, uniffi::Record)]
+pub struct Donation {
+    /// The entry's id.
+    pub id: String,
+    /// The amount in the currency's minor unit (cents, pence…).
+    pub amount_minor: i64,
+    /// ISO 4217 code (`EUR`, `GBP`…).
+    pub currency: String,
+    /// The amount as exports and the dashboard write it (`12.50 EUR`).
+    pub amount_text: String,
+    /// When it was given.
+    pub date: i64,
+    /// How (`cash`, `card`, `transfer`…).
+    pub method: String,
+    /// A note.
+    pub note: Option<String>,
+    /// The device that recorded it.
+    pub recorded_by: String,
+}
+
+/// A promise of regular gifts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, uniffi::Record)]
+pub struct Pledge {
+    /// The entry's id.
+    pub id: String,
+    /// Each gift, in the currency's minor unit.
+    pub amount_minor: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// `once`, `monthly`, `quarterly` or `yearly`.
+    pub frequency: String,
+    /// From when.
+    pub starts: i64,
+    /// Until when, if it ends.
+    pub ends: Option<i64>,
+    /// The device that recorded it.
+    pub recorded_by: String,
+}
+
+/// A call, visit, email, meeting or message with a contact.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, uniffi::Record)]
+pub struct Interaction {
+    /// The entry's id.
+    pub id: String,
+    /// `call`, `visit`, `email`, `meeting`, `message` or `other`.
+    pub channel: String,
+    /// When.
+    pub at: i64,
+    /// The device that recorded it.
+    pub by: String,
+    /// What was said or done.
+    pub summary: String,
+}
+
+/// A contact's private ledger: gifts, pledges and interactions. Only
+/// coordinators' devices receive it.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct Ledger {
+    /// The contact.
+    pub contact_id: String,
+    /// Gifts, newest first.
+    pub donations: Vec<Donation>,
+    /// Pledges.
+    pub pledges: Vec<Pledge>,
+    /// Interactions, newest first.
+    pub interactions: Vec<Interaction>,
+}
+
+impl From<core::ContactPrivate> for Ledger {
+    fn from(p: core::ContactPrivate) -> Self {
+        let mut donations: Vec<Donation> = p
+            .donations
+            .into_iter()
+            .map(|d| Donation {
+                amount_text: core::money::display_amount(d.amount_minor, &d.currency),
+                id: d.id,
+                amount_minor: d.amount_minor,
+                currency: d.currency,
+                date: d.date,
+                method: d.method,
+                note: d.note,
+                recorded_by: d.recorded_by,
+            })
+            .collect();
+        donations.sort_by_key(|d| std::cmp::Reverse(d.date));
+        let mut interactions: Vec<Interaction> = p
+            .interactions
+            .into_iter()
+            .map(|i| Interaction {
+                id: i.id,
+                channel: i.channel,
+                at: i.at,
+                by: i.by,
+                summary: i.summary,
+            })
+            .collect();
+        interactions.sort_by_key(|i| std::cmp::Reverse(i.at));
+        Ledger {
+            contact_id: p.contact_id,
+            donations,
+            pledges: p
+                .pledges
+                .into_iter()
+                .map(|p| Pledge {
+                    id: p.id,
+                    amount_minor: p.amount_minor,
+                    currency: p.currency,
+                    frequency: p.frequency,
+                    starts: p.starts,
+                    ends: p.ends,
+                    recorded_by: p.recorded_by,
+                })
+                .collect(),
+            interactions,
+        }
+    }
+}
+
+/// An answer given to the person who gave feedback.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, uniffi::Record)]
+pub struct FeedbackResponse {
+    /// When.
+    pub at: i64,
+    /// The device that recorded it.
+    pub by: String,
+    /// What was said.
+    pub text: String,
+}
+
+/// A feedback case, whole.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct FeedbackCase {
+    /// The case (`f_…`).
+    pub id: String,
+    /// Who gave it, if known.
+    pub contact_id: Option<String>,
+    /// Where it stands.
+    pub status: FeedbackStatus,
+    /// How it came.
+    pub channel: String,
+    /// What it is about.
+    pub category: String,
+    /// What the person said.
+    pub text: String,
+    /// When it was received.
+    pub received_at: i64,
+    /// The device that took it.
+    pub received_by: String,
+    /// Who must answer it.
+    pub assigned_to: Option<String>,
+    /// The answers given, in order.
+    pub responses: Vec<FeedbackResponse>,
+    /// When it was closed.
+    pub resolved_at: Option<i64>,
+    /// The person's satisfaction, 1 to 5, if asked.
+    pub satisfaction: Option<i64>,
+    /// Whether the first answer is late (none within 24 hours).
+    pub overdue: bool,
+}
+
+impl FeedbackCase {
+    pub(crate) fn of(f: core::FeedbackCase, now: i64) -> Self {
+        FeedbackCase {
+            status: f.status(),
+            overdue: f.is_overdue(now),
+            id: f.id,
+            contact_id: f.contact_id,
+            channel: f.channel,
+            category: f.category,
+            text: f.text,
+            received_at: f.received_at,
+            received_by: f.received_by,
+            assigned_to: f.assigned_to,
+            responses: f
+                .responses
+                .into_iter()
+                .map(|r| FeedbackResponse {
+                    at: r.at,
+                    by: r.by,
+                    text: r.text,
+                })
+                .collect(),
+            resolved_at: f.resolved_at,
+            satisfaction: f.satisfaction,
         }
     }
 }

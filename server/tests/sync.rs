@@ -214,6 +214,7 @@ async fn live_devices_see_each_others_writes_without_polling() {
                 &clock,
                 &mut on_status,
                 wake.as_deref(),
+                None,
                 async move {
                     let _ = stop.wait_for(|v| *v).await;
                 },

@@ -533,6 +533,7 @@ async fn sync_live_until_error(
         &clock,
         &mut |_| {},
         None,
+        None,
         std::future::pending::<()>(),
     )
     .await

@@ -335,3 +335,140 @@ fn a_device_reopened_keeps_its_work_and_enrollment() {
     wait(d.sync_now()).unwrap();
     assert_eq!(d.status().unwrap().pending_changes, 0);
 }
+
+/// What a background task and a phone's connectivity callbacks need: a
+/// sync given up after a time limit, live sync trying at once when told the
+/// network is back, and a revoked token told to the observer.
+#[test]
+fn a_sync_runs_out_of_time_and_the_network_coming_back_retries_at_once() {
+    // A relay that takes connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    silent.set_nonblocking(true).unwrap();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let held = std::thread::spawn({
+        let done = done.clone();
+        move || {
+            let mut conns = Vec::new();
+            let start = Instant::now();
+            while !done.load(std::sync::atomic::Ordering::SeqCst)
+                && start.elapsed() < Duration::from_secs(20)
+            {
+                if let Ok((c, _)) = silent.accept() {
+                    conns.push(c);
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("phone.db");
+    {
+        let mut store = muster_core::Store::open(&path).unwrap();
+        let url = muster_core::client::sync_url(&format!("ws://{silent_addr}")).unwrap();
+        muster_core::client::save_enrollment(&mut store, &url, "some-token").unwrap();
+    }
+    let d = Device::open(&path, None, Arc::new(clock)).unwrap();
+    let started = Instant::now();
+    let out = wait(d.sync_now_within(Some(Duration::from_millis(300))));
+    match out {
+        Err(Error::Network(m)) => assert!(m.contains("ran out of its 0.3 s"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "given up, not waited out"
+    );
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    held.join().unwrap();
+
+    // Live sync against a port nobody listens on: attempts 1, 2, 3… with
+    // backoff; told the network is back, it starts again at attempt 1.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let d = device(dir.path(), "live.db");
+    wait(d.enroll(&format!("ws://127.0.0.1:{port}"), "some-token")).unwrap();
+    let heard = Arc::new(Heard::default());
+    d.set_observer(Some(heard.clone()));
+    d.start_live().unwrap();
+    let attempts = |heard: &Heard| -> Vec<u32> {
+        heard
+            .statuses
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|s| match s.activity {
+                SyncActivity::Connecting { attempt } => Some(attempt),
+                _ => None,
+            })
+            .collect()
+    };
+    eventually("a third attempt", || attempts(&heard).contains(&3));
+    let seen = attempts(&heard).len();
+    eventually("an attempt 1 again once told the network is back", || {
+        d.retry_now();
+        attempts(&heard)[seen..].contains(&1)
+    });
+    d.stop_live();
+}
+
+#[test]
+fn a_revoked_token_is_told_to_the_observer() {
+    #[derive(Default)]
+    struct Refusals(Mutex<Vec<String>>);
+    impl Observer for Refusals {
+        fn records_changed(&self, _: Vec<String>, _: Origin) {}
+        fn sync_status(&self, _: SyncStatus) {}
+        fn sync_warning(&self, _: String) {}
+        fn access_refused(&self, message: String) {
+            self.0.lock().unwrap().push(message);
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let relay = RelayProcess::start(dir.path());
+    let created = relay
+        .admin_command(&[
+            "token",
+            "create",
+            "--role",
+            "coordinator",
+            "--name",
+            "lost phone",
+        ])
+        .output()
+        .unwrap();
+    let token = String::from_utf8(created.stdout).unwrap().trim().to_owned();
+    let id = String::from_utf8_lossy(&created.stderr)
+        .split_whitespace()
+        .find(|w| w.starts_with("tok_"))
+        .unwrap()
+        .to_owned();
+    let d = device(dir.path(), "phone.db");
+    wait(d.enroll(&format!("ws://{}", relay.addr), &token)).unwrap();
+    let refusals = Arc::new(Refusals::default());
+    d.set_observer(Some(refusals.clone()));
+    d.start_live().unwrap();
+    eventually("live", || {
+        d.status().unwrap().activity == SyncActivity::Live
+    });
+    assert!(refusals.0.lock().unwrap().is_empty());
+    let revoked = relay
+        .admin_command(&["token", "revoke", &id])
+        .output()
+        .unwrap();
+    assert!(revoked.status.success());
+    eventually("the refusal is told", || {
+        !refusals.0.lock().unwrap().is_empty()
+    });
+    let told = refusals.0.lock().unwrap().clone();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(told[0].contains("revoked"), "{told:?}");
+    assert!(matches!(
+        d.status().unwrap().activity,
+        SyncActivity::Failed {
+            permanent: true,
+            ..
+        }
+    ));
+}

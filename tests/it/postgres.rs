@@ -55,6 +55,7 @@ fn live(dir: &std::path::Path, name: &str, url: String, token: String) -> Live {
             &clock,
             &mut |_| {},
             Some(&w),
+            None,
             st.notified(),
         )
         .await

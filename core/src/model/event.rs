@@ -236,6 +236,64 @@ pub struct NewEvent {
     pub capacity: Option<i64>,
 }
 
+/// A change to an event's own fields, as an edit screen makes it: each
+/// `None` leaves its field alone. Sign-ups and shifts have calls of their
+/// own; so does cancelling the event ([`crate::Store::cancel_event`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct EventEdit {
+    /// New title.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    pub title: Option<String>,
+    /// New start time.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    pub starts_at: Option<Millis>,
+    /// New end time.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    pub ends_at: Option<Millis>,
+    /// Takes the end time away.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    pub clear_ends_at: bool,
+    /// New place ("" clears it).
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    pub place: Option<String>,
+    /// New capacity: those past it wait, and places free up for the
+    /// waiting when it grows.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    pub capacity: Option<i64>,
+    /// Takes the capacity away (no limit).
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    pub clear_capacity: bool,
+}
+
+impl EventEdit {
+    /// Writes the edit into `e`; the caller checks the result
+    /// ([`Event::normalise`]).
+    pub fn apply(&self, e: &mut Event) {
+        if let Some(t) = &self.title {
+            e.title = t.clone();
+        }
+        if let Some(t) = self.starts_at {
+            e.starts_at = t;
+        }
+        if self.clear_ends_at {
+            e.ends_at = None;
+        }
+        if self.ends_at.is_some() {
+            e.ends_at = self.ends_at;
+        }
+        if let Some(p) = &self.place {
+            e.place = p.clone();
+        }
+        if self.clear_capacity {
+            e.capacity = None;
+        }
+        if self.capacity.is_some() {
+            e.capacity = self.capacity;
+        }
+    }
+}
+
 impl NewEvent {
     /// An event starting at `starts_at` at `place`, with `capacity` seats
     /// (`None`: no limit) and no end time.

@@ -58,6 +58,7 @@ pub struct FeedbackResponse {
 /// Where a case stands in its workflow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum FeedbackStatus {
     /// Taken, nobody assigned yet.
     Received,
@@ -70,6 +71,18 @@ pub enum FeedbackStatus {
 }
 
 impl FeedbackStatus {
+    /// Parses the name given by [`FeedbackStatus::as_str`].
+    pub fn parse(s: &str) -> Option<FeedbackStatus> {
+        [
+            FeedbackStatus::Received,
+            FeedbackStatus::Assigned,
+            FeedbackStatus::Responded,
+            FeedbackStatus::Resolved,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
+
     /// The name used in lists and exports.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -39,8 +39,8 @@ use crate::error::{Error, Result};
 
 pub use contact::{Address, Consent, Contact, NewConsent, NewContact};
 pub use contact_edit::ContactEdit;
-pub use event::{Event, EventStatus, NewEvent, PageClosed, Publication, Shift, SignUps};
-pub use feedback::{FeedbackCase, FeedbackResponse, NewFeedback};
+pub use event::{Event, EventEdit, EventStatus, NewEvent, PageClosed, Publication, Shift, SignUps};
+pub use feedback::{FeedbackCase, FeedbackResponse, FeedbackStatus, NewFeedback};
 pub use private::{ContactPrivate, Donation, Interaction, LedgerEntry, Pledge};
 
 /// Milliseconds since the Unix epoch, UTC. The core never reads the clock:

@@ -109,20 +109,31 @@ impl Store {
     /// Control characters (a NUL from a URL's `%00`, say) match nothing a
     /// person can type into a record and are read as spaces.
     pub fn search_contacts(&self, text: &str, limit: usize) -> Result<Vec<ContactSummary>> {
+        self.search_contacts_page(text, limit, 0)
+    }
+
+    /// [`Store::search_contacts`], `limit` results from `offset` (the next
+    /// page of a long list of matches).
+    pub fn search_contacts_page(
+        &self,
+        text: &str,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<ContactSummary>> {
         let cleaned: String = text
             .chars()
             .map(|c| if c.is_control() { ' ' } else { c })
             .collect();
         let text = cleaned.as_str();
-        let limit = limit as i64;
+        let (limit, offset) = (limit as i64, offset as i64);
         let rows = if let Some(query) = index::fts_query(text) {
             let mut stmt = self.conn.prepare_cached(
                 "SELECT c.id, c.name, c.phone, c.email, c.roles, c.merged_into
                  FROM contacts_fts JOIN contacts c ON c.num = contacts_fts.rowid
                  WHERE contacts_fts MATCH ?1 AND c.merged_into IS NULL
-                 ORDER BY c.sort_name LIMIT ?2",
+                 ORDER BY c.sort_name, c.id LIMIT ?2 OFFSET ?3",
             )?;
-            stmt.query_map(params![query, limit], summary_row)?
+            stmt.query_map(params![query, limit, offset], summary_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?
         } else {
             // Too short for the trigram index: names starting with the text.
@@ -134,9 +145,9 @@ impl Store {
                 "SELECT id, name, phone, email, roles, merged_into FROM contacts
                  WHERE sort_name >= ?1 AND sort_name < ?1 || char(1114111)
                    AND merged_into IS NULL
-                 ORDER BY sort_name LIMIT ?2",
+                 ORDER BY sort_name, id LIMIT ?2 OFFSET ?3",
             )?;
-            stmt.query_map(params![prefix, limit], summary_row)?
+            stmt.query_map(params![prefix, limit, offset], summary_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?
         };
         Ok(rows)

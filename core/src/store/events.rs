@@ -31,6 +31,22 @@ impl Store {
         })
     }
 
+    /// Edits an event's own fields as `edit` says ([`EventEdit`]).
+    pub fn edit_event_fields(&mut self, id: &str, edit: &EventEdit, now: Millis) -> Result<()> {
+        self.update_event(id, now, |e| {
+            edit.apply(e);
+            Ok(())
+        })
+    }
+
+    /// Cancels an event: it stays, with its sign-ups, marked cancelled.
+    pub fn cancel_event(&mut self, id: &str, now: Millis) -> Result<()> {
+        self.update_event(id, now, |e| {
+            e.status = model::EventStatus::Cancelled;
+            Ok(())
+        })
+    }
+
     /// Publishes an event's public registration page, or changes what it
     /// asks (`asks`: fields of [`Publication::ASKABLE`]; all of them when
     /// empty) and when it closes (`closes_at`; `None`: when the event
@@ -122,11 +138,23 @@ impl Store {
 
     /// Events by start time.
     pub fn list_events(&self) -> Result<Vec<EventSummary>> {
+        self.events_between(None, None)
+    }
+
+    /// Events starting at `from` or later and before `until` (either open),
+    /// by start time: the upcoming ones from now, the past ones until now.
+    pub fn events_between(
+        &self,
+        from: Option<Millis>,
+        until: Option<Millis>,
+    ) -> Result<Vec<EventSummary>> {
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {EVENT_COLUMNS} FROM events ORDER BY starts_at, id"
+            "SELECT {EVENT_COLUMNS} FROM events
+             WHERE (?1 IS NULL OR starts_at >= ?1) AND (?2 IS NULL OR starts_at < ?2)
+             ORDER BY starts_at, id"
         ))?;
         let rows = stmt
-            .query_map([], event_summary)?
+            .query_map(params![from, until], event_summary)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
@@ -281,6 +309,22 @@ impl Store {
             // Sign-ups change only through `model::event::ops`; reconciling
             // them here would cost time in proportion to the event's size.
             e.reconcile_fields(event_id, doc)
+        })
+    }
+
+    /// A page of [`Store::roster`]: `limit` lines (all when `None`) from
+    /// `offset`, a person once.
+    pub fn roster_page(
+        &self,
+        event_id: &str,
+        status: Option<SignupStatus>,
+        limit: Option<usize>,
+        offset: usize,
+    ) -> Result<Vec<RosterLine>> {
+        let lines = self.roster(event_id, status)?.into_iter().skip(offset);
+        Ok(match limit {
+            Some(n) => lines.take(n).collect(),
+            None => lines.collect(),
         })
     }
 

@@ -258,7 +258,8 @@ impl Store {
     }
 
     /// Every "not a duplicate" decision as (contact, key of the other
-    /// contact); see [`model::contact::not_duplicate_key`].
+    /// contact); see [`model::contact::not_duplicate_key`] and
+    /// [`marked_not_duplicate`].
     fn not_duplicate_pairs(&self) -> Result<HashSet<(String, String)>> {
         let mut stmt = self
             .conn
@@ -393,10 +394,7 @@ impl Store {
         } else {
             (b.id.clone(), a.id.clone())
         };
-        let key = model::contact::not_duplicate_key;
-        if refused.contains(&(pair.0.clone(), key(&pair.1)))
-            || refused.contains(&(pair.1.clone(), key(&pair.0)))
-        {
+        if marked_not_duplicate(refused, &pair.0, &pair.1) {
             return None;
         }
         // The older contact is proposed as the one to keep.
@@ -413,6 +411,41 @@ impl Store {
             score: (score * 1000.0).round() / 1000.0,
             reasons,
         })
+    }
+
+    /// Contacts that may be the same person as the contact `id` (one
+    /// already saved, not a form being typed), best first, at most 5: the
+    /// contact itself, those merged with it and pairs marked "not a
+    /// duplicate" left out. Each pair names the other contact as `a`.
+    pub fn possible_duplicates_of_contact(&self, id: &str) -> Result<Vec<DuplicatePair>> {
+        self.require(DocKind::Contact, id)?;
+        let kept = self.kept_contact_of(id)?;
+        let (name, phones, emails): (String, String, String) = self
+            .conn
+            .prepare_cached("SELECT name, phones, emails FROM contacts WHERE id = ?1")?
+            .query_row([&kept], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        let lines = |s: &str| {
+            s.split('\n')
+                .filter(|x| !x.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        let new = NewContact {
+            name,
+            phones: lines(&phones),
+            emails: lines(&emails),
+            ..Default::default()
+        };
+        let refused = self.not_duplicate_pairs()?;
+        let mut found = Vec::new();
+        for mut pair in self.possible_duplicates_of(&new)? {
+            if pair.a == kept || marked_not_duplicate(&refused, &kept, &pair.a) {
+                continue;
+            }
+            pair.b = kept.clone();
+            found.push(pair);
+        }
+        Ok(found)
     }
 
     /// Contacts already on this device that may be the person being typed
@@ -865,4 +898,11 @@ impl LateEdit {
             c.custom.insert(k.clone(), v.clone());
         }
     }
+}
+
+/// Whether `a` and `b` were marked "not a duplicate", on either of them
+/// (`refused` from [`Store::not_duplicate_pairs`]).
+fn marked_not_duplicate(refused: &HashSet<(String, String)>, a: &str, b: &str) -> bool {
+    let key = model::contact::not_duplicate_key;
+    refused.contains(&(a.to_owned(), key(b))) || refused.contains(&(b.to_owned(), key(a)))
 }

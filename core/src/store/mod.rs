@@ -49,12 +49,13 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use crate::error::{Error, Result};
 use crate::model::LedgerEntry;
 use crate::model::{
-    self, Contact, ContactEdit, ContactPrivate, DocKind, Event, FeedbackCase, FeedbackResponse,
-    Millis, NewConsent, NewContact, NewEvent, NewFeedback, Publication, Shift,
+    self, Contact, ContactEdit, ContactPrivate, DocKind, Event, EventEdit, FeedbackCase,
+    FeedbackResponse, Millis, NewConsent, NewContact, NewEvent, NewFeedback, Publication, Shift,
 };
 use crate::views::SignupStatus;
 
 pub use exchange::BatchEdit;
+pub use feedback::FeedbackLine;
 pub use file::unlock;
 use file::{classify, open_file};
 pub use index::{ContactSummary, EventSummary, RosterLine};

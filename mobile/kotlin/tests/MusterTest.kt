@@ -24,6 +24,8 @@ import org.muster.core.NewContact
 import org.muster.core.NewEvent
 import org.muster.core.NewFeedback
 import org.muster.core.ContactEdit
+import org.muster.core.EventEdit
+import org.muster.core.FeedbackStatus
 import org.muster.core.SignupStatus
 import org.muster.core.SyncActivity
 import org.muster.core.SyncStatus
@@ -63,6 +65,23 @@ class Relay(private val bin: String) : AutoCloseable {
         return out
     }
 
+    /** A token and its id (`tok_…`, which `token revoke` takes). */
+    fun tokenWithId(role: String): Pair<String, String> {
+        val p = ProcessBuilder(bin, "token", "create", "--role", role, "--name", "kotlin", "--data", data.path).start()
+        val out = p.inputStream.bufferedReader().readText().trim()
+        val err = p.errorStream.bufferedReader().readText()
+        assertTrue(p.waitFor(30, TimeUnit.SECONDS) && p.exitValue() == 0, "token create failed: $err")
+        val id = err.split(Regex("\\s+")).first { it.startsWith("tok_") }
+        return out to id
+    }
+
+    /** `muster-server token revoke ID`. */
+    fun revoke(id: String) {
+        val p = ProcessBuilder(bin, "token", "revoke", id, "--data", data.path)
+            .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectError(ProcessBuilder.Redirect.DISCARD).start()
+        assertTrue(p.waitFor(30, TimeUnit.SECONDS) && p.exitValue() == 0, "token revoke failed")
+    }
+
     override fun close() {
         process.destroyForcibly().waitFor()
         data.deleteRecursively()
@@ -85,6 +104,10 @@ class Heard : MusterListener {
     }
     override fun onSyncWarning(message: String) {
         warnings += message
+    }
+    val refusals = ConcurrentLinkedQueue<String>()
+    override fun onAccessRefused(message: String) {
+        refusals += message
     }
 }
 
@@ -379,6 +402,7 @@ class Throwing : MusterListener {
     override fun onSyncWarning(message: String) {
         warnings += message
     }
+    override fun onAccessRefused(message: String) {}
 }
 
 // Issue 18, defect 2: a listener that throws is told once and keeps
@@ -433,6 +457,139 @@ fun enrollingALivePhoneAgainKeepsItSyncing() = Relay(serverBin).use { relay ->
     office.close()
 }
 
+// Issue 18: what a phone app pages through and edits: rosters by status
+// and page, searches by page, upcoming and past events, an event by id,
+// edited and cancelled, no-shows.
+fun listsPageAndEventsAreEdited() {
+    val phone = Muster.open(tempStore("lists.db"))
+    val now = System.currentTimeMillis()
+    val fair = phone.createEvent(NewEvent(title = "Spring fair", startsAt = now - 86_400_000))
+    val gala = phone.createEvent(NewEvent(title = "Gala", startsAt = now + 86_400_000, capacity = 2))
+    val people = listOf("Ana Silva", "Ana Sousa", "Ana Santos", "Bo Chen").map { phone.createContact(NewContact(name = it)) }
+    people.forEach { phone.register(gala, it, false) }
+    assertEquals(listOf(gala), phone.upcomingEvents().map { it.id })
+    assertEquals(listOf(fair), phone.pastEvents().map { it.id })
+    assertEquals("Gala", phone.event(gala).title)
+    assertFailsWith<MusterException.NotFound> { phone.event("e_" + "0".repeat(32)) }
+    assertEquals(people.take(2), phone.roster(gala, limit = 2u).map { it.contactId })
+    assertEquals(people.drop(2), phone.roster(gala, offset = 2u).map { it.contactId })
+    assertEquals(people.drop(2), phone.roster(gala, status = SignupStatus.WAITLISTED).map { it.contactId })
+    assertEquals(listOf("Ana Santos", "Ana Silva"), phone.searchContacts("ana", 2u).map { it.name })
+    assertEquals(listOf("Ana Sousa"), phone.searchContacts("ana", 2u, offset = 2u).map { it.name })
+    // A bigger room: the first waiting takes the new seat.
+    phone.editEvent(gala, EventEdit(title = "Winter gala", capacity = 3))
+    val edited = phone.event(gala)
+    assertEquals("Winter gala", edited.title)
+    assertEquals(3L, edited.registered)
+    assertEquals(1L, edited.waitlisted)
+    assertFailsWith<MusterException.Invalid> { phone.editEvent(gala, EventEdit(capacity = -1)) }
+    phone.markNoShow(gala, people[0])
+    assertEquals(SignupStatus.NO_SHOW, phone.roster(gala).first().status)
+    phone.cancelEvent(gala)
+    assertEquals("cancelled", phone.event(gala).status)
+    phone.shutdown()
+}
+
+// Issue 18: the whole record: address, household, interests, custom
+// fields, notes edited in place, the ledger, feedback listed, assigned,
+// answered and resolved, duplicates reviewed, a contact erased.
+fun theWholeRecord() {
+    val phone = Muster.open(tempStore("record.db"))
+    val ana = phone.createContact(NewContact(name = "Ana Silva", emails = listOf("ana@example.org")))
+    phone.updateContact(ana, ContactEdit(street = "1 High St", city = "Leeds", household = "h-12",
+        addInterests = listOf("tutoring"), custom = mapOf("t-shirt" to "M")))
+    phone.editNotes(ana, 0u, 0u, "Allergic to nuts.")
+    phone.editNotes(ana, 0u, 0u, "Note: ")
+    val c = phone.contact(ana)
+    assertEquals("Leeds", c.address.city)
+    assertEquals("1 High St", c.address.street)
+    assertEquals("h-12", c.household)
+    assertEquals(listOf("tutoring"), c.interests)
+    assertEquals(mapOf("t-shirt" to "M"), c.custom)
+    assertEquals("Note: Allergic to nuts.", c.notes)
+    phone.addInteraction(ana, "call", "Asked about the food bank")
+    val ledger = phone.ledger(ana)
+    assertEquals(listOf("Asked about the food bank"), ledger.interactions.map { it.summary })
+
+    val case = phone.createFeedback(NewFeedback(contactId = ana, channel = "phone", category = "complaint", text = "The queue was long"))
+    assertEquals(listOf(case), phone.listFeedback(limit = 10u).map { it.id })
+    phone.assignFeedback(case, "Dana")
+    assertEquals(listOf(case), phone.listFeedback(status = FeedbackStatus.ASSIGNED, limit = 10u).map { it.id })
+    phone.answerFeedback(case, "Sorry: a second desk opens next week.")
+    phone.resolveFeedback(case, 4)
+    val f = phone.feedback(case)
+    assertEquals(FeedbackStatus.RESOLVED, f.status)
+    assertEquals(listOf("Sorry: a second desk opens next week."), f.responses.map { it.text })
+    assertEquals(4L, f.satisfaction)
+
+    val twin = phone.createContact(NewContact(name = "Ana Silva", emails = listOf("ANA@example.org")))
+    assertEquals(listOf(ana), phone.possibleDuplicatesOfContact(twin).map { it.contactId })
+    assertEquals(1, phone.duplicatePairs().size)
+    phone.markNotDuplicate(ana, twin)
+    assertTrue(phone.duplicatePairs().isEmpty())
+    assertTrue(phone.possibleDuplicatesOfContact(twin).isEmpty())
+    phone.eraseContact(twin)
+    assertFailsWith<MusterException.NotFound> { phone.contact(twin) }
+    phone.shutdown()
+}
+
+// Issue 18: a store closed with shutdown, though a listener still refers to
+// the object: later calls say so, and the store can be opened again.
+fun shutdownClosesTheStoreEvenWithAListener() {
+    val path = tempStore("closing.db")
+    val phone = Muster.open(path)
+    val heard = object : MusterListener {
+        val owner = phone // the cycle that kept the store open
+        override fun onRecordsChanged(recordIds: List<String>, fromRelay: Boolean) { owner.syncStatus() }
+        override fun onSyncStatus(status: SyncStatus) {}
+        override fun onSyncWarning(message: String) {}
+        override fun onAccessRefused(message: String) {}
+    }
+    phone.setListener(heard)
+    phone.createContact(NewContact(name = "Ana Silva"))
+    phone.shutdown()
+    phone.shutdown() // twice does nothing
+    val closed = assertFailsWith<MusterException.NotAllowed> { phone.contactCount() }
+    assertTrue(closed.message!!.contains("closed"), closed.message)
+    assertTrue(!File("$path-wal").exists(), "the store was closed (its WAL folded in)")
+    val again = Muster.open(path)
+    assertEquals(1L, again.contactCount())
+    again.close()
+    phone.close()
+}
+
+// Issue 18: background-sync hooks: syncNow with a time limit, the network
+// coming back, and a revoked token told through onAccessRefused.
+fun backgroundSyncHooks() = Relay(serverBin).use { relay ->
+    val silent = java.net.ServerSocket(0, 50, java.net.InetAddress.getByName("127.0.0.1"))
+    val held = ConcurrentLinkedQueue<java.net.Socket>()
+    Thread { runCatching { while (true) held += silent.accept() } }.apply { isDaemon = true }.start()
+    val phone = Muster.open(tempStore("hooks.db"))
+    val enrolled = runBlocking { phone.enroll("ws://127.0.0.1:${silent.localPort}", "some-token") }
+    assertTrue(!enrolled.reachedRelay)
+    val started = System.nanoTime()
+    val late = assertFailsWith<MusterException.Network> { runBlocking { phone.syncNow(timeoutMs = 300uL) } }
+    assertTrue(late.message!!.contains("ran out"), late.message)
+    assertTrue(System.nanoTime() - started < 5_000_000_000L, "given up, not waited out")
+    phone.networkAvailable() // not live: nothing to do, no error
+    phone.shutdown()
+    silent.close()
+
+    val (token, id) = relay.tokenWithId("coordinator")
+    val desk = Muster.open(tempStore("desk.db"))
+    val heard = Heard()
+    desk.setListener(heard)
+    runBlocking { desk.enroll(relay.url, token) }
+    desk.startSync()
+    eventually("live") { desk.syncStatus().activity is SyncActivity.Live }
+    relay.revoke(id)
+    eventually("the revocation is told") { heard.refusals.isNotEmpty() }
+    assertTrue(heard.refusals.single().contains("revoked"), heard.refusals.single())
+    val failed = desk.syncStatus().activity
+    assertTrue(failed is SyncActivity.Failed && failed.permanent, "$failed")
+    desk.shutdown()
+}
+
 fun main(args: Array<String>) {
     serverBin = args.getOrNull(0) ?: error("usage: MusterTest PATH_TO_MUSTER_SERVER")
     val tests = listOf(
@@ -445,6 +602,10 @@ fun main(args: Array<String>) {
         "a merged person holds one seat and cancels as one" to ::aMergedPersonHoldsOneSeat,
         "a listener that throws keeps hearing" to ::aListenerThatThrowsKeepsHearing,
         "enrolling a live phone again keeps it syncing" to ::enrollingALivePhoneAgainKeepsItSyncing,
+        "lists page and filter, events are edited" to ::listsPageAndEventsAreEdited,
+        "the whole record" to ::theWholeRecord,
+        "shutdown closes the store even with a listener" to ::shutdownClosesTheStoreEvenWithAListener,
+        "background sync hooks" to ::backgroundSyncHooks,
     )
     var failed = 0
     for ((name, test) in tests) {
