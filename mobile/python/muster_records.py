@@ -8,6 +8,9 @@ module a ``__repr__`` that shows its fields, an ``__eq__`` that answers
 anything (``False`` for another type, ``None`` included) and a ``__hash__``
 over its fields.
 
+An error (``MusterError``) reads as its reason alone, the words for a
+person; its other fields (``field``, ``kind``, ``id``) say what it concerns.
+
 The store object (``Muster``) gets ``close()`` and works as a context
 manager (``with muster.Muster.open(path) as store: …``): both call its
 ``shutdown()``, which stops sync, lets go of the listener and closes the
@@ -76,6 +79,14 @@ def _closable(cls):
     cls.__exit__ = __exit__
 
 
+def _reason_alone(error):
+    """An error's ``str()`` is its reason, the words for a person (UniFFI
+    joins every field: ``reason='…', field='…'``)."""
+    for variant in vars(error).values():
+        if isinstance(variant, type) and issubclass(variant, error):
+            variant.__str__ = lambda self: getattr(self, "reason", "")
+
+
 def improve(namespace):
     """Gives the record classes defined in the module ``namespace`` (its
     ``globals()``) their manners, and the store its ``close`` and ``with``."""
@@ -83,6 +94,9 @@ def improve(namespace):
     store = namespace.get("Muster")
     if isinstance(store, type) and hasattr(store, "shutdown"):
         _closable(store)
+    error = namespace.get("MusterError")
+    if isinstance(error, type) and issubclass(error, BaseException):
+        _reason_alone(error)
     for name, cls in list(namespace.items()):
         if isinstance(cls, type) and not name.startswith("_") and cls.__module__ == module:
             fields = _record_fields(cls)

@@ -125,8 +125,8 @@ impl Muster {
         let slot = self.device.read().unwrap_or_else(|p| p.into_inner());
         match &*slot {
             Some(d) => Ok(f(d)?),
-            None => Err(MusterError::NotAllowed(
-                "this store was closed (shutdown); open it again to use it".into(),
+            None => Err(MusterError::not_allowed(
+                "this store was closed (shutdown); open it again to use it",
             )),
         }
     }
@@ -159,11 +159,12 @@ impl Muster {
     /// app keeps in the Android Keystore or the iOS Keychain.
     #[uniffi::constructor]
     pub fn open_encrypted(path: String, key: Vec<u8>) -> Result<Arc<Muster>> {
-        let key: [u8; 32] = key.try_into().map_err(|k: Vec<u8>| {
-            MusterError::Invalid(format!(
+        let key: [u8; 32] = key.try_into().map_err(|k: Vec<u8>| MusterError::Invalid {
+            reason: format!(
                 "invalid key: an encryption key is 32 bytes, not {}",
                 k.len()
-            ))
+            ),
+            field: "key".into(),
         })?;
         Ok(Muster::new(Device::open(path, Some(&key), system_clock())?))
     }

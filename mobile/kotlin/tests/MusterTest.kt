@@ -239,12 +239,18 @@ fun errorsBecomeKotlinExceptions() = Relay(serverBin).use { relay ->
     val phone = Muster.open(tempStore("e.db"))
     val empty = assertFailsWith<MusterException.Invalid> { phone.createContact(NewContact(name = "  ")) }
     assertEquals("invalid name: must not be empty", empty.message)
+    // What it concerns, without reading the message: the field to highlight.
+    assertEquals("name", empty.field)
+    assertEquals("must not be empty", empty.reason.removePrefix("invalid name: "))
     val email = assertFailsWith<MusterException.Invalid> {
         phone.createContact(NewContact(name = "Ana", emails = listOf("ana.example.org")))
     }
     assertTrue(email.message!!.startsWith("invalid email"), email.message)
+    assertEquals("email", email.field)
     val missing = assertFailsWith<MusterException.NotFound> { phone.contact("c_00000000000000000000000000") }
     assertTrue(missing.message!!.contains("on this device"), missing.message)
+    assertEquals("contact", missing.kind)
+    assertEquals("c_00000000000000000000000000", missing.id)
     assertFailsWith<MusterException.NotFound> { phone.roster("e_00000000000000000000000000") }
     val notEnrolled = assertFailsWith<MusterException.NotAllowed> { runBlocking { phone.syncNow() } }
     assertTrue(notEnrolled.message!!.contains("not enrolled"), notEnrolled.message)
@@ -256,6 +262,7 @@ fun errorsBecomeKotlinExceptions() = Relay(serverBin).use { relay ->
     assertFailsWith<MusterException.Invalid> { runBlocking { phone.enroll("relay.example.org", "t") } }
     val key = assertFailsWith<MusterException.Invalid> { Muster.openEncrypted(tempStore("k.db"), ByteArray(5)) }
     assertTrue(key.message!!.contains("32 bytes"), key.message)
+    assertEquals("key", key.field)
     // Nothing was written by the failed calls.
     assertEquals(0L, phone.contactCount())
     // The store is not a Muster store: a typed error, not a crash.
