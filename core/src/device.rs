@@ -35,7 +35,7 @@ use tokio::sync::{Notify, oneshot};
 use crate::client::{self, Status, SyncReport};
 use crate::error::{Error, Result};
 use crate::model::Millis;
-use crate::store::{Reconciliation, Store};
+use crate::store::{Baseline, Reconciliation, Store};
 
 /// The clock a device stamps its writes with, in milliseconds since the
 /// Unix epoch.
@@ -127,6 +127,14 @@ pub trait Observer: Send + Sync {
     fn access_refused(&self, message: String) {
         let _ = message;
     }
+    /// What a coordinator should look at in what live sync just brought
+    /// (merges made elsewhere, conflicting values, sign-ups moved to the
+    /// waitlist, registrations made online, new duplicates): the report
+    /// `sync_now` returns, for each batch live sync receives that holds
+    /// anything of the kind.
+    fn reconciled(&self, report: Reconciliation) {
+        let _ = report;
+    }
 }
 
 /// What [`Device::sync_now`] did: what moved, and the reconciliation
@@ -156,6 +164,7 @@ enum Notice {
     Status(SyncStatus),
     Warning(String),
     Refused(String),
+    Reconciled(Box<Reconciliation>),
 }
 
 /// State shared with the sync tasks and the notice thread.
@@ -172,6 +181,9 @@ struct Shared {
     notices: Mutex<Option<mpsc::Sender<Notice>>>,
     /// Cuts live sync's wait before its next attempt ([`Device::retry_now`]).
     retry: Notify,
+    /// What the device held before live sync's next batch, for its
+    /// reconciliation report.
+    live_baseline: Mutex<Option<Baseline>>,
 }
 
 /// The live sync task and how to stop it (`stop` is taken once asked).
@@ -251,7 +263,12 @@ impl Shared {
                 changes: changes as u64,
             }),
             Status::CaughtUp => set(SyncActivity::Live),
-            Status::Changed { docs } => self.notify(Notice::Changed(docs, Origin::Relay)),
+            Status::Changed { docs } => {
+                if stopping.is_some() {
+                    self.reconcile_live(&docs);
+                }
+                self.notify(Notice::Changed(docs, Origin::Relay))
+            }
             Status::Offline { reason, retry_in } => {
                 let retry_in_ms = u64::try_from(retry_in.as_millis()).unwrap_or(u64::MAX);
                 set(SyncActivity::Offline {
@@ -266,6 +283,32 @@ impl Shared {
                 }
                 set(SyncActivity::Failed { message, permanent })
             }
+        }
+    }
+
+    /// The reconciliation report of a batch live sync applied, told when it
+    /// holds anything; the baseline then moves past the batch.
+    fn reconcile_live(&self, docs: &[String]) {
+        let mut slot = lock(&self.live_baseline);
+        let Some(before) = slot.as_mut() else {
+            return;
+        };
+        let mut store = lock(&self.store);
+        let report = store.reconcile(before, docs);
+        let refreshed = store.refresh_baseline(before, docs);
+        drop(store);
+        if let Err(e) = refreshed {
+            *slot = None;
+            self.notify(Notice::Warning(format!(
+                "live sync stopped reporting what it brings (its baseline could not be read: {e}); sync goes on"
+            )));
+        }
+        match report {
+            Ok(r) if !r.is_quiet() => self.notify(Notice::Reconciled(Box::new(r))),
+            Ok(_) => {}
+            Err(e) => self.notify(Notice::Warning(format!(
+                "what live sync brought could not be reconciled: {e}"
+            ))),
         }
     }
 
@@ -313,6 +356,7 @@ impl Shared {
             let Ok((url, token)) = shared.enrollment() else {
                 return;
             };
+            *lock(&shared.live_baseline) = lock(&shared.store).baseline().ok();
             let clock = shared.clock.clone();
             // A permanent error was reported through the status already.
             let _ = client::sync_live(
@@ -396,6 +440,7 @@ impl Device {
                         Notice::Status(s) => o.sync_status(s),
                         Notice::Warning(w) => o.sync_warning(w),
                         Notice::Refused(m) => o.access_refused(m),
+                        Notice::Reconciled(r) => o.reconciled(*r),
                     }));
                     if let Err(panic) = delivered
                         && !told.as_ref().is_some_and(|t| Arc::ptr_eq(t, &o))
@@ -419,6 +464,7 @@ impl Device {
                 live: Mutex::new(None),
                 notices: Mutex::new(Some(tx)),
                 retry: Notify::new(),
+                live_baseline: Mutex::new(None),
             }),
             runtime: Some(runtime),
             wake: Arc::new(Notify::new()),

@@ -310,3 +310,57 @@ fn a_case_assigned_on_one_device_and_answered_on_another_is_responded() {
         assert!(!f.is_overdue(T0 + 48 * 3_600_000));
     }
 }
+
+/// A conflict settled by a person choosing one of its values: the choice
+/// supersedes both on every replica, and a value the field never held is
+/// refused, writing nothing.
+#[test]
+fn a_conflict_is_settled_by_choosing_one_of_its_values() {
+    let (mut s, _, ids) = replicas_with_event(2, &["Ana Silva"], None);
+    let ana = &ids[0];
+    s[0].update_contact(ana, T0 + 1, |c| {
+        c.name = "Ana Sylva".into();
+        Ok(())
+    })
+    .unwrap();
+    s[1].update_contact(ana, T0 + 2, |c| {
+        c.name = "Anna Silva".into();
+        Ok(())
+    })
+    .unwrap();
+    sync_all(&mut s);
+    let values = s[0].field_conflicts(ana, &["name"]).unwrap();
+    assert_eq!(values.len(), 2);
+    let loser = values[1].clone();
+    let heads = s[0].heads(ana).unwrap();
+    assert!(
+        s[0].resolve_conflict(ana, &["name"], &serde_json::json!("Ana Smith"), T0 + 3)
+            .is_err()
+    );
+    assert!(
+        s[0].resolve_conflict(ana, &["phones"], &loser, T0 + 3)
+            .is_err()
+    );
+    assert_eq!(
+        s[0].heads(ana).unwrap(),
+        heads,
+        "a refused choice writes nothing"
+    );
+    s[0].resolve_conflict(ana, &["name"], &loser, T0 + 3)
+        .unwrap();
+    sync_all(&mut s);
+    for store in &mut s {
+        assert_eq!(serde_json::json!(store.contact(ana).unwrap().name), loser);
+        assert_eq!(
+            store.field_conflicts(ana, &["name"]).unwrap(),
+            [loser.clone()]
+        );
+        let found = store.search_contacts(loser.as_str().unwrap(), 5).unwrap();
+        assert_eq!(found.len(), 1, "the index shows the choice");
+    }
+    assert!(
+        s[1].resolve_conflict(ana, &["name"], &loser, T0 + 4)
+            .is_err(),
+        "nothing left to choose"
+    );
+}

@@ -59,6 +59,12 @@ pub trait MusterListener: Send + Sync {
     /// stopped until a person enrolls the device again (scan a new QR
     /// code). Ask for it here rather than watching the status.
     fn on_access_refused(&self, message: String) -> std::result::Result<(), ListenerError>;
+    /// What live sync just brought that a coordinator should look at:
+    /// merges made elsewhere, conflicting values (settle one with
+    /// `resolve_conflict`), sign-ups moved to the waitlist, registrations
+    /// made online, new duplicate candidates. The report `sync_now`
+    /// returns, for each batch live sync receives that holds any of these.
+    fn on_reconciliation(&self, report: Reconciliation) -> std::result::Result<(), ListenerError>;
 }
 
 /// Passes the core's notices to the app's listener; what the listener
@@ -95,6 +101,18 @@ impl device::Observer for ToListener {
     }
     fn access_refused(&self, message: String) {
         self.delivered(self.listener.on_access_refused(message));
+    }
+    fn reconciled(&self, report: muster_core::store::Reconciliation) {
+        self.delivered(self.listener.on_reconciliation(report.into()));
+    }
+}
+
+/// A field's value as `field_conflicts` lists it and `resolve_conflict`
+/// takes it back: text as it is, anything else as JSON.
+fn shown(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -504,13 +522,25 @@ impl Muster {
     pub fn field_conflicts(&self, record_id: String, field: String) -> Result<Vec<String>> {
         let path: Vec<&str> = field.split('.').collect();
         let values = self.read(|s| s.field_conflicts(&record_id, &path))?;
-        Ok(values
-            .into_iter()
-            .map(|v| match v {
-                serde_json::Value::String(s) => s,
-                other => other.to_string(),
-            })
-            .collect())
+        Ok(values.iter().map(shown).collect())
+    }
+
+    /// Settles a conflict on one of the values `field_conflicts` listed
+    /// for the field (as it listed it: text as it is, anything else as
+    /// JSON): the choice supersedes the others on every device. A value
+    /// the field does not hold is refused (`Invalid`), a field without
+    /// conflicting values too (`NotAllowed`); nothing is written then.
+    pub fn resolve_conflict(&self, record_id: String, field: String, value: String) -> Result<()> {
+        let path: Vec<&str> = field.split('.').collect();
+        self.write(|s, now| {
+            // The value as field_conflicts gave it: text, or JSON for the rest.
+            let held = s.field_conflicts(&record_id, &path)?;
+            let chosen = held
+                .into_iter()
+                .find(|v| shown(v) == value)
+                .unwrap_or(serde_json::Value::String(value));
+            s.resolve_conflict(&record_id, &path, &chosen, now)
+        })
     }
 
     // ----- sync ---------------------------------------------------------

@@ -472,3 +472,56 @@ fn a_revoked_token_is_told_to_the_observer() {
         }
     ));
 }
+
+/// Live sync tells what merged: a merge made at the office reaches a live
+/// desk with its reconciliation report (as `sync_now` returns it), and a
+/// batch with nothing to look at tells nothing.
+#[test]
+fn live_sync_tells_the_observer_what_merged() {
+    #[derive(Default)]
+    struct Reports(Mutex<Vec<muster_core::store::Reconciliation>>);
+    impl Observer for Reports {
+        fn records_changed(&self, _: Vec<String>, _: Origin) {}
+        fn sync_status(&self, _: SyncStatus) {}
+        fn sync_warning(&self, _: String) {}
+        fn reconciled(&self, report: muster_core::store::Reconciliation) {
+            self.0.lock().unwrap().push(report);
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let relay = RelayProcess::start(dir.path());
+    let url = format!("ws://{}", relay.addr);
+    let office = device(dir.path(), "office.db");
+    let desk = device(dir.path(), "desk.db");
+    wait(office.enroll(&url, &relay.token("coordinator"))).unwrap();
+    wait(desk.enroll(&url, &relay.token("coordinator"))).unwrap();
+    let ana = add(&office, "Ana Silva");
+    let twin = add(&office, "Ana Silva");
+    wait(office.sync_now()).unwrap();
+    let reports = Arc::new(Reports::default());
+    desk.set_observer(Some(reports.clone()));
+    desk.start_live().unwrap();
+    eventually("the desk holds both", || {
+        desk.read(|s| s.contact_count()).unwrap() == 2
+    });
+    // A plain new contact: nothing to look at, nothing told.
+    let bo = add(&office, "Bo Chen");
+    wait(office.sync_now()).unwrap();
+    eventually("the desk holds Bo", || {
+        desk.read(|s| s.contact(&bo)).is_ok()
+    });
+    office
+        .write(|s, now| s.merge_contacts(&ana, &twin, now))
+        .unwrap();
+    wait(office.sync_now()).unwrap();
+    eventually("the merge is told", || {
+        reports.0.lock().unwrap().iter().any(|r| {
+            r.merged
+                .iter()
+                .any(|m| m.duplicate == twin && m.kept == ana)
+        })
+    });
+    let told = reports.0.lock().unwrap().clone();
+    assert!(told.iter().all(|r| !r.is_quiet()), "{told:?}");
+    desk.stop_live();
+}

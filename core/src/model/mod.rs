@@ -351,6 +351,57 @@ pub fn conflicts(doc: &AutoCommit, path: &[&str]) -> Result<Vec<serde_json::Valu
     Ok(values)
 }
 
+/// Settles a conflict ([`conflicts`]) on the value `chosen`, one of those
+/// the field holds: written again, it supersedes every concurrent value on
+/// every replica that receives the change. Only a single value (text, a
+/// number, true or false) can be chosen; a field without conflicting
+/// values, or a value it does not hold, is refused and nothing is written.
+pub fn choose_value(doc: &mut AutoCommit, path: &[&str], chosen: &serde_json::Value) -> Result<()> {
+    let values = conflicts(doc, path)?;
+    if values.len() < 2 {
+        return Err(Error::NotAllowed(format!(
+            "{} holds no conflicting values to choose from",
+            path.join(".")
+        )));
+    }
+    if !values.contains(chosen) {
+        return Err(Error::invalid(
+            "value",
+            format!("{chosen} is not one of the values {} holds", path.join(".")),
+        ));
+    }
+    let scalar: ScalarValue = match chosen {
+        serde_json::Value::String(s) => s.as_str().into(),
+        serde_json::Value::Bool(b) => (*b).into(),
+        serde_json::Value::Number(n) if n.is_i64() => n.as_i64().unwrap_or_default().into(),
+        serde_json::Value::Number(n) if n.is_u64() => n.as_u64().unwrap_or_default().into(),
+        serde_json::Value::Number(n) => n.as_f64().unwrap_or_default().into(),
+        serde_json::Value::Null => ScalarValue::Null,
+        _ => {
+            return Err(Error::NotAllowed(
+                "only a single value (text, a number, true or false) can be chosen".into(),
+            ));
+        }
+    };
+    let Some((last, parents)) = path.split_last() else {
+        return Err(Error::invalid("field", "the field path is empty"));
+    };
+    let mut obj = automerge::ROOT;
+    for key in parents {
+        obj = match doc.get(&obj, *key) {
+            Ok(Some((Value::Object(ObjType::Map), id))) => id,
+            _ => {
+                return Err(Error::invalid(
+                    "field",
+                    format!("{} is not a field", path.join(".")),
+                ));
+            }
+        };
+    }
+    doc.put(&obj, *last, scalar)
+        .map_err(|e| Error::invalid("field", e.to_string()))
+}
+
 fn value_to_json(doc: &AutoCommit, value: &Value<'_>, id: &ObjId) -> serde_json::Value {
     use serde_json::Value as J;
     match value {

@@ -17,6 +17,21 @@ impl Store {
         model::conflicts(doc, path)
     }
 
+    /// Settles a conflict on one of the values the field holds
+    /// ([`model::choose_value`]): "keep this one", as a person decides it.
+    pub fn resolve_conflict(
+        &mut self,
+        doc_id: &str,
+        path: &[&str],
+        chosen: &serde_json::Value,
+        now: Millis,
+    ) -> Result<()> {
+        let kind = DocKind::of_id(doc_id).ok_or_else(|| Error::not_found("record", doc_id))?;
+        self.edit_doc(doc_id, kind, now, |doc| {
+            model::choose_value(doc, path, chosen)
+        })
+    }
+
     /// The ids of every document on this device, in id order.
     #[cfg_attr(feature = "internals", visibility::make(pub))]
     pub(crate) fn doc_ids(&self) -> Result<Vec<String>> {

@@ -148,6 +148,7 @@ impl Reconciliation {
             && self.unmerged.is_empty()
             && self.conflicts.is_empty()
             && self.moved_to_waitlist.is_empty()
+            && self.registered_online.is_empty()
             && self.duplicate_candidates.is_empty()
             && self.unreadable.is_empty()
     }
@@ -179,6 +180,53 @@ impl Store {
             signups,
             merged,
         })
+    }
+
+    /// Brings `before` up to what the device holds now, after a batch that
+    /// changed `changed` was reconciled, reading only what it touched (the
+    /// records, the sign-ups of the events they are or sign up to, the
+    /// merges): live sync reconciles batch after batch without reading
+    /// every record each time, as [`Store::baseline`] does. Starts a new
+    /// record of the arriving documents that hold conflicting values.
+    pub fn refresh_baseline(&mut self, before: &mut Baseline, changed: &[String]) -> Result<()> {
+        self.conflicted.clear();
+        let ids = serde_json::to_string(changed)?;
+        let held = self.ids_among(&ids, "SELECT doc_id FROM docs")?;
+        for id in changed {
+            if held.contains(id) {
+                before.docs.insert(id.clone());
+            } else {
+                before.docs.remove(id);
+            }
+        }
+        // The events whose rosters may have moved: those that changed, and
+        // those the changed contacts sign up to (a merge ranks them again).
+        let events: BTreeSet<String> = self
+            .conn
+            .prepare_cached(
+                "SELECT j.value FROM json_each(?1) j WHERE j.value LIKE 'e\\_%' ESCAPE '\\'
+                 UNION SELECT s.event_id FROM json_each(?1) j JOIN signups s ON s.contact_id = j.value",
+            )?
+            .query_map([&ids], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        before
+            .signups
+            .retain(|(event, _), _| !events.contains(event));
+        let mut rows = self
+            .conn
+            .prepare_cached("SELECT contact_id, status FROM signups WHERE event_id = ?1")?;
+        for event in &events {
+            for row in rows.query_map([event], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))? {
+                let (contact, status) = row?;
+                before.signups.insert((event.clone(), contact), status);
+            }
+        }
+        before.merged = self
+            .conn
+            .prepare_cached("SELECT id, merged_into FROM contacts WHERE merged_into IS NOT NULL")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(())
     }
 
     fn name_of(&self, contact_id: &str) -> Result<Option<String>> {

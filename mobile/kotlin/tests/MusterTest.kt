@@ -20,6 +20,7 @@ import org.muster.core.NewConsent
 import org.muster.Muster
 import org.muster.MusterException
 import org.muster.MusterListener
+import org.muster.Reconciliation
 import org.muster.core.NewContact
 import org.muster.core.NewEvent
 import org.muster.core.NewFeedback
@@ -108,6 +109,10 @@ class Heard : MusterListener {
     val refusals = ConcurrentLinkedQueue<String>()
     override fun onAccessRefused(message: String) {
         refusals += message
+    }
+    val reports = ConcurrentLinkedQueue<Reconciliation>()
+    override fun onReconciliation(report: Reconciliation) {
+        reports += report
     }
 }
 
@@ -366,6 +371,16 @@ fun fieldConflictsShowBothValues() = Relay(serverBin).use { relay ->
         assertEquals(setOf("Ana Silva Pereira", "Anna Silva"), values.toSet())
         assertEquals(values, b.fieldConflicts(ana, "name"))
         assertEquals(values.first(), a.contact(ana).name, "the value shown comes first")
+        // A person settles it: the other value, chosen, wins everywhere.
+        assertFailsWith<MusterException.Invalid> { a.resolveConflict(ana, "name", "Somebody Else") }
+        a.resolveConflict(ana, "name", values[1])
+        a.syncNow()
+        b.syncNow()
+        for (phone in listOf(a, b)) {
+            assertEquals(listOf(values[1]), phone.fieldConflicts(ana, "name"))
+            assertEquals(values[1], phone.contact(ana).name)
+        }
+        assertFailsWith<MusterException.NotAllowed> { b.resolveConflict(ana, "name", values[1]) }
     }
     a.close()
     b.close()
@@ -410,6 +425,7 @@ class Throwing : MusterListener {
         warnings += message
     }
     override fun onAccessRefused(message: String) {}
+    override fun onReconciliation(report: Reconciliation) {}
 }
 
 // Issue 18, defect 2: a listener that throws is told once and keeps
@@ -551,6 +567,7 @@ fun shutdownClosesTheStoreEvenWithAListener() {
         override fun onSyncStatus(status: SyncStatus) {}
         override fun onSyncWarning(message: String) {}
         override fun onAccessRefused(message: String) {}
+        override fun onReconciliation(report: Reconciliation) {}
     }
     phone.setListener(heard)
     phone.createContact(NewContact(name = "Ana Silva"))
@@ -597,6 +614,28 @@ fun backgroundSyncHooks() = Relay(serverBin).use { relay ->
     desk.shutdown()
 }
 
+// Issue 18: live sync tells what merged, as syncNow's report does.
+fun liveSyncTellsWhatMerged() = Relay(serverBin).use { relay ->
+    val office = Muster.open(tempStore("office.db"))
+    val desk = Muster.open(tempStore("desk.db"))
+    runBlocking {
+        office.enroll(relay.url, relay.token("coordinator"))
+        desk.enroll(relay.url, relay.token("coordinator"))
+    }
+    val ana = office.createContact(NewContact(name = "Ana Silva"))
+    val twin = office.createContact(NewContact(name = "Ana Silva"))
+    runBlocking { office.syncNow() }
+    val heard = Heard()
+    desk.setListener(heard)
+    desk.startSync()
+    eventually("the desk holds both") { desk.contactCount() == 2L }
+    office.merge(ana, twin)
+    runBlocking { office.syncNow() }
+    eventually("the merge is told") { heard.reports.any { r -> r.merged.any { it.duplicate == twin && it.kept == ana } } }
+    desk.shutdown()
+    office.shutdown()
+}
+
 fun main(args: Array<String>) {
     serverBin = args.getOrNull(0) ?: error("usage: MusterTest PATH_TO_MUSTER_SERVER")
     val tests = listOf(
@@ -613,6 +652,7 @@ fun main(args: Array<String>) {
         "the whole record" to ::theWholeRecord,
         "shutdown closes the store even with a listener" to ::shutdownClosesTheStoreEvenWithAListener,
         "background sync hooks" to ::backgroundSyncHooks,
+        "live sync tells what merged" to ::liveSyncTellsWhatMerged,
     )
     var failed = 0
     for ((name, test) in tests) {
