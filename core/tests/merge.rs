@@ -353,7 +353,7 @@ fn a_conflict_is_settled_by_choosing_one_of_its_values() {
         assert_eq!(serde_json::json!(store.contact(ana).unwrap().name), loser);
         assert_eq!(
             store.field_conflicts(ana, &["name"]).unwrap(),
-            [loser.clone()]
+            std::slice::from_ref(&loser)
         );
         let found = store.search_contacts(loser.as_str().unwrap(), 5).unwrap();
         assert_eq!(found.len(), 1, "the index shows the choice");
