@@ -34,6 +34,7 @@ use tokio::sync::{Notify, oneshot};
 
 use crate::client::{self, Status, SyncReport};
 use crate::error::{Error, Result};
+use crate::live_query::{Answer, Query, QueryObserver, Watches, Watching};
 use crate::model::Millis;
 use crate::store::{Baseline, Reconciliation, Store};
 
@@ -165,6 +166,8 @@ enum Notice {
     Warning(String),
     Refused(String),
     Reconciled(Box<Reconciliation>),
+    /// A live query was set up: its first answer is due.
+    Watch(u64),
 }
 
 /// State shared with the sync tasks and the notice thread.
@@ -184,6 +187,8 @@ struct Shared {
     /// What the device held before live sync's next batch, for its
     /// reconciliation report.
     live_baseline: Mutex<Option<Baseline>>,
+    /// The live queries ([`Device::watch`]), answered on the notice thread.
+    watches: Arc<Watches>,
 }
 
 /// The live sync task and how to stop it (`stop` is taken once asked).
@@ -312,6 +317,12 @@ impl Shared {
         }
     }
 
+    /// Asks a live query of the store, where reads go.
+    fn ask(&self, query: &Query) -> Result<Answer> {
+        let mut store = lock(self.reader.as_ref().unwrap_or(&self.store));
+        query.ask(&mut store)
+    }
+
     fn enrollment(&self) -> Result<(String, String)> {
         client::enrollment(&lock(&self.store))?.ok_or_else(|| {
             Error::NotAllowed(
@@ -422,55 +433,83 @@ impl Device {
             .map_err(|e| Error::NotAllowed(format!("cannot start the sync runtime: {e}")))?;
         let (tx, rx) = mpsc::channel::<Notice>();
         let observer: Arc<Mutex<Option<Arc<dyn Observer>>>> = Arc::new(Mutex::new(None));
+        let shared = Arc::new(Shared {
+            store: Mutex::new(store),
+            reader: reader.map(Mutex::new),
+            clock,
+            activity: Mutex::new(SyncActivity::Idle),
+            live: Mutex::new(None),
+            notices: Mutex::new(Some(tx)),
+            retry: Notify::new(),
+            live_baseline: Mutex::new(None),
+            watches: Arc::new(Watches::default()),
+        });
         let for_thread = observer.clone();
+        let asks = shared.clone();
         let notice_thread = std::thread::Builder::new()
             .name("muster-notices".into())
             .spawn(move || {
                 // The observer that last failed, told once.
                 let mut told: Option<Arc<dyn Observer>> = None;
                 for notice in rx {
-                    let Some(o) = lock(&for_thread).clone() else {
-                        continue;
+                    let changed = match &notice {
+                        Notice::Watch(id) => {
+                            asks.watches.answer(Some(*id), None, &mut |q| asks.ask(q));
+                            continue;
+                        }
+                        Notice::Changed(ids, _) if !asks.watches.is_empty() => Some(ids.clone()),
+                        _ => None,
                     };
-                    // An observer that panics (an app's listener that threw)
-                    // must not end the thread: every later notice, to it or
-                    // to the next observer, would be lost.
-                    let delivered = catch_unwind(AssertUnwindSafe(|| match notice {
-                        Notice::Changed(ids, origin) => o.records_changed(ids, origin),
-                        Notice::Status(s) => o.sync_status(s),
-                        Notice::Warning(w) => o.sync_warning(w),
-                        Notice::Refused(m) => o.access_refused(m),
-                        Notice::Reconciled(r) => o.reconciled(*r),
-                    }));
-                    if let Err(panic) = delivered
-                        && !told.as_ref().is_some_and(|t| Arc::ptr_eq(t, &o))
-                    {
-                        told = Some(o.clone());
-                        let message = format!(
-                            "the app's listener failed on a notice ({}); later notices are still delivered",
-                            panic_message(&*panic)
-                        );
-                        let _ = catch_unwind(AssertUnwindSafe(|| o.sync_warning(message)));
+                    if let Some(o) = lock(&for_thread).clone() {
+                        // An observer that panics (an app's listener that
+                        // threw) must not end the thread: every later
+                        // notice, to it or to the next observer, would be
+                        // lost.
+                        let delivered = catch_unwind(AssertUnwindSafe(|| match notice {
+                            Notice::Changed(ids, origin) => o.records_changed(ids, origin),
+                            Notice::Status(s) => o.sync_status(s),
+                            Notice::Warning(w) => o.sync_warning(w),
+                            Notice::Refused(m) => o.access_refused(m),
+                            Notice::Reconciled(r) => o.reconciled(*r),
+                            Notice::Watch(_) => {}
+                        }));
+                        if let Err(panic) = delivered
+                            && !told.as_ref().is_some_and(|t| Arc::ptr_eq(t, &o))
+                        {
+                            told = Some(o.clone());
+                            let message = format!(
+                                "the app's listener failed on a notice ({}); later notices are still delivered",
+                                panic_message(&*panic)
+                            );
+                            let _ = catch_unwind(AssertUnwindSafe(|| o.sync_warning(message)));
+                        }
+                    }
+                    if let Some(ids) = changed {
+                        asks.watches.answer(None, Some(&ids), &mut |q| asks.ask(q));
                     }
                 }
             })
             .map_err(|e| Error::NotAllowed(format!("cannot start the notice thread: {e}")))?;
         Ok(Device {
-            shared: Arc::new(Shared {
-                store: Mutex::new(store),
-                reader: reader.map(Mutex::new),
-                clock,
-                activity: Mutex::new(SyncActivity::Idle),
-                live: Mutex::new(None),
-                notices: Mutex::new(Some(tx)),
-                retry: Notify::new(),
-                live_baseline: Mutex::new(None),
-            }),
+            shared,
             runtime: Some(runtime),
             wake: Arc::new(Notify::new()),
             observer,
             notice_thread: Some(notice_thread),
         })
+    }
+
+    /// Sets up a live query: `observer` hears its answer at once, then
+    /// again each time a write here or a change from the relay changes it
+    /// (on the notice thread, in order with the other notices). Ends when
+    /// [`Watching::cancel`] is called or the device closes.
+    pub fn watch(&self, query: Query, observer: Arc<dyn QueryObserver>) -> Watching {
+        let id = self.shared.watches.add(query, observer);
+        self.shared.notify(Notice::Watch(id));
+        Watching {
+            id,
+            watches: Arc::downgrade(&self.shared.watches),
+        }
     }
 
     /// Sets (or, with `None`, removes) the observer that receives notices.

@@ -50,6 +50,8 @@ pub mod duplicates;
 pub mod error;
 pub mod export;
 pub mod import;
+#[cfg(feature = "client")]
+pub mod live_query;
 pub mod merges;
 pub mod model;
 pub mod money;

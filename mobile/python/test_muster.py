@@ -128,3 +128,16 @@ def test_a_store_closes_with_close_or_at_the_end_of_with(tmp_path):
     again.close()  # twice does nothing
     with pytest.raises(muster.MusterError.NotAllowed):
         again.list_events()
+
+
+def test_the_readme_python_example_runs(tmp_path, relay, monkeypatch, capsys):
+    """README.md's Python example, as a newcomer copies it."""
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "..", "README.md")).read()
+    block = readme.split("<!-- python example -->", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    url, token = relay
+    monkeypatch.chdir(tmp_path)
+    exec(compile(block, "README.md", "exec"), {"relay_url": url, "token": token("coordinator")})
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("email: invalid email"), printed
+    assert printed[1] == "0", printed
+    assert printed[2].startswith("[RosterLine(contact_id='c_"), printed

@@ -28,6 +28,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use muster_core::device::{self, Device, Origin};
+use muster_core::live_query::{Answer, Query, QueryObserver, Watching};
 
 mod error;
 mod records;
@@ -65,6 +66,71 @@ pub trait MusterListener: Send + Sync {
     /// made online, new duplicate candidates. The report `sync_now`
     /// returns, for each batch live sync receives that holds any of these.
     fn on_reconciliation(&self, report: Reconciliation) -> std::result::Result<(), ListenerError>;
+}
+
+/// Hears a live roster ([`Muster::observe_roster`]): the lines, first at
+/// once, then each time they change, on the engine's notice thread.
+#[uniffi::export(with_foreign)]
+pub trait RosterObserver: Send + Sync {
+    /// The roster now.
+    fn on_roster(&self, lines: Vec<RosterLine>) -> std::result::Result<(), ListenerError>;
+}
+
+/// Hears a live search ([`Muster::observe_search`]).
+#[uniffi::export(with_foreign)]
+pub trait SearchObserver: Send + Sync {
+    /// The contacts matching now.
+    fn on_contacts(&self, found: Vec<ContactSummary>) -> std::result::Result<(), ListenerError>;
+}
+
+/// Hears the live event list ([`Muster::observe_events`]).
+#[uniffi::export(with_foreign)]
+pub trait EventsObserver: Send + Sync {
+    /// Every event now, by start time.
+    fn on_events(&self, events: Vec<EventSummary>) -> std::result::Result<(), ListenerError>;
+}
+
+/// Hears a live contact ([`Muster::observe_contact`]).
+#[uniffi::export(with_foreign)]
+pub trait ContactObserver: Send + Sync {
+    /// The contact now; `null` once it is gone (erased, out of scope).
+    fn on_contact(&self, contact: Option<Contact>) -> std::result::Result<(), ListenerError>;
+}
+
+/// One of the observers above, as the core hears answers.
+enum ToObserver {
+    Roster(Arc<dyn RosterObserver>),
+    Search(Arc<dyn SearchObserver>),
+    Events(Arc<dyn EventsObserver>),
+    Contact(Arc<dyn ContactObserver>),
+}
+
+impl QueryObserver for ToObserver {
+    fn answered(&self, answer: Answer) {
+        // What an observer throws is its own: the query goes on.
+        let _ = match (self, answer) {
+            (ToObserver::Roster(o), Answer::Roster(lines)) => o.on_roster(lines),
+            (ToObserver::Search(o), Answer::Contacts(found)) => o.on_contacts(found),
+            (ToObserver::Events(o), Answer::Events(events)) => o.on_events(events),
+            (ToObserver::Contact(o), Answer::Contact(c)) => o.on_contact(c.map(|c| (*c).into())),
+            _ => Ok(()),
+        };
+    }
+}
+
+/// A live query: its observer hears its answer until `cancel` (or the
+/// store's `shutdown`). Letting go of the object does not end it.
+#[derive(uniffi::Object)]
+pub struct LiveQuery {
+    watching: Watching,
+}
+
+#[uniffi::export]
+impl LiveQuery {
+    /// Ends the query: its observer hears nothing more. Twice does nothing.
+    pub fn cancel(&self) {
+        self.watching.cancel();
+    }
 }
 
 /// Passes the core's notices to the app's listener; what the listener
@@ -147,6 +213,14 @@ impl Muster {
                 "this store was closed (shutdown); open it again to use it",
             )),
         }
+    }
+
+    fn watch(&self, query: Query, observer: ToObserver) -> Result<Arc<LiveQuery>> {
+        self.with(|d| {
+            Ok(Arc::new(LiveQuery {
+                watching: d.watch(query, Arc::new(observer)),
+            }))
+        })
     }
 
     fn read<R>(
@@ -359,6 +433,56 @@ impl Muster {
             };
             s.add_to_ledger(&contact_id, interaction, now)
         })
+    }
+
+    // ----- live queries -------------------------------------------------
+
+    /// An event's roster (only `status` if given), handed to `observer` at
+    /// once and again each time it changes, here or from the relay.
+    #[uniffi::method(default(status = None))]
+    pub fn observe_roster(
+        &self,
+        event_id: String,
+        observer: Arc<dyn RosterObserver>,
+        status: Option<SignupStatus>,
+    ) -> Result<Arc<LiveQuery>> {
+        self.watch(
+            Query::Roster { event_id, status },
+            ToObserver::Roster(observer),
+        )
+    }
+
+    /// A search (as `search_contacts`, the first `limit`), handed to
+    /// `observer` at once and again each time its results change.
+    pub fn observe_search(
+        &self,
+        text: String,
+        limit: u32,
+        observer: Arc<dyn SearchObserver>,
+    ) -> Result<Arc<LiveQuery>> {
+        self.watch(
+            Query::Search {
+                text,
+                limit: limit as usize,
+            },
+            ToObserver::Search(observer),
+        )
+    }
+
+    /// Every event, handed to `observer` at once and again each time the
+    /// list or an event's counts change.
+    pub fn observe_events(&self, observer: Arc<dyn EventsObserver>) -> Result<Arc<LiveQuery>> {
+        self.watch(Query::Events, ToObserver::Events(observer))
+    }
+
+    /// A contact, whole, handed to `observer` at once and again each time
+    /// it changes (`null` once it is gone).
+    pub fn observe_contact(
+        &self,
+        id: String,
+        observer: Arc<dyn ContactObserver>,
+    ) -> Result<Arc<LiveQuery>> {
+        self.watch(Query::Contact { id }, ToObserver::Contact(observer))
     }
 
     // ----- events -------------------------------------------------------

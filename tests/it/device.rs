@@ -525,3 +525,104 @@ fn live_sync_tells_the_observer_what_merged() {
     assert!(told.iter().all(|r| !r.is_quiet()), "{told:?}");
     desk.stop_live();
 }
+
+/// Live queries: a roster, a search and a contact handed over at once,
+/// again when a write here or a sync changes their answer, and not when
+/// an answer stays the same; a cancelled query hears nothing more.
+#[test]
+fn live_queries_hand_over_each_new_answer() {
+    use muster_core::live_query::{Answer, Query, QueryObserver};
+    #[derive(Default)]
+    struct Answers(Mutex<Vec<Answer>>);
+    impl QueryObserver for Answers {
+        fn answered(&self, answer: Answer) {
+            self.0.lock().unwrap().push(answer);
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let relay = RelayProcess::start(dir.path());
+    let url = format!("ws://{}", relay.addr);
+    let desk = device(dir.path(), "desk.db");
+    let office = device(dir.path(), "office.db");
+    wait(desk.enroll(&url, &relay.token("coordinator"))).unwrap();
+    wait(office.enroll(&url, &relay.token("coordinator"))).unwrap();
+    let gala = desk
+        .write(|s, now| {
+            s.create_event(
+                &NewEvent::new("Gala", now + 86_400_000, "Hall", Some(1)),
+                now,
+            )
+        })
+        .unwrap();
+    let fair = desk
+        .write(|s, now| s.create_event(&NewEvent::new("Fair", now + 86_400_000, "Park", None), now))
+        .unwrap();
+    let roster = Arc::new(Answers::default());
+    let search = Arc::new(Answers::default());
+    let watching_roster = desk.watch(
+        Query::Roster {
+            event_id: gala.clone(),
+            status: None,
+        },
+        roster.clone(),
+    );
+    desk.watch(
+        Query::Search {
+            text: "silva".into(),
+            limit: 10,
+        },
+        search.clone(),
+    );
+    let count = |a: &Answers| a.0.lock().unwrap().len();
+    eventually("the first answers", || {
+        count(&roster) == 1 && count(&search) == 1
+    });
+    assert_eq!(roster.0.lock().unwrap()[0], Answer::Roster(Vec::new()));
+
+    let ana = add(&desk, "Ana Silva");
+    eventually("the search hears Ana", || count(&search) == 2);
+    desk.write(|s, now| s.sign_up(&gala, &ana, false, now))
+        .unwrap();
+    eventually("the roster hears Ana", || count(&roster) == 2);
+    match &roster.0.lock().unwrap()[1] {
+        Answer::Roster(lines) => {
+            assert_eq!(lines.len(), 1);
+            assert_eq!(lines[0].status, SignupStatus::Registered);
+        }
+        other => panic!("{other:?}"),
+    }
+    // A sign-up to another event, and a contact the search does not find:
+    // the answers stay the same, and nothing is handed over.
+    let bo = add(&desk, "Bo Chen");
+    desk.write(|s, now| s.sign_up(&fair, &bo, false, now))
+        .unwrap();
+
+    // From the relay: the office registers Cy for the gala, the desk syncs.
+    wait(desk.sync_now()).unwrap();
+    wait(office.sync_now()).unwrap();
+    let cy = add(&office, "Cy Silva");
+    office
+        .write(|s, now| s.sign_up(&gala, &cy, false, now))
+        .unwrap();
+    wait(office.sync_now()).unwrap();
+    wait(desk.sync_now()).unwrap();
+    eventually("both hear Cy", || {
+        count(&roster) == 3 && count(&search) == 3
+    });
+    match &roster.0.lock().unwrap()[2] {
+        Answer::Roster(lines) => {
+            assert_eq!(lines.len(), 2);
+            assert_eq!(lines[1].status, SignupStatus::Waitlisted);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(count(&search), 3, "Bo changed nothing the search shows");
+
+    watching_roster.cancel();
+    desk.write(|s, now| s.cancel_signup(&gala, &ana, now))
+        .unwrap();
+    let dan = add(&desk, "Dan Silva");
+    eventually("the search hears Dan", || count(&search) == 4);
+    assert_eq!(count(&roster), 3, "a cancelled query hears nothing more");
+    let _ = dan;
+}

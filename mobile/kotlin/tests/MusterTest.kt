@@ -21,6 +21,10 @@ import org.muster.Muster
 import org.muster.MusterException
 import org.muster.MusterListener
 import org.muster.Reconciliation
+import org.muster.Contact
+import org.muster.ContactObserver
+import org.muster.RosterObserver
+import org.muster.core.RosterLine
 import org.muster.core.NewContact
 import org.muster.core.NewEvent
 import org.muster.core.NewFeedback
@@ -636,6 +640,40 @@ fun liveSyncTellsWhatMerged() = Relay(serverBin).use { relay ->
     office.shutdown()
 }
 
+// Issue 18: live queries: a roster and a contact handed over at once and
+// again when they change; cancelled, a query hears nothing more.
+fun liveQueriesHandOverEachNewAnswer() {
+    val phone = Muster.open(tempStore("live-queries.db"))
+    val gala = phone.createEvent(NewEvent(title = "Gala", startsAt = System.currentTimeMillis() + 86_400_000, capacity = 1))
+    val rosters = ConcurrentLinkedQueue<List<RosterLine>>()
+    val contacts = java.util.Collections.synchronizedList(mutableListOf<Contact?>()) // a queue holds no null
+    val roster = phone.observeRoster(gala, object : RosterObserver {
+        override fun onRoster(lines: List<RosterLine>) { rosters += lines }
+    })
+    eventually("the first roster") { rosters.size == 1 }
+    assertTrue(rosters.single().isEmpty())
+    val ana = phone.createContact(NewContact(name = "Ana Silva"))
+    val watched = phone.observeContact(ana, object : ContactObserver {
+        override fun onContact(contact: Contact?) { contacts += contact }
+    })
+    phone.register(gala, ana, false)
+    val bo = phone.createContact(NewContact(name = "Bo Chen"))
+    phone.register(gala, bo, false)
+    eventually("the roster with Ana, then Bo waiting") {
+        rosters.lastOrNull()?.map { it.status } == listOf(SignupStatus.REGISTERED, SignupStatus.WAITLISTED)
+    }
+    phone.updateContact(ana, ContactEdit(preferredName = "Ani"))
+    eventually("the contact's new name") { contacts.lastOrNull()?.preferredName == "Ani" }
+    roster.cancel()
+    val before = rosters.size
+    phone.cancel(gala, ana)
+    phone.eraseContact(ana)
+    eventually("the contact is gone") { contacts.isNotEmpty() && contacts.last() == null }
+    assertEquals(before, rosters.size, "a cancelled query hears nothing more")
+    watched.cancel()
+    phone.shutdown()
+}
+
 fun main(args: Array<String>) {
     serverBin = args.getOrNull(0) ?: error("usage: MusterTest PATH_TO_MUSTER_SERVER")
     val tests = listOf(
@@ -653,6 +691,7 @@ fun main(args: Array<String>) {
         "shutdown closes the store even with a listener" to ::shutdownClosesTheStoreEvenWithAListener,
         "background sync hooks" to ::backgroundSyncHooks,
         "live sync tells what merged" to ::liveSyncTellsWhatMerged,
+        "live queries hand over each new answer" to ::liveQueriesHandOverEachNewAnswer,
     )
     var failed = 0
     for ((name, test) in tests) {
