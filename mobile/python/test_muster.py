@@ -141,3 +141,51 @@ def test_the_readme_python_example_runs(tmp_path, relay, monkeypatch, capsys):
     assert printed[0].startswith("email: invalid email"), printed
     assert printed[1] == "0", printed
     assert printed[2].startswith("[RosterLine(contact_id='c_"), printed
+
+
+def test_a_coordinators_script_pages_edits_and_watches(tmp_path):
+    """The SDK's lists, edits, feedback, duplicates and a live query, from Python."""
+    import threading
+
+    with muster.Muster.open(str(tmp_path / "office.db")) as store:
+        gala = store.create_event(muster_core.NewEvent(title="Gala", starts_at=1_900_000_000_000, capacity=1))
+        ana = store.create_contact(muster_core.NewContact(name="Ana Silva", emails=["ana@example.org"]))
+        twin = store.create_contact(muster_core.NewContact(name="Ana Silva", emails=["ANA@example.org"]))
+        bo = store.create_contact(muster_core.NewContact(name="Bo Chen"))
+
+        seen = []
+        heard = threading.Event()
+
+        class Roster(muster.RosterObserver):
+            def on_roster(self, lines):
+                seen.append([(l.contact_id, l.status) for l in lines])
+                heard.set()
+
+        live = store.observe_roster(gala, Roster())
+        assert heard.wait(10) and seen[0] == []
+        for c in (ana, twin, bo):
+            store.register(gala, c, False)
+        store.merge(ana, twin)
+        waiting = store.roster(gala, status=muster_core.SignupStatus.WAITLISTED)
+        assert [(l.contact_id, l.waitlist_position) for l in waiting] == [(bo, 1)]
+        assert [l.contact_id for l in store.roster(gala, limit=1, offset=1)] == [bo]
+        store.edit_event(gala, muster_core.EventEdit(capacity=2))
+        assert store.event(gala).waitlisted == 0
+        for _ in range(100):
+            if seen[-1] == [(ana, muster_core.SignupStatus.REGISTERED), (bo, muster_core.SignupStatus.REGISTERED)]:
+                break
+            threading.Event().wait(0.05)
+        assert seen[-1] == [(ana, muster_core.SignupStatus.REGISTERED), (bo, muster_core.SignupStatus.REGISTERED)]
+        live.cancel()
+
+        store.update_contact(bo, muster_core.ContactEdit(city="Leeds", custom={"t-shirt": "M"}))
+        assert (store.contact(bo).address.city, store.contact(bo).custom) == ("Leeds", {"t-shirt": "M"})
+        case = store.create_feedback(muster_core.NewFeedback(contact_id=bo, channel="phone", category="complaint", text="Cold hall"))
+        store.assign_feedback(case, "Dana")
+        store.answer_feedback(case, "The heating is fixed.")
+        assert store.feedback(case).status == muster_core.FeedbackStatus.RESPONDED
+        assert [f.id for f in store.list_feedback(10, status=muster_core.FeedbackStatus.RESPONDED)] == [case]
+        assert [p.contact_id for p in store.possible_duplicates_of_contact(bo)] == []
+        with pytest.raises(muster.MusterError.Invalid) as bad:
+            store.edit_event(gala, muster_core.EventEdit(capacity=-1))
+        assert bad.value.field == "capacity"

@@ -674,6 +674,24 @@ fun liveQueriesHandOverEachNewAnswer() {
     phone.shutdown()
 }
 
+// Issue 18, defect 4: messages a person can read: a junk file is not said
+// to be encrypted, an empty id says none was given, no "(code 4)" or
+// "(os error 111)".
+fun messagesAPersonCanRead() = Relay(serverBin).use { relay ->
+    val junk = File(tempStore("junk.db")).apply { writeText("this is not a database ".repeat(4096).take(8192)) }
+    val notAStore = assertFailsWith<MusterException.Storage> { Muster.open(junk.path) }
+    assertTrue(!notAStore.message!!.contains("encryption key"), notAStore.message)
+    val phone = Muster.open(tempStore("words.db"))
+    assertEquals("no event id was given", assertFailsWith<MusterException.NotFound> { phone.roster("") }.message)
+    val refused = assertFailsWith<MusterException.Unauthorized> { runBlocking { phone.enroll(relay.url, "not-a-token") } }
+    assertTrue(!refused.message!!.contains("code"), refused.message)
+    val closed = java.net.ServerSocket(0, 1, java.net.InetAddress.getByName("127.0.0.1")).use { it.localPort }
+    val offline = runBlocking { phone.enroll("ws://127.0.0.1:$closed", "some-token") }
+    val problem = offline.problem!!
+    assertTrue(problem.contains("connection refused") && !problem.contains("os error"), problem)
+    phone.shutdown()
+}
+
 fun main(args: Array<String>) {
     serverBin = args.getOrNull(0) ?: error("usage: MusterTest PATH_TO_MUSTER_SERVER")
     val tests = listOf(
@@ -692,6 +710,7 @@ fun main(args: Array<String>) {
         "background sync hooks" to ::backgroundSyncHooks,
         "live sync tells what merged" to ::liveSyncTellsWhatMerged,
         "live queries hand over each new answer" to ::liveQueriesHandOverEachNewAnswer,
+        "messages a person can read" to ::messagesAPersonCanRead,
     )
     var failed = 0
     for ((name, test) in tests) {
