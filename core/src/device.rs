@@ -88,7 +88,6 @@ pub enum SyncActivity {
 
 /// The sync status a volunteer checks before handing the phone back.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct SyncStatus {
     /// What sync is doing now.
     pub activity: SyncActivity,

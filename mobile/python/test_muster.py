@@ -5,6 +5,7 @@ binary; the generated module and its library are on PYTHONPATH)."""
 
 import asyncio
 import os
+from datetime import datetime, timezone
 import subprocess
 
 import pytest
@@ -52,7 +53,7 @@ def test_contacts_and_an_event_on_a_local_store(tmp_path):
     assert [c.id for c in found] == [ana]
     assert found[0].email == "Ana@example.org"  # domains are lower-cased
 
-    gala = store.create_event(muster_core.NewEvent(title="Gala", starts_at=1_800_000_000_000, capacity=1))
+    gala = store.create_event(muster.NewEvent(title="Gala", starts_at=datetime.fromtimestamp(1_800_000_000, timezone.utc), capacity=1))
     store.register(gala, ana, False)
     bo = store.search_contacts("chen", 1)[0].id
     store.register(gala, bo, False)
@@ -148,7 +149,7 @@ def test_a_coordinators_script_pages_edits_and_watches(tmp_path):
     import threading
 
     with muster.Muster.open(str(tmp_path / "office.db")) as store:
-        gala = store.create_event(muster_core.NewEvent(title="Gala", starts_at=1_900_000_000_000, capacity=1))
+        gala = store.create_event(muster.NewEvent(title="Gala", starts_at=datetime(2030, 3, 17, 18, 0, tzinfo=timezone.utc), capacity=1))
         ana = store.create_contact(muster_core.NewContact(name="Ana Silva", emails=["ana@example.org"]))
         twin = store.create_contact(muster_core.NewContact(name="Ana Silva", emails=["ANA@example.org"]))
         bo = store.create_contact(muster_core.NewContact(name="Bo Chen"))
@@ -169,8 +170,12 @@ def test_a_coordinators_script_pages_edits_and_watches(tmp_path):
         waiting = store.roster(gala, status=muster_core.SignupStatus.WAITLISTED)
         assert [(l.contact_id, l.waitlist_position) for l in waiting] == [(bo, 1)]
         assert [l.contact_id for l in store.roster(gala, limit=1, offset=1)] == [bo]
-        store.edit_event(gala, muster_core.EventEdit(capacity=2))
+        store.edit_event(gala, muster.EventEdit(capacity=2))
         assert store.event(gala).waitlisted == 0
+        # Times are datetimes, in and out.
+        starts = store.event(gala).starts_at
+        assert starts.replace(tzinfo=timezone.utc) == datetime(2030, 3, 17, 18, 0, tzinfo=timezone.utc), starts
+        assert store.upcoming_events()[0].id == gala
         for _ in range(100):
             if seen[-1] == [(ana, muster_core.SignupStatus.REGISTERED), (bo, muster_core.SignupStatus.REGISTERED)]:
                 break
@@ -187,5 +192,5 @@ def test_a_coordinators_script_pages_edits_and_watches(tmp_path):
         assert [f.id for f in store.list_feedback(10, status=muster_core.FeedbackStatus.RESPONDED)] == [case]
         assert [p.contact_id for p in store.possible_duplicates_of_contact(bo)] == []
         with pytest.raises(muster.MusterError.Invalid) as bad:
-            store.edit_event(gala, muster_core.EventEdit(capacity=-1))
+            store.edit_event(gala, muster.EventEdit(capacity=-1))
         assert bad.value.field == "capacity"

@@ -25,7 +25,7 @@
 #![deny(unsafe_code)]
 
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use muster_core::device::{self, Device, Origin};
 use muster_core::live_query::{Answer, Query, QueryObserver, Watching};
@@ -109,9 +109,13 @@ impl QueryObserver for ToObserver {
     fn answered(&self, answer: Answer) {
         // What an observer throws is its own: the query goes on.
         let _ = match (self, answer) {
-            (ToObserver::Roster(o), Answer::Roster(lines)) => o.on_roster(lines),
+            (ToObserver::Roster(o), Answer::Roster(lines)) => {
+                o.on_roster(lines.into_iter().map(Into::into).collect())
+            }
             (ToObserver::Search(o), Answer::Contacts(found)) => o.on_contacts(found),
-            (ToObserver::Events(o), Answer::Events(events)) => o.on_events(events),
+            (ToObserver::Events(o), Answer::Events(events)) => {
+                o.on_events(events.into_iter().map(Into::into).collect())
+            }
             (ToObserver::Contact(o), Answer::Contact(c)) => o.on_contact(c.map(|c| (*c).into())),
             _ => Ok(()),
         };
@@ -160,7 +164,7 @@ impl device::Observer for ToListener {
         );
     }
     fn sync_status(&self, status: device::SyncStatus) {
-        self.delivered(self.listener.on_sync_status(status));
+        self.delivered(self.listener.on_sync_status(status.into()));
     }
     fn sync_warning(&self, message: String) {
         self.delivered(self.listener.on_sync_warning(message));
@@ -171,6 +175,11 @@ impl device::Observer for ToListener {
     fn reconciled(&self, report: muster_core::store::Reconciliation) {
         self.delivered(self.listener.on_reconciliation(report.into()));
     }
+}
+
+/// Each of `items` as the bindings' record.
+fn all<T, U: From<T>>(items: Vec<T>) -> Vec<U> {
+    items.into_iter().map(Into::into).collect()
 }
 
 /// A field's value as `field_conflicts` lists it and `resolve_conflict`
@@ -489,6 +498,7 @@ impl Muster {
 
     /// Creates an event; returns its id.
     pub fn create_event(&self, event: NewEvent) -> Result<String> {
+        let event = event.into();
         self.write(|s, now| s.create_event(&event, now))
     }
 
@@ -496,6 +506,7 @@ impl Muster {
     /// more seats move the first waiting up, fewer move the last seated
     /// to the waitlist, identically on every device.
     pub fn edit_event(&self, id: String, edit: EventEdit) -> Result<()> {
+        let edit = edit.into();
         self.write(|s, now| s.edit_event_fields(&id, &edit, now))
     }
 
@@ -511,21 +522,23 @@ impl Muster {
             s.event_summary(&id)?
                 .ok_or_else(|| muster_core::Error::NotFound { kind: "event", id })
         })
+        .map(Into::into)
     }
 
     /// Events by start time, with their counts.
     pub fn list_events(&self) -> Result<Vec<EventSummary>> {
-        self.read(|s| s.list_events())
+        self.read(|s| s.list_events()).map(all)
     }
 
     /// Events starting at `from` or later and before `until` (either
     /// `null` for no bound), by start time.
     pub fn events_between(
         &self,
-        from: Option<i64>,
-        until: Option<i64>,
+        from: Option<SystemTime>,
+        until: Option<SystemTime>,
     ) -> Result<Vec<EventSummary>> {
-        self.read(|s| s.events_between(from, until))
+        self.read(|s| s.events_between(from.map(millis), until.map(millis)))
+            .map(all)
     }
 
     /// Events that have not started yet, soonest first.
@@ -534,6 +547,7 @@ impl Muster {
             let now = d.now();
             d.read(|s| s.events_between(Some(now), None))
         })
+        .map(all)
     }
 
     /// Events that have started, most recent first.
@@ -544,6 +558,7 @@ impl Muster {
             past.reverse();
             Ok(past)
         })
+        .map(all)
     }
 
     /// Signs a contact up to an event, in advance or at the door
@@ -593,6 +608,7 @@ impl Muster {
                 offset as usize,
             )
         })
+        .map(all)
     }
 
     // ----- feedback and conflicts ---------------------------------------
@@ -620,6 +636,7 @@ impl Muster {
         offset: u32,
     ) -> Result<Vec<FeedbackLine>> {
         self.read(|s| s.list_feedback(status, limit as usize, offset as usize))
+            .map(all)
     }
 
     /// Assigns a case to someone who must answer it.
@@ -739,6 +756,6 @@ impl Muster {
     /// `pending_changes == 0` means this device's changes reached the
     /// relay, not that it holds everyone else's.
     pub fn sync_status(&self) -> Result<SyncStatus> {
-        self.with(|d| d.status())
+        self.with(|d| d.status()).map(Into::into)
     }
 }

@@ -1,19 +1,255 @@
 //! The records that cross the FFI where their shape differs from the
 //! core's, and their conversions. The others (`NewContact`,
-//! `ContactSummary`, `RosterLine`, the reconciliation notes…) are the
-//! core's own, derived for UniFFI (core feature `uniffi`). Times are milliseconds since the Unix epoch (`Long` in
-//! Kotlin, `Int64` in Swift).
+//! `ContactSummary`, the reconciliation notes…) are the core's own, derived
+//! for UniFFI (core feature `uniffi`).
+//!
+//! Times cross as the platform's own type (`SystemTime` here:
+//! `java.time.Instant` in Kotlin, `Date` in Swift, `datetime` in Python),
+//! so every record with a time is one of these; the core counts
+//! milliseconds since the Unix epoch, and [`at`] and [`millis`] are the
+//! one conversion.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use muster_core as core;
-pub use muster_core::device::{SyncActivity, SyncStatus};
+pub use muster_core::device::SyncActivity;
 pub use muster_core::model::ContactEdit;
-pub use muster_core::store::{
-    ConflictNote, DuplicatePair, FeedbackLine, MergeNote, OnlineNote, WaitlistNote,
-};
+pub use muster_core::store::{ConflictNote, DuplicatePair, MergeNote, OnlineNote, WaitlistNote};
 pub use muster_core::{
-    ContactSummary, EventEdit, EventSummary, FeedbackStatus, NewConsent, NewContact, NewEvent,
-    NewFeedback, RosterLine, SignupStatus,
+    ContactSummary, FeedbackStatus, NewConsent, NewContact, NewFeedback, SignupStatus,
 };
+
+/// A time of the core (milliseconds since the Unix epoch) as the
+/// platform's.
+pub fn at(ms: i64) -> SystemTime {
+    if ms >= 0 {
+        UNIX_EPOCH + Duration::from_millis(ms as u64)
+    } else {
+        UNIX_EPOCH - Duration::from_millis(ms.unsigned_abs())
+    }
+}
+
+/// A platform time as the core's milliseconds since the Unix epoch
+/// (saturating far outside the years a record can hold).
+pub fn millis(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Err(before) => i64::try_from(before.duration().as_millis()).map_or(i64::MIN, |ms| -ms),
+    }
+}
+
+/// What a person types to create an event.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct NewEvent {
+    /// Title (required).
+    pub title: String,
+    /// Start time.
+    pub starts_at: SystemTime,
+    /// End time.
+    #[uniffi(default)]
+    pub ends_at: Option<SystemTime>,
+    /// Place.
+    #[uniffi(default)]
+    pub place: String,
+    /// Capacity; `null` for no limit.
+    #[uniffi(default)]
+    pub capacity: Option<i64>,
+}
+
+impl From<NewEvent> for core::NewEvent {
+    fn from(e: NewEvent) -> Self {
+        core::NewEvent {
+            title: e.title,
+            starts_at: millis(e.starts_at),
+            ends_at: e.ends_at.map(millis),
+            place: e.place,
+            capacity: e.capacity,
+        }
+    }
+}
+
+/// A change to an event's own fields: each `null` leaves its field alone
+/// (see the core's `EventEdit`).
+#[derive(Debug, Clone, Default, PartialEq, uniffi::Record)]
+pub struct EventEdit {
+    /// New title.
+    #[uniffi(default)]
+    pub title: Option<String>,
+    /// New start time.
+    #[uniffi(default)]
+    pub starts_at: Option<SystemTime>,
+    /// New end time.
+    #[uniffi(default)]
+    pub ends_at: Option<SystemTime>,
+    /// Takes the end time away.
+    #[uniffi(default)]
+    pub clear_ends_at: bool,
+    /// New place ("" clears it).
+    #[uniffi(default)]
+    pub place: Option<String>,
+    /// New capacity: more seats move the first waiting up.
+    #[uniffi(default)]
+    pub capacity: Option<i64>,
+    /// Takes the capacity away (no limit).
+    #[uniffi(default)]
+    pub clear_capacity: bool,
+}
+
+impl From<EventEdit> for core::EventEdit {
+    fn from(e: EventEdit) -> Self {
+        core::EventEdit {
+            title: e.title,
+            starts_at: e.starts_at.map(millis),
+            ends_at: e.ends_at.map(millis),
+            clear_ends_at: e.clear_ends_at,
+            place: e.place,
+            capacity: e.capacity,
+            clear_capacity: e.clear_capacity,
+        }
+    }
+}
+
+/// An event as lists show it, with its counts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, uniffi::Record)]
+pub struct EventSummary {
+    /// The event's id (`e_…`).
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Start time.
+    pub starts_at: SystemTime,
+    /// End time.
+    pub ends_at: Option<SystemTime>,
+    /// Place.
+    pub place: String,
+    /// Capacity, if limited.
+    pub capacity: Option<i64>,
+    /// `scheduled`, `cancelled` or `completed`.
+    pub status: String,
+    /// People holding a seat (registered, no-show or checked in).
+    pub registered: i64,
+    /// People waiting for a seat.
+    pub waitlisted: i64,
+    /// People checked in.
+    pub checked_in: i64,
+}
+
+impl From<core::EventSummary> for EventSummary {
+    fn from(e: core::EventSummary) -> Self {
+        EventSummary {
+            id: e.id,
+            title: e.title,
+            starts_at: at(e.starts_at),
+            ends_at: e.ends_at.map(at),
+            place: e.place,
+            capacity: e.capacity,
+            status: e.status,
+            registered: e.registered,
+            waitlisted: e.waitlisted,
+            checked_in: e.checked_in,
+        }
+    }
+}
+
+/// One line of an event's roster: a person, their status and place.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, uniffi::Record)]
+pub struct RosterLine {
+    /// The contact (the kept one, for a merged duplicate's sign-up).
+    pub contact_id: String,
+    /// Their name, when this device holds the contact.
+    pub name: Option<String>,
+    /// Where they stand.
+    pub status: SignupStatus,
+    /// When they registered.
+    pub registered_at: SystemTime,
+    /// When they were checked in.
+    pub checked_in_at: Option<SystemTime>,
+    /// Whether they registered at the door.
+    pub walk_in: bool,
+    /// Their place on the waitlist, from 1.
+    pub waitlist_position: Option<u32>,
+}
+
+impl From<core::RosterLine> for RosterLine {
+    fn from(l: core::RosterLine) -> Self {
+        RosterLine {
+            contact_id: l.contact_id,
+            name: l.name,
+            status: l.status,
+            registered_at: at(l.registered_at),
+            checked_in_at: l.checked_in_at.map(at),
+            walk_in: l.walk_in,
+            waitlist_position: l.waitlist_position,
+        }
+    }
+}
+
+/// A feedback case as a list shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, uniffi::Record)]
+pub struct FeedbackLine {
+    /// The case (`f_…`).
+    pub id: String,
+    /// Who gave it, if known.
+    pub contact_id: Option<String>,
+    /// Where it stands.
+    pub status: FeedbackStatus,
+    /// How it came.
+    pub channel: String,
+    /// What it is about.
+    pub category: String,
+    /// When it was received.
+    pub received_at: SystemTime,
+    /// When the person first had an answer.
+    pub first_response_at: Option<SystemTime>,
+    /// When it was closed.
+    pub resolved_at: Option<SystemTime>,
+    /// Who must answer it.
+    pub assigned_to: Option<String>,
+}
+
+impl From<core::store::FeedbackLine> for FeedbackLine {
+    fn from(f: core::store::FeedbackLine) -> Self {
+        FeedbackLine {
+            id: f.id,
+            contact_id: f.contact_id,
+            status: f.status,
+            channel: f.channel,
+            category: f.category,
+            received_at: at(f.received_at),
+            first_response_at: f.first_response_at.map(at),
+            resolved_at: f.resolved_at.map(at),
+            assigned_to: f.assigned_to,
+        }
+    }
+}
+
+/// The sync status a volunteer checks before handing the phone back.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SyncStatus {
+    /// What sync is doing now.
+    pub activity: SyncActivity,
+    /// Local changes the relay has not confirmed yet: zero means this
+    /// device's changes reached the relay (not that it holds everyone's).
+    pub pending_changes: i64,
+    /// When the relay last confirmed changes from this device.
+    pub last_confirmed_at: Option<SystemTime>,
+    /// Whether the store is enrolled with a relay.
+    pub enrolled: bool,
+    /// Whether live sync is running (including while offline and retrying).
+    pub live: bool,
+}
+
+impl From<core::device::SyncStatus> for SyncStatus {
+    fn from(s: core::device::SyncStatus) -> Self {
+        SyncStatus {
+            activity: s.activity,
+            pending_changes: s.pending_changes,
+            last_confirmed_at: s.last_confirmed_at.map(at),
+            enrolled: s.enrolled,
+            live: s.live,
+        }
+    }
+}
 
 /// Consent as recorded.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
@@ -23,7 +259,7 @@ pub struct Consent {
     /// Channels consented to.
     pub channels: Vec<String>,
     /// When it was recorded.
-    pub recorded_at: Option<i64>,
+    pub recorded_at: Option<SystemTime>,
     /// How it was obtained.
     pub method: Option<String>,
     /// The device that recorded it.
@@ -85,7 +321,7 @@ pub struct Contact {
     /// The device that created it.
     pub created_by: String,
     /// When it was created.
-    pub created_at: i64,
+    pub created_at: SystemTime,
 }
 
 fn keys(set: &std::collections::BTreeMap<String, bool>) -> Vec<String> {
@@ -103,7 +339,7 @@ impl From<core::Contact> for Contact {
             consent: Consent {
                 given: c.consent.given,
                 channels: keys(&c.consent.channels),
-                recorded_at: c.consent.recorded_at,
+                recorded_at: c.consent.recorded_at.map(at),
                 method: c.consent.method,
                 recorded_by: c.consent.recorded_by,
             },
@@ -128,7 +364,7 @@ impl From<core::Contact> for Contact {
             external_id: c.external_id,
             merged_into: c.merged_into,
             created_by: c.created_by,
-            created_at: c.created_at,
+            created_at: at(c.created_at),
         }
     }
 }
@@ -275,7 +511,7 @@ pub struct Donation {
     /// The amount as exports and the dashboard write it (`12.50 EUR`).
     pub amount_text: String,
     /// When it was given.
-    pub date: i64,
+    pub date: SystemTime,
     /// How (`cash`, `card`, `transfer`…).
     pub method: String,
     /// A note.
@@ -296,9 +532,9 @@ pub struct Pledge {
     /// `once`, `monthly`, `quarterly` or `yearly`.
     pub frequency: String,
     /// From when.
-    pub starts: i64,
+    pub starts: SystemTime,
     /// Until when, if it ends.
-    pub ends: Option<i64>,
+    pub ends: Option<SystemTime>,
     /// The device that recorded it.
     pub recorded_by: String,
 }
@@ -311,7 +547,7 @@ pub struct Interaction {
     /// `call`, `visit`, `email`, `meeting`, `message` or `other`.
     pub channel: String,
     /// When.
-    pub at: i64,
+    pub at: SystemTime,
     /// The device that recorded it.
     pub by: String,
     /// What was said or done.
@@ -342,7 +578,7 @@ impl From<core::ContactPrivate> for Ledger {
                 id: d.id,
                 amount_minor: d.amount_minor,
                 currency: d.currency,
-                date: d.date,
+                date: at(d.date),
                 method: d.method,
                 note: d.note,
                 recorded_by: d.recorded_by,
@@ -355,7 +591,7 @@ impl From<core::ContactPrivate> for Ledger {
             .map(|i| Interaction {
                 id: i.id,
                 channel: i.channel,
-                at: i.at,
+                at: at(i.at),
                 by: i.by,
                 summary: i.summary,
             })
@@ -372,8 +608,8 @@ impl From<core::ContactPrivate> for Ledger {
                     amount_minor: p.amount_minor,
                     currency: p.currency,
                     frequency: p.frequency,
-                    starts: p.starts,
-                    ends: p.ends,
+                    starts: at(p.starts),
+                    ends: p.ends.map(at),
                     recorded_by: p.recorded_by,
                 })
                 .collect(),
@@ -386,7 +622,7 @@ impl From<core::ContactPrivate> for Ledger {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, uniffi::Record)]
 pub struct FeedbackResponse {
     /// When.
-    pub at: i64,
+    pub at: SystemTime,
     /// The device that recorded it.
     pub by: String,
     /// What was said.
@@ -409,7 +645,7 @@ pub struct FeedbackCase {
     /// What the person said.
     pub text: String,
     /// When it was received.
-    pub received_at: i64,
+    pub received_at: SystemTime,
     /// The device that took it.
     pub received_by: String,
     /// Who must answer it.
@@ -417,7 +653,7 @@ pub struct FeedbackCase {
     /// The answers given, in order.
     pub responses: Vec<FeedbackResponse>,
     /// When it was closed.
-    pub resolved_at: Option<i64>,
+    pub resolved_at: Option<SystemTime>,
     /// The person's satisfaction, 1 to 5, if asked.
     pub satisfaction: Option<i64>,
     /// Whether the first answer is late (none within 24 hours).
@@ -434,19 +670,19 @@ impl FeedbackCase {
             channel: f.channel,
             category: f.category,
             text: f.text,
-            received_at: f.received_at,
+            received_at: at(f.received_at),
             received_by: f.received_by,
             assigned_to: f.assigned_to,
             responses: f
                 .responses
                 .into_iter()
                 .map(|r| FeedbackResponse {
-                    at: r.at,
+                    at: at(r.at),
                     by: r.by,
                     text: r.text,
                 })
                 .collect(),
-            resolved_at: f.resolved_at,
+            resolved_at: f.resolved_at.map(at),
             satisfaction: f.satisfaction,
         }
     }

@@ -219,20 +219,16 @@ pub struct Shift {
 
 /// What a person types to create an event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct NewEvent {
     /// Title (required).
     pub title: String,
     /// Start time.
     pub starts_at: Millis,
     /// End time.
-    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub ends_at: Option<Millis>,
     /// Place.
-    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub place: String,
     /// Capacity; `None` for no limit.
-    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub capacity: Option<i64>,
 }
 
@@ -240,29 +236,21 @@ pub struct NewEvent {
 /// `None` leaves its field alone. Sign-ups and shifts have calls of their
 /// own; so does cancelling the event ([`crate::Store::cancel_event`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct EventEdit {
     /// New title.
-    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub title: Option<String>,
     /// New start time.
-    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub starts_at: Option<Millis>,
     /// New end time.
-    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub ends_at: Option<Millis>,
     /// Takes the end time away.
-    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub clear_ends_at: bool,
     /// New place ("" clears it).
-    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub place: Option<String>,
     /// New capacity: those past it wait, and places free up for the
     /// waiting when it grows.
-    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub capacity: Option<i64>,
     /// Takes the capacity away (no limit).
-    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub clear_capacity: bool,
 }
 

@@ -5,7 +5,6 @@ use crate::model::FeedbackStatus;
 
 /// A feedback case as a list shows it (from the index, no document read).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct FeedbackLine {
     /// The case (`f_…`).
     pub id: String,

@@ -37,7 +37,6 @@ pub struct ContactSummary {
 
 /// An event as lists show it, with its counts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct EventSummary {
     /// The event's id (`e_…`).
     pub id: String,
@@ -64,7 +63,6 @@ pub struct EventSummary {
 /// One line of an event's roster, with the contact's name when this device
 /// holds the contact.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct RosterLine {
     /// The contact (`c_…`).
     pub contact_id: String,

@@ -24,16 +24,18 @@ import org.muster.Reconciliation
 import org.muster.Contact
 import org.muster.ContactObserver
 import org.muster.RosterObserver
-import org.muster.core.RosterLine
+import org.muster.RosterLine
 import org.muster.core.NewContact
-import org.muster.core.NewEvent
+import org.muster.NewEvent
 import org.muster.core.NewFeedback
 import org.muster.core.ContactEdit
-import org.muster.core.EventEdit
+import org.muster.EventEdit
 import org.muster.core.FeedbackStatus
 import org.muster.core.SignupStatus
 import org.muster.core.SyncActivity
-import org.muster.core.SyncStatus
+import org.muster.SyncStatus
+import java.time.Instant
+import java.time.Duration as Span
 
 /** A muster-server process on 127.0.0.1 and an unused port. */
 class Relay(private val bin: String) : AutoCloseable {
@@ -152,7 +154,7 @@ fun twoPhonesCaptureOfflineSyncAndEndIdentical() = Relay(serverBin).use { relay 
     val desk = Muster.open(tempStore("desk.db"))
     runBlocking {
         assertTrue(office.enroll(relay.url, relay.token("coordinator")).reachedRelay)
-        val drive = office.createEvent(NewEvent(title = "Food drive", startsAt = System.currentTimeMillis(), place = "Hall", capacity = 2))
+        val drive = office.createEvent(NewEvent(title = "Food drive", startsAt = Instant.now(), place = "Hall", capacity = 2))
         office.syncNow()
         // The desk is a volunteer's phone, scoped to the food drive.
         val enrolled = desk.enroll(relay.url, relay.token("volunteer", drive))
@@ -286,7 +288,7 @@ fun closingAndReopeningKeepsEverything() = Relay(serverBin).use { relay ->
     var phone = Muster.openEncrypted(path, key)
     val token = relay.token("coordinator")
     runBlocking { phone.enroll(relay.url, token) }
-    val gala = phone.createEvent(NewEvent(title = "Gala", startsAt = 1_800_000_000_000, capacity = null))
+    val gala = phone.createEvent(NewEvent(title = "Gala", startsAt = Instant.ofEpochMilli(1_800_000_000_000), capacity = null))
     val ana = phone.createContact(NewContact(name = "Ana Silva", tags = listOf("first-timer")))
     phone.updateContact(ana, ContactEdit(preferredName = "Ana", phones = listOf("+1 415 555 0100")))
     phone.recordConsent(ana, NewConsent(given = true, channels = listOf("sms")))
@@ -395,7 +397,7 @@ fun fieldConflictsShowBothValues() = Relay(serverBin).use { relay ->
 // cancels (by her duplicate's id) Chen takes the seat.
 fun aMergedPersonHoldsOneSeat() {
     val phone = Muster.open(tempStore("merge.db"))
-    val gala = phone.createEvent(NewEvent(title = "Gala", startsAt = 1_800_000_000_000, capacity = 1))
+    val gala = phone.createEvent(NewEvent(title = "Gala", startsAt = Instant.ofEpochMilli(1_800_000_000_000), capacity = 1))
     val dana = phone.createContact(NewContact(name = "Dana Smith"))
     val twin = phone.createContact(NewContact(name = "Dana Smith"))
     val chen = phone.createContact(NewContact(name = "Chen Li"))
@@ -489,14 +491,18 @@ fun enrollingALivePhoneAgainKeepsItSyncing() = Relay(serverBin).use { relay ->
 // edited and cancelled, no-shows.
 fun listsPageAndEventsAreEdited() {
     val phone = Muster.open(tempStore("lists.db"))
-    val now = System.currentTimeMillis()
-    val fair = phone.createEvent(NewEvent(title = "Spring fair", startsAt = now - 86_400_000))
-    val gala = phone.createEvent(NewEvent(title = "Gala", startsAt = now + 86_400_000, capacity = 2))
+    val now = Instant.now()
+    val fair = phone.createEvent(NewEvent(title = "Spring fair", startsAt = now - Span.ofDays(1)))
+    val gala = phone.createEvent(NewEvent(title = "Gala", startsAt = now + Span.ofDays(1), capacity = 2))
     val people = listOf("Ana Silva", "Ana Sousa", "Ana Santos", "Bo Chen").map { phone.createContact(NewContact(name = it)) }
     people.forEach { phone.register(gala, it, false) }
     assertEquals(listOf(gala), phone.upcomingEvents().map { it.id })
     assertEquals(listOf(fair), phone.pastEvents().map { it.id })
     assertEquals("Gala", phone.event(gala).title)
+    // Times are the platform's: an Instant in, the same Instant out.
+    assertEquals((now + Span.ofDays(1)).toEpochMilli(), phone.event(gala).startsAt.toEpochMilli())
+    assertTrue(phone.roster(gala).first().registeredAt.isAfter(now.minusSeconds(60)))
+    assertTrue(phone.contact(people[0]).createdAt <= Instant.now())
     assertFailsWith<MusterException.NotFound> { phone.event("e_" + "0".repeat(32)) }
     assertEquals(people.take(2), phone.roster(gala, limit = 2u).map { it.contactId })
     assertEquals(people.drop(2), phone.roster(gala, offset = 2u).map { it.contactId })
@@ -644,7 +650,7 @@ fun liveSyncTellsWhatMerged() = Relay(serverBin).use { relay ->
 // again when they change; cancelled, a query hears nothing more.
 fun liveQueriesHandOverEachNewAnswer() {
     val phone = Muster.open(tempStore("live-queries.db"))
-    val gala = phone.createEvent(NewEvent(title = "Gala", startsAt = System.currentTimeMillis() + 86_400_000, capacity = 1))
+    val gala = phone.createEvent(NewEvent(title = "Gala", startsAt = Instant.now() + Span.ofDays(1), capacity = 1))
     val rosters = ConcurrentLinkedQueue<List<RosterLine>>()
     val contacts = java.util.Collections.synchronizedList(mutableListOf<Contact?>()) // a queue holds no null
     val roster = phone.observeRoster(gala, object : RosterObserver {
