@@ -158,13 +158,7 @@ pub fn page(title: &str, frame: &Frame<'_>, script: &Script, body: Markup) -> Ma
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · Muster" }
-                link rel="stylesheet" href="/assets/dashboard.css";
-                script src="/assets/dashboard.js" defer {}
-            }
+            (head(&format!("{title} · Muster"), "/assets/dashboard.css", true))
             body {
                 header class="top" {
                     a class="brand" href="/" { "Muster" }
@@ -199,13 +193,22 @@ pub fn bare_page(title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · Muster" }
-                link rel="stylesheet" href="/assets/dashboard.css";
-            }
+            (head(&format!("{title} · Muster"), "/assets/dashboard.css", false))
             body class="bare" { main id="main" { (body) } }
+        }
+    }
+}
+
+/// Every page's `<head>`: its title, its one stylesheet, and the
+/// dashboard's script when `scripted` (never on the public pages).
+pub fn head(title: &str, stylesheet: &str, scripted: bool) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) }
+            link rel="stylesheet" href=(stylesheet);
+            @if scripted { script src="/assets/dashboard.js" defer {} }
         }
     }
 }

@@ -178,12 +178,7 @@ fn frame(title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) }
-                link rel="stylesheet" href="/assets/page.css";
-            }
+            (super::html::head(title, "/assets/page.css", false))
             body { main id="main" { (body) } }
         }
     }
