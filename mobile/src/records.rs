@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use muster_core as core;
 pub use muster_core::device::SyncActivity;
+pub use muster_core::model::Address;
 pub use muster_core::model::ContactEdit;
 pub use muster_core::store::{ConflictNote, DuplicatePair, MergeNote, OnlineNote, WaitlistNote};
 pub use muster_core::{
@@ -266,21 +267,6 @@ pub struct Consent {
     pub recorded_by: Option<String>,
 }
 
-/// A postal address; each part "" when unknown.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, uniffi::Record)]
-pub struct Address {
-    /// Street and number.
-    pub street: String,
-    /// Town or city.
-    pub city: String,
-    /// Region, state or province.
-    pub region: String,
-    /// Postal code.
-    pub postal_code: String,
-    /// Country.
-    pub country: String,
-}
-
 /// A contact, whole, as a detail screen shows it.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct Contact {
@@ -345,13 +331,7 @@ impl From<core::Contact> for Contact {
             },
             notes: c.notes.as_str().to_owned(),
             interests: keys(&c.interests),
-            address: Address {
-                street: c.address.street,
-                city: c.address.city,
-                region: c.address.region,
-                postal_code: c.address.postal_code,
-                country: c.address.country,
-            },
+            address: c.address,
             household: c.household,
             custom: c.custom.into_iter().collect(),
             id: c.id,

@@ -66,7 +66,10 @@ pub struct Contact {
 }
 
 /// A postal address. Every field may be empty.
-#[derive(Debug, Clone, Default, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, Hash, Reconcile, Hydrate, Serialize, Deserialize,
+)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Address {
     /// Street and number.
     pub street: String,
