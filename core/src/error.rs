@@ -17,6 +17,9 @@ pub enum Error {
         field: &'static str,
         /// What is wrong with the value, in plain words.
         reason: String,
+        /// The value refused, where one entry of a list was (which of a
+        /// contact's emails or phones), so an app can mark that one.
+        value: Option<String>,
     },
 
     /// No record of that kind has that id on this device.
@@ -182,6 +185,20 @@ impl Error {
         Error::Invalid {
             field,
             reason: reason.into(),
+            value: None,
+        }
+    }
+
+    /// [`Error::invalid`] naming the value refused.
+    pub(crate) fn invalid_value(
+        field: &'static str,
+        value: &str,
+        reason: impl Into<String>,
+    ) -> Self {
+        Error::Invalid {
+            field,
+            reason: reason.into(),
+            value: Some(value.to_owned()),
         }
     }
 

@@ -96,7 +96,7 @@ pub fn email(value: &str) -> Result<String> {
             format!("is longer than {MAX_EMAIL_BYTES} characters"),
         ));
     }
-    let bad = |why: &str| Error::invalid("email", format!("{trimmed:?} {why}"));
+    let bad = |why: &str| Error::invalid_value("email", trimmed, format!("{trimmed:?} {why}"));
     let (local, domain) = trimmed.split_once('@').ok_or_else(|| bad("has no @"))?;
     if local.is_empty() {
         return Err(bad("has nothing before the @"));
@@ -119,7 +119,7 @@ pub fn email(value: &str) -> Result<String> {
 /// (E.164 allows at most 15). Returns it trimmed, as typed.
 pub fn phone(value: &str) -> Result<String> {
     let trimmed = value.trim();
-    let bad = |why: String| Error::invalid("phone", format!("{trimmed:?} {why}"));
+    let bad = |why: String| Error::invalid_value("phone", trimmed, format!("{trimmed:?} {why}"));
     let body = trimmed.strip_prefix('+').unwrap_or(trimmed);
     if let Some(c) = body
         .chars()

@@ -561,3 +561,40 @@ fn an_empty_id_says_none_was_given() {
         "no contact with id c_nope on this device"
     );
 }
+
+/// An invalid entry of a list names itself, so an app marks that one.
+#[test]
+fn an_invalid_entry_of_a_list_names_its_value() {
+    let mut s = Store::open_in_memory().unwrap();
+    let e = s
+        .create_contact(
+            &NewContact {
+                name: "Ana Silva".into(),
+                emails: vec!["ana@example.org".into(), " ana.example.org ".into()],
+                ..Default::default()
+            },
+            T0,
+        )
+        .unwrap_err();
+    match e {
+        Error::Invalid { field, value, .. } => {
+            assert_eq!(
+                (field, value.as_deref()),
+                ("email", Some("ana.example.org"))
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let e = s.create_contact(&NewContact::named(" "), T0).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Invalid {
+                field: "name",
+                value: None,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+}

@@ -71,7 +71,7 @@ def test_errors_are_exceptions_with_a_readable_message(tmp_path):
     with pytest.raises(muster.MusterError.Invalid) as bad:
         store.create_contact(muster_core.NewContact(name="Ana", emails=["not an email"]))
     assert str(bad.value).startswith("invalid email")
-    assert bad.value.field == "email"
+    assert (bad.value.field, bad.value.value) == ("email", "not an email")
     with pytest.raises(muster.MusterError.NotFound) as missing:
         store.contact("c_00000000000000000000000000")
     assert str(missing.value) == "no contact with id c_00000000000000000000000000 on this device"

@@ -24,6 +24,9 @@ pub enum MusterError {
         /// (`email`, `name`, `capacity`, `key`…); "" when it is no one
         /// field (a file to import).
         field: String,
+        /// The value refused, where it was one entry of a list (which of
+        /// a contact's emails or phones).
+        value: Option<String>,
     },
     /// No record with that id is on this device.
     #[error("{reason}")]
@@ -78,9 +81,10 @@ impl From<Core> for MusterError {
     fn from(e: Core) -> Self {
         let reason = e.to_string();
         match e {
-            Core::Invalid { field, .. } => MusterError::Invalid {
+            Core::Invalid { field, value, .. } => MusterError::Invalid {
                 reason,
                 field: field.to_owned(),
+                value,
             },
             Core::NotFound { kind, id } => MusterError::NotFound {
                 reason,
@@ -91,6 +95,7 @@ impl From<Core> for MusterError {
             Core::BadImport(_) => MusterError::Invalid {
                 reason,
                 field: String::new(),
+                value: None,
             },
             Core::Relay { .. } if muster_core::client::is_permanent(&e) => {
                 MusterError::Unauthorized { reason }

@@ -266,6 +266,7 @@ impl Muster {
                 k.len()
             ),
             field: "key".into(),
+            value: None,
         })?;
         Ok(Muster::new(Device::open(path, Some(&key), system_clock())?))
     }

@@ -258,6 +258,13 @@ fun errorsBecomeKotlinExceptions() = Relay(serverBin).use { relay ->
     }
     assertTrue(email.message!!.startsWith("invalid email"), email.message)
     assertEquals("email", email.field)
+    // Which entry of a list, to mark that one.
+    val second = assertFailsWith<MusterException.Invalid> {
+        phone.createContact(NewContact(name = "Ana", phones = listOf("+44 20 7946 0958", "07700 9OO123")))
+    }
+    assertEquals("phone", second.field)
+    assertEquals("07700 9OO123", second.value)
+    assertNull(empty.value)
     val missing = assertFailsWith<MusterException.NotFound> { phone.contact("c_00000000000000000000000000") }
     assertTrue(missing.message!!.contains("on this device"), missing.message)
     assertEquals("contact", missing.kind)
