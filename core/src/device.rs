@@ -346,6 +346,23 @@ impl Shared {
         }
     }
 
+    /// Asks live sync to stop and leaves its task where [`Shared::start_live`]
+    /// awaits it, so a session started next begins once this one has
+    /// ended; returns whether it was running.
+    fn stop_live_in_place(&self) -> bool {
+        match lock(&self.live).as_mut() {
+            Some(live) => {
+                let running = live.running();
+                live.stopping.store(true, Ordering::SeqCst);
+                if let Some(stop) = live.stop.take() {
+                    let _ = stop.send(());
+                }
+                running
+            }
+            None => false,
+        }
+    }
+
     /// Starts live sync on `runtime` unless it is running already. A
     /// stopping session is awaited first, so one session runs at a time.
     fn start_live(self: &Arc<Self>, runtime: &tokio::runtime::Handle, wake: &Arc<Notify>) {
@@ -366,7 +383,10 @@ impl Shared {
             let Ok((url, token)) = shared.enrollment() else {
                 return;
             };
-            *lock(&shared.live_baseline) = lock(&shared.store).baseline().ok();
+            // The store's lock is let go before the baseline's is taken
+            // (`reconcile_live` takes them the other way round).
+            let baseline = lock(&shared.store).baseline().ok();
+            *lock(&shared.live_baseline) = baseline;
             let clock = shared.clock.clone();
             // A permanent error was reported through the status already.
             let _ = client::sync_live(
@@ -382,6 +402,8 @@ impl Shared {
                 },
             )
             .await;
+            // Writes made until the next session need not keep it up.
+            *lock(&shared.live_baseline) = None;
         });
         *slot = Some(LiveSync {
             stop: Some(stop),
@@ -459,7 +481,9 @@ impl Device {
                         Notice::Changed(ids, _) if !asks.watches.is_empty() => Some(ids.clone()),
                         _ => None,
                     };
-                    if let Some(o) = lock(&for_thread).clone() {
+                    // Not held while the observer runs: it may set another.
+                    let current = lock(&for_thread).clone();
+                    if let Some(o) = current {
                         // An observer that panics (an app's listener that
                         // threw) must not end the thread: every later
                         // notice, to it or to the next observer, would be
@@ -539,11 +563,23 @@ impl Device {
     pub fn write<R>(&self, f: impl FnOnce(&mut Store, Millis) -> Result<R>) -> Result<R> {
         let now = self.now();
         let (result, changed) = {
+            // Taken before the store, as `reconcile_live` does: what this
+            // write changes joins live sync's baseline under the same
+            // locks, so the next batch does not report it as arrived.
+            let mut baseline = lock(&self.shared.live_baseline);
             let mut store = lock(&self.shared.store);
             // Writes made by sync (late edits forwarded) are its to report.
             store.take_touched();
             let result = f(&mut store, now);
-            (result, store.take_touched())
+            let changed = store.take_touched();
+            if let Some(before) = baseline.as_mut()
+                && !changed.is_empty()
+                && store.advance_baseline(before, &changed).is_err()
+            {
+                // Reports stop rather than tell of this write as an arrival.
+                *baseline = None;
+            }
+            (result, changed)
         };
         if !changed.is_empty() {
             self.wake.notify_one();
@@ -674,12 +710,21 @@ impl Device {
             };
             let result = match limit {
                 None => sync.await,
-                Some(limit) => tokio::time::timeout(limit, sync).await.unwrap_or_else(|_| {
-                    Err(Error::Network(format!(
-                        "the sync ran out of its {} s; what arrived is kept, and what was not confirmed is sent next time",
-                        limit.as_secs_f64()
-                    )))
-                }),
+                Some(limit) => match tokio::time::timeout(limit, sync).await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        let message = format!(
+                            "the sync ran out of its {} s; what arrived is kept, and what was not confirmed is sent next time",
+                            limit.as_secs_f64()
+                        );
+                        // The status must not go on saying it is pulling.
+                        shared.set_activity(SyncActivity::Failed {
+                            message: message.clone(),
+                            permanent: false,
+                        });
+                        Err(Error::Network(message))
+                    }
+                },
             };
 
             if result.is_ok() {
@@ -707,7 +752,7 @@ impl Device {
     /// device's runtime. Local changes made afterwards stay pending until
     /// the next sync.
     pub fn stop_live(&self) {
-        let (_, was_running) = self.shared.stop_live();
+        let was_running = self.shared.stop_live_in_place();
         if was_running {
             self.shared.set_activity(SyncActivity::Idle);
         }

@@ -31,9 +31,10 @@
 //! - checked in if any of their sign-ups is (at the earliest check-in);
 //! - cancelled if every one of them is (a registration made after a
 //!   cancellation is a new claim);
-//! - otherwise the person's place in the walk is their earliest sign-up
-//!   that is not cancelled (its time and walk-in), and a seated person is
-//!   a no-show only if every such sign-up is marked so.
+//! - the person's place in the walk is their earliest sign-up that is
+//!   checked in or not cancelled (a cancelled duplicate registered early
+//!   gives no head start), and a seated person is a no-show only if every
+//!   sign-up not cancelled is marked so.
 //!
 //! Each sign-up's line carries its person's status and place. Which
 //! contacts are one person is read from the contacts' merges
@@ -142,12 +143,14 @@ pub fn roster(event: &Event, merged: &HashMap<String, String>) -> Vec<RosterEntr
         first: Option<Millis>,
         /// Their earliest sign-up that was not cancelled.
         active: Option<Millis>,
+        /// Their earliest sign-up that was checked in or not cancelled:
+        /// where they stand in the queue.
+        placing: Option<Millis>,
         /// Whether every one not cancelled is marked a no-show.
         no_show: bool,
     }
     let mut people: HashMap<String, Person> = HashMap::new();
-    // The walk's order: each person at their earliest live sign-up (or
-    // their earliest if all are cancelled), in registration order.
+    // The walk's order: each person once, at the sign-up that places them.
     let mut walk: Vec<String> = Vec::new();
     let mut placed: HashSet<String> = HashSet::new();
     for (contact, at) in &order {
@@ -157,28 +160,29 @@ pub fn roster(event: &Event, merged: &HashMap<String, String>) -> Vec<RosterEntr
             ..Person::default()
         });
         p.first.get_or_insert(*at);
-        p.checked_in |= s.checked_in_at.contains_key(*contact);
-        if !s.cancelled_at.contains_key(*contact) {
+        let checked_in = s.checked_in_at.contains_key(*contact);
+        let cancelled = s.cancelled_at.contains_key(*contact);
+        p.checked_in |= checked_in;
+        if checked_in || !cancelled {
+            p.placing.get_or_insert(*at);
+        }
+        if !cancelled {
             if p.active.is_none() {
                 p.active = Some(*at);
             }
             p.no_show &= s.no_show_at.contains_key(*contact);
         }
     }
-    // Ordered by the time that places each person (the earliest live
-    // sign-up, for the checked in their earliest of all), then by the
-    // first contact id holding it.
+    // Ordered by the time that places each person (their earliest sign-up
+    // that was checked in or not cancelled, or their earliest if all were
+    // cancelled), then by the first contact id holding it.
     for (contact, at) in &order {
         let person = person_of(contact);
-        if let Some(p) = people.get(&person) {
-            let places = if p.checked_in {
-                p.first
-            } else {
-                p.active.or(p.first)
-            };
-            if places == Some(*at) && placed.insert(person.clone()) {
-                walk.push(person);
-            }
+        if let Some(p) = people.get(&person)
+            && p.placing.or(p.first) == Some(*at)
+            && placed.insert(person.clone())
+        {
+            walk.push(person);
         }
     }
 

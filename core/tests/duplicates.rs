@@ -559,3 +559,37 @@ fn a_saved_contact_is_checked_without_rebuilding_it() {
     assert!(s.possible_duplicates_of_contact(&ana).unwrap().is_empty());
     assert!(s.possible_duplicates_of_contact("c_nope").is_err());
 }
+
+/// Capacity 1. Dana registered and cancelled; Chen registered; Dana then
+/// walked in at another desk as a new contact and was checked in; the two
+/// Danas are merged. Chen keeps the seat (a cancelled sign-up gives Dana no
+/// head start: she is placed at the sign-up she was checked in on, over
+/// capacity), and Dana's line shows when she was checked in.
+#[test]
+fn a_merged_walk_in_does_not_take_the_seat_of_someone_registered_before_her() {
+    use muster_core::SignupStatus::{CheckedIn, Registered};
+    let (mut s, gala, ids) =
+        replicas_with_event(2, &["Dana Smith", "Dana Smith", "Chen Li"], Some(1));
+    let (dana, twin, chen) = (&ids[0], &ids[1], &ids[2]);
+    s[0].sign_up(&gala, dana, false, T0 + 1).unwrap();
+    s[0].cancel_signup(&gala, dana, T0 + 2).unwrap();
+    s[0].sign_up(&gala, chen, false, T0 + 3).unwrap();
+    s[1].sign_up(&gala, twin, true, T0 + 4).unwrap();
+    s[1].check_in(&gala, twin, T0 + 5).unwrap();
+    sync_all(&mut s);
+    s[1].merge_contacts(dana, twin, T0 + 10).unwrap();
+    sync_all(&mut s);
+    for store in &s {
+        assert_eq!(
+            standing(store, &gala).0,
+            vec![
+                (dana.clone(), CheckedIn, None),
+                (chen.clone(), Registered, None),
+            ]
+        );
+        let line = &store.roster(&gala, None).unwrap()[0];
+        assert_eq!(line.checked_in_at, Some(T0 + 5));
+    }
+    let (a, b) = two(&mut s, 0, 1);
+    assert_eq!(fingerprint(a), fingerprint(b));
+}

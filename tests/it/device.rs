@@ -379,6 +379,14 @@ fn a_sync_runs_out_of_time_and_the_network_coming_back_retries_at_once() {
         started.elapsed() < Duration::from_secs(3),
         "given up, not waited out"
     );
+    // The status says so, rather than go on saying it connects.
+    match d.status().unwrap().activity {
+        SyncActivity::Failed { message, permanent } => {
+            assert!(!permanent);
+            assert!(message.contains("ran out of its 0.3 s"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
     done.store(true, std::sync::atomic::Ordering::SeqCst);
     held.join().unwrap();
 
@@ -475,13 +483,21 @@ fn a_revoked_token_is_told_to_the_observer() {
 
 /// Live sync tells what merged: a merge made at the office reaches a live
 /// desk with its reconciliation report (as `sync_now` returns it), and a
-/// batch with nothing to look at tells nothing.
+/// batch with nothing to look at tells nothing; a merge the desk made
+/// itself is not told as arriving when a later batch touches it.
 #[test]
 fn live_sync_tells_the_observer_what_merged() {
     #[derive(Default)]
-    struct Reports(Mutex<Vec<muster_core::store::Reconciliation>>);
+    struct Reports(
+        Mutex<Vec<muster_core::store::Reconciliation>>,
+        Mutex<Vec<String>>,
+    );
     impl Observer for Reports {
-        fn records_changed(&self, _: Vec<String>, _: Origin) {}
+        fn records_changed(&self, ids: Vec<String>, origin: Origin) {
+            if origin == Origin::Relay {
+                self.1.lock().unwrap().extend(ids);
+            }
+        }
         fn sync_status(&self, _: SyncStatus) {}
         fn sync_warning(&self, _: String) {}
         fn reconciled(&self, report: muster_core::store::Reconciliation) {
@@ -523,6 +539,38 @@ fn live_sync_tells_the_observer_what_merged() {
     });
     let told = reports.0.lock().unwrap().clone();
     assert!(told.iter().all(|r| !r.is_quiet()), "{told:?}");
+
+    // The desk merges Cy's two records while live; the office, not yet
+    // knowing, edits the duplicate. That edit's batch touches the merged
+    // duplicate, and the desk's own merge is not told back to it.
+    let cy = add(&office, "Cy Diaz");
+    let cy_twin = add(&office, "Cy Diaz");
+    wait(office.sync_now()).unwrap();
+    eventually("the desk holds Cy's twin", || {
+        reports.1.lock().unwrap().contains(&cy_twin)
+    });
+    desk.write(|s, now| s.merge_contacts(&cy, &cy_twin, now))
+        .unwrap();
+    reports.1.lock().unwrap().clear();
+    office
+        .write(|s, now| {
+            s.update_contact(&cy_twin, now, |c| {
+                c.name = "Cy Díaz".into();
+                Ok(())
+            })
+        })
+        .unwrap();
+    wait(office.sync_now()).unwrap();
+    // Notices come in order: the batch's report, if any, before its ids.
+    eventually("the office's edit reaches the desk", || {
+        reports.1.lock().unwrap().contains(&cy_twin)
+    });
+    let told = reports.0.lock().unwrap().clone();
+    assert!(
+        told.iter()
+            .all(|r| r.merged.iter().all(|m| m.duplicate != cy_twin)),
+        "{told:?}"
+    );
     desk.stop_live();
 }
 

@@ -355,19 +355,19 @@ impl Store {
                 })
             })?
             .collect::<rusqlite::Result<Vec<RosterLine>>>()?;
-        // A person registered twice (before the merge) keeps one line: the
-        // furthest along (checked in over registered over waitlisted…),
-        // with the earliest registration.
+        // A person registered twice (before the merge) keeps one line. Every
+        // row of a person holds the person's status (`views::roster`); the
+        // line is their earliest sign-up (its time, and whether it was made
+        // at the door) with the earliest check-in of any of them.
         let mut lines: Vec<RosterLine> = Vec::with_capacity(rows.len());
         let mut at: HashMap<String, usize> = HashMap::with_capacity(rows.len());
         for row in rows {
             match at.get(&row.contact_id).map(|&i| &mut lines[i]) {
                 Some(line) => {
-                    let registered_at = line.registered_at.min(row.registered_at);
-                    if row.status.precedence() > line.status.precedence() {
-                        *line = row;
-                    }
-                    line.registered_at = registered_at;
+                    line.checked_in_at = match (line.checked_in_at, row.checked_in_at) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
                 }
                 None => {
                     at.insert(row.contact_id.clone(), lines.len());

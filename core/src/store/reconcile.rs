@@ -190,6 +190,15 @@ impl Store {
     /// record of the arriving documents that hold conflicting values.
     pub fn refresh_baseline(&mut self, before: &mut Baseline, changed: &[String]) -> Result<()> {
         self.conflicted.clear();
+        self.advance_baseline(before, changed)
+    }
+
+    /// Brings `before` up to what the device holds now for the records in
+    /// `changed` (as [`Store::refresh_baseline`] does), for a local write
+    /// made between two batches: the next report then tells of what the
+    /// batch brought, not of what the device did itself. The record of
+    /// conflicting arrivals is left as it is.
+    pub fn advance_baseline(&mut self, before: &mut Baseline, changed: &[String]) -> Result<()> {
         let ids = serde_json::to_string(changed)?;
         let held = self.ids_among(&ids, "SELECT doc_id FROM docs")?;
         for id in changed {
